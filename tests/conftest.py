@@ -1,0 +1,30 @@
+"""Fixtures shared by every test folder."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_SNDS = REPO.parent / "shared" / "data" / "synthetic-snds"
+
+
+def run_enclave(*args: str, env: dict | None = None, check: bool = False) -> subprocess.CompletedProcess:
+    """Run the real `enclave` command line, as an operator would."""
+    full_env = {**os.environ, **(env or {})}
+    result = subprocess.run(
+        [sys.executable, "-m", "enclave.cli", *map(str, args)],
+        capture_output=True, text=True, env=full_env, cwd=REPO, timeout=600,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"enclave {' '.join(map(str, args))} failed:\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def master_key() -> bytes:
+    return os.urandom(32)

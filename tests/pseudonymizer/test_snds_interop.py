@@ -1,0 +1,401 @@
+"""Interop with the real SNDS Table Schemas (Health Data Hub's public synthetic SNDS).
+
+Reads the shared, read-only folder ../shared/data/synthetic-snds (from the repository root) with
+the role file pseudonymizer/catalogs/snds/catalog.toml, and writes only under pytest's tmp paths.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import os
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pseudonymizer.catalog import Catalog, load_catalog
+from pseudonymizer.errors import PseudonymizerError
+from pseudonymizer.extract import extract
+from pseudonymizer.reading import arrow_type, find_source, iter_batches
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = REPO.parent / "shared" / "data" / "synthetic-snds"
+SCHEMAS = SHARED / "schemas"
+CATALOG = REPO / "pseudonymizer" / "catalogs" / "snds" / "catalog.toml"
+
+pytestmark = pytest.mark.skipif(
+    not SCHEMAS.is_dir(),
+    reason=f"the shared synthetic SNDS folder is absent ({SHARED}; expected at ../shared/data/synthetic-snds "
+    "from the repository root)",
+)
+
+TABLES = ["IR_BEN_R", "ER_PRS_F", "T_MCOaaC", "KI_CCI_R", "T_MCOaaB"]
+# (child table, child columns, parent table, parent columns): the links between these tables that
+# their Table Schemas declare.
+FOREIGN_KEYS = [
+    ("ER_PRS_F", ("BEN_NIR_PSA", "BEN_RNG_GEM"), "IR_BEN_R", ("BEN_NIR_PSA", "BEN_RNG_GEM")),
+    ("T_MCOaaC", ("NIR_ANO_17",), "IR_BEN_R", ("BEN_NIR_PSA",)),
+    ("KI_CCI_R", ("BEN_IDT_ANO",), "IR_BEN_R", ("BEN_IDT_ANO",)),
+    ("T_MCOaaC", ("ETA_NUM", "RSA_NUM"), "T_MCOaaB", ("ETA_NUM", "RSA_NUM")),
+]
+PROJECTS = ("alpha", "beta")
+PSEUDONYM = re.compile(r"^[0-9a-f]{32}$")
+# Source ids shorter than this ("k", "Ah" in the synthetic KI_CCI_R.BEN_NIR_ANO) occur by chance
+# inside unrelated values, so only longer ones are searched for as substrings.
+MIN_SEARCHED = 5
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def read_source(catalog: Catalog, name: str) -> pa.Table:
+    """Every column of a source table, typed by its Table Schema (and the role file's overrides)."""
+    table = catalog.table(name)
+    batches = list(iter_batches(find_source(SCHEMAS, table), list(table.columns), 1 << 16))
+    return pa.Table.from_batches(batches)
+
+
+def csv_rows(catalog: Catalog, name: str) -> list[dict[str, str]]:
+    with open(SCHEMAS / f"{catalog.table(name).source}.csv", encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def edit_section(text: str, table: str, old: str, new: str) -> str:
+    """Replace `old` (exactly once) inside the [tables.TABLE...] sections of a role file."""
+    start = text.index(f"[tables.{table}]")
+    following = [m.start() for m in re.finditer(r"^\[tables\.(\w+)\]", text, re.M) if m.start() > start and m.group(1) != table]
+    end = following[0] if following else len(text)
+    section = text[start:end]
+    assert section.count(old) == 1, f"{old!r} occurs {section.count(old)} times in [tables.{table}]"
+    return text[:start] + section.replace(old, new) + text[end:]
+
+
+def without_fictive_flags(text: str) -> str:
+    edited, n = re.subn(r"^fictive = \{[^\n]*\}\n", "", text, flags=re.M)
+    assert n == 2  # IR_BEN_R and ER_PRS_F
+    return edited
+
+
+def joined_pairs(child: list[dict], ccols, parent: list[dict], pcols) -> set[tuple[int, int]]:
+    """(child row, parent row) positions whose keys are equal (and not null)."""
+    index = defaultdict(list)
+    for j, row in enumerate(parent):
+        key = tuple(row[c] for c in pcols)
+        if None not in key:
+            index[key].append(j)
+    return {(i, j) for i, row in enumerate(child) for j in index.get(tuple(row[c] for c in ccols), ())}
+
+
+def untrusted_rows(catalog: Catalog, name: str, rows: list[dict]) -> set[int]:
+    """Source rows whose ids are fictive or placeholders: they get random pseudonyms (policy random)."""
+    table = catalog.table(name)
+    linkage = [c for c in table.columns if c.role == "linkage"]
+    out = set()
+    for i, row in enumerate(rows):
+        if table.fictive and row[table.fictive.column] not in table.fictive.valid:
+            out.add(i)
+        elif any(row[c.name] is not None and re.search(c.placeholder, row[c.name]) for c in linkage):
+            out.add(i)
+    return out
+
+
+@dataclass
+class Extract:
+    catalog: Catalog
+    folder: Path
+    manifest: dict
+    tables: dict[str, list[dict]]
+
+    def pseudonyms(self) -> list[str]:
+        values = []
+        for name, rows in self.tables.items():
+            for column in self.catalog.table(name).columns:
+                if column.role == "linkage":
+                    values += [row[column.name] for row in rows if row[column.name] is not None]
+        return values
+
+
+# --- fixtures ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return load_catalog(CATALOG, schema_dir=SCHEMAS)
+
+
+@pytest.fixture(scope="module")
+def sources(catalog) -> dict[str, list[dict]]:
+    return {name: read_source(catalog, name).to_pylist() for name in TABLES}
+
+
+@pytest.fixture(scope="module")
+def master_key() -> bytes:
+    return os.urandom(32)
+
+
+@pytest.fixture(scope="module")
+def extracted(tmp_path_factory, master_key):
+    """extracted(variant, project) -> Extract; variant "shipped" (the role file as is) or
+    "no_fictive" (the same without the BEN_CDI_NIR fictive flags)."""
+    cache: dict[tuple[str, str], Extract] = {}
+
+    def run(variant: str, project: str) -> Extract:
+        if (variant, project) not in cache:
+            base = tmp_path_factory.mktemp(f"{variant}-{project}")
+            path = CATALOG
+            if variant == "no_fictive":
+                path = base / "catalog.toml"
+                path.write_text(without_fictive_flags(CATALOG.read_text(encoding="utf-8")), encoding="utf-8")
+            cat = load_catalog(path, schema_dir=SCHEMAS)
+            out = base / "extract"
+            manifest = extract(cat, SCHEMAS, project, out, master_key, progress=False)
+            tables = {name: pq.read_table(out / f"{name}.parquet").to_pylist() for name in TABLES}
+            cache[variant, project] = Extract(cat, out, manifest, tables)
+        return cache[variant, project]
+
+    return run
+
+
+# --- the four tables load with their own Table Schemas -----------------------------------------
+
+
+def test_catalog_covers_the_schemas_and_explains_its_choices(catalog):
+    assert sorted(catalog.tables) == sorted(TABLES)
+    for name in TABLES:
+        table = catalog.table(name)
+        schema = json.loads(table.schema_path.read_text(encoding="utf-8"))
+        assert table.names == [f["name"] for f in schema["fields"]]  # load_catalog checked the roles
+        for column, field in zip(table.columns, schema["fields"]):
+            if column.role != "attribute":
+                assert column.note, f"{name}.{column.name}: role {column.role} without a note"
+            if column.type != field["type"]:
+                assert column.note, f"{name}.{column.name}: type override without a note"
+    overrides = {(n, c.name) for n in TABLES for c in catalog.table(n).columns if c.note and "read as string" in c.note}
+    assert {("T_MCOaaC", "ETA_NUM"), ("T_MCOaaB", "ETA_NUM"), ("T_MCOaaC", "SEJ_RET")} <= overrides
+
+
+@pytest.mark.parametrize("name", TABLES)
+def test_table_loads_with_its_schema(catalog, name):
+    table = catalog.table(name)
+    source = find_source(SCHEMAS, table)
+    assert source.kind == "csv"
+    data = read_source(catalog, name)
+    assert data.num_rows == len(csv_rows(catalog, name)) == 10
+    assert data.schema.names == table.names
+    for column in table.columns:
+        assert data.schema.field(column.name).type == arrow_type(column), column.name
+
+
+def test_mixed_date_formats_parse_to_the_right_values(catalog, sources):
+    mco = sources["T_MCOaaC"][0]
+    assert mco["EXE_SOI_DTD"] == dt.datetime(2007, 1, 2, 22, 12, 17)  # SAS-style "02Jan2007:22:12:17"
+    assert mco["EXE_SOI_DTF"] == dt.datetime(2010, 1, 25, 5, 23, 10)  # "25Jan2010:05:23:10"
+    assert mco["ENT_DAT"] == dt.date(1902, 4, 11)  # %d%m%Y "11041902"
+    assert mco["SOR_DAT"] == dt.date(2019, 6, 28)  # "28062019"
+    assert mco["EXE_SOI_AMD"] == dt.date(1964, 5, 1)  # yearmonth "196405"
+    assert mco["SOR_MOI"] == 4  # month-only "04", an int8
+    assert sources["T_MCOaaC"][4]["EXE_SOI_DTF"] == dt.datetime(1976, 2, 29, 9, 29, 25)  # a leap day
+    ben = sources["IR_BEN_R"][0]
+    assert ben["BEN_DCD_DTE"] == dt.date(1947, 6, 20)  # ISO
+    assert ben["BEN_DCD_AME"] == dt.date(2020, 3, 1)  # "202003"
+    assert ben["BEN_NAI_MOI"] == 5 and ben["BEN_NAI_ANN"] == 2028
+    assert ben["BEN_CDI_NIR"] == "05"  # codes keep their leading zero
+    # empty strings are missing values
+    assert sources["KI_CCI_R"][1]["BEN_NIR_ANO"] is None
+    assert sources["T_MCOaaC"][4]["ORG_CPL_NUM"] is None
+    # the per-column overrides: FINESS numbers with letters, a "boolean" holding 9
+    assert mco["ETA_NUM"] == "ylhHSI" and mco["RSA_NUM"] == "2694770682"
+    assert sources["T_MCOaaC"][1]["SEJ_RET"] == "9"
+
+
+@pytest.mark.parametrize("name", TABLES)
+def test_every_date_matches_python_strptime(catalog, sources, name):
+    """Each date, datetime and yearmonth cell equals Python's reading of the raw CSV text."""
+    raw = csv_rows(catalog, name)
+    checked = 0
+    for column in catalog.table(name).columns:
+        if column.type not in ("date", "datetime", "yearmonth"):
+            continue
+        fmt = {"date": "%Y-%m-%d", "datetime": "%Y-%m-%dT%H:%M:%S", "yearmonth": "%Y%m"}[column.type]
+        fmt = fmt if column.format == "default" else column.format
+        for row, parsed in zip(raw, sources[name]):
+            text = row[column.name]
+            if text == "":
+                expected = None
+            elif fmt == "%m":
+                expected = int(text)
+            else:
+                expected = dt.datetime.strptime(text, fmt)
+                expected = expected if column.type == "datetime" else expected.date()
+            assert parsed[column.name] == expected, (column.name, text)
+            checked += 1
+    assert checked or name == "T_MCOaaB"
+
+
+# --- extraction ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("project", PROJECTS)
+def test_extract_keeps_every_row_in_source_order(catalog, sources, extracted, project):
+    result = extracted("shipped", project)
+    for name in TABLES:
+        entry = result.manifest["tables"][name]
+        assert entry["rows_in"] == entry["rows_out"] == len(sources[name]) == len(result.tables[name])
+        assert sum(entry["rows_dropped"].values()) == 0
+        # Rows are matched by position below: the attribute columns, as in the source, prove it.
+        for column in catalog.table(name).columns:
+            if column.role == "attribute":
+                got = [row[column.name] for row in result.tables[name]]
+                assert got == [row[column.name] for row in sources[name]], f"{name}.{column.name}"
+
+
+def test_direct_identifiers_dropped_and_quasi_coarsened(catalog, sources, extracted):
+    result = extracted("shipped", "alpha")
+    for name in TABLES:
+        direct = {c.name for c in catalog.table(name).columns if c.role == "direct"}
+        assert direct and not direct & set(result.tables[name][0])
+    assert result.tables["IR_BEN_R"][0]["BEN_DCD_DTE"] == dt.date(1947, 6, 1)
+    assert result.tables["KI_CCI_R"][0]["BEN_DCD_DTE"] == dt.date(2019, 6, 1)
+    ages = [row["AGE_ANN"] for row in result.tables["T_MCOaaB"]]
+    assert ages[:4] == ["45-49", "90+", "10-14", "90+"]
+
+
+@pytest.mark.parametrize("variant", ["shipped", "no_fictive"])
+def test_foreign_keys_are_preserved(catalog, sources, extracted, variant):
+    """For each FK, the (child row, parent row) pairs that join in the source join in the extract,
+    and no others. Rows with a fictive BEN_CDI_NIR get random pseudonyms (policy random): the role
+    file as shipped keeps exactly the links between trusted rows; without the flag, all of them."""
+    for child, ccols, parent, pcols in FOREIGN_KEYS:
+        declared = [
+            (fk["fields"] if isinstance(fk["fields"], list) else [fk["fields"]], fk["reference"])
+            for fk in catalog.table(child).foreign_keys
+        ]
+        assert any(
+            tuple(f) == ccols and ref["resource"] == parent and tuple(ref["fields"] if isinstance(ref["fields"], list) else [ref["fields"]]) == pcols
+            for f, ref in declared
+        ), f"{child}{ccols} -> {parent}{pcols} is not declared in the Table Schema"
+
+    for project in PROJECTS:
+        result = extracted(variant, project)
+        kept = 0
+        for child, ccols, parent, pcols in FOREIGN_KEYS:
+            source_pairs = joined_pairs(sources[child], ccols, sources[parent], pcols)
+            assert source_pairs, f"{child} -> {parent}: no link in the source"
+            if variant == "shipped":
+                bad_child = untrusted_rows(result.catalog, child, sources[child])
+                bad_parent = untrusted_rows(result.catalog, parent, sources[parent])
+                expected = {(i, j) for i, j in source_pairs if i not in bad_child and j not in bad_parent}
+            else:
+                expected = source_pairs
+            got = joined_pairs(result.tables[child], ccols, result.tables[parent], pcols)
+            assert got == expected, f"{variant}: {child}{ccols} -> {parent}{pcols}"
+            kept += len(got)
+        assert kept, "no link survives: the test would prove nothing"
+        if variant == "no_fictive":
+            assert len(joined_pairs(result.tables["ER_PRS_F"], FOREIGN_KEYS[0][1], result.tables["IR_BEN_R"], FOREIGN_KEYS[0][3])) == 10
+
+
+def test_fictive_rows_get_pseudonyms_that_link_nothing(catalog, sources, extracted):
+    result = extracted("shipped", "alpha")
+    counts = defaultdict(int)
+    for value in result.pseudonyms():
+        counts[value] += 1
+    for name in TABLES:
+        bad = untrusted_rows(catalog, name, sources[name])
+        assert result.manifest["tables"][name]["rows_with_random_pseudonym"] == len(bad)
+        for i in bad:
+            for column in catalog.table(name).columns:
+                if column.role == "linkage" and result.tables[name][i][column.name] is not None:
+                    assert counts[result.tables[name][i][column.name]] == 1, (name, i, column.name)
+    # the synthetic codes are random: one IR_BEN_R row of ten is a normal NIR ("00"), no ER_PRS_F row
+    assert len(untrusted_rows(catalog, "IR_BEN_R", sources["IR_BEN_R"])) == 9
+    assert len(untrusted_rows(catalog, "ER_PRS_F", sources["ER_PRS_F"])) == 10
+
+
+@pytest.mark.parametrize("variant", ["shipped", "no_fictive"])
+def test_no_source_linkage_value_appears_in_the_extracts(catalog, sources, extracted, variant):
+    secrets = set()
+    for name in TABLES:
+        for column in catalog.table(name).columns:
+            if column.role == "linkage":
+                secrets |= {row[column.name] for row in sources[name] if row[column.name] is not None}
+    assert len(secrets) > 50
+    searched = sorted(s for s in secrets if len(s) >= MIN_SEARCHED)
+    for project in PROJECTS:
+        result = extracted(variant, project)
+        for name, rows in result.tables.items():
+            linkage = {c.name for c in catalog.table(name).columns if c.role == "linkage"}
+            for row in rows:
+                for column, value in row.items():
+                    if column in linkage:
+                        assert value is None or PSEUDONYM.match(value), (name, column, value)
+                    elif value is not None:
+                        text = str(value)
+                        assert text not in secrets, (name, column, text)
+                        assert not any(s in text for s in searched), (name, column, text)
+        files = sorted(p for p in result.folder.iterdir() if p.is_file())
+        assert {p.name for p in files} >= {f"{n}.parquet" for n in TABLES} | {"manifest.json", "DATA_DICTIONARY.md"}
+        for path in files:
+            data = path.read_bytes()
+            leaked = [s for s in searched if s.encode() in data]
+            assert not leaked, f"{path.name} holds source ids {leaked[:3]}"
+
+
+def test_projects_share_no_pseudonym(extracted):
+    for variant in ("shipped", "no_fictive"):
+        alpha = set(extracted(variant, "alpha").pseudonyms())
+        beta = set(extracted(variant, "beta").pseudonyms())
+        assert len(alpha) > 30 and len(beta) > 30
+        assert not alpha & beta, variant
+        assert extracted(variant, "alpha").manifest["key_fingerprint"] != extracted(variant, "beta").manifest["key_fingerprint"]
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+
+def test_a_column_without_a_role_is_an_error_naming_it(tmp_path):
+    text = edit_section(CATALOG.read_text(encoding="utf-8"), "IR_BEN_R", 'BEN_TOP_CNS = "attribute"', "")
+    path = tmp_path / "catalog.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(PseudonymizerError) as err:
+        load_catalog(path, schema_dir=SCHEMAS)
+    message = str(err.value)
+    assert "BEN_TOP_CNS" in message and "IR_BEN_R" in message and "without a role" in message
+
+
+def test_eta_num_without_its_type_override_fails_clearly(tmp_path, master_key):
+    text = CATALOG.read_text(encoding="utf-8")
+    line = re.search(r"^ETA_NUM = \{[^\n]*type = \"string\"[^\n]*\}$", text, re.M).group(0)
+    path = tmp_path / "catalog.toml"
+    path.write_text(edit_section(text, "T_MCOaaC", line, 'ETA_NUM = "attribute"'), encoding="utf-8")
+    catalog = load_catalog(path, schema_dir=SCHEMAS)
+    assert catalog.table("T_MCOaaC").column("ETA_NUM").type == "integer"
+    assert catalog.table("T_MCOaaB").column("ETA_NUM").type == "string"  # only T_MCOaaC was edited
+    out = tmp_path / "extract"
+    with pytest.raises(PseudonymizerError) as err:
+        extract(catalog, SCHEMAS, "alpha", out, master_key, tables=["T_MCOaaC"], progress=False)
+    message = str(err.value)
+    assert str(SCHEMAS / "PMSI" / "PMSI MCO" / "T_MCOaaC.csv") in message
+    assert "column ETA_NUM" in message and "row 1:" in message and "'ylhHSI'" in message
+    assert "integer" in message and "type =" in message  # and what to do about it
+    assert not out.exists()  # nothing half-written
+
+
+def test_sej_ret_without_its_type_override_fails_clearly(tmp_path):
+    text = CATALOG.read_text(encoding="utf-8")
+    line = re.search(r"^SEJ_RET = \{[^\n]*\}$", text, re.M).group(0)
+    path = tmp_path / "catalog.toml"
+    path.write_text(edit_section(text, "T_MCOaaC", line, 'SEJ_RET = "attribute"'), encoding="utf-8")
+    with pytest.raises(PseudonymizerError, match=r"column SEJ_RET, row 2: '9' is not a valid boolean"):
+        read_source(load_catalog(path, schema_dir=SCHEMAS), "T_MCOaaC")
+
+
+def test_catalog_needs_the_schema_folder():
+    with pytest.raises(PseudonymizerError, match="IR_BEN_R.json does not exist"):
+        load_catalog(CATALOG)  # the schemas are not in the repository
