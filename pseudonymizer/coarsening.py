@@ -46,11 +46,14 @@ def _to_department(arr: pa.Array) -> pa.Array:
     return pc.if_else(overseas, pc.utf8_slice_codeunits(arr, 0, 3), pc.utf8_slice_codeunits(arr, 0, 2))
 
 
+_AGE_BANDS = pa.array([f"{low}-{low + 4}" for low in range(0, AGE_TOP_CODE, 5)] + [f"{AGE_TOP_CODE}+"])
+
+
 def _to_age_band(arr: pa.Array) -> pa.Array:
+    # Band number = age // 5, capped at the top-coded band; a negative age is no age (null).
     ages = pc.cast(arr, pa.int64())
-    low = pc.multiply(pc.divide(ages, 5), 5)
-    label = pc.binary_join_element_wise(pc.cast(low, pa.string()), pc.cast(pc.add(low, 4), pa.string()), "-")
-    return pc.if_else(pc.greater_equal(ages, AGE_TOP_CODE), pa.scalar(f"{AGE_TOP_CODE}+"), label)
+    band = pc.min_element_wise(pc.divide(ages, 5), len(_AGE_BANDS) - 1)
+    return _AGE_BANDS.take(pc.if_else(pc.less(ages, 0), pa.scalar(None, pa.int64()), band))
 
 
 RULES: dict[str, Rule] = {

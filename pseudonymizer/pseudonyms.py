@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 import os
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -47,8 +49,9 @@ def _hash_chunk(args: tuple[bytes, str, list[str]]) -> bytes:
     return hash_values(*args)
 
 
-def fixed_width_strings(data: bytes, width: int) -> pa.StringArray:
-    """A string array over `data`, cut in pieces of `width` bytes (no copy per value)."""
+def fixed_width_strings(data, width: int) -> pa.StringArray:
+    """A string array over `data` (bytes or a contiguous array), cut in pieces of `width` bytes, no copy."""
+    data = memoryview(data).cast("B")
     n = len(data) // width
     offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)
     return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
@@ -59,13 +62,56 @@ def random_pseudonyms(n: int) -> pa.StringArray:
     return fixed_width_strings(os.urandom(n * PSEUDONYM_HEX // 2).hex().encode("ascii"), PSEUDONYM_HEX)
 
 
+_GOLDEN = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5] * 2, dtype=np.uint64)
+MAX_FAST_WIDTH = 64  # bytes; longer identifiers take the generic path
+
+
+def _fixed_width_words(ids: pa.Array) -> np.ndarray | None:
+    """The ids' bytes as rows of uint64 words, when every id is non-null and has one byte length.
+
+    SNDS identifiers are fixed-width (17 characters): this view lets a batch be looked up with a
+    persistent integer hash index instead of rebuilding a string hash table per batch."""
+    if ids.null_count or not len(ids) or not pa.types.is_string(ids.type):
+        return None
+    offsets = np.frombuffer(ids.buffers()[1], np.int32, len(ids) + 1, ids.offset * 4)
+    width = int(offsets[1] - offsets[0])
+    if not 0 < width <= MAX_FAST_WIDTH or int(offsets[-1] - offsets[0]) != width * len(ids) or (np.diff(offsets) != width).any():
+        return None
+    data = np.frombuffer(ids.buffers()[2], np.uint8, width * len(ids), int(offsets[0])).reshape(len(ids), width)
+    rows = np.zeros((len(ids), -(-width // 8) * 8), np.uint8)
+    rows[:, :width] = data
+    return rows.view(np.uint64)
+
+
+def _fingerprint(words: np.ndarray) -> np.ndarray:
+    mixed = np.bitwise_xor.reduce(words * _GOLDEN[: words.shape[1]], axis=1)
+    return mixed ^ (mixed >> np.uint64(29))
+
+
+@dataclass
+class _Cache:
+    """Identifiers already hashed in one domain, their pseudonyms, and which are placeholders.
+
+    Every identifier is in `keys` (Arrow strings: the generic lookup); fixed-width identifiers are
+    also indexed by width in `fast` (exact words, a 64-bit fingerprint index, their position)."""
+
+    keys: pa.Array = field(default_factory=lambda: pa.array([], pa.string()))
+    values: np.ndarray = field(default_factory=lambda: np.empty((0, PSEUDONYM_HEX), np.uint8))
+    placeholder: np.ndarray = field(default_factory=lambda: np.empty(0, bool))
+    fast: dict[int, tuple[np.ndarray, pd.Index, np.ndarray]] = field(default_factory=dict)
+    fast_ok: bool = True  # off for good after a fingerprint collision (never seen; handled anyway)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
 class Pseudonymizer:
     """Maps identifier arrays to pseudonyms under one project key."""
 
     def __init__(self, key: bytes, cache_limit: int = 4_000_000, workers: int | None = None):
         self._key = key
         self._cache_limit = cache_limit
-        self._caches: dict[str, tuple[pa.Array, pa.Array]] = {}
+        self._caches: dict[tuple[str, str], _Cache] = {}
         self._workers = workers if workers is not None else min(2, os.cpu_count() or 1)
         self._pool: ProcessPoolExecutor | None = None
         self.hashed = 0  # identifiers hashed so far (each distinct one once, while cached)
@@ -81,27 +127,96 @@ class Pseudonymizer:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def pseudonymize_distinct(self, domain: str, distinct: pa.Array) -> pa.Array:
-        """Pseudonyms of `distinct` (non-null, duplicate-free strings), in the same order."""
-        keys, values = self._caches.get(domain, (pa.array([], pa.string()), pa.array([], pa.string())))
-        position = pc.index_in(distinct, value_set=keys)
-        is_new = pc.is_null(position)
-        new = distinct.filter(is_new)
-        if not len(new):
-            return values.take(position)
-        fresh = self._hash(domain, new.to_pylist())
-        # New identifiers go to the end of the cache, in the order they appear in `distinct`.
-        where = pc.fill_null(position, -1).to_numpy(zero_copy_only=False).copy()
-        where[where < 0] = len(keys) + np.arange(len(new))
-        keys = pa.concat_arrays([keys, new])
-        values = pa.concat_arrays([values, fresh])
-        result = values.take(pa.array(where))
-        if len(keys) > self._cache_limit:
-            keys, values = distinct, result  # keep only the latest identifiers rather than grow past the cap
-        self._caches[domain] = (keys, values)
+    def pseudonymize(self, domain: str, ids: pa.Array, placeholder: str) -> tuple[pa.Array, pa.Array]:
+        """Per row: the pseudonym of `ids` (null where the id is null), and whether the id matches
+        the `placeholder` regex (a value that is no one, e.g. XXXXXXXXXXXXXXXXX)."""
+        ids = pc.cast(ids, pa.string())
+        cache = self._caches.setdefault((domain, placeholder), _Cache())
+        if len(cache) + len(ids) > self._cache_limit:  # start over rather than grow past the cap
+            cache = self._caches[(domain, placeholder)] = _Cache()
+        words = _fixed_width_words(ids) if cache.fast_ok else None
+        position = self._lookup_fast(domain, placeholder, cache, ids, words) if words is not None else None
+        if position is None:
+            position = self._lookup_generic(domain, placeholder, cache, ids)
+        valid = position >= 0
+        safe = position if valid.all() else np.where(valid, position, 0)
+        pseudonyms = fixed_width_strings(np.take(cache.values, safe, axis=0), PSEUDONYM_HEX)
+        if not valid.all():
+            pseudonyms = pc.if_else(pa.array(valid), pseudonyms, pa.scalar(None, pa.string()))
+        return pseudonyms, pa.array(np.take(cache.placeholder, safe) & valid)
+
+    def _lookup_generic(self, domain: str, placeholder: str, cache: _Cache, ids: pa.Array) -> np.ndarray:
+        """Positions in the cache (-1 for a null id), adding unseen ids; any string ids."""
+        position = pc.index_in(ids, value_set=cache.keys)
+        missing = pc.and_(pc.is_null(position), pc.is_valid(ids))
+        result = pc.fill_null(position, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        if pc.any(missing).as_py():
+            unseen = ids.filter(missing)
+            new = pc.unique(unseen)
+            offset = self._append(domain, placeholder, cache, new)
+            where = np.flatnonzero(missing.to_numpy(zero_copy_only=False))
+            result[where] = offset + pc.index_in(unseen, value_set=new).to_numpy()
+            cache.fast.clear()  # rebuilt from `keys` when next needed
         return result
 
-    def _hash(self, domain: str, values: list[str]) -> pa.StringArray:
+    def _lookup_fast(self, domain: str, placeholder: str, cache: _Cache, ids: pa.Array, words: np.ndarray) -> np.ndarray | None:
+        """As `_lookup_generic`, for fixed-width ids, through the fingerprint index; None if unusable."""
+        width = words.shape[1]
+        if width not in cache.fast:
+            self._index_width(cache, width)
+        known_words, index, slots = cache.fast[width]
+        fingerprints = _fingerprint(words)
+        loc = index.get_indexer(fingerprints)
+        found = loc >= 0
+        everything = found.all()
+        rows = loc if everything else loc[found]
+        if not (np.take(known_words, rows, axis=0) == (words if everything else words[found])).all():
+            cache.fast_ok = False  # a fingerprint collision: exactness first
+            return None
+        result = np.full(len(ids), -1, np.int64)
+        result[found] = np.take(slots, rows)
+        if not found.all():
+            new_rows = np.flatnonzero(~found)
+            inverse, new_fp = pd.factorize(fingerprints[new_rows])  # not in the index: all new
+            first = np.empty(len(new_fp), np.int64)
+            first[inverse[::-1]] = new_rows[::-1]  # each new id's first row
+            new_words = words[first]
+            if not (new_words[inverse] == words[new_rows]).all():
+                cache.fast_ok = False
+                return None
+            offset = self._append(domain, placeholder, cache, ids.take(pa.array(first)))
+            result[new_rows] = offset + inverse
+            new_slots = offset + np.arange(len(new_fp))
+            cache.fast[width] = (
+                np.concatenate([known_words, new_words]),
+                index.append(pd.Index(new_fp)),
+                np.concatenate([slots, new_slots]),
+            )
+        return result
+
+    def _index_width(self, cache: _Cache, width: int) -> None:
+        words = _fixed_width_words(cache.keys) if len(cache) else None
+        if words is None or words.shape[1] != width:
+            empty = np.empty((0, width), np.uint64)
+            cache.fast[width] = (empty, pd.Index(np.empty(0, np.uint64)), np.empty(0, np.int64))
+            if len(cache):
+                cache.fast_ok = False  # mixed widths in the cache: the generic path serves
+            return
+        index = pd.Index(_fingerprint(words))
+        if not index.is_unique:
+            cache.fast_ok = False
+        cache.fast[width] = (words, index, np.arange(len(cache)))
+
+    def _append(self, domain: str, placeholder: str, cache: _Cache, new: pa.Array) -> int:
+        """Hash `new` (distinct, unseen ids) into the cache; return the position of the first."""
+        offset = len(cache)
+        cache.keys = pa.concat_arrays([cache.keys, new])
+        fresh = np.frombuffer(self._hash(domain, new.to_pylist()), np.uint8).reshape(-1, PSEUDONYM_HEX)
+        cache.values = np.concatenate([cache.values, fresh])
+        cache.placeholder = np.concatenate([cache.placeholder, pc.match_substring_regex(new, placeholder).to_numpy(zero_copy_only=False)])
+        return offset
+
+    def _hash(self, domain: str, values: list[str]) -> bytes:
         self.hashed += len(values)
         if self._workers < 2 or len(values) < PARALLEL_MIN:
             data = hash_values(self._key, domain, values)
@@ -112,4 +227,4 @@ class Pseudonymizer:
             remote = self._pool.submit(_hash_chunk, (self._key, domain, values[:half]))
             local = hash_values(self._key, domain, values[half:])
             data = remote.result() + local
-        return fixed_width_strings(data, PSEUDONYM_HEX)
+        return data
