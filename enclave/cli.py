@@ -7,9 +7,13 @@ from pathlib import Path
 
 import click
 
+from enclave.cli_provision import COMMANDS as PROVISION_COMMANDS
+from enclave.cli_provision import PROJECT_COMMANDS
+from enclave.cli_registry import COMMANDS as REGISTRY_COMMANDS
+from enclave.cli_registry import project as project_group
+from enclave.errors import EnclaveError
+from enclave.settings import DEFAULT_CATALOG
 from pseudonymizer.errors import PseudonymizerError
-
-DEFAULT_CATALOG = Path(__file__).resolve().parent.parent / "pseudonymizer" / "catalogs" / "synthetic" / "catalog.toml"
 
 
 class EnclaveGroup(click.Group):
@@ -18,7 +22,7 @@ class EnclaveGroup(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except PseudonymizerError as exc:
+        except (PseudonymizerError, EnclaveError) as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
 
@@ -28,7 +32,9 @@ def main():
     """Enclave: secure analysis spaces for pseudonymised health data.
 
     Generate synthetic sources (synth), turn sources into a project's pseudonymised extract
-    (pseudonymize), or make a master key (keygen).
+    (pseudonymize), or make a master key (keygen). Keep the registry: its database (db), users
+    (user), projects (list, show, project, expire), audit log (audit) and lifecycle (lifecycle).
+    Settings come from ENCLAVE_* environment variables (see enclave/settings.py).
     """
 
 
@@ -63,7 +69,7 @@ def synth(out_dir: Path, people: int, seed: int, care_rows_per_person: float, qu
 @click.option("--key-version", default=1, show_default=True, type=click.IntRange(min=1), help="Pseudonym key version (a new version gives new pseudonyms).")
 @click.option("--master-key-file", type=click.Path(dir_okay=False, path_type=Path), help="File holding the master secret (default: $ENCLAVE_MASTER_KEY_FILE, else $ENCLAVE_MASTER_KEY).")
 @click.option("--fictive-policy", type=click.Choice(["drop", "random"]), help="Rows whose id is fictive or a placeholder: drop them, or give each a unique random pseudonym (default: the catalog's, else drop).")
-@click.option("--batch-rows", default=1 << 20, show_default=True, type=click.IntRange(min=1), help="Rows per record batch: bounds memory.")
+@click.option("--batch-rows", default=1 << 18, show_default=True, type=click.IntRange(min=1), help="Rows per record batch: bounds memory.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def pseudonymize(catalog, schema_dir, sources_dir, project, tables, columns, where, out_dir, key_version, master_key_file, fictive_policy, batch_rows, quiet):
     """Write a project's pseudonymised extract: Parquet tables, manifest.json, DATA_DICTIONARY.md.
@@ -96,6 +102,12 @@ def keygen():
     from pseudonymizer.keys import new_master_key
 
     click.echo(new_master_key())
+
+
+for _command in REGISTRY_COMMANDS + PROVISION_COMMANDS:
+    main.add_command(_command)
+for _command in PROJECT_COMMANDS:
+    project_group.add_command(_command)
 
 
 if __name__ == "__main__":

@@ -87,6 +87,43 @@ def parse_columns(specs: Iterable[str]) -> dict[str, list[str]]:
     return chosen
 
 
+@dataclass(frozen=True)
+class Request:
+    """What a project may see, checked against the catalog (no source read yet)."""
+
+    tables: list[Table]
+    output: dict[str, list[Column]]
+    filters: dict[str, list[Filter]]
+
+
+def check_request(
+    catalog: Catalog,
+    tables: list[str] | None = None,
+    columns: dict[str, list[str]] | None = None,
+    where: Iterable[str] = (),
+) -> Request:
+    """Every table, column and row filter of a request checked against the catalog."""
+    names = list(tables) if tables else list(catalog.tables)
+    columns = columns or {}
+    for table in columns:
+        if table not in names:
+            raise PseudonymizerError(f"columns are named for table {table}, which is not among the extracted tables", "add it to the tables")
+    chosen = [catalog.table(name) for name in names]
+    filters = [parse_filter(w) for w in where]
+    applied = {t.name: [f for f in filters if f.applies_to(t.name, t.names)] for t in chosen}
+    for flt in filters:
+        if flt.table is not None:
+            catalog.table(flt.table).column(flt.column)  # names the unknown table or column
+        hits = [t for t in chosen if flt in applied[t.name]]
+        if not hits:
+            raise PseudonymizerError(f"row filter {flt.text!r} applies to no extracted table", f"tables extracted: {', '.join(names)}")
+        for table in hits:
+            column = table.column(flt.column)
+            flt.mask(column, pa.array([], arrow_type(column)))  # a value of the wrong type fails here
+    output = {t.name: _authorised_columns(t, columns.get(t.name)) for t in chosen}
+    return Request(tables=chosen, output=output, filters=applied)
+
+
 def plan_extraction(
     catalog: Catalog,
     sources_dir: Path,
@@ -95,35 +132,12 @@ def plan_extraction(
     where: Iterable[str] = (),
 ) -> list[TablePlan]:
     """Check the whole request against the catalog and the sources; read no data yet."""
-    names = list(tables) if tables else list(catalog.tables)
-    columns = columns or {}
-    for table in columns:
-        if table not in names:
-            raise PseudonymizerError(f"--columns names table {table}, which is not among the extracted tables", "add it to --tables")
-    filters = [parse_filter(w) for w in where]
+    request = check_request(catalog, tables, columns, where)
     plans = []
-    for name in names:
-        table = catalog.table(name)
+    for table in request.tables:
         source = find_source(Path(sources_dir), table)
         check_source(source)
-        plans.append(
-            TablePlan(
-                table=table,
-                source=source,
-                output=_authorised_columns(table, columns.get(name)),
-                filters=[f for f in filters if f.applies_to(name, table.names)],
-            )
-        )
-    for flt in filters:
-        if flt.table is not None:
-            catalog.table(flt.table).column(flt.column)  # names the unknown table or column
-        if not any(flt in p.filters for p in plans):
-            raise PseudonymizerError(
-                f"row filter {flt.text!r} applies to no extracted table", f"tables extracted: {', '.join(names)}"
-            )
-        for plan in plans:
-            if flt in plan.filters:
-                flt.mask(plan.table.column(flt.column), pa.array([], arrow_type(plan.table.column(flt.column))))
+        plans.append(TablePlan(table, source, request.output[table.name], request.filters[table.name]))
     return plans
 
 
@@ -155,8 +169,11 @@ def extract(
     fictive_policy: str | None = None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     progress: bool = True,
+    labels: dict[str, str] | None = None,
 ) -> dict:
-    """Write the project's extract folder and return its manifest (also in manifest.json)."""
+    """Write the project's extract folder and return its manifest (also in manifest.json).
+
+    `labels` are stored as they are in the manifest (provisioning records its request's fingerprint)."""
     policy = fictive_policy or catalog.fictive_policy
     if policy not in FICTIVE_POLICIES:
         raise PseudonymizerError(f"fictive-id policy {policy!r} is unknown", f"use one of {', '.join(FICTIVE_POLICIES)}")
@@ -171,6 +188,7 @@ def extract(
         "catalog_sha256": _sha256(catalog.path),
         "fictive_policy": policy,
         "filters": where,
+        "labels": dict(labels or {}),
         "tables": {},
     }
     with staging(Path(out_dir)) as work, Pseudonymizer(key) as pseudonymizer, ThreadPoolExecutor(2) as pool:

@@ -1,0 +1,64 @@
+"""The operators' provisioning commands: `enclave provision SLUG`, `enclave deprovision SLUG`.
+
+Importing this module also keeps Docker in step with every state change (suspend, resume, close,
+expire): see :func:`enclave.provisioning._follow_state`.
+"""
+
+from __future__ import annotations
+
+import click
+
+from enclave import provisioning
+from enclave.settings import Settings
+
+
+@click.command()
+@click.argument("slug")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def provision(slug: str, quiet: bool) -> None:
+    """Provision project SLUG from its manifest <ENCLAVE_PROJECTS_DIR>/SLUG.toml.
+
+    Validates the manifest (approvals, expiry, tables and columns, members), registers the
+    project and its members, pseudonymises the authorised extracts into
+    <ENCLAVE_PROJECTS_DIR>/SLUG/extracts, creates the shared workspace and the project's internal
+    Docker network, and records it all in the audit log. Safe to re-run: an unchanged manifest
+    changes nothing; a changed one re-extracts and the audit log records the difference; a run
+    that crashed is completed.
+    """
+    settings = Settings.from_env()
+    job = provisioning.provision(settings, slug, progress=not quiet, echo=click.echo)
+    where = settings.project_dir(slug)
+    click.echo(f"project {slug}: {job.outcome} — extracts in {where / provisioning.EXTRACTS}, "
+               f"workspace {where / provisioning.WORKSPACE}, network {job.network.name if job.network else '-'}")
+
+
+@click.command()
+@click.argument("slug")
+@click.option("--reason", required=True, help="Why: written to the audit log.")
+def deprovision(slug: str, reason: str) -> None:
+    """Undo provisioning of SLUG: stop its servers, remove its network, delete its extracts.
+
+    The files' hashes and row counts are kept in the audit log as evidence; the workspace and
+    the audit trail stay. The project returns to `authorised` and can be provisioned again.
+    """
+    done = provisioning.deprovision(Settings.from_env(), slug, reason)
+    _report(slug, "deprovisioned", done)
+
+
+@click.command("close")
+@click.argument("slug")
+@click.option("--reason", required=True, help="Why: written to the audit log.")
+def close(slug: str, reason: str) -> None:
+    """Close SLUG for good: as deprovision, and the project can never start again."""
+    done = provisioning.deprovision(Settings.from_env(), slug, reason, close=True)
+    _report(slug, "closed", done)
+
+
+def _report(slug: str, what: str, done: dict) -> None:
+    deleted = ", ".join(f"{t} ({e['rows']:,} rows, sha256 {e['sha256'][:12]}…)" for t, e in done["extracts_deleted"].items()) or "none"
+    click.echo(f"project {slug} {what}: servers stopped: {', '.join(done['servers_stopped']) or 'none'}; "
+               f"network removed: {'yes' if done['network_removed'] else 'there was none'}; extracts deleted: {deleted}")
+
+
+COMMANDS: list[click.Command] = [provision, deprovision]
+PROJECT_COMMANDS: list[click.Command] = [close]  # replace `enclave project close`: it must also delete the extracts

@@ -1,0 +1,226 @@
+"""Project manifests: the operator's TOML description of one approved project, validated.
+
+One file per project, ``<projects_dir>/<slug>.toml``::
+
+    slug = "demo-cardio"
+    title = "Cardiovascular outcomes after a hospital stay"
+    purpose = "health_information"            # one of the six legal purposes
+    principal_investigator = "alice"          # a registered user
+    members = ["alice", "bob"]                # registered users (the PI is always a member)
+
+    [approvals]
+    committee_reference = "CESREES-2026-0142" # scientific and ethics committee opinion
+    committee_date = 2026-03-02
+    cnil_reference = "DR-2026-088"            # CNIL authorisation
+    cnil_date = 2026-04-15
+    expires_on = 2027-04-15
+
+    [data]                                    # what the extracts may contain
+    tables = ["IR_BEN_R", "ER_PRS_F"]
+    columns = ["ER_PRS_F.EXE_SOI_DTD"]        # TABLE.COLUMN; a table not named gets all its allowed columns
+    where = ["ER_PRS_F.EXE_SOI_DTD >= 2019-01-01"]
+    key_version = 1
+
+    [egress]
+    small_cell_threshold = 10
+    stewards_required = 2
+
+    [resources]                               # per container
+    mem_limit = "2G"
+    cpu_limit = 1.0
+    pids_limit = 256
+
+Every error names the file and the field, and says what to do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from enclave.errors import EnclaveError
+from enclave.models import DataRequest, EgressPolicy, Purpose, Resources
+from pseudonymizer.catalog import Catalog
+from pseudonymizer.errors import PseudonymizerError
+from pseudonymizer.extract import check_request, parse_columns
+
+SLUG = re.compile(r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$")
+MEMORY = re.compile(r"^\d+(\.\d+)?[kmgKMG]?$")
+TOP_LEVEL = {"slug", "title", "purpose", "principal_investigator", "members", "approvals", "data", "egress", "resources"}
+
+
+@dataclass(frozen=True)
+class Approvals:
+    committee_reference: str
+    committee_date: date
+    cnil_reference: str | None
+    cnil_date: date | None
+    expires_on: date
+
+
+@dataclass(frozen=True)
+class ProjectManifest:
+    path: Path
+    sha256: str
+    slug: str
+    title: str
+    purpose: Purpose
+    principal_investigator: str
+    members: tuple[str, ...]
+    approvals: Approvals
+    data: DataRequest
+    egress: EgressPolicy
+    resources: Resources
+
+    @property
+    def authorised(self) -> bool:
+        return self.approvals.cnil_reference is not None
+
+
+class ManifestError(EnclaveError):
+    """A manifest that cannot be used as it is."""
+
+
+class _Reader:
+    """Typed access to one manifest's fields, raising errors that name file and field."""
+
+    def __init__(self, path: Path, spec: dict[str, Any]):
+        self.path, self.spec = path, spec
+
+    def error(self, field: str, problem: str, hint: str) -> ManifestError:
+        return ManifestError(f"{self.path}: {field}: {problem}", hint)
+
+    def get(self, field: str, kind: type | tuple[type, ...], default: Any = ..., hint: str = "") -> Any:
+        node: Any = self.spec
+        for part in field.split("."):
+            node = node.get(part, ...) if isinstance(node, dict) else ...
+        if node is ...:
+            if default is ...:
+                raise self.error(field, "missing", hint or f"add {field} to the manifest")
+            return default
+        if not isinstance(node, kind) or (kind is int and isinstance(node, bool)):
+            names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+            raise self.error(field, f"{node!r} is not a {names}", hint or f"write {field} as a {names}")
+        return node
+
+    def strings(self, field: str, default: list[str] | None = None) -> list[str]:
+        values = self.get(field, list, [] if default is None else default)
+        for i, value in enumerate(values):
+            if not isinstance(value, str) or not value.strip():
+                raise self.error(f"{field}[{i}]", f"{value!r} is not a non-empty string", "write it as a quoted string")
+        return values
+
+
+def manifest_path(projects_dir: Path, slug: str) -> Path:
+    return projects_dir / f"{slug}.toml"
+
+
+def load_manifest(path: Path, catalog: Catalog, known_users: set[str], today: date | None = None) -> ProjectManifest:
+    """Read and validate ``path`` against the catalog (tables, columns, filters) and the registry's users."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ManifestError(f"no manifest at {path}", f"write the project's manifest there (see {Path(__file__).name})") from None
+    try:
+        spec = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{path}: not valid TOML ({exc})", "fix the syntax") from None
+    r = _Reader(path, spec)
+    unknown = sorted(set(spec) - TOP_LEVEL)
+    if unknown:
+        raise r.error(unknown[0], "unknown field", f"known fields: {', '.join(sorted(TOP_LEVEL))}")
+
+    slug = r.get("slug", str)
+    if not SLUG.match(slug):
+        raise r.error("slug", f"{slug!r} is not a valid slug", "use 3-40 lowercase letters, digits and dashes, starting with a letter")
+    if path.stem != slug:
+        raise r.error("slug", f"{slug!r} differs from the file name {path.name}", f"name the file {slug}.toml")
+    purpose_text = r.get("purpose", str)
+    try:
+        purpose = Purpose(purpose_text)
+    except ValueError:
+        raise r.error("purpose", f"{purpose_text!r} is not one of the six legal purposes",
+                      f"use one of: {', '.join(p.value for p in Purpose)}") from None
+    pi = r.get("principal_investigator", str)
+    members = tuple(dict.fromkeys([pi, *r.strings("members")]))
+    for i, name in enumerate(members):
+        if name not in known_users:
+            field = "principal_investigator" if i == 0 else "members"
+            raise r.error(field, f"{name!r} is not a registered user", f"add them first: enclave user add {name} --role researcher")
+
+    return ProjectManifest(
+        path=path,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        slug=slug,
+        title=r.get("title", str),
+        purpose=purpose,
+        principal_investigator=pi,
+        members=members,
+        approvals=_approvals(r, today or date.today()),
+        data=_data_request(r, catalog),
+        egress=_egress(r),
+        resources=_resources(r),
+    )
+
+
+def _approvals(r: _Reader, today: date) -> Approvals:
+    committee_ref = r.get("approvals.committee_reference", str, hint="record the scientific and ethics committee's opinion reference")
+    committee_date = r.get("approvals.committee_date", date, hint="write the opinion's date as YYYY-MM-DD (no quotes)")
+    cnil_ref = r.get("approvals.cnil_reference", str, None)
+    cnil_date = r.get("approvals.cnil_date", date, None, hint="write the authorisation's date as YYYY-MM-DD (no quotes)")
+    if (cnil_ref is None) != (cnil_date is None):
+        raise r.error("approvals.cnil_date" if cnil_date is None else "approvals.cnil_reference", "missing",
+                      "record both the CNIL authorisation's reference and its date")
+    expires_on = r.get("approvals.expires_on", date, hint="write the authorisation's expiry as YYYY-MM-DD (no quotes)")
+    if expires_on < today:
+        raise r.error("approvals.expires_on", f"{expires_on} is in the past", "record the renewed authorisation's expiry, or close the project")
+    if cnil_date is not None and cnil_date < committee_date:
+        raise r.error("approvals.cnil_date", f"{cnil_date} is before the committee's opinion ({committee_date})", "check both dates")
+    return Approvals(committee_ref, committee_date, cnil_ref, cnil_date, expires_on)
+
+
+def _data_request(r: _Reader, catalog: Catalog) -> DataRequest:
+    tables = r.strings("data.tables")
+    if not tables:
+        raise r.error("data.tables", "empty", f"name the authorised tables, among: {', '.join(sorted(catalog.tables))}")
+    for i, table in enumerate(tables):
+        if table not in catalog.tables:
+            raise r.error(f"data.tables[{i}]", f"{table!r} is not in the catalog", f"known tables: {', '.join(sorted(catalog.tables))}")
+    column_specs = r.strings("data.columns")
+    where = r.strings("data.where")
+    key_version = r.get("data.key_version", int, 1)
+    if key_version < 1:
+        raise r.error("data.key_version", f"{key_version} is not a key version", "key versions start at 1")
+    try:
+        columns = parse_columns(column_specs)
+        check_request(catalog, tables, columns, where)
+    except PseudonymizerError as exc:
+        raise r.error("data", exc.problem, exc.hint or "fix the data section") from None
+    return {"tables": tables, "columns": columns, "where": where, "key_version": key_version}
+
+
+def _egress(r: _Reader) -> EgressPolicy:
+    threshold = r.get("egress.small_cell_threshold", int, 10)
+    stewards = r.get("egress.stewards_required", int, 2)
+    if threshold < 1:
+        raise r.error("egress.small_cell_threshold", f"{threshold} is below 1", "use the smallest count that may be released, e.g. 10")
+    if stewards < 1:
+        raise r.error("egress.stewards_required", f"{stewards} is below 1", "at least one steward reviews every output")
+    return {"small_cell_threshold": threshold, "stewards_required": stewards}
+
+
+def _resources(r: _Reader) -> Resources:
+    mem = r.get("resources.mem_limit", str, "4G")
+    if not MEMORY.match(mem):
+        raise r.error("resources.mem_limit", f"{mem!r} is not a memory size", "write e.g. \"2G\" or \"512M\"")
+    cpu = float(r.get("resources.cpu_limit", (int, float), 2.0))
+    pids = r.get("resources.pids_limit", int, 512)
+    if cpu <= 0 or pids < 32:
+        field = "resources.cpu_limit" if cpu <= 0 else "resources.pids_limit"
+        raise r.error(field, "too small", "give at least 0.1 CPU and 32 processes")
+    return {"mem_limit": mem, "cpu_limit": cpu, "pids_limit": pids}

@@ -1,0 +1,263 @@
+"""The registry's tables: users, projects, memberships and audit events.
+
+The schema changes only through Alembic (``enclave/migrations``); a test checks that the migrations
+and these classes describe the same tables.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any, TypedDict
+
+from sqlalchemy import JSON, Date, DateTime, Dialect, ForeignKey, Integer, MetaData, String, TypeDecorator
+from sqlalchemy import Enum as SqlEnum
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
+
+from enclave.errors import EnclaveError
+
+SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$")
+# JupyterHub lower-cases user names; an OIDC e-mail address is a valid name.
+USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,63}$")
+
+
+class Role(StrEnum):
+    """What a user may do on the platform (a user may hold several)."""
+
+    researcher = "researcher"
+    steward = "steward"
+    ops = "ops"
+
+
+class Purpose(StrEnum):
+    """The six purposes for which the SNDS may be processed (Code de la santé publique, L1461-1 III)."""
+
+    health_information = "health_information"
+    health_policy = "health_policy"
+    health_spending = "health_spending"
+    professional_information = "professional_information"
+    innovation = "innovation"
+    surveillance = "surveillance"
+
+    @property
+    def label_fr(self) -> str:
+        return _PURPOSE_LABELS[self][0]
+
+    @property
+    def label_en(self) -> str:
+        return _PURPOSE_LABELS[self][1]
+
+
+_PURPOSE_LABELS: dict[Purpose, tuple[str, str]] = {
+    Purpose.health_information: ("information sur la santé", "health information"),
+    Purpose.health_policy: ("mise en œuvre des politiques de santé", "health policy"),
+    Purpose.health_spending: ("connaissance des dépenses de santé", "knowledge of health spending"),
+    Purpose.professional_information: (
+        "information des professionnels et des établissements sur leur activité",
+        "information of professionals and institutions on their activity",
+    ),
+    Purpose.innovation: (
+        "innovation dans les domaines de la santé et de la prise en charge médico-sociale",
+        "innovation in health and care",
+    ),
+    Purpose.surveillance: ("veille, surveillance et sécurité sanitaires", "surveillance, monitoring and health safety"),
+}
+
+
+class ProjectState(StrEnum):
+    """Where a project is in its life; the allowed moves are in :data:`enclave.lifecycle.TRANSITIONS`."""
+
+    requested = "requested"
+    reviewed = "reviewed"
+    authorised = "authorised"
+    provisioned = "provisioned"
+    active = "active"
+    suspended = "suspended"
+    closed = "closed"
+
+
+class MemberRole(StrEnum):
+    pi = "pi"
+    member = "member"
+
+
+class DataRequest(TypedDict):
+    """What the project may see: the arguments of :func:`pseudonymizer.extract.extract`."""
+
+    tables: list[str]
+    columns: dict[str, list[str]]
+    where: list[str]
+    key_version: int
+
+
+class EgressPolicy(TypedDict):
+    small_cell_threshold: int
+    stewards_required: int
+
+
+class Resources(TypedDict):
+    """Limits of each of the project's containers, in Docker's terms."""
+
+    mem_limit: str
+    cpu_limit: float
+    pids_limit: int
+
+
+def default_data_request() -> DataRequest:
+    return {"tables": [], "columns": {}, "where": [], "key_version": 1}
+
+
+def default_egress_policy() -> EgressPolicy:
+    return {"small_cell_threshold": 10, "stewards_required": 2}
+
+
+def default_resources() -> Resources:
+    return {"mem_limit": "4G", "cpu_limit": 2.0, "pids_limit": 512}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime on every backend (SQLite would otherwise hand back naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: pass an aware one (datetime.now(UTC))")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _enum(cls: type[StrEnum], name: str) -> SqlEnum:
+    """A VARCHAR + CHECK column holding the enum's values: portable, and readable in SQL."""
+    return SqlEnum(cls, name=name, native_enum=False, create_constraint=True, length=32,
+                   values_callable=lambda members: [m.value for m in members])
+
+
+class Base(DeclarativeBase):
+    # Named constraints, so that later migrations can drop or alter them on every backend.
+    metadata = MetaData(naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    })
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    oidc_sub: Mapped[str | None] = mapped_column(String(255), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    role_rows: Mapped[list[UserRole]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+    @property
+    def roles(self) -> frozenset[Role]:
+        return frozenset(row.role for row in self.role_rows)
+
+    @roles.setter
+    def roles(self, roles: frozenset[Role] | set[Role]) -> None:
+        # Keep the rows that stay: deleting and re-adding the same key in one flush would collide.
+        self.role_rows = [row for row in self.role_rows if row.role in roles]
+        self.role_rows.extend(UserRole(role=role) for role in sorted(set(roles) - self.roles))
+
+    @validates("username")
+    def _check_username(self, _key: str, username: str) -> str:
+        if not USERNAME_PATTERN.match(username):
+            raise EnclaveError(f"user name {username!r} is not valid", "use 1-64 lower-case letters, digits, "
+                               "'.', '_', '@' or '-', starting with a letter or digit")
+        return username
+
+
+class UserRole(Base):
+    __tablename__ = "user_roles"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[Role] = mapped_column(_enum(Role, "role"), primary_key=True)
+
+
+class Project(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(40), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    purpose: Mapped[Purpose] = mapped_column(_enum(Purpose, "purpose"))
+    principal_investigator_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    state: Mapped[ProjectState] = mapped_column(_enum(ProjectState, "state"), default=ProjectState.requested)
+    # The two approvals behind the data access (ethics/expert committee, then the CNIL);
+    # lifecycle refuses to authorise a project until both are recorded.
+    committee_reference: Mapped[str | None] = mapped_column(String(100))
+    committee_date: Mapped[date | None] = mapped_column(Date)
+    cnil_reference: Mapped[str | None] = mapped_column(String(100))
+    cnil_date: Mapped[date | None] = mapped_column(Date)
+    expires_on: Mapped[date] = mapped_column(Date)
+    data_request: Mapped[DataRequest] = mapped_column(JSON, default=default_data_request)
+    egress_policy: Mapped[EgressPolicy] = mapped_column(JSON, default=default_egress_policy)
+    resources: Mapped[Resources] = mapped_column(JSON, default=default_resources)
+    manifest_sha256: Mapped[str] = mapped_column(String(64))
+    provisioned_fingerprint: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+    principal_investigator: Mapped[User] = relationship(lazy="joined")
+    memberships: Mapped[list[Membership]] = relationship(back_populates="project", cascade="all, delete-orphan",
+                                                         lazy="selectin")
+
+    @validates("slug")
+    def _check_slug(self, _key: str, slug: str) -> str:
+        if not SLUG_PATTERN.match(slug):
+            raise EnclaveError(f"project slug {slug!r} is not valid", "use 3-40 lower-case letters, digits "
+                               "and '-', starting with a letter and not ending with '-'")
+        return slug
+
+    def days_to_expiry(self, today: date | None = None) -> int:
+        """Days left before ``expires_on`` (0 on the last day, negative once expired)."""
+        return (self.expires_on - (today or date.today())).days
+
+
+class Membership(Base):
+    __tablename__ = "memberships"
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    role: Mapped[MemberRole] = mapped_column(_enum(MemberRole, "member_role"), default=MemberRole.member)
+
+    project: Mapped[Project] = relationship(back_populates="memberships")
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class AuditEvent(Base):
+    """One line of the append-only, hash-chained audit log (see :mod:`enclave.audit`).
+
+    ``project`` is a slug, not a foreign key: events outlive their project and must never cascade.
+    Database triggers refuse UPDATE and DELETE on this table.
+    """
+
+    __tablename__ = "audit_events"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    project: Mapped[str | None] = mapped_column(String(40), index=True)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)

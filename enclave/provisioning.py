@@ -1,0 +1,315 @@
+"""Provisioning: an authorised project's manifest -> its extracts, workspace, network and registry rows.
+
+``enclave provision SLUG`` runs :data:`STEPS` in order. Each step is idempotent and leaves the
+previous state usable if the process dies during it: the registry changes in transactions, the
+extract folder is swapped in whole (:mod:`pseudonymizer.publish`), the network is created once.
+A re-run after a crash therefore completes the job, and a re-run with nothing changed changes
+nothing (it only records that it checked).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from enclave import audit, lifecycle, networks, registry
+from enclave.db import check_schema, make_engine, session_scope
+from enclave.errors import EnclaveError
+from enclave.manifest import ProjectManifest, load_manifest, manifest_path
+from enclave.models import Membership, MemberRole, Project, ProjectState, User
+from enclave.settings import Settings
+from pseudonymizer.catalog import load_catalog
+from pseudonymizer.extract import extract
+from pseudonymizer.keys import load_master_key
+
+EXTRACTS = "extracts"
+WORKSPACE = "workspace"
+WORKSPACE_MODE = 0o2770  # the project's members share it; set-gid keeps files in the group
+_MANIFEST_FIELDS = ("title", "purpose", "committee_reference", "committee_date", "cnil_reference", "cnil_date",
+                    "expires_on", "data_request", "egress_policy", "resources")
+
+
+@dataclass
+class Job:
+    """One provisioning run: what each step found or made, for the next ones and the report."""
+
+    settings: Settings
+    slug: str
+    engine: Engine
+    progress: bool = True
+    manifest: ProjectManifest | None = None
+    master_key: bytes = b""
+    fingerprint: str = ""
+    changes: dict[str, Any] = field(default_factory=dict)
+    extract_summary: dict[str, Any] | None = None
+    network: networks.ProjectNetwork | None = None
+    outcome: str = ""
+
+    @property
+    def project_dir(self) -> Path:
+        return self.settings.project_dir(self.slug)
+
+    def session(self) -> Any:
+        return session_scope(self.engine, self.settings.audit_head)
+
+
+def _validate(job: Job) -> None:
+    catalog = load_catalog(job.settings.catalog)
+    with job.session() as session:
+        users = set(session.scalars(select(User.username)))
+        existing = session.scalar(select(Project.state).where(Project.slug == job.slug))
+    job.manifest = load_manifest(manifest_path(job.settings.projects_dir, job.slug), catalog, users)
+    if not job.manifest.authorised:
+        raise EnclaveError(f"project {job.slug} is not authorised: its manifest has no CNIL authorisation",
+                           "record approvals.cnil_reference and approvals.cnil_date once the CNIL has authorised it")
+    if existing in (ProjectState.suspended, ProjectState.closed):
+        hint = f"resume it first: enclave project resume {job.slug} --reason ..." if existing is ProjectState.suspended else "a closed project stays closed; register a new one"
+        raise EnclaveError(f"project {job.slug} is {existing}: it cannot be provisioned", hint)
+    job.master_key = load_master_key()
+    sources = job.settings.require_sources_dir()
+    job.fingerprint = _fingerprint(job.manifest, job.settings.catalog, sources)
+
+
+def _fingerprint(manifest: ProjectManifest, catalog: Path, sources: Path) -> str:
+    """Everything an extract depends on; equal fingerprints mean the extract need not be redone."""
+    files = {}
+    for path in sorted(sources.glob("*")):
+        if path.is_file():
+            stat = path.stat()
+            files[path.name] = [stat.st_size, stat.st_mtime_ns]
+    basis = {"project": manifest.slug, "data": manifest.data, "catalog": hashlib.sha256(catalog.read_bytes()).hexdigest(), "sources": files}
+    return hashlib.sha256(json.dumps(basis, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _register(job: Job) -> None:
+    """Bring the registry's project row and members in line with the manifest, each change audited."""
+    m, actor = job.manifest, job.settings.actor
+    assert m is not None
+    with job.session() as session:
+        project = session.scalar(select(Project).where(Project.slug == m.slug))
+        wanted = _fields_from_manifest(m)
+        if project is None:
+            project = Project(slug=m.slug, principal_investigator=registry.get_user(session, m.principal_investigator), **wanted)
+            registry.register_project(session, actor, project)
+        else:
+            changed = {name: [_plain(getattr(project, name)), _plain(value)] for name, value in wanted.items()
+                       if _plain(getattr(project, name)) != _plain(value)}
+            if project.principal_investigator.username != m.principal_investigator:
+                changed["principal_investigator"] = [project.principal_investigator.username, m.principal_investigator]
+                project.principal_investigator = registry.get_user(session, m.principal_investigator)
+            if changed:
+                for name in wanted:
+                    setattr(project, name, wanted[name])
+                audit.record(session, actor, "project.update", m.slug, manifest_sha256=m.sha256, changed=changed)
+                job.changes.update(changed)
+        _sync_members(session, project, m, actor, job)
+        if project.state is ProjectState.requested:
+            lifecycle.transition(session, project, lifecycle.Action.review, actor, f"committee opinion {m.approvals.committee_reference}")
+        if project.state is ProjectState.reviewed:
+            lifecycle.transition(session, project, lifecycle.Action.authorise, actor, f"CNIL authorisation {m.approvals.cnil_reference}")
+
+
+def _fields_from_manifest(m: ProjectManifest) -> dict[str, Any]:
+    a = m.approvals
+    return {
+        "title": m.title, "purpose": m.purpose,
+        "committee_reference": a.committee_reference, "committee_date": a.committee_date,
+        "cnil_reference": a.cnil_reference, "cnil_date": a.cnil_date, "expires_on": a.expires_on,
+        "data_request": m.data, "egress_policy": m.egress, "resources": m.resources, "manifest_sha256": m.sha256,
+    }
+
+
+def _plain(value: Any) -> Any:
+    return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
+def _sync_members(session: Session, project: Project, m: ProjectManifest, actor: str, job: Job) -> None:
+    current = {ms.user.username: ms for ms in project.memberships}
+    for name in m.members:
+        role = MemberRole.pi if name == m.principal_investigator else MemberRole.member
+        if name not in current:
+            project.memberships.append(Membership(user=registry.get_user(session, name), role=role))
+            audit.record(session, actor, "project.member.add", m.slug, username=name, role=role)
+            job.changes.setdefault("members_added", []).append(name)
+        elif current[name].role is not role:
+            current[name].role = role
+            audit.record(session, actor, "project.member.role", m.slug, username=name, role=role)
+    for name, membership in current.items():
+        if name not in m.members:
+            project.memberships.remove(membership)
+            audit.record(session, actor, "project.member.remove", m.slug, username=name)
+            job.changes.setdefault("members_removed", []).append(name)
+    session.flush()
+
+
+def read_extract_manifest(project_dir: Path) -> dict | None:
+    path = project_dir / EXTRACTS / "manifest.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+
+
+def extract_evidence(project_dir: Path) -> dict[str, Any]:
+    """Each extract file's recorded hash and rows, checked against the bytes on disk."""
+    manifest = read_extract_manifest(project_dir)
+    if manifest is None:
+        return {}
+    evidence = {}
+    for table, entry in manifest["tables"].items():
+        path = project_dir / EXTRACTS / entry["output"]["file"]
+        actual = hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
+        evidence[table] = {"file": entry["output"]["file"], "sha256": entry["output"]["sha256"],
+                           "rows": entry["rows_out"], "intact": actual == entry["output"]["sha256"]}
+    return evidence
+
+
+def _extract(job: Job) -> None:
+    m = job.manifest
+    assert m is not None
+    previous = read_extract_manifest(job.project_dir)
+    if previous and previous.get("labels", {}).get("request_fingerprint") == job.fingerprint:
+        if all(e["intact"] for e in extract_evidence(job.project_dir).values()):
+            return  # this very request was extracted already, and the files are whole
+    data = m.data
+    made = extract(
+        load_catalog(job.settings.catalog), job.settings.require_sources_dir(), m.slug, job.project_dir / EXTRACTS,
+        job.master_key, key_version=data["key_version"], tables=data["tables"], columns=data["columns"],
+        where=data["where"], progress=job.progress, labels={"request_fingerprint": job.fingerprint},
+    )
+    job.extract_summary = _summary(made)
+    diff = _extract_diff(previous, made)
+    job.changes["extract"] = diff
+    with job.session() as session:
+        audit.record(session, job.settings.actor, "project.extract", m.slug, key_version=data["key_version"],
+                     key_fingerprint=made["key_fingerprint"], tables=job.extract_summary, changed=diff)
+
+
+def _summary(manifest: dict) -> dict[str, Any]:
+    return {table: {"rows": e["rows_out"], "sha256": e["output"]["sha256"], "columns": [c["name"] for c in e["columns"]]}
+            for table, e in manifest["tables"].items()}
+
+
+def _extract_diff(previous: dict | None, current: dict) -> dict[str, Any]:
+    if previous is None:
+        return {"first_extract": True}
+    before, after = _summary(previous), _summary(current)
+    diff: dict[str, Any] = {}
+    for table in sorted(set(before) | set(after)):
+        old, new = before.get(table), after.get(table)
+        if old is None or new is None:
+            diff[table] = "added" if old is None else "removed"
+            continue
+        change = {}
+        if old["rows"] != new["rows"]:
+            change["rows"] = [old["rows"], new["rows"]]
+        added, removed = sorted(set(new["columns"]) - set(old["columns"])), sorted(set(old["columns"]) - set(new["columns"]))
+        if added:
+            change["columns_added"] = added
+        if removed:
+            change["columns_removed"] = removed
+        if old["sha256"] != new["sha256"] and not change:
+            change["content"] = "changed"
+        if change:
+            diff[table] = change
+    if previous.get("key_version") != current.get("key_version"):
+        diff["key_version"] = [previous.get("key_version"), current.get("key_version")]
+    return diff
+
+
+def _workspace(job: Job) -> None:
+    workspace = job.project_dir / WORKSPACE
+    workspace.mkdir(parents=True, exist_ok=True)
+    workspace.chmod(WORKSPACE_MODE)
+
+
+def _network(job: Job) -> None:
+    job.network = networks.ensure_network(job.slug)
+
+
+def _record(job: Job) -> None:
+    """The last step: the registry says provisioned only once everything above exists."""
+    actor = job.settings.actor
+    with job.session() as session:
+        project = registry.get_project(session, job.slug)
+        details = {"fingerprint": job.fingerprint, "network": job.network.name if job.network else None, "changed": job.changes}
+        if project.state is ProjectState.authorised:
+            lifecycle.transition(session, project, lifecycle.Action.provision, actor, **details)
+            job.outcome = "provisioned"
+        elif project.provisioned_fingerprint != job.fingerprint or job.changes:
+            lifecycle.transition(session, project, lifecycle.Action.reprovision, actor, **details)
+            job.outcome = "re-provisioned"
+        else:
+            audit.record(session, actor, "project.provision.unchanged", job.slug, fingerprint=job.fingerprint)
+            job.outcome = "unchanged"
+        project.provisioned_fingerprint = job.fingerprint
+
+
+Step = tuple[str, str, Callable[[Job], None]]
+STEPS: list[Step] = [
+    ("validate", "check the manifest, approvals, key and sources", _validate),
+    ("register", "register the project and its members", _register),
+    ("extract", "pseudonymise the authorised extracts", _extract),
+    ("workspace", "create the shared workspace", _workspace),
+    ("network", "create the project's internal network", _network),
+    ("record", "record the provisioning", _record),
+]
+
+
+def _open(settings: Settings) -> Engine:
+    engine = make_engine(settings.db_url)
+    check_schema(engine)
+    return engine
+
+
+def provision(settings: Settings, slug: str, progress: bool = True, echo: Callable[[str], None] = print) -> Job:
+    """Run every step for project ``slug``; see the module's docstring."""
+    job = Job(settings=settings, slug=slug, engine=_open(settings), progress=progress)
+    try:
+        for i, (_, label, step) in enumerate(STEPS, 1):
+            echo(f"[{i}/{len(STEPS)}] {label}")
+            step(job)
+    finally:
+        job.engine.dispose()
+    return job
+
+
+def deprovision(settings: Settings, slug: str, reason: str, close: bool = False) -> dict[str, Any]:
+    """Stop the project's servers, remove its network and delete its extracts, keeping the evidence
+    (each file's hash and row count) in the audit log. The project goes back to ``authorised``,
+    or to ``closed`` with ``close=True``. The workspace is kept."""
+    engine = _open(settings)
+    try:
+        stopped = networks.stop_containers(slug)
+        removed = networks.remove_network(slug)
+        evidence = extract_evidence(settings.project_dir(slug))
+        action = lifecycle.Action.close if close else lifecycle.Action.deprovision
+        with session_scope(engine, settings.audit_head) as session:
+            project = registry.get_project(session, slug)
+            lifecycle.transition(session, project, action, settings.actor, reason, servers_stopped=stopped,
+                                 network_removed=removed, extracts_deleted=evidence)
+            project.provisioned_fingerprint = None
+        shutil.rmtree(settings.project_dir(slug) / EXTRACTS, ignore_errors=True)
+    finally:
+        engine.dispose()
+    return {"servers_stopped": stopped, "network_removed": removed, "extracts_deleted": evidence}
+
+
+def _follow_state(project: Project, old: ProjectState, new: ProjectState) -> None:
+    """Keep Docker in step with the registry after any transition (suspend, resume, expire...)."""
+    if new in (ProjectState.suspended, ProjectState.closed, ProjectState.authorised) and old is not new:
+        networks.remove_network(project.slug)
+    elif new is ProjectState.active and old is ProjectState.suspended:
+        networks.ensure_network(project.slug)
+
+
+lifecycle.STATE_CHANGE_HOOKS.append(_follow_state)

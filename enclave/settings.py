@@ -1,0 +1,91 @@
+"""Where Enclave keeps its state, read once from the environment.
+
+Every component (CLI, provisioning, hub, egress gate) builds one :class:`Settings` with
+:meth:`Settings.from_env` and passes it down, so a setting is never read twice with two answers.
+
+| variable | default |
+|---|---|
+| ``ENCLAVE_HOME`` | ``./var`` (made absolute) |
+| ``ENCLAVE_DB_URL`` | ``sqlite:///<home>/registry.db`` |
+| ``ENCLAVE_PROJECTS_DIR`` | ``./projects``: manifests ``<slug>.toml``, data ``<slug>/extracts``, ``<slug>/workspace`` |
+| ``ENCLAVE_SOURCES_DIR`` | unset: only provisioning needs it (:meth:`Settings.require_sources_dir`) |
+| ``ENCLAVE_CATALOG`` | the synthetic catalog shipped with ``pseudonymizer`` |
+| ``ENCLAVE_AUDIT_HEAD`` | ``<home>/audit.head``: the audit log's anchor, kept outside the database |
+| ``ENCLAVE_ACTOR`` | the OS user name: who audit events say acted |
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from enclave.errors import EnclaveError
+
+DEFAULT_CATALOG = Path(__file__).resolve().parent.parent / "pseudonymizer" / "catalogs" / "synthetic" / "catalog.toml"
+
+
+def require(name: str, environ: Mapping[str, str] | None = None) -> str:
+    """The value of environment variable ``name``; an :class:`EnclaveError` naming it if unset or empty."""
+    value = (os.environ if environ is None else environ).get(name, "")
+    if not value:
+        raise _missing(name)
+    return value
+
+
+def _missing(name: str) -> EnclaveError:
+    return EnclaveError(f"environment variable {name} is not set", f"export {name}=... and run the command again")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Enclave's configuration; paths are absolute."""
+
+    home: Path
+    db_url: str
+    projects_dir: Path
+    sources_dir: Path | None
+    catalog: Path
+    audit_head: Path
+    actor: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read every ``ENCLAVE_*`` variable once (from ``environ``, default ``os.environ``)."""
+        env = os.environ if environ is None else environ
+
+        def path(name: str, default: Path | str) -> Path:
+            return Path(env.get(name) or default).expanduser().absolute()
+
+        home = path("ENCLAVE_HOME", "var")
+        db_url = env.get("ENCLAVE_DB_URL") or f"sqlite:///{home / 'registry.db'}"
+        try:
+            make_url(db_url)
+        except ArgumentError as exc:
+            raise EnclaveError(f"ENCLAVE_DB_URL is not a database URL ({exc})", "use e.g. "
+                               "sqlite:////var/lib/enclave/registry.db or postgresql+psycopg://user@host/db") from None
+        sources = env.get("ENCLAVE_SOURCES_DIR")
+        return cls(
+            home=home,
+            db_url=db_url,
+            projects_dir=path("ENCLAVE_PROJECTS_DIR", "projects"),
+            sources_dir=path("ENCLAVE_SOURCES_DIR", sources) if sources else None,
+            catalog=path("ENCLAVE_CATALOG", DEFAULT_CATALOG),
+            audit_head=path("ENCLAVE_AUDIT_HEAD", home / "audit.head"),
+            actor=env.get("ENCLAVE_ACTOR") or getpass.getuser(),
+        )
+
+    def require_sources_dir(self) -> Path:
+        """The identifying sources' folder; fails fast naming ``ENCLAVE_SOURCES_DIR`` when unset."""
+        if self.sources_dir is None:
+            raise _missing("ENCLAVE_SOURCES_DIR")
+        return self.sources_dir
+
+    def project_dir(self, slug: str) -> Path:
+        """``<projects_dir>/<slug>``: holds the project's ``extracts/`` and ``workspace/``."""
+        return self.projects_dir / slug

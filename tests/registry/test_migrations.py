@@ -1,0 +1,56 @@
+"""The schema comes only from Alembic, and says the same as the models, on both backends."""
+
+from __future__ import annotations
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+
+from enclave.db import alembic_config, check_schema, current_revision, head_revision, make_engine, upgrade
+from enclave.errors import EnclaveError
+from enclave.models import Base
+
+
+def test_upgrade_creates_the_schema_the_models_describe(new_database):
+    engine = make_engine(new_database(False))
+    try:
+        assert current_revision(engine) is None
+        with pytest.raises(EnclaveError, match="at schema revision none, not 0001 — run `enclave db upgrade`"):
+            check_schema(engine)
+        upgrade(engine)
+        upgrade(engine)  # a second run changes nothing
+        assert current_revision(engine) == head_revision()
+        check_schema(engine)
+        with engine.connect() as connection:
+            differences = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}),
+                                           Base.metadata)
+        assert differences == []
+    finally:
+        engine.dispose()
+
+
+def test_downgrade_removes_everything_and_upgrade_rebuilds_it(new_database):
+    url = new_database(True)
+    engine = make_engine(url)
+    try:
+        config = alembic_config()
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "base")
+        assert set(inspect(engine).get_table_names()) == {"alembic_version"}
+        upgrade(url)
+        tables = set(inspect(engine).get_table_names())
+        assert {"users", "user_roles", "projects", "memberships", "audit_events"} <= tables
+    finally:
+        engine.dispose()
+
+
+def test_unsupported_or_unreachable_databases_are_named():
+    with pytest.raises(EnclaveError, match="backend 'mysql' is not supported"):
+        make_engine("mysql://db/registry")
+    engine = make_engine("postgresql://enclave:secret@127.0.0.1:1/registry?connect_timeout=2")
+    with pytest.raises(EnclaveError, match=r"cannot connect to the registry database .*:\*\*\*@127.0.0.1:1/") as error:
+        check_schema(engine)
+    assert "secret" not in str(error.value)
