@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo-data
 PEOPLE ?= 2000
 
-.PHONY: install test bench demo clean help
+.PHONY: install host images test bench demo provision deprovision clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -15,19 +15,34 @@ help:  ## list the targets
 install: $(STAMP)  ## build the virtual environment in .venv
 
 $(STAMP): pyproject.toml
+	@bash scripts/prepare_host.sh python
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-test: $(STAMP)  ## run the whole test suite
+host:  ## install and start what the enclave needs on this host (Docker engine, proxy, PostgreSQL for tests)
+	@bash scripts/prepare_host.sh python docker postgres proxy images
+
+images: $(STAMP) host  ## build the notebook image offline (debootstrap base; BASE_IMAGE=... for an upstream one)
+	@bash scripts/build_images.sh
+
+test: $(STAMP) host  ## run the whole test suite (Docker and PostgreSQL included)
 	$(BIN)/pytest tests
 
-bench: $(STAMP)  ## measure speed against baselines (writes .bench/*.json)
+bench: $(STAMP)  ## measure speed against baselines measured in the same run (writes .bench/*.json)
 	$(BIN)/python -m tests.bench.pseudonymizer_bench
 
-demo: $(STAMP)  ## synthetic sources -> pseudonymised extract of a demo project
+demo: $(STAMP) host  ## the whole system on embedded defaults (see README)
 	@bash scripts/demo.sh "$(DEMO_DIR)" "$(PEOPLE)"
+
+provision: $(STAMP) host  ## provision PROJECT from projects/PROJECT.toml (= enclave provision PROJECT)
+	@test -n "$(PROJECT)" || { echo "usage: make provision PROJECT=slug" >&2; exit 2; }
+	$(BIN)/enclave provision "$(PROJECT)"
+
+deprovision: $(STAMP)  ## stop PROJECT's servers, remove its network and extracts (REASON="...")
+	@test -n "$(PROJECT)" || { echo "usage: make deprovision PROJECT=slug REASON='...'" >&2; exit 2; }
+	$(BIN)/enclave deprovision "$(PROJECT)" --reason "$${REASON:-make deprovision}"
 
 clean:  ## remove generated demo data and benchmark results
 	rm -rf $(DEMO_DIR) .bench

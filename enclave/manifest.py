@@ -52,6 +52,12 @@ from pseudonymizer.extract import check_request, parse_columns
 SLUG = re.compile(r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$")
 MEMORY = re.compile(r"^\d+(\.\d+)?[kmgKMG]?$")
 TOP_LEVEL = {"slug", "title", "purpose", "principal_investigator", "members", "approvals", "data", "egress", "resources"}
+SECTIONS = {  # the fields of each table; a misspelt one must not silently fall back to a default
+    "approvals": {"committee_reference", "committee_date", "cnil_reference", "cnil_date", "expires_on"},
+    "data": {"tables", "columns", "where", "key_version"},
+    "egress": {"small_cell_threshold", "stewards_required"},
+    "resources": {"mem_limit", "cpu_limit", "pids_limit"},
+}
 
 
 @dataclass(frozen=True)
@@ -134,6 +140,11 @@ def load_manifest(path: Path, catalog: Catalog, known_users: set[str], today: da
     unknown = sorted(set(spec) - TOP_LEVEL)
     if unknown:
         raise r.error(unknown[0], "unknown field", f"known fields: {', '.join(sorted(TOP_LEVEL))}")
+    for section, known in SECTIONS.items():
+        fields = spec.get(section)
+        unknown = sorted(set(fields) - known) if isinstance(fields, dict) else []
+        if unknown:
+            raise r.error(f"{section}.{unknown[0]}", "unknown field", f"known fields of [{section}]: {', '.join(sorted(known))}")
 
     slug = r.get("slug", str)
     if not SLUG.match(slug):
@@ -196,6 +207,16 @@ def _data_request(r: _Reader, catalog: Catalog) -> DataRequest:
     key_version = r.get("data.key_version", int, 1)
     if key_version < 1:
         raise r.error("data.key_version", f"{key_version} is not a key version", "key versions start at 1")
+    # Each column and row filter checked on its own, so that the error names the one at fault.
+    for field, items, check in (
+        ("data.columns", column_specs, lambda item: check_request(catalog, tables, parse_columns([item]), [])),
+        ("data.where", where, lambda item: check_request(catalog, tables, None, [item])),
+    ):
+        for i, item in enumerate(items):
+            try:
+                check(item)
+            except PseudonymizerError as exc:
+                raise r.error(f"{field}[{i}]", exc.problem, exc.hint or f"fix {field}") from None
     try:
         columns = parse_columns(column_specs)
         check_request(catalog, tables, columns, where)

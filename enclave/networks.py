@@ -71,14 +71,29 @@ def ensure_network(slug: str, engine: docker.DockerClient | None = None) -> Proj
             f"Docker network {name} exists but is not project {slug}'s internal network",
             f"remove it (`docker network rm {name}`) and provision again",
         )
+    return _describe(network)
+
+
+def _describe(network) -> ProjectNetwork:
+    attrs = network.attrs
     config = (attrs.get("IPAM", {}).get("Config") or [{}])[0]
     return ProjectNetwork(
-        name=name,
+        name=network.name,
         id=network.id,
         bridge=attrs.get("Options", {}).get("com.docker.network.bridge.name", ""),
         subnet=config.get("Subnet", ""),
         gateway=config.get("Gateway", ""),
     )
+
+
+def all_networks(engine: docker.DockerClient | None = None) -> list[ProjectNetwork]:
+    """Every project network on this Docker engine (those labelled with a project)."""
+    engine = engine or client()
+    found = []
+    for network in engine.networks.list(filters={"label": PROJECT_LABEL}):
+        network.reload()
+        found.append(_describe(network))
+    return sorted(found, key=lambda n: n.name)
 
 
 def find_network(slug: str, engine: docker.DockerClient | None = None) -> ProjectNetwork | None:

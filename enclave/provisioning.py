@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,11 +22,11 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from enclave import audit, lifecycle, networks, registry
+from enclave import audit, firewall, lifecycle, networks, registry
 from enclave.db import check_schema, make_engine, session_scope
 from enclave.errors import EnclaveError
 from enclave.manifest import ProjectManifest, load_manifest, manifest_path
-from enclave.models import Membership, MemberRole, Project, ProjectState, User
+from enclave.models import AuditEvent, Membership, MemberRole, Project, ProjectState, User
 from enclave.settings import Settings
 from pseudonymizer.catalog import load_catalog
 from pseudonymizer.extract import extract
@@ -34,6 +35,7 @@ from pseudonymizer.keys import load_master_key
 EXTRACTS = "extracts"
 WORKSPACE = "workspace"
 WORKSPACE_MODE = 0o2770  # the project's members share it; set-gid keeps files in the group
+NOTEBOOK_UID, NOTEBOOK_GID = 1000, 100  # the researcher's user in the notebook image (jovyan:users)
 _MANIFEST_FIELDS = ("title", "purpose", "committee_reference", "committee_date", "cnil_reference", "cnil_date",
                     "expires_on", "data_request", "egress_policy", "resources")
 
@@ -178,8 +180,8 @@ def _extract(job: Job) -> None:
     assert m is not None
     previous = read_extract_manifest(job.project_dir)
     if previous and previous.get("labels", {}).get("request_fingerprint") == job.fingerprint:
-        if all(e["intact"] for e in extract_evidence(job.project_dir).values()):
-            return  # this very request was extracted already, and the files are whole
+        if all(e["intact"] for e in extract_evidence(job.project_dir).values()) and _on_record(job, previous):
+            return  # this very request was extracted already, the files are whole, the audit log has them
     data = m.data
     made = extract(
         load_catalog(job.settings.catalog), job.settings.require_sources_dir(), m.slug, job.project_dir / EXTRACTS,
@@ -192,6 +194,15 @@ def _extract(job: Job) -> None:
     with job.session() as session:
         audit.record(session, job.settings.actor, "project.extract", m.slug, key_version=data["key_version"],
                      key_fingerprint=made["key_fingerprint"], tables=job.extract_summary, changed=diff)
+
+
+def _on_record(job: Job, manifest: dict) -> bool:
+    """Whether the project's last `project.extract` audit event is this extract: a run that died
+    between publishing an extract and recording it leaves one that the log does not know."""
+    with job.session() as session:
+        recorded = session.scalar(select(AuditEvent.details).where(
+            AuditEvent.project == job.slug, AuditEvent.action == "project.extract").order_by(AuditEvent.seq.desc()).limit(1))
+    return recorded is not None and recorded.get("tables") == _summary(manifest)
 
 
 def _summary(manifest: dict) -> dict[str, Any]:
@@ -229,11 +240,17 @@ def _extract_diff(previous: dict | None, current: dict) -> dict[str, Any]:
 def _workspace(job: Job) -> None:
     workspace = job.project_dir / WORKSPACE
     workspace.mkdir(parents=True, exist_ok=True)
+    try:
+        os.chown(workspace, NOTEBOOK_UID, NOTEBOOK_GID)
+    except PermissionError:
+        raise EnclaveError(f"cannot give {workspace} to the notebook user ({NOTEBOOK_UID}:{NOTEBOOK_GID})",
+                           "provision as root (the operators' account)") from None
     workspace.chmod(WORKSPACE_MODE)
 
 
 def _network(job: Job) -> None:
     job.network = networks.ensure_network(job.slug)
+    firewall.apply(firewall.current_openings(), job.settings.firewall_ports)
 
 
 def _record(job: Job) -> None:
@@ -260,7 +277,7 @@ STEPS: list[Step] = [
     ("register", "register the project and its members", _register),
     ("extract", "pseudonymise the authorised extracts", _extract),
     ("workspace", "create the shared workspace", _workspace),
-    ("network", "create the project's internal network", _network),
+    ("network", "create the project's internal network and firewall it", _network),
     ("record", "record the provisioning", _record),
 ]
 
@@ -291,6 +308,7 @@ def deprovision(settings: Settings, slug: str, reason: str, close: bool = False)
     try:
         stopped = networks.stop_containers(slug)
         removed = networks.remove_network(slug)
+        firewall.apply(firewall.current_openings(), settings.firewall_ports)
         evidence = extract_evidence(settings.project_dir(slug))
         action = lifecycle.Action.close if close else lifecycle.Action.deprovision
         with session_scope(engine, settings.audit_head) as session:
@@ -306,10 +324,14 @@ def deprovision(settings: Settings, slug: str, reason: str, close: bool = False)
 
 def _follow_state(project: Project, old: ProjectState, new: ProjectState) -> None:
     """Keep Docker in step with the registry after any transition (suspend, resume, expire...)."""
-    if new in (ProjectState.suspended, ProjectState.closed, ProjectState.authorised) and old is not new:
+    running = (ProjectState.provisioned, ProjectState.active, ProjectState.suspended)
+    if old in running and new in (ProjectState.suspended, ProjectState.closed, ProjectState.authorised) and old is not new:
         networks.remove_network(project.slug)
     elif new is ProjectState.active and old is ProjectState.suspended:
         networks.ensure_network(project.slug)
+    else:
+        return
+    firewall.apply(firewall.current_openings(), Settings.from_env().firewall_ports)
 
 
 lifecycle.STATE_CHANGE_HOOKS.append(_follow_state)

@@ -12,6 +12,9 @@ Every component (CLI, provisioning, hub, egress gate) builds one :class:`Setting
 | ``ENCLAVE_CATALOG`` | the synthetic catalog shipped with ``pseudonymizer`` |
 | ``ENCLAVE_AUDIT_HEAD`` | ``<home>/audit.head``: the audit log's anchor, kept outside the database |
 | ``ENCLAVE_ACTOR`` | the OS user name: who audit events say acted |
+| ``ENCLAVE_HUB_API_PORT`` | ``8081``: the hub API, the one host port enclave containers may reach (at their gateway) |
+| ``ENCLAVE_PROXY_PORT`` | ``8000``: the proxy's public port, also reachable from enclave containers |
+| ``ENCLAVE_PROXY_API_PORT`` | ``8001``: the proxy's control API, on loopback only |
 """
 
 from __future__ import annotations
@@ -42,6 +45,13 @@ def _missing(name: str) -> EnclaveError:
     return EnclaveError(f"environment variable {name} is not set", f"export {name}=... and run the command again")
 
 
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name) or str(default)
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise EnclaveError(f"{name}={text!r} is not a TCP port", f"use a number from 1 to 65535 (default {default})")
+    return int(text)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Enclave's configuration; paths are absolute."""
@@ -53,6 +63,9 @@ class Settings:
     catalog: Path
     audit_head: Path
     actor: str
+    hub_api_port: int = 8081
+    proxy_port: int = 8000
+    proxy_api_port: int = 8001
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -78,6 +91,9 @@ class Settings:
             catalog=path("ENCLAVE_CATALOG", DEFAULT_CATALOG),
             audit_head=path("ENCLAVE_AUDIT_HEAD", home / "audit.head"),
             actor=env.get("ENCLAVE_ACTOR") or getpass.getuser(),
+            hub_api_port=_port(env, "ENCLAVE_HUB_API_PORT", 8081),
+            proxy_port=_port(env, "ENCLAVE_PROXY_PORT", 8000),
+            proxy_api_port=_port(env, "ENCLAVE_PROXY_API_PORT", 8001),
         )
 
     def require_sources_dir(self) -> Path:
@@ -85,6 +101,11 @@ class Settings:
         if self.sources_dir is None:
             raise _missing("ENCLAVE_SOURCES_DIR")
         return self.sources_dir
+
+    @property
+    def firewall_ports(self) -> list[int]:
+        """The host ports enclave containers may reach, at their network's gateway."""
+        return [self.hub_api_port, self.proxy_port]
 
     def project_dir(self, slug: str) -> Path:
         """``<projects_dir>/<slug>``: holds the project's ``extracts/`` and ``workspace/``."""

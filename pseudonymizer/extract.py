@@ -204,7 +204,7 @@ def extract(
 def _extract_table(plan, path, pseudonymizer, policy, batch_rows, progress, pool) -> TableReport:
     report = TableReport()
     total = _row_count(plan.source)
-    bar = tqdm(total=total, unit=" rows", unit_scale=True, desc=plan.table.name, disable=not progress, leave=False)
+    bar = tqdm(total=total, unit=" rows", unit_scale=True, desc=plan.table.name, disable=None if progress else True, leave=False)
     pending: Future | None = None
     with pq.ParquetWriter(path, plan.output_schema()) as writer, bar:
         for batch in iter_batches(plan.source, plan.read, batch_rows):

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Step 3 of Dockerfile.notebook, as root: Enclave's helpers (Python module and R
+# package), kernels, Jupyter configuration, and the package-install lock-down.
+set -euo pipefail
+setup=/tmp/enclave-setup
+prefix=/opt/enclave-venv
+python="$prefix/bin/python"
+site="$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+
+echo "enclave: texts in /etc/enclave, start script"
+install -d /etc/enclave
+install -m 0644 "$setup/etc/WELCOME.md" "$setup/etc/NO_PACKAGE_INSTALL.txt" /etc/enclave/
+install -m 0755 "$setup/bin/enclave-start" /usr/local/bin/enclave-start
+
+echo "enclave: Python modules enclave_data, enclave_no_install, enclave_unavailable_kernel"
+install -m 0644 "$setup"/python/enclave_*.py "$site/"
+"$python" -m compileall -q "$site"/enclave_*.py
+
+echo "enclave: R package 'enclave' (read_extract, install.packages message), attached at start"
+r_site_library="$(Rscript -e 'cat(.libPaths()[1])')"
+R CMD INSTALL --no-docs --no-multiarch --library="$r_site_library" "$setup/r/enclave" >/dev/null
+cat "$setup/etc/Rprofile.site" >>"$(R RHOME)/etc/Rprofile.site"
+
+echo "enclave: Jupyter and IPython configuration"
+# Appended: a base image's own configuration (Docker Stacks has one) stays.
+install -d /etc/jupyter /etc/ipython
+cat "$setup/etc/jupyter_server_config.py" >>/etc/jupyter/jupyter_server_config.py
+cat "$setup/etc/ipython_kernel_config.py" >>/etc/ipython/ipython_kernel_config.py
+"$python" - "$setup/etc/lab-overrides.json" "$prefix/share/jupyter/lab/settings/overrides.json" <<'PY'
+import json, pathlib, sys
+ours, target = json.loads(pathlib.Path(sys.argv[1]).read_text()), pathlib.Path(sys.argv[2])
+merged = json.loads(target.read_text()) if target.exists() else {}
+merged.update(ours)
+target.parent.mkdir(parents=True, exist_ok=True)
+target.write_text(json.dumps(merged, indent=2) + "\n")
+PY
+
+echo "enclave: kernels"
+"$prefix/bin/jupyter" kernelspec install --replace --name ir "$(Rscript -e 'cat(system.file("kernelspec", package = "IRkernel"))')" >/dev/null
+if command -v julia >/dev/null || "$prefix/bin/jupyter" kernelspec list | grep -q '^ *julia'; then
+    echo "enclave: Julia is in the base image: its kernel is kept"
+else
+    kernel="$setup/kernels/julia-not-in-this-build"
+    sed -i "s|@PYTHON@|$python|" "$kernel/kernel.json"
+    "$prefix/bin/jupyter" kernelspec install --replace --name julia-not-in-this-build "$kernel" >/dev/null
+fi
+
+echo "enclave: no package installs (pip, conda, R)"
+install -m 0644 "$setup/etc/pip.conf" /etc/pip.conf
+for pip in "$prefix"/bin/pip "$prefix"/bin/pip3 "$prefix"/bin/pip3.*; do
+    [ -e "$pip" ] || continue
+    sed "s|@PYTHON@|$python|" "$setup/bin/pip" >"$pip"
+    chmod 0755 "$pip"
+done
+if [ -x /opt/conda/bin/conda ]; then
+    /opt/conda/bin/conda config --system --set offline true
+fi
+
+# The home is a tmpfs at run time; this copy is only seen without one.
+install -d -o 1000 -g 100 /home/jovyan

@@ -1,0 +1,50 @@
+"""JupyterHub configuration of the enclave: settings only; the logic is in spawner_config/ and enclave/.
+
+Start with `jupyterhub -f jupyterhub_config.py` as root (the hub manages Docker and the host
+firewall), with the ENCLAVE_* environment of enclave/settings.py.
+"""
+
+import os
+import sys
+
+from enclave.settings import Settings
+from spawner_config.hub import check_firewall
+from spawner_config.spawner import EnclaveSpawner
+
+c = get_config()  # noqa: F821 - provided by JupyterHub
+settings = Settings.from_env()
+check_firewall(settings)
+
+c.JupyterHub.spawner_class = EnclaveSpawner
+c.EnclaveSpawner.enclave_settings = settings
+c.EnclaveSpawner.image = os.environ.get("ENCLAVE_NOTEBOOK_IMAGE", "enclave/notebook:latest")
+c.EnclaveSpawner.start_timeout = 120
+c.EnclaveSpawner.http_timeout = 90
+c.JupyterHub.allow_named_servers = True
+c.JupyterHub.named_server_limit_per_user = 0  # one per project, each checked by the spawner
+c.JupyterHub.default_server_name = ""
+
+# The proxy's public port and the hub API are the two host ports containers may reach (firewall).
+c.JupyterHub.bind_url = os.environ.get("ENCLAVE_PUBLIC_URL", f"http://0.0.0.0:{settings.proxy_port}")
+c.JupyterHub.hub_bind_url = f"http://0.0.0.0:{settings.hub_api_port}"
+c.JupyterHub.db_url = f"sqlite:///{settings.home / 'jupyterhub.sqlite'}"
+c.JupyterHub.cookie_secret_file = str(settings.home / "jupyterhub_cookie_secret")
+c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{settings.proxy_api_port}"
+c.ConfigurableHTTPProxy.pid_file = str(settings.home / "jupyterhub-proxy.pid")
+
+# Login: OIDC + TOTP is the next piece (issue 5). Until then no one logs in through the browser;
+# servers are started through the REST API with a token (tests, ops).
+c.JupyterHub.authenticator_class = "null"
+
+# Keeping it tidy: idle servers are culled; servers that must not run are stopped.
+c.JupyterHub.services = [
+    {"name": "idle-culler", "command": [sys.executable, "-m", "jupyterhub_idle_culler", "--timeout=3600"]},
+    {"name": "enclave-reconciler", "command": [sys.executable, "-m", "spawner_config.reconciler", "--interval=60"],
+     "environment": {k: v for k, v in os.environ.items() if k.startswith("ENCLAVE_")}},
+]
+c.JupyterHub.load_roles = [
+    {"name": "idle-culler", "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+     "services": ["idle-culler"]},
+    {"name": "enclave-reconciler", "scopes": ["list:users", "read:servers", "delete:servers"],
+     "services": ["enclave-reconciler"]},
+]

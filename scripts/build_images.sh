@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# Build the researcher image (Dockerfile.notebook) without any image registry.
+#
+#   1. enclave/debian-base:bookworm: a Debian rootfs made by debootstrap from the
+#      host's own Debian mirror, imported with `docker import`. Skipped when present.
+#   2. enclave/notebook:<version> and :latest from Dockerfile.notebook, build
+#      context images/. Docker's layer cache makes a run with nothing changed take
+#      seconds.
+#
+# Environment:
+#   BASE_IMAGE      image to build on (default: the local debootstrap base). An
+#                   upstream Jupyter Docker Stacks image (e.g. the julia-notebook
+#                   image) works too and keeps its Julia kernel, but it needs a
+#                   reachable image registry.
+#   NOTEBOOK_IMAGE  repository of the result (default: enclave/notebook)
+#   DEBIAN_MIRROR   mirror for debootstrap (default: the host's, from /etc/apt)
+#   REBUILD_BASE=1  rebuild the debootstrap base even when it is present
+#   DOCKER_BUILD_ARGS  extra arguments for `docker build` (e.g. --no-cache)
+set -Eeuo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+LOCAL_BASE=enclave/debian-base:bookworm
+BASE_IMAGE="${BASE_IMAGE:-$LOCAL_BASE}"
+NOTEBOOK_IMAGE="${NOTEBOOK_IMAGE:-enclave/notebook}"
+HOST_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
+BUILD_DIR="$REPO/images/build"   # generated, git-ignored: never commit it
+
+STEP="start"
+step() { STEP="$*"; echo "==> $*"; }
+fail() { echo "build_images.sh: $*" >&2; exit 1; }
+trap 'echo "build_images.sh: FAILED during step: $STEP" >&2' ERR
+
+# "URI SUITE" for every Debian bookworm entry of the host's apt sources, one-line
+# (sources.list) and deb822 (*.sources) formats alike. Other vendors' repositories
+# (suites not named bookworm*) are left out.
+host_debian_sources() {
+    local f
+    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+        [ -f "$f" ] || continue
+        awk '$1 == "deb" {
+                 i = 2
+                 if ($i ~ /^\[/) { while ($i !~ /\]$/) i++; i++ }
+                 print $i, $(i + 1)
+             }' "$f"
+    done
+    for f in /etc/apt/sources.list.d/*.sources; do
+        [ -f "$f" ] || continue
+        awk 'BEGIN { RS = ""; FS = "\n" }
+             {
+                 types = ""; uris = ""; suites = ""
+                 for (i = 1; i <= NF; i++) {
+                     line = $i
+                     if (line ~ /^#/) continue
+                     if (line ~ /^Types:/)  { sub(/^Types:[ \t]*/, "", line);  types = line }
+                     if (line ~ /^URIs:/)   { sub(/^URIs:[ \t]*/, "", line);   uris = line }
+                     if (line ~ /^Suites:/) { sub(/^Suites:[ \t]*/, "", line); suites = line }
+                 }
+                 if (types !~ /(^| )deb( |$)/) next
+                 nu = split(uris, u, /[ \t]+/); ns = split(suites, s, /[ \t]+/)
+                 for (a = 1; a <= nu; a++) for (b = 1; b <= ns; b++) print u[a], s[b]
+             }' "$f"
+    done
+}
+
+build_base() {
+    step "debootstrap base $LOCAL_BASE (no image registry needed; about a minute)"
+    [ "$(id -u)" = 0 ] || fail "step '$STEP': debootstrap needs root (run as root, or build the base once as root)"
+    if ! command -v debootstrap >/dev/null; then
+        echo "    installing debootstrap (apt-get)"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
+    fi
+
+    local sources mirror
+    sources="$(host_debian_sources | awk '$2 ~ /^bookworm(-|$)/' | sort -u)"
+    mirror="${DEBIAN_MIRROR:-$(awk '$2 == "bookworm" { print $1; exit }' <<<"$sources")}"
+    [ -n "$mirror" ] || fail "step '$STEP': no Debian bookworm mirror in /etc/apt/sources.list{,.d/*}; set DEBIAN_MIRROR"
+    [ -n "$sources" ] || sources="$mirror bookworm"
+    echo "    mirror: $mirror"
+
+    local rootfs
+    rootfs="$(mktemp -d /var/tmp/enclave-rootfs.XXXXXX)"
+    # shellcheck disable=SC2064  # expand now: the variable is local
+    trap "rm -rf '$rootfs'" EXIT
+    debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$rootfs.log" 2>&1 \
+        || { tail -20 "$rootfs.log" >&2; fail "step '$STEP': debootstrap failed (full log: $rootfs.log)"; }
+    rm -f "$rootfs.log"
+
+    # The same suites as the host (security updates included), small images:
+    # no recommends, no docs/man pages/translations, no apt caches in layers.
+    awk '{ print "deb", $1, $2, "main" }' <<<"$sources" >"$rootfs/etc/apt/sources.list"
+    cat >"$rootfs/etc/apt/apt.conf.d/90enclave" <<'EOF'
+APT::Install-Recommends "false";
+APT::Install-Suggests "false";
+Acquire::Languages "none";
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb || true"; };
+EOF
+    cat >"$rootfs/etc/dpkg/dpkg.cfg.d/90enclave-nodoc" <<'EOF'
+path-exclude=/usr/share/doc/*
+path-include=/usr/share/doc/*/copyright
+path-exclude=/usr/share/man/*
+path-exclude=/usr/share/info/*
+path-exclude=/usr/share/locale/*
+path-exclude=/usr/share/lintian/*
+EOF
+    rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin "$rootfs"/var/cache/apt/archives/*.deb \
+        "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/locale/*
+
+    tar --numeric-owner -C "$rootfs" -c . | docker import \
+        -c 'ENV LANG=C.UTF-8' \
+        -c 'CMD ["bash"]' \
+        -c "LABEL org.enclave.base.source=\"debootstrap --variant=minbase bookworm\" org.enclave.base.built=\"$(date -u +%FT%TZ)\"" \
+        -m "debootstrap --variant=minbase bookworm" - "$LOCAL_BASE" >/dev/null
+    rm -rf "$rootfs"
+    trap - EXIT
+    echo "    imported $LOCAL_BASE"
+}
+
+# The host's CA bundle lets pip reach the package index from inside `docker build`
+# (TLS is intercepted on some networks). Used during the build only, deleted from
+# the image; rewritten only when it changed, so the layer cache holds.
+stage_build_context() {
+    step "build context: $BUILD_DIR (host CA bundle, generated)"
+    [ -r "$HOST_CA_BUNDLE" ] || fail "step '$STEP': $HOST_CA_BUNDLE not readable (apt-get install ca-certificates)"
+    mkdir -p "$BUILD_DIR"
+    cmp -s "$HOST_CA_BUNDLE" "$BUILD_DIR/ca-certificates.crt" || cp "$HOST_CA_BUNDLE" "$BUILD_DIR/ca-certificates.crt"
+}
+
+# The singleuser server talks to the hub's API: both must run the same jupyterhub.
+check_jupyterhub_pin() {
+    step "check the image's jupyterhub pin against the hub's (pyproject.toml)"
+    local hub image
+    hub="$(sed -n 's/^ *"jupyterhub==\([^"]*\)".*$/\1/p' "$REPO/pyproject.toml" | head -1)"
+    image="$(sed -n 's/^jupyterhub==\([^ ]*\).*$/\1/p' "$REPO/images/requirements.txt" | head -1)"
+    [ -n "$image" ] || fail "step '$STEP': no jupyterhub==VERSION line in images/requirements.txt"
+    if [ -n "$hub" ] && [ "$hub" != "$image" ]; then
+        fail "step '$STEP': the hub pins jupyterhub==$hub (pyproject.toml), the image jupyterhub==$image (images/requirements.txt): pin the same version in both"
+    fi
+    echo "    jupyterhub==$image"
+}
+
+main() {
+    check_jupyterhub_pin
+
+    step "check the Docker engine"
+    docker info >/dev/null 2>&1 || fail "step '$STEP': Docker engine unreachable — run 'make host' (installs and starts dockerd)"
+
+    if [ "$BASE_IMAGE" = "$LOCAL_BASE" ]; then
+        if [ "${REBUILD_BASE:-0}" != 1 ] && docker image inspect "$LOCAL_BASE" >/dev/null 2>&1; then
+            step "base $LOCAL_BASE present: reused (REBUILD_BASE=1 to rebuild it)"
+        else
+            build_base
+        fi
+    else
+        step "base $BASE_IMAGE (upstream; pulled by docker build if absent, needs a registry)"
+    fi
+
+    stage_build_context
+
+    local version
+    version="$(sed -n 's/^version = "\(.*\)"$/\1/p' "$REPO/pyproject.toml" | head -1)"
+    [ -n "$version" ] || fail "step 'read version': no version = \"...\" line in pyproject.toml"
+    step "docker build $NOTEBOOK_IMAGE:$version (and :latest) from Dockerfile.notebook on $BASE_IMAGE"
+    # shellcheck disable=SC2086  # DOCKER_BUILD_ARGS is a list of words
+    DOCKER_BUILDKIT=0 docker build \
+        -f "$REPO/Dockerfile.notebook" \
+        --build-arg "BASE_IMAGE=$BASE_IMAGE" \
+        --label "org.opencontainers.image.version=$version" \
+        -t "$NOTEBOOK_IMAGE:$version" -t "$NOTEBOOK_IMAGE:latest" \
+        ${DOCKER_BUILD_ARGS:-} \
+        "$REPO/images" \
+        || fail "step '$STEP': docker build failed (see the output above)"
+
+    step "done"
+    docker image ls --format '    {{.Repository}}:{{.Tag}}  {{.ID}}  {{.Size}}' "$NOTEBOOK_IMAGE:$version"
+}
+
+main "$@"

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Install and start what Enclave needs on this host, from the distribution's packages.
+# Idempotent and quick when everything is there. Usage: prepare_host.sh [python] [docker] [postgres] [proxy] [images]
+set -euo pipefail
+
+missing=()
+want() { missing+=("$@"); }
+for part in "$@"; do
+    case "$part" in
+        python)   python3 -c 'import venv, ensurepip' 2>/dev/null || want python3-venv ;;
+        docker)   command -v dockerd >/dev/null || want docker.io
+                  command -v iptables >/dev/null || want iptables ;;
+        postgres) ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || want postgresql ;;
+        proxy)    command -v npm >/dev/null || want nodejs npm ;;
+        images)   command -v debootstrap >/dev/null || want debootstrap ;;
+        *) echo "prepare_host.sh: unknown part '$part' (python, docker, postgres, proxy, images)" >&2; exit 2 ;;
+    esac
+done
+
+if ((${#missing[@]})); then
+    if [ "$(id -u)" != 0 ]; then
+        echo "missing packages: ${missing[*]} — run as root, or: apt-get install ${missing[*]}" >&2
+        exit 1
+    fi
+    echo "installing ${missing[*]} (apt-get)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# configurable-http-proxy, JupyterHub's proxy, comes from npm (4.x runs on the Node.js of Debian 12).
+if [[ " $* " == *" proxy "* ]] && ! command -v configurable-http-proxy >/dev/null; then
+    node_major=$(node -e 'console.log(process.versions.node.split(".")[0])')
+    version=$([ "$node_major" -ge 20 ] && echo 5 || echo 4)
+    echo "installing configurable-http-proxy@$version (npm)"
+    npm install -g --silent "configurable-http-proxy@$version" >/dev/null
+fi
+
+if [[ " $* " == *" docker "* ]] && ! docker info >/dev/null 2>&1; then
+    echo "starting dockerd (log: /var/log/enclave-dockerd.log)"
+    nohup dockerd >/var/log/enclave-dockerd.log 2>&1 &
+    for _ in $(seq 1 60); do
+        docker info >/dev/null 2>&1 && break
+        sleep 1
+    done
+    docker info >/dev/null 2>&1 || { echo "dockerd did not start: see /var/log/enclave-dockerd.log" >&2; exit 1; }
+fi

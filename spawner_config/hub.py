@@ -1,0 +1,27 @@
+"""What the hub does once at start: check the host firewall of the enclave networks."""
+
+from __future__ import annotations
+
+import logging
+
+from enclave import firewall
+from enclave.errors import EnclaveError
+from enclave.settings import Settings
+
+log = logging.getLogger("enclave.hub")
+
+
+def check_firewall(settings: Settings) -> None:
+    """Compare the host's rules with what the current enclave networks need; rebuild them if they
+    differ, and refuse to start the hub if they still differ (a container could reach the host)."""
+    openings = firewall.current_openings()
+    found = firewall.problems(openings, settings.firewall_ports)
+    if not found:
+        log.info("enclave firewall OK: %d project networks, host ports %s", len(openings), settings.firewall_ports)
+        return
+    log.warning("enclave firewall: %s — rebuilding it", "; ".join(found))
+    firewall.apply(openings, settings.firewall_ports)
+    still = firewall.problems(openings, settings.firewall_ports)
+    if still:
+        raise EnclaveError(f"the enclave firewall cannot be set: {'; '.join(still)}",
+                           "run the hub as root on a host with iptables, or fix the rules by hand")

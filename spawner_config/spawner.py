@@ -1,0 +1,127 @@
+"""EnclaveSpawner: one named server per project (server name = project slug), in an isolated container.
+
+Everything about the container comes from the registry and the settings — nothing from
+``user_options`` sent by a browser:
+
+- only the project's internal network (``enclave-<slug>``); the hub API reached at its gateway;
+- the project's extracts read-only at ``~/data``, its shared workspace read-write at ``~/work``,
+  nothing else from the host (no Docker socket, no sources, no keys);
+- non-root (uid 1000), all capabilities dropped, no-new-privileges, read-only root filesystem
+  with tmpfs for ``/tmp`` and the home; memory, CPU and process limits from the project.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from dockerspawner import DockerSpawner
+from tornado import web
+from traitlets import Any, Int, Unicode, default
+
+from enclave import lifecycle, networks
+from enclave.db import make_engine, session_scope
+from enclave.models import ProjectState
+from enclave.provisioning import EXTRACTS, NOTEBOOK_GID, NOTEBOOK_UID, WORKSPACE
+from enclave.registry import get_project
+from enclave.settings import Settings
+from spawner_config.access import SpawnRefused, check_spawn
+
+HOME = "/home/jovyan"
+NB_UID, NB_GID = NOTEBOOK_UID, NOTEBOOK_GID
+
+
+class EnclaveSpawner(DockerSpawner):
+    """DockerSpawner for project enclaves (see the module docstring)."""
+
+    enclave_settings = Any(help="enclave.settings.Settings; read from the environment when not given.").tag(config=True)
+    data_path = Unicode(f"{HOME}/data", help="Where the project's extracts appear (read-only).").tag(config=True)
+    work_path = Unicode(f"{HOME}/work", help="Where the project's shared workspace appears (read-write).").tag(config=True)
+    home_tmpfs_size = Unicode("1g", help="Size of the in-memory home (everything written outside ~/work is lost at stop).").tag(config=True)
+    tmp_tmpfs_size = Unicode("1g", help="Size of /tmp.").tag(config=True)
+    hub_api_port = Int(help="The hub API port, reached by containers at their network's gateway.").tag(config=True)
+
+    @default("enclave_settings")
+    def _settings_default(self) -> Settings:
+        return Settings.from_env()
+
+    @default("hub_api_port")
+    def _hub_api_port_default(self) -> int:
+        return self.enclave_settings.hub_api_port
+
+    @default("name_template")
+    def _name_template_default(self) -> str:
+        return "enclave-{raw_servername}-{raw_username}"  # slugs and user names are DNS-safe (registry rules)
+
+    @default("remove")
+    def _remove_default(self) -> bool:
+        return True
+
+    @default("pull_policy")
+    def _pull_policy_default(self) -> str:
+        return "never"  # images are built on the host (make images); no registry is asked
+
+    @default("use_internal_ip")
+    def _use_internal_ip_default(self) -> bool:
+        return True
+
+    def options_from_form(self, form_data):
+        return {}  # nothing a browser sends shapes a container
+
+    def _engine(self):
+        if not hasattr(self.__class__, "_registry_engine"):
+            self.__class__._registry_engine = make_engine(self.enclave_settings.db_url)
+        return self.__class__._registry_engine
+
+    def _grant(self):
+        with session_scope(self._engine(), self.enclave_settings.audit_head) as session:
+            grant = check_spawn(session, self.user.name, self.name, date.today())
+            if grant.state is ProjectState.provisioned:  # its first server: the project becomes active
+                project = get_project(session, grant.slug)
+                lifecycle.transition(session, project, lifecycle.Action.activate, self.user.name, "first server started")
+            from enclave.audit import record
+
+            record(session, self.user.name, "server.start", grant.slug, container=self.object_name)
+        return grant
+
+    async def start(self):
+        self.user_options = {}
+        try:
+            grant = self._grant()
+        except SpawnRefused as refusal:
+            raise web.HTTPError(403, str(refusal), reason=str(refusal)) from None
+        self._configure(grant)
+        return await super().start()
+
+    def _configure(self, grant) -> None:
+        """Per-project container settings, all in one place."""
+        settings = self.enclave_settings
+        network = networks.ensure_network(grant.slug)
+        project_dir = settings.project_dir(grant.slug)
+        self.network_name = network.name
+        self.hub_connect_url = f"http://{network.gateway}:{self.hub_api_port}"
+        self.volumes = {}
+        self.read_only_volumes = {}
+        self.mounts = [
+            {"type": "bind", "source": str(project_dir / EXTRACTS), "target": self.data_path, "read_only": True},
+            {"type": "bind", "source": str(project_dir / WORKSPACE), "target": self.work_path, "read_only": False},
+        ]
+        resources = grant.resources
+        self.mem_limit = resources.get("mem_limit", "4G")
+        self.cpu_limit = float(resources.get("cpu_limit", 2.0))
+        self.extra_host_config = {
+            "read_only": True,
+            "tmpfs": {
+                "/tmp": f"rw,nosuid,nodev,size={self.tmp_tmpfs_size}",
+                HOME: f"rw,nosuid,nodev,size={self.home_tmpfs_size},uid={NB_UID},gid={NB_GID},mode=0700",
+            },
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges"],
+            "pids_limit": int(resources.get("pids_limit", 512)),
+            "network_mode": network.name,
+        }
+        self.extra_create_kwargs = {
+            "user": f"{NB_UID}:{NB_GID}",
+            "labels": {networks.PROJECT_LABEL: grant.slug, "enclave.user": grant.username},
+            "working_dir": HOME,
+        }
+        self.environment = {**self.environment, "ENCLAVE_PROJECT": grant.slug}
