@@ -30,8 +30,9 @@ images: $(STAMP) host  ## build the notebook image offline (debootstrap base; BA
 test: $(STAMP) host  ## run the whole test suite (Docker and PostgreSQL included)
 	$(BIN)/pytest tests
 
-bench: $(STAMP)  ## measure speed against baselines measured in the same run (writes .bench/*.json)
+bench: $(STAMP) host  ## measure speed against baselines measured in the same run (writes .bench/*.json)
 	$(BIN)/python -m tests.bench.pseudonymizer_bench
+	$(BIN)/python -m tests.bench.enclave_bench
 
 demo: $(STAMP) host  ## the whole system on embedded defaults (see README)
 	@bash scripts/demo.sh "$(DEMO_DIR)" "$(PEOPLE)"

@@ -33,6 +33,7 @@ from pseudonymizer.extract import extract
 from pseudonymizer.keys import load_master_key
 
 EXTRACTS = "extracts"
+RETIRED = ".extracts-retired"  # extracts taken out of reach, deleted once the audit log has their evidence
 WORKSPACE = "workspace"
 WORKSPACE_MODE = 0o2770  # the project's members share it; set-gid keeps files in the group
 NOTEBOOK_UID, NOTEBOOK_GID = 1000, 100  # the researcher's user in the notebook image (jovyan:users)
@@ -153,22 +154,22 @@ def _sync_members(session: Session, project: Project, m: ProjectManifest, actor:
     session.flush()
 
 
-def read_extract_manifest(project_dir: Path) -> dict | None:
-    path = project_dir / EXTRACTS / "manifest.json"
+def read_extract_manifest(project_dir: Path, folder: str = EXTRACTS) -> dict | None:
+    path = project_dir / folder / "manifest.json"
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
 
 
-def extract_evidence(project_dir: Path) -> dict[str, Any]:
+def extract_evidence(project_dir: Path, folder: str = EXTRACTS) -> dict[str, Any]:
     """Each extract file's recorded hash and rows, checked against the bytes on disk."""
-    manifest = read_extract_manifest(project_dir)
+    manifest = read_extract_manifest(project_dir, folder)
     if manifest is None:
         return {}
     evidence = {}
     for table, entry in manifest["tables"].items():
-        path = project_dir / EXTRACTS / entry["output"]["file"]
+        path = project_dir / folder / entry["output"]["file"]
         actual = hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
         evidence[table] = {"file": entry["output"]["file"], "sha256": entry["output"]["sha256"],
                            "rows": entry["rows_out"], "intact": actual == entry["output"]["sha256"]}
@@ -303,20 +304,32 @@ def provision(settings: Settings, slug: str, progress: bool = True, echo: Callab
 def deprovision(settings: Settings, slug: str, reason: str, close: bool = False) -> dict[str, Any]:
     """Stop the project's servers, remove its network and delete its extracts, keeping the evidence
     (each file's hash and row count) in the audit log. The project goes back to ``authorised``,
-    or to ``closed`` with ``close=True``. The workspace is kept."""
+    or to ``closed`` with ``close=True``. The workspace is kept.
+
+    Crash-safe: the extracts are first moved out of reach (``.extracts-retired``), then the state
+    change and its evidence are committed, then the files are deleted; a re-run finishes the job."""
+    action = lifecycle.Action.close if close else lifecycle.Action.deprovision
+    project_dir = settings.project_dir(slug)
+    retired = project_dir / RETIRED
     engine = _open(settings)
     try:
+        with session_scope(engine, settings.audit_head) as session:
+            project = registry.get_project(session, slug)
+            if (project.state, action) not in lifecycle.TRANSITIONS:  # refused before anything is touched
+                lifecycle.transition(session, project, action, settings.actor, reason)
         stopped = networks.stop_containers(slug)
         removed = networks.remove_network(slug)
         firewall.apply(firewall.current_openings(), settings.firewall_ports)
-        evidence = extract_evidence(settings.project_dir(slug))
-        action = lifecycle.Action.close if close else lifecycle.Action.deprovision
+        if (project_dir / EXTRACTS).exists():
+            shutil.rmtree(retired, ignore_errors=True)  # an older retirement, already on the record
+            os.rename(project_dir / EXTRACTS, retired)
+        evidence = extract_evidence(project_dir, RETIRED)
         with session_scope(engine, settings.audit_head) as session:
             project = registry.get_project(session, slug)
             lifecycle.transition(session, project, action, settings.actor, reason, servers_stopped=stopped,
                                  network_removed=removed, extracts_deleted=evidence)
             project.provisioned_fingerprint = None
-        shutil.rmtree(settings.project_dir(slug) / EXTRACTS, ignore_errors=True)
+        shutil.rmtree(retired, ignore_errors=True)
     finally:
         engine.dispose()
     return {"servers_stopped": stopped, "network_removed": removed, "extracts_deleted": evidence}

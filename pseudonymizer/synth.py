@@ -46,84 +46,21 @@ CHUNK_ROWS = 1_000_000  # care-sheet rows per chunk (and per Parquet row group)
 MAX_PEOPLE = 100_000_000  # phone numbers are unique up to 10**8 people
 COMPRESSION = "zstd"
 
-# Arrow type of each Table Schema type, as written by this generator.
-ARROW_TYPES: dict[str, pa.DataType] = {
-    "string": pa.string(),
-    "integer": pa.int64(),
-    "year": pa.int64(),
-    "number": pa.float64(),
-    "boolean": pa.bool_(),
-    "date": pa.date32(),
-    "datetime": pa.timestamp("s"),
-}
+# The tables' columns and types are those of their Table Schemas in the synthetic catalog (one
+# place for the fact), in the Arrow types the pseudonymizer reads them as.
+CATALOG = Path(__file__).resolve().parent / "catalogs" / "synthetic" / "catalog.toml"
+TABLES = ("IR_BEN_R", "ER_PRS_F", "T_MCOaaB", "T_MCOaaC", "KI_CCI_R")
 
-# Table Schema type of every column, in file order (the JSON schemas of the catalog say the same).
-COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
-    "IR_BEN_R": (
-        ("BEN_NIR", "string"),
-        ("BEN_NIR_PSA", "string"),
-        ("BEN_RNG_GEM", "integer"),
-        ("BEN_NIR_ANO", "string"),
-        ("BEN_IDT_ANO", "string"),
-        ("BEN_CDI_NIR", "string"),
-        ("BEN_PRN", "string"),
-        ("BEN_NOM", "string"),
-        ("BEN_ADR", "string"),
-        ("BEN_CP", "string"),
-        ("BEN_RES_COM", "string"),
-        ("BEN_COM_LIB", "string"),
-        ("BEN_TEL", "string"),
-        ("BEN_MEL", "string"),
-        ("BEN_NAI_DTE", "date"),
-        ("BEN_NAI_ANN", "year"),
-        ("BEN_SEX_COD", "integer"),
-        ("BEN_DCD_DTE", "date"),
-    ),
-    "ER_PRS_F": (
-        ("BEN_NIR_PSA", "string"),
-        ("BEN_RNG_GEM", "integer"),
-        ("BEN_CDI_NIR", "string"),
-        ("DCT_ORD_NUM", "integer"),
-        ("EXE_SOI_DTD", "date"),
-        ("FLX_DIS_DTD", "date"),
-        ("PRS_NAT_REF", "integer"),
-        ("PRS_ACT_QTE", "integer"),
-        ("PSE_SPE_COD", "integer"),
-        ("BSE_REM_MNT", "number"),
-        ("PRS_PAI_MNT", "number"),
-        ("BEN_AMA_COD", "integer"),
-    ),
-    "T_MCOaaB": (
-        ("ETA_NUM", "string"),
-        ("RSA_NUM", "integer"),
-        ("DGN_PAL", "string"),
-        ("SEJ_NBJ", "integer"),
-        ("AGE_ANN", "integer"),
-        ("COD_SEX", "string"),
-        ("BDI_COD", "string"),
-        ("SOR_ANN", "year"),
-        ("SOR_MOI", "integer"),
-    ),
-    "T_MCOaaC": (
-        ("ETA_NUM", "string"),
-        ("RSA_NUM", "integer"),
-        ("NIR_ANO_17", "string"),
-        ("NIR_RET", "string"),
-        ("EXE_SOI_DTD", "date"),
-        ("EXE_SOI_DTF", "date"),
-    ),
-    "KI_CCI_R": (
-        ("BEN_IDT_ANO", "string"),
-        ("BEN_DCD_DTE", "date"),
-        ("DCD_CIM_COD", "string"),
-        ("DCD_COM_COD", "string"),
-        ("BEN_NAI_ANN", "year"),
-    ),
-}
-TABLES = tuple(COLUMNS)
-SCHEMAS: dict[str, pa.Schema] = {
-    table: pa.schema([(name, ARROW_TYPES[ftype]) for name, ftype in cols]) for table, cols in COLUMNS.items()
-}
+
+def _schemas() -> dict[str, pa.Schema]:
+    from .catalog import load_catalog
+    from .reading import arrow_type
+
+    catalog = load_catalog(CATALOG)
+    return {name: pa.schema([(c.name, arrow_type(c)) for c in catalog.table(name).columns]) for name in TABLES}
+
+
+SCHEMAS: dict[str, pa.Schema] = _schemas()
 
 # --- the population -------------------------------------------------------------------------
 CARE_START = np.datetime64("2015-01-01", "D")

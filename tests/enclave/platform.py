@@ -14,6 +14,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -79,6 +81,7 @@ class Platform:
     proxy_port: int = 0
     proxy_api_port: int = 0
     image: str = ""
+    projects: list[str] = field(default_factory=list)
     process: subprocess.Popen | None = None
     log: Path = field(default_factory=Path)
 
@@ -148,37 +151,38 @@ def _wait_http(url: str, process: subprocess.Popen, log: Path, timeout: float = 
     raise AssertionError(f"the hub did not answer at {url} within {timeout}s:\n{log.read_text()[-4000:]}")
 
 
-@pytest.fixture(scope="session")
-def platform(tmp_path_factory, image):
-    """Registry + provisioned projects + a running hub; everything removed at the end."""
+@contextmanager
+def running_platform(root: Path, image: str, projects: dict[str, list[str]], hub_config: str = "") -> Iterator[Platform]:
+    """Registry, provisioned ``projects`` ({name: members}) and a running hub under ``root``;
+    ``hub_config`` is appended to the hub's configuration. Everything is removed at the end."""
     if shutil.which("configurable-http-proxy") is None:
-        pytest.fail("configurable-http-proxy is not installed: run `make host` (npm install -g configurable-http-proxy)")
+        raise RuntimeError("configurable-http-proxy is not installed: run `make host`")
     from pseudonymizer.synth import generate
 
-    root = tmp_path_factory.mktemp("platform")
     generate(root / "sources", people=SOURCE_PEOPLE, seed=11, progress=False)
     (root / "master.key").write_text(os.urandom(32).hex())
     (root / "projects").mkdir()
-    p = Platform(root=root, env={}, hub_api_port=free_port(), proxy_port=free_port(), proxy_api_port=free_port(), image=image)
+    p = Platform(root=root, env={}, hub_api_port=free_port(), proxy_port=free_port(), proxy_api_port=free_port(),
+                 image=image, projects=[slug(name) for name in projects])
     p.env = {**os.environ, "ENCLAVE_HOME": str(root / "var"), "ENCLAVE_PROJECTS_DIR": str(root / "projects"),
              "ENCLAVE_SOURCES_DIR": str(root / "sources"), "ENCLAVE_MASTER_KEY_FILE": str(root / "master.key"),
-             "ENCLAVE_HUB_API_PORT": str(p.hub_api_port), "ENCLAVE_PROXY_PORT": str(p.proxy_port), "ENCLAVE_PROXY_API_PORT": str(p.proxy_api_port),
-             "ENCLAVE_NOTEBOOK_IMAGE": image, "ENCLAVE_ACTOR": "test-ops"}
+             "ENCLAVE_HUB_API_PORT": str(p.hub_api_port), "ENCLAVE_PROXY_PORT": str(p.proxy_port),
+             "ENCLAVE_PROXY_API_PORT": str(p.proxy_api_port), "ENCLAVE_NOTEBOOK_IMAGE": image, "ENCLAVE_ACTOR": "test-ops"}
     try:
         p.enclave("db", "upgrade")
-        for user in ("alice", "bob", "carol", "eve"):
+        for user in sorted({u for members in projects.values() for u in members} | {"eve"}):
             p.enclave("user", "add", user, "--role", "researcher")
-        for name, members in PROJECTS.items():
+        for name, members in projects.items():
             (root / "projects" / f"{slug(name)}.toml").write_text(manifest(slug(name), members))
             p.enclave("provision", slug(name), "--quiet")
-        config = root / "test_hub_config.py"
+        config = root / "hub_config.py"
         config.write_text(
             f"load_subconfig({str(REPO / 'jupyterhub_config.py')!r})\n"
             f"c.JupyterHub.services.append({{'name': 'test-admin', 'api_token': {ADMIN_TOKEN!r}}})\n"
             "c.JupyterHub.load_roles.append({'name': 'test-admin', 'scopes': ['admin:users', 'admin:servers', 'list:users'], 'services': ['test-admin']})\n"
             "c.JupyterHub.services = [s for s in c.JupyterHub.services if s['name'] != 'enclave-reconciler']\n"
             "c.JupyterHub.load_roles = [r for r in c.JupyterHub.load_roles if r['name'] != 'enclave-reconciler']\n"
-            "c.JupyterHub.log_level = 'DEBUG'\n"
+            "c.JupyterHub.log_level = 'DEBUG'\n" + hub_config
         )
         p.log = root / "hub.log"
         p.hub_url = f"http://127.0.0.1:{p.proxy_port}"
@@ -189,6 +193,13 @@ def platform(tmp_path_factory, image):
         yield p
     finally:
         _teardown(p)
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory, image):
+    """The enclave platform of :data:`PROJECTS`, shared by the session's tests."""
+    with running_platform(tmp_path_factory.mktemp("platform"), image, PROJECTS) as p:
+        yield p
 
 
 def _teardown(p: Platform) -> None:
@@ -206,9 +217,9 @@ def _teardown(p: Platform) -> None:
             pass
     from enclave import firewall, networks
 
-    for name in PROJECTS:
+    for project in p.projects:
         try:
-            networks.remove_network(slug(name))  # its containers first
+            networks.remove_network(project)  # its containers first
         except Exception:  # noqa: BLE001 - clean up the rest regardless
             pass
     from enclave.settings import Settings
