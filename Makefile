@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo-data
 PEOPLE ?= 2000
 
-.PHONY: install host images test bench demo provision deprovision clean help
+.PHONY: install host images test bench demo demo-stop provision deprovision clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -21,8 +21,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-host:  ## install and start what the enclave needs on this host (Docker engine, proxy, PostgreSQL for tests)
-	@bash scripts/prepare_host.sh python docker postgres proxy images
+host:  ## install and start what the enclave needs on this host (Docker engine, proxy; PostgreSQL and Chromium for tests)
+	@bash scripts/prepare_host.sh python docker postgres proxy images browser
 
 images: $(STAMP) host  ## build the notebook image offline (debootstrap base; BASE_IMAGE=... for an upstream one)
 	@bash scripts/build_images.sh
@@ -33,9 +33,17 @@ test: $(STAMP) host  ## run the whole test suite (Docker and PostgreSQL included
 bench: $(STAMP) host  ## measure speed against baselines measured in the same run (writes .bench/*.json)
 	$(BIN)/python -m tests.bench.pseudonymizer_bench
 	$(BIN)/python -m tests.bench.enclave_bench
+	$(BIN)/python -m tests.bench.egress_bench
 
 demo: $(STAMP) host  ## the whole system on embedded defaults (see README)
 	@bash scripts/demo.sh "$(DEMO_DIR)" "$(PEOPLE)"
+
+demo-stop:  ## stop the demo's hub, its proxy and the OIDC provider
+	@for f in $(DEMO_DIR)/hub.pid $(DEMO_DIR)/var/jupyterhub-proxy.pid $(DEMO_DIR)/idp.pid; do \
+	    name=$$(basename $$f .pid); \
+	    if [ -s $$f ] && kill -0 $$(cat $$f) 2>/dev/null; then kill $$(cat $$f) && echo "stopped $$name"; fi; \
+	    rm -f $$f; \
+	done
 
 provision: $(STAMP) host  ## provision PROJECT from projects/PROJECT.toml (= enclave provision PROJECT)
 	@test -n "$(PROJECT)" || { echo "usage: make provision PROJECT=slug" >&2; exit 2; }

@@ -7,7 +7,10 @@ firewall), with the ENCLAVE_* environment of enclave/settings.py.
 import os
 import sys
 
+from enclave.auth.hub import configure_login
+from enclave.auth.settings import AuthSettings
 from enclave.settings import Settings
+from spawner_config.home import TEMPLATES, projects_of
 from spawner_config.hub import check_firewall
 from spawner_config.spawner import EnclaveSpawner
 
@@ -23,6 +26,8 @@ c.EnclaveSpawner.http_timeout = 90
 c.JupyterHub.allow_named_servers = True
 c.JupyterHub.named_server_limit_per_user = 0  # one per project, each checked by the spawner
 c.JupyterHub.default_server_name = ""
+c.JupyterHub.template_paths = [str(TEMPLATES)]  # the home page lists the user's projects
+c.JupyterHub.template_vars = {"enclave_projects": projects_of(settings)}
 
 # The proxy's public port and the hub API are the two host ports containers may reach (firewall).
 c.JupyterHub.bind_url = os.environ.get("ENCLAVE_PUBLIC_URL", f"http://0.0.0.0:{settings.proxy_port}")
@@ -32,17 +37,19 @@ c.JupyterHub.cookie_secret_file = str(settings.home / "jupyterhub_cookie_secret"
 c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{settings.proxy_api_port}"
 c.ConfigurableHTTPProxy.pid_file = str(settings.home / "jupyterhub-proxy.pid")
 
-# Login: OIDC + TOTP is the next piece (issue 5). Until then no one logs in through the browser;
-# servers are started through the REST API with a token (tests, ops).
-c.JupyterHub.authenticator_class = "null"
+# Login: OpenID Connect then a TOTP code, for registered users (ENCLAVE_OIDC_*, ENCLAVE_TOTP_KEY,
+# ENCLAVE_SESSION_HOURS: see enclave/auth/settings.py).
+configure_login(c, settings, AuthSettings.from_env())
 
 # Keeping it tidy: idle servers are culled; servers that must not run are stopped.
 c.JupyterHub.services = [
     {"name": "idle-culler", "command": [sys.executable, "-m", "jupyterhub_idle_culler", "--timeout=3600"]},
     {"name": "enclave-reconciler", "command": [sys.executable, "-m", "spawner_config.reconciler", "--interval=60"],
-     "environment": {k: v for k, v in os.environ.items() if k.startswith("ENCLAVE_")}},
+     # The registry's settings, none of the secrets (master key, TOTP key, OIDC client secret).
+     "environment": {k: v for k, v in os.environ.items()
+                     if k.startswith("ENCLAVE_") and not k.startswith(("ENCLAVE_MASTER_KEY", "ENCLAVE_TOTP_KEY", "ENCLAVE_OIDC_CLIENT_SECRET"))}},
 ]
-c.JupyterHub.load_roles = [
+c.JupyterHub.load_roles += [
     {"name": "idle-culler", "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
      "services": ["idle-culler"]},
     {"name": "enclave-reconciler", "scopes": ["list:users", "read:servers", "delete:servers"],

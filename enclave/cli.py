@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from enclave.cli_auth import attach as attach_auth_commands
 from enclave.cli_provision import COMMANDS as PROVISION_COMMANDS
 from enclave.cli_provision import PROJECT_COMMANDS
 from enclave.cli_registry import COMMANDS as REGISTRY_COMMANDS
@@ -108,6 +109,7 @@ for _command in REGISTRY_COMMANDS + PROVISION_COMMANDS:
     main.add_command(_command)
 for _command in PROJECT_COMMANDS:
     project_group.add_command(_command)
+attach_auth_commands(main)  # enclave user reset-totp
 
 
 if __name__ == "__main__":

@@ -22,12 +22,12 @@ from sqlalchemy.orm import Session
 from enclave import audit, lifecycle, registry
 from enclave.db import check_schema, current_revision, make_engine, session_scope, upgrade
 from enclave.errors import EnclaveError
-from enclave.models import Project, ProjectState, Role, User
+from enclave.models import Project, Role, User
 from enclave.settings import Settings
 
 
 @contextmanager
-def _registry() -> Iterator[tuple[Session, Settings]]:
+def open_registry() -> Iterator[tuple[Session, Settings]]:
     """A session on the registry the environment names; refuses a database not yet upgraded."""
     settings = Settings.from_env()
     engine = make_engine(settings.db_url)
@@ -80,7 +80,7 @@ def user() -> None:
 @click.option("--oidc-sub", help="The user's subject at the identity provider (links logins to this user).")
 def user_add(username: str, roles: tuple[str, ...], display_name: str, oidc_sub: str | None) -> None:
     """Register USERNAME (lower case, as the hub will see it)."""
-    with _registry() as (session, settings):
+    with open_registry() as (session, settings):
         added = registry.add_user(session, settings.actor, username, roles, display_name, oidc_sub)
         click.echo(f"user {added.username} added ({', '.join(sorted(added.roles))})")
 
@@ -88,7 +88,7 @@ def user_add(username: str, roles: tuple[str, ...], display_name: str, oidc_sub:
 @user.command("list")
 def user_list() -> None:
     """Every registered user with their roles."""
-    with _registry() as (session, _):
+    with open_registry() as (session, _):
         users = session.scalars(select(User).order_by(User.username)).all()
         if not users:
             click.echo("no user registered: add one with `enclave user add`")
@@ -102,7 +102,7 @@ def user_list() -> None:
 @click.command("list")
 def list_projects() -> None:
     """Every project: state, principal investigator, days to expiry, members."""
-    with _registry() as (session, _):
+    with open_registry() as (session, _):
         projects = session.scalars(select(Project).order_by(Project.slug)).all()
         if not projects:
             click.echo("no project registered")
@@ -117,7 +117,7 @@ def list_projects() -> None:
 @click.argument("slug")
 def show(slug: str) -> None:
     """One project: state, members, approvals, expiry, egress policy, extracts."""
-    with _registry() as (session, settings):
+    with open_registry() as (session, settings):
         project = registry.get_project(session, slug)
         for label, value in _describe(project, settings.project_dir(slug) / "extracts" / "manifest.json"):
             click.echo(f"{label:10} {value}")
@@ -175,7 +175,7 @@ def _add_state_command(action: lifecycle.Action, help_text: str) -> None:
     @click.argument("slug")
     @click.option("--reason", required=True, help="Why: written to the audit log.")
     def command(slug: str, reason: str) -> None:
-        with _registry() as (session, settings):
+        with open_registry() as (session, settings):
             changed = registry.get_project(session, slug)
             event = lifecycle.transition(session, changed, action, settings.actor, reason)
         click.echo(f"project {slug}: {event.details['from']} → {event.details['to']} (audit event {event.seq})")
@@ -189,13 +189,8 @@ _add_state_command(lifecycle.Action.resume, "Resume a suspended SLUG (it becomes
 def expire() -> None:
     """Suspend every provisioned or active project whose authorisation has expired."""
     today = date.today()
-    with _registry() as (session, settings):
-        expired = session.scalars(select(Project).where(
-            Project.state.in_([ProjectState.provisioned, ProjectState.active]), Project.expires_on < today,
-        ).order_by(Project.slug)).all()
-        for each in expired:
-            lifecycle.transition(session, each, lifecycle.Action.suspend, settings.actor,
-                                 f"authorisation expired on {each.expires_on}")
+    with open_registry() as (session, settings):
+        expired = lifecycle.suspend_expired(session, settings.actor, today)
     for each in expired:
         click.echo(f"suspended {each.slug}: expired on {each.expires_on} ({(today - each.expires_on).days} days ago)")
     if not expired:
@@ -212,7 +207,7 @@ def audit_group() -> None:
 @audit_group.command("verify")
 def audit_verify() -> None:
     """Check every event's hash and link, and that the log ends at the head file (exit 1 if not)."""
-    with _registry() as (session, settings):
+    with open_registry() as (session, settings):
         result = audit.verify(session, settings.audit_head)
     click.echo(str(result), err=not result.ok)
     if not result.ok:
@@ -224,7 +219,7 @@ def audit_verify() -> None:
 @click.option("-n", "count", default=20, show_default=True, type=click.IntRange(min=1), help="How many events.")
 def audit_tail(slug: str | None, count: int) -> None:
     """The last events, oldest first."""
-    with _registry() as (session, _):
+    with open_registry() as (session, _):
         for event in audit.tail(session, count, slug):
             details = json.dumps(event.details, ensure_ascii=False, sort_keys=True)
             click.echo(f"{event.seq:>6} {event.at:%Y-%m-%d %H:%M:%S}Z {event.actor:16} {event.action:20} "
@@ -235,7 +230,7 @@ def audit_tail(slug: str | None, count: int) -> None:
 @click.option("--reason", required=True, help="Why the head file is re-anchored: written to the audit log.")
 def audit_anchor(reason: str) -> None:
     """Rewrite the head file to the log's last event, after checking the log by hand."""
-    with _registry() as (session, settings):
+    with open_registry() as (session, settings):
         event = audit.anchor(session, settings.actor, reason)
     click.echo(f"audit head re-anchored at event {event.seq} ({event.hash})")
 

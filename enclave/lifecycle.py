@@ -124,6 +124,19 @@ def _check_preconditions(project: Project, action: Action, new: ProjectState) ->
                              "record a renewed authorisation (a later expires_on), or close it")
 
 
+def suspend_expired(session: Session, actor: str, today: date | None = None) -> list[Project]:
+    """Suspend every provisioned or active project whose authorisation ended before ``today``."""
+    from sqlalchemy import select
+
+    today = today or date.today()
+    expired = session.scalars(select(Project).where(
+        Project.state.in_([ProjectState.provisioned, ProjectState.active]), Project.expires_on < today,
+    ).order_by(Project.slug)).all()
+    for project in expired:
+        transition(session, project, Action.suspend, actor, f"authorisation expired on {project.expires_on}")
+    return list(expired)
+
+
 def mermaid_diagram() -> str:
     """:data:`TRANSITIONS` as a Mermaid state diagram, for the docs (``enclave lifecycle diagram``)."""
     lines = ["stateDiagram-v2", f"    [*] --> {ProjectState.requested}"]

@@ -1,4 +1,4 @@
-"""The registry's tables: users, projects, memberships and audit events.
+"""The registry's tables: users (and their second login factor), projects, memberships and audit events.
 
 The schema changes only through Alembic (``enclave/migrations``); a test checks that the migrations
 and these classes describe the same tables.
@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any, TypedDict
 
-from sqlalchemy import JSON, Date, DateTime, Dialect, ForeignKey, Integer, MetaData, String, TypeDecorator
+from sqlalchemy import JSON, BigInteger, Date, DateTime, Dialect, ForeignKey, Integer, MetaData, String, TypeDecorator
 from sqlalchemy import Enum as SqlEnum
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
@@ -191,6 +191,25 @@ class UserRole(Base):
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     role: Mapped[Role] = mapped_column(_enum(Role, "role"), primary_key=True)
+
+
+class UserTotp(Base):
+    """A user's TOTP second factor (see :mod:`enclave.auth.totp`); no row means not enrolled.
+
+    ``secret_encrypted`` is the base32 secret encrypted with Fernet (key ``ENCLAVE_TOTP_KEY``), so
+    a copy of the database alone does not give anyone codes. ``last_step`` is the time step of the
+    last accepted code: a code is accepted only for a later step, so each is used once.
+    """
+
+    __tablename__ = "user_totp"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    secret_encrypted: Mapped[str] = mapped_column(String(512))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_step: Mapped[int | None] = mapped_column(BigInteger)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class Project(Base):

@@ -351,7 +351,7 @@ def _nir13(sex, birth, dept_num, commune3, order) -> np.ndarray:
 
 
 def _people(rng: np.random.Generator, n: int, geo: _Geography) -> _People:
-    n_dept, k = len(geo.dept), COMMUNES_PER_DEPARTMENT
+    k = COMMUNES_PER_DEPARTMENT
     sex = np.where(rng.random(n) < 0.515, 2, 1).astype(np.int64)
     age = _weighted(rng, _age_weights(), n)
     year = END_YEAR - age

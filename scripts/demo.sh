@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# make demo: the system on embedded defaults, in one folder (default demo-data/).
-# Today: synthetic identifying sources -> registry -> the provisioned demo project.
+# make demo: the system on embedded defaults, in one folder (default demo-data/): synthetic
+# identifying sources -> registry -> the provisioned demo project -> notebook image -> the local
+# OpenID Connect provider and the hub, left running (make demo-stop stops them).
 # A second run is quick and changes nothing.
 set -euo pipefail
 DEMO_DIR=$(realpath -m "${1:-demo-data}")
 PEOPLE=${2:-2000}
 ENCLAVE="$(pwd)/.venv/bin/enclave"
-STEPS=5
+STEPS=7
 step() { CURRENT="$2"; printf '\n\033[1m[%s/%s] %s\033[0m\n' "$1" "$STEPS" "$2"; }
 trap 'echo "make demo failed at step: ${CURRENT:-start} — see the message above" >&2' ERR
 
@@ -18,7 +19,13 @@ export ENCLAVE_PROJECTS_DIR="$DEMO_DIR/projects"
 export ENCLAVE_SOURCES_DIR="$DEMO_DIR/sources"
 export ENCLAVE_MASTER_KEY_FILE="$DEMO_DIR/master.key"
 export ENCLAVE_ACTOR=ops-demo
+export ENCLAVE_OIDC_ISSUER=http://127.0.0.1:9400
+export ENCLAVE_OIDC_CLIENT_ID=enclave-demo
+export ENCLAVE_OIDC_CLIENT_SECRET=demo-only-secret
+export ENCLAVE_OIDC_CALLBACK_URL=http://127.0.0.1:8000/hub/oauth_callback
+export ENCLAVE_TOTP_KEY=\$(cat "$DEMO_DIR/totp.key")
 ENV
+[ -s "$DEMO_DIR/totp.key" ] || (umask 077; .venv/bin/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())' > "$DEMO_DIR/totp.key")
 # shellcheck source=/dev/null
 . "$DEMO_DIR/enclave.env"
 
@@ -49,7 +56,7 @@ add_user alice researcher "Alice Martin (PI)"
 add_user bob researcher "Bob Durand"
 add_user carol steward "Carol Petit"
 add_user dave steward "Dave Moreau"
-add_user oscar ops "Oscar Leroy"
+add_user oscar ops "Oscar Leroy"   # the dev OIDC provider signs in whoever types a user name
 
 step 4 "provision the demo project (projects/demo-cardio.toml)"
 cp projects/demo-cardio.toml "$ENCLAVE_PROJECTS_DIR/demo-cardio.toml"
@@ -59,11 +66,37 @@ step 5 "check"
 "$ENCLAVE" show demo-cardio
 "$ENCLAVE" audit verify
 
+step 6 "notebook image (built offline; minutes the first time, seconds after)"
+bash scripts/build_images.sh
+
+step 7 "local OpenID Connect provider and hub"
+running() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+if running "$DEMO_DIR/idp.pid"; then
+    echo "OIDC provider already running (pid $(cat "$DEMO_DIR/idp.pid"))"
+else
+    nohup .venv/bin/python -m enclave.auth.devidp --port 9400 > "$DEMO_DIR/idp.log" 2>&1 &
+    echo $! > "$DEMO_DIR/idp.pid"
+fi
+if running "$DEMO_DIR/hub.pid"; then
+    echo "hub already running (pid $(cat "$DEMO_DIR/hub.pid"))"
+else
+    repo=$(pwd)
+    (cd "$DEMO_DIR"; nohup "$repo/.venv/bin/jupyterhub" -f "$repo/jupyterhub_config.py" > hub.log 2>&1 & echo $! > hub.pid)
+fi
+for _ in $(seq 1 60); do
+    curl -fsS -o /dev/null http://127.0.0.1:8000/hub/api/ && break
+    running "$DEMO_DIR/hub.pid" || { tail -20 "$DEMO_DIR/hub.log" >&2; echo "the hub stopped: see $DEMO_DIR/hub.log" >&2; exit 1; }
+    sleep 1
+done
+curl -fsS -o /dev/null http://127.0.0.1:8000/hub/api/ || { echo "the hub did not answer: see $DEMO_DIR/hub.log" >&2; exit 1; }
+
 cat <<DONE
 
-Done. The demo lives in $DEMO_DIR:
-  . $DEMO_DIR/enclave.env                       then any enclave command works on it, e.g.
-  enclave list | enclave show demo-cardio | enclave audit tail
-  $ENCLAVE_PROJECTS_DIR/demo-cardio/extracts/DATA_DICTIONARY.md   what researchers see
-  $ENCLAVE_PROJECTS_DIR/demo-cardio/extracts/manifest.json        hashes, row counts, drops by reason
+Done. Open http://127.0.0.1:8000/ (from this machine; an SSH tunnel from elsewhere).
+  Sign in: the local provider asks for a user name — alice or bob (researchers, project demo-cardio),
+  carol or dave (stewards), oscar (ops) — then enrol a TOTP code (scan the QR code, or compute it:
+  .venv/bin/python -c 'import pyotp; print(pyotp.TOTP("SECRET").now())').
+  Then start the project's server: http://127.0.0.1:8000/hub/spawn/alice/demo-cardio
+Operators: . $DEMO_DIR/enclave.env, then enclave list | enclave show demo-cardio | enclave audit tail
+Stop everything: make demo-stop. Logs: $DEMO_DIR/hub.log, $DEMO_DIR/idp.log
 DONE

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install and start what Enclave needs on this host, from the distribution's packages.
-# Idempotent and quick when everything is there. Usage: prepare_host.sh [python] [docker] [postgres] [proxy] [images]
+# Idempotent and quick when everything is there. Usage: prepare_host.sh [python] [docker] [postgres] [proxy] [images] [browser]
 set -euo pipefail
 
 missing=()
@@ -13,7 +13,8 @@ for part in "$@"; do
         postgres) ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || want postgresql ;;
         proxy)    command -v npm >/dev/null || want nodejs npm ;;
         images)   command -v debootstrap >/dev/null || want debootstrap ;;
-        *) echo "prepare_host.sh: unknown part '$part' (python, docker, postgres, proxy, images)" >&2; exit 2 ;;
+        browser)  command -v chromium >/dev/null || want chromium ;;
+        *) echo "prepare_host.sh: unknown part '$part' (python, docker, postgres, proxy, images, browser)" >&2; exit 2 ;;
     esac
 done
 

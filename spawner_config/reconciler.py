@@ -14,11 +14,9 @@ import time
 from datetime import date
 
 import requests
-from sqlalchemy import select
-
 from enclave import lifecycle
+from enclave.audit import record
 from enclave.db import make_engine, session_scope
-from enclave.models import Project, ProjectState
 from enclave.settings import Settings
 from spawner_config.access import may_run
 
@@ -40,29 +38,18 @@ class Hub:
         self.session.delete(f"{self.api_url}/users/{user}/servers/{server}", timeout=60).raise_for_status()
 
 
-def suspend_expired(settings: Settings, engine, today: date) -> list[str]:
-    with session_scope(engine, settings.audit_head) as session:
-        expired = session.scalars(select(Project).where(
-            Project.state.in_([ProjectState.provisioned, ProjectState.active]), Project.expires_on < today)).all()
-        for project in expired:
-            lifecycle.transition(session, project, lifecycle.Action.suspend, "reconciler",
-                                 f"authorisation expired on {project.expires_on}")
-    return [p.slug for p in expired]
-
-
 def reconcile(settings: Settings, engine, hub: Hub, today: date | None = None) -> list[tuple[str, str, str]]:
     """One pass; returns (user, server, why) of each server stopped."""
     today = today or date.today()
-    for slug in suspend_expired(settings, engine, today):
-        log.info("suspended %s: authorisation expired", slug)
+    with session_scope(engine, settings.audit_head) as session:
+        for project in lifecycle.suspend_expired(session, "reconciler", today):
+            log.info("suspended %s: authorisation expired on %s", project.slug, project.expires_on)
     stopped = []
     for user, server in hub.servers():
         with session_scope(engine, settings.audit_head) as session:
             why = may_run(session, user, server, today)
         if why:
             hub.stop(user, server)
-            from enclave.audit import record
-
             with session_scope(engine, settings.audit_head) as session:
                 record(session, "reconciler", "server.stop", server, username=user, reason=why)
             log.info("stopped %s/%s: %s", user, server, why)

@@ -19,6 +19,7 @@ from tornado import web
 from traitlets import Any, Int, Unicode, default
 
 from enclave import lifecycle, networks
+from enclave.audit import record
 from enclave.db import make_engine, session_scope
 from enclave.models import ProjectState
 from enclave.provisioning import EXTRACTS, NOTEBOOK_GID, NOTEBOOK_UID, WORKSPACE
@@ -78,8 +79,6 @@ class EnclaveSpawner(DockerSpawner):
             if grant.state is ProjectState.provisioned:  # its first server: the project becomes active
                 project = get_project(session, grant.slug)
                 lifecycle.transition(session, project, lifecycle.Action.activate, self.user.name, "first server started")
-            from enclave.audit import record
-
             record(session, self.user.name, "server.start", grant.slug, container=self.object_name)
         return grant
 

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from .platform import platform  # noqa: F401 - the session's hub and projects, for test_isolation and test_spawn_rules
+
 REPO = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO / "scripts" / "build_images.sh"
 IMAGE = f"{os.environ.get('NOTEBOOK_IMAGE') or 'enclave/notebook'}:latest"

@@ -12,7 +12,7 @@ import uuid
 import docker
 import pytest
 
-from .platform import platform, slug  # noqa: F401 - fixtures
+from .platform import slug
 
 PROBE_TIMEOUT = 3
 

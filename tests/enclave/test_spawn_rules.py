@@ -12,7 +12,7 @@ import nbformat
 import pytest
 from sqlalchemy import update
 
-from .platform import ADMIN_TOKEN, platform, slug  # noqa: F401 - fixtures
+from .platform import ADMIN_TOKEN, slug
 
 
 def refused(platform, user: str, project: str) -> str:

@@ -17,7 +17,7 @@ def test_upgrade_creates_the_schema_the_models_describe(new_database):
     engine = make_engine(new_database(False))
     try:
         assert current_revision(engine) is None
-        with pytest.raises(EnclaveError, match="at schema revision none, not 0001 — run `enclave db upgrade`"):
+        with pytest.raises(EnclaveError, match="at schema revision none, not 0002 — run `enclave db upgrade`"):
             check_schema(engine)
         upgrade(engine)
         upgrade(engine)  # a second run changes nothing

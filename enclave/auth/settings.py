@@ -1,0 +1,85 @@
+"""The login settings, read once from the environment, failing fast with the missing variable's name.
+
+| variable | meaning |
+|---|---|
+| ``ENCLAVE_OIDC_ISSUER`` | the identity provider's issuer URL (its ``/.well-known/openid-configuration`` is read) |
+| ``ENCLAVE_OIDC_CLIENT_ID`` / ``ENCLAVE_OIDC_CLIENT_SECRET`` | the hub's client registration at the provider |
+| ``ENCLAVE_OIDC_CALLBACK_URL`` | ``<public url>/hub/oauth_callback``, as registered at the provider |
+| ``ENCLAVE_OIDC_USERNAME_CLAIM`` | the claim naming the user (default ``sub``), matched to the registry |
+| ``ENCLAVE_OIDC_LOGOUT_URL`` | optional: where logout sends the browser (e.g. the provider's end-session page) |
+| ``ENCLAVE_TOTP_KEY`` | Fernet key encrypting TOTP secrets at rest (32 url-safe base64 bytes, see :func:`totp_key`) |
+| ``ENCLAVE_SESSION_HOURS`` | lifetime of a login, hub and servers (default 8) |
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from cryptography.fernet import Fernet
+
+from enclave.errors import EnclaveError
+from enclave.settings import require
+
+DEFAULT_SESSION_HOURS = 8.0
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """How the hub logs users in."""
+
+    issuer: str
+    client_id: str
+    client_secret: str
+    callback_url: str
+    totp_key: str
+    username_claim: str = "sub"
+    logout_url: str = ""
+    session_hours: float = DEFAULT_SESSION_HOURS
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AuthSettings:
+        env = os.environ if environ is None else environ
+        return cls(
+            issuer=require("ENCLAVE_OIDC_ISSUER", env).rstrip("/"),
+            client_id=require("ENCLAVE_OIDC_CLIENT_ID", env),
+            client_secret=require("ENCLAVE_OIDC_CLIENT_SECRET", env),
+            callback_url=require("ENCLAVE_OIDC_CALLBACK_URL", env),
+            totp_key=totp_key(env),
+            username_claim=env.get("ENCLAVE_OIDC_USERNAME_CLAIM") or "sub",
+            logout_url=env.get("ENCLAVE_OIDC_LOGOUT_URL", ""),
+            session_hours=_hours(env.get("ENCLAVE_SESSION_HOURS") or str(DEFAULT_SESSION_HOURS)),
+        )
+
+    @property
+    def session_days(self) -> float:
+        """The session lifetime in days, as JupyterHub's ``cookie_max_age_days`` wants it."""
+        return self.session_hours / 24
+
+    @property
+    def session_seconds(self) -> int:
+        return int(self.session_hours * 3600)
+
+
+def totp_key(environ: Mapping[str, str] | None = None) -> str:
+    """``ENCLAVE_TOTP_KEY``, checked to be a Fernet key; an error naming the variable otherwise."""
+    key = require("ENCLAVE_TOTP_KEY", environ)
+    try:
+        Fernet(key)
+    except (ValueError, TypeError):
+        raise EnclaveError("ENCLAVE_TOTP_KEY is not a Fernet key (32 url-safe base64-encoded bytes)",
+                           "make one with `python -c 'from cryptography.fernet import Fernet; "
+                           "print(Fernet.generate_key().decode())'`") from None
+    return key
+
+
+def _hours(text: str) -> float:
+    try:
+        hours = float(text)
+    except ValueError:
+        hours = -1.0
+    if not 0 < hours <= 24 * 7:
+        raise EnclaveError(f"ENCLAVE_SESSION_HOURS={text!r} is not a number of hours",
+                           "use a number greater than 0 and at most 168 (default 8)")
+    return hours

@@ -1,0 +1,44 @@
+"""The hub's home page lists the user's projects (from the registry), each with its server."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any, Callable
+
+from sqlalchemy import select
+
+from enclave.db import make_engine, session_scope
+from enclave.models import Membership, Project, User
+from enclave.settings import Settings
+from spawner_config.access import RUNNABLE
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def projects_of(settings: Settings) -> Callable[[Any], list[dict]]:
+    """A ``template_vars`` value: called by the hub with the current user, returns their projects."""
+    engine = make_engine(settings.db_url)
+
+    def projects(user: Any) -> list[dict]:
+        if user is None:
+            return []
+        today = date.today()
+        with session_scope(engine) as session:
+            rows = session.scalars(
+                select(Project).join(Membership).join(User).where(User.username == user.name).order_by(Project.slug)
+            ).all()
+            return [
+                {
+                    "slug": p.slug,
+                    "title": p.title,
+                    "state": str(p.state),
+                    "expires_on": p.expires_on.isoformat(),
+                    "days_left": (p.expires_on - today).days,
+                    "runnable": p.state in RUNNABLE and p.expires_on >= today,
+                    "running": bool(getattr(user.spawners.get(p.slug), "active", False)),
+                }
+                for p in rows
+            ]
+
+    return projects
