@@ -1,0 +1,147 @@
+"""The anonymised version of a table a steward may release instead of the original.
+
+Why here and not in the notebook: the steward needs a version that follows the policy exactly,
+shown beside the original, produced the same way every time. What it does, on csv, tsv and
+parquet:
+
+- count columns are found by content, exactly as the small-counts check finds them
+  (:mod:`egress_gate.profile`, role ``count``), whatever their names;
+- a count cell between 1 and ``policy.threshold - 1`` is suppressed (null: empty in csv/tsv);
+- every other count is rounded to the nearest multiple of ``policy.rounding_base`` (halves up);
+  one that would round below the threshold is suppressed instead;
+- percentage cells on a row where a count was suppressed are suppressed too, since a
+  percentage beside its denominator gives the count back;
+- a marker column ``_suppressed`` names, on each row, the columns suppressed there.
+
+Zeros are left as they are (a steward judges whether they are structural), and so are totals:
+only *primary* suppression is done, so a suppressed cell may still be recovered from a margin.
+Run the checks again on the output and show the findings to the steward.
+
+The output is written to a temporary file beside ``path_out`` then renamed: a failure leaves
+nothing half-written.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from .errors import EgressError
+from .policy import Policy
+from .profile import TableView
+from .tables import file_type, read_tables
+
+KINDS = ("csv", "tsv", "parquet")
+MARKER = "_suppressed"
+
+
+@dataclass(frozen=True)
+class AnonymiseSummary:
+    """What the anonymiser changed, for the steward's page and the ledger."""
+
+    count_columns: tuple[str, ...]
+    cells_suppressed: int  # count cells nulled
+    cells_rounded: int  # count cells whose value changed by rounding
+    percent_cells_suppressed: int
+    zeros_kept: int
+    marker_column: str | None
+    policy_version: str
+
+    def to_dict(self) -> dict:
+        return {"count_columns": list(self.count_columns), "cells_suppressed": self.cells_suppressed,
+                "cells_rounded": self.cells_rounded, "percent_cells_suppressed": self.percent_cells_suppressed,
+                "zeros_kept": self.zeros_kept, "marker_column": self.marker_column,
+                "policy_version": self.policy_version}
+
+
+def anonymise_table(path_in: Path | str, path_out: Path | str, policy: Policy) -> AnonymiseSummary:
+    """Write the anonymised version of the table at ``path_in`` to ``path_out``; return what changed."""
+    path_in, path_out = Path(path_in), Path(path_out)
+    for path in (path_in, path_out):
+        if file_type(path) not in KINDS:
+            raise EgressError(f"{path.name}: the anonymiser handles {', '.join(KINDS)} files, not "
+                              f".{file_type(path) or '(no extension)'}", "release the original or ask for a table")
+    parts = read_tables(path_in)
+    if len(parts) != 1:
+        raise EgressError(f"{path_in.name}: holds {len(parts)} tables, the anonymiser needs one")
+    table = parts[0][1]
+    view = TableView(table, None, policy.row_level_min_rows)
+    counts = view.by_role("count")
+    percents = view.by_role("percent")
+    threshold, base = policy.threshold, max(1, int(policy.rounding_base))
+
+    n = table.num_rows
+    suppressed_here: list[list[str]] = [[] for _ in range(n)]
+    new_columns: dict[str, pa.Array] = {}
+    n_suppressed = n_rounded = n_zeros = 0
+    for c in counts:
+        values = c.values
+        present = ~np.isnan(values)
+        rounded = np.where(present, np.floor(np.where(present, values, 0) / base + 0.5) * base, np.nan)
+        small = present & (values > 0) & ((values < threshold) | (rounded < threshold))
+        changed = present & ~small & (rounded != values)
+        n_suppressed += int(small.sum())
+        n_rounded += int(changed.sum())
+        n_zeros += int((present & (values == 0)).sum())
+        for r in np.flatnonzero(small):
+            suppressed_here[r].append(c.name)
+        mask = ~present | small
+        new_columns[c.name] = _as_type(np.where(mask, 0, rounded), mask, c.array.type)
+    row_has_suppression = np.array([bool(s) for s in suppressed_here], dtype=bool) if n else np.zeros(0, bool)
+    n_percent = 0
+    for p in percents:
+        hit = row_has_suppression & ~np.isnan(p.values)
+        if hit.any():
+            n_percent += int(hit.sum())
+            for r in np.flatnonzero(hit):
+                suppressed_here[r].append(p.name)
+            mask = np.isnan(p.values) | hit
+            new_columns[p.name] = _as_type(np.where(mask, 0, p.values), mask, p.array.type)
+
+    out = table
+    for name, array in new_columns.items():
+        i = out.column_names.index(name)
+        out = out.set_column(i, pa.field(name, array.type), array)
+    marker = None
+    if n_suppressed or n_percent:
+        marker = MARKER
+        while marker in out.column_names:
+            marker = "_" + marker
+        out = out.append_column(marker, pa.array([",".join(s) for s in suppressed_here], pa.string()))
+    _write_atomically(out, path_out)
+    return AnonymiseSummary(tuple(c.name for c in counts), n_suppressed, n_rounded, n_percent, n_zeros, marker,
+                            policy.version)
+
+
+def _as_type(values: np.ndarray, mask: np.ndarray, type_: pa.DataType) -> pa.Array:
+    """``values`` (floats) as an array of the column's own type, null where ``mask``."""
+    if pa.types.is_integer(type_):
+        return pa.array(values.astype(np.int64), type=pa.int64(), mask=mask).cast(type_)
+    if pa.types.is_floating(type_):
+        return pa.array(values, type=pa.float64(), mask=mask).cast(type_)
+    return pa.array(values, type=pa.float64(), mask=mask)  # decimals: floats are exact for counts
+
+
+def _write_atomically(table: pa.Table, path: Path) -> None:
+    kind = file_type(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        if kind == "parquet":
+            pq.write_table(table, tmp)
+        else:
+            options = pacsv.WriteOptions(delimiter="\t" if kind == "tsv" else ",")
+            pacsv.write_csv(table, tmp, write_options=options)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, (OSError, pa.ArrowException)):
+            raise EgressError(f"{path}: the anonymised table cannot be written ({exc})") from None
+        raise

@@ -1,0 +1,341 @@
+"""An egress request's review: which action moves it from which state to which, written once in TRANSITIONS.
+
+This module owns the workflow; the gate's pages and API call it and never change a state
+themselves. Every action — submit, view, download, each decision, withdraw, release — appends its
+audit event (``egress.<action>``) in the same transaction as the change, through
+:func:`enclave.audit.record`; the caller's ``session_scope`` commits both or neither.
+
+*Who* may act is :mod:`egress_gate.permissions`; *in which state* is :data:`TRANSITIONS` (the
+policy). The docs' diagram is generated from the table (:func:`mermaid_diagram`).
+
+Decisions: ``stewards_required`` independent stewards (the project's ``egress_policy``, default 2,
+frozen on the request at submission) each vote once, with a written reason. A vote alone changes
+nothing; when the last required vote is in, the outcome is computed — any ``reject`` →
+rejected, else any ``request_changes`` → changes requested, else approved — and applied as its
+own transition. Until then a steward sees only their own vote (:func:`visible_decisions`). The
+request's row is locked before a vote is counted (``SELECT ... FOR UPDATE`` on PostgreSQL; on
+SQLite every transaction already holds the write lock, see :mod:`enclave.db`), so two votes
+arriving together are both recorded and produce exactly one outcome.
+
+Resubmission: a request in ``changes_requested`` is answered by a *new* request
+(:func:`resubmit`), linked to the old one by ``resubmits_id``, with its own snapshot and its own
+votes from scratch — the stewards approve exact bytes (invariant 3), and changed files are other
+bytes. The old request keeps its state and decisions as the record of that round; it can be
+resubmitted once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from enclave.audit import record
+from enclave.errors import EnclaveError
+from enclave.models import AuditEvent, Project, ProjectState
+
+from . import permissions
+from .models import EgressDecision, EgressFile, EgressRelease, EgressRequest, RequestState, Vote
+from .policy import DEFAULT_POLICY
+
+
+class Action(StrEnum):
+    submit = "submit"  # creates the request; the [*] --> submitted edge of the diagram
+    start_review = "start_review"
+    vote = "vote"  # a decision recorded while others are still awaited
+    approve = "approve"  # the outcome once all votes are in
+    request_changes = "request_changes"
+    reject = "reject"
+    withdraw = "withdraw"
+    resubmit = "resubmit"  # a new request answers this one; this one stays as it is
+    release = "release"
+
+
+_S, _A = RequestState, Action
+TRANSITIONS: Mapping[tuple[RequestState, Action], RequestState] = MappingProxyType({
+    (_S.submitted, _A.start_review): _S.under_review,
+    (_S.under_review, _A.vote): _S.under_review,
+    (_S.under_review, _A.approve): _S.approved,
+    (_S.under_review, _A.request_changes): _S.changes_requested,
+    (_S.under_review, _A.reject): _S.rejected,
+    (_S.approved, _A.release): _S.released,
+    (_S.changes_requested, _A.resubmit): _S.changes_requested,
+    (_S.submitted, _A.withdraw): _S.withdrawn,
+    (_S.under_review, _A.withdraw): _S.withdrawn,
+    (_S.changes_requested, _A.withdraw): _S.withdrawn,
+})
+INITIAL = RequestState.submitted
+FINAL = frozenset({RequestState.rejected, RequestState.released, RequestState.withdrawn})
+# Once the outcome is known every vote is shown, to the stewards and the requester alike.
+OUTCOME_KNOWN = frozenset({_S.approved, _S.changes_requested, _S.rejected, _S.released})
+_OUTCOME_ACTION = {Vote.approve: Action.approve, Vote.request_changes: Action.request_changes,
+                   Vote.reject: Action.reject}
+
+# The project states in which its members may submit outputs.
+SUBMITTABLE_PROJECT_STATES = frozenset({ProjectState.active, ProjectState.provisioned})
+# Downloads: members get the released files; reviewers the held ones, to review them.
+MEMBER_DOWNLOAD_STATES = frozenset({_S.released})
+REVIEWER_DOWNLOAD_STATES = frozenset(RequestState) - {_S.withdrawn}
+
+
+class WorkflowError(EnclaveError):
+    """An action the request's current state does not allow, or a malformed submission or decision."""
+
+
+@dataclass(frozen=True)
+class HeldFile:
+    """A file as snapshotted into quarantine: its name in the request, hash, size and findings."""
+
+    name: str
+    sha256: str
+    size: int
+    findings: list[dict[str, Any]] = field(default_factory=list)
+
+
+def allowed_actions(state: RequestState) -> list[Action]:
+    """The actions :data:`TRANSITIONS` allows from ``state``, in table order."""
+    return [action for (source, action) in TRANSITIONS if source is state]
+
+
+def is_allowed(request: EgressRequest, action: Action) -> bool:
+    return (request.state, action) in TRANSITIONS
+
+
+def check_allowed(request: EgressRequest, action: Action) -> RequestState:
+    """The state ``action`` takes ``request`` to; raises :class:`WorkflowError` if its state forbids it."""
+    new = TRANSITIONS.get((request.state, action))
+    if new is None:
+        allowed = ", ".join(allowed_actions(request.state)) or f"none ({request.state} is final)"
+        raise WorkflowError(f"egress request {request.id} is {request.state}: it cannot {action}",
+                            f"allowed now: {allowed}")
+    return new
+
+
+def _transition(session: Session, request: EgressRequest, action: Action, actor: str,
+                **details: Any) -> AuditEvent:
+    old = request.state
+    request.state = check_allowed(request, action)
+    session.flush()
+    return record(session, actor, f"egress.{action}", request.project_slug, request=request.id,
+                  **{"from": old, "to": request.state}, **details)
+
+
+def get_request(session: Session, request_id: int, lock: bool = False) -> EgressRequest:
+    """The request ``request_id``, re-read from the database; ``lock`` holds its row until commit."""
+    query = select(EgressRequest).where(EgressRequest.id == request_id).execution_options(populate_existing=True)
+    request = session.scalar(query.with_for_update() if lock else query)
+    if request is None:
+        raise WorkflowError(f"egress request {request_id} does not exist", "see the gate's list of requests")
+    return request
+
+
+# --- actions -------------------------------------------------------------------------------
+
+
+def submit(session: Session, project: str, requester: str, justification: str, files: Iterable[HeldFile],
+           policy_version: str = DEFAULT_POLICY.version, resubmits: EgressRequest | None = None) -> EgressRequest:
+    """Hold ``files`` (already snapshotted by the caller) for review, as a new request in ``submitted``."""
+    slug = project
+    permissions.check_user_can_submit(session, requester, slug)
+    project_row = session.scalar(select(Project).where(Project.slug == slug))
+    assert project_row is not None  # a member was found, so the project exists
+    if project_row.state not in SUBMITTABLE_PROJECT_STATES:
+        raise WorkflowError(f"project {slug!r} is {project_row.state}: its outputs cannot be submitted",
+                            "outputs leave only a provisioned or active project")
+    justification = (justification or "").strip()
+    if not justification:
+        raise WorkflowError("an egress request needs a written justification",
+                            "say what the files are and why they are safe to release")
+    held = _check_files(list(files))
+    stewards_required = int((project_row.egress_policy or {}).get("stewards_required", 2))
+    if stewards_required < 1:
+        raise WorkflowError(f"project {slug!r} requires {stewards_required} stewards per egress request",
+                            "set egress_policy.stewards_required to 1 or more in its manifest")
+    request = EgressRequest(project_slug=slug, requester=requester, justification=justification,
+                            state=INITIAL, policy_version=policy_version, stewards_required=stewards_required,
+                            resubmits_id=resubmits.id if resubmits else None,
+                            files=[EgressFile(name=f.name, sha256=f.sha256, size=f.size, findings=f.findings)
+                                   for f in held])
+    session.add(request)
+    session.flush()
+    record(session, requester, f"egress.{Action.submit}", slug, request=request.id, to=INITIAL,
+           justification=justification, policy_version=policy_version, stewards_required=stewards_required,
+           files=[{"name": f.name, "sha256": f.sha256, "size": f.size} for f in held],
+           **({"resubmits": resubmits.id} if resubmits else {}))
+    return request
+
+
+def _check_files(files: Sequence[HeldFile]) -> list[HeldFile]:
+    if not files:
+        raise WorkflowError("an egress request needs at least one file", "name the output files to release")
+    names = [f.name for f in files]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise WorkflowError(f"file name(s) {', '.join(duplicates)} appear twice in the request",
+                            "submit each file once")
+    for f in files:
+        if not f.name or len(f.sha256) != 64 or any(c not in "0123456789abcdef" for c in f.sha256) or f.size < 0:
+            raise WorkflowError(f"file {f.name!r} is not a snapshot (name, lower-case SHA-256, size >= 0)",
+                                "snapshot it into quarantine first")
+    return sorted(files, key=lambda f: f.name)
+
+
+def resubmit(session: Session, request_id: int, requester: str, justification: str,
+             files: Iterable[HeldFile], policy_version: str = DEFAULT_POLICY.version) -> EgressRequest:
+    """Answer a ``changes_requested`` request with a new one, linked to it; the old one is left as it was."""
+    old = get_request(session, request_id, lock=True)
+    permissions.check_user_can_withdraw(session, requester, old)
+    check_allowed(old, Action.resubmit)
+    if session.scalar(select(EgressRequest.id).where(EgressRequest.resubmits_id == old.id)) is not None:
+        raise WorkflowError(f"egress request {old.id} was already resubmitted", "follow the newer request")
+    new = submit(session, old.project_slug, requester, justification, files, policy_version, resubmits=old)
+    _transition(session, old, Action.resubmit, requester, new_request=new.id)
+    return new
+
+
+def start_review(session: Session, request_id: int, steward: str) -> EgressRequest:
+    """A steward takes a submitted request into review."""
+    request = get_request(session, request_id, lock=True)
+    permissions.check_user_can_review(session, steward, request)
+    _transition(session, request, Action.start_review, steward)
+    return request
+
+
+def decide(session: Session, request_id: int, steward: str, vote: Vote | str, reason: str,
+           anonymised: bool = False) -> EgressDecision:
+    """Record ``steward``'s vote; when it is the last one required, apply the outcome too.
+
+    ``anonymised`` asks that the anonymised version (cells suppressed, counts rounded) be released
+    instead of the original bytes. Returns the decision; ``decision.request.state`` tells the outcome.
+    """
+    request = get_request(session, request_id, lock=True)
+    permissions.check_user_can_review(session, steward, request)
+    check_allowed(request, Action.vote)
+    try:
+        vote = Vote(vote)
+    except ValueError:
+        raise WorkflowError(f"{vote!r} is not a vote", f"vote one of: {', '.join(Vote)}") from None
+    reason = (reason or "").strip()
+    if not reason:
+        raise WorkflowError("a decision needs a written reason", "say what you checked and why you decided so")
+    if any(d.steward == steward for d in _decisions(session, request)):
+        raise WorkflowError(f"{steward!r} already decided on egress request {request.id}",
+                            "each steward votes once; the decision stands")
+    decision = EgressDecision(request=request, steward=steward, vote=vote, reason=reason,
+                              release_anonymised=bool(anonymised))
+    session.add(decision)
+    session.flush()
+    votes = _decisions(session, request)
+    record(session, steward, f"egress.{Action.vote}", request.project_slug, request=request.id, vote=vote,
+           reason=reason, release_anonymised=bool(anonymised), votes_in=len(votes),
+           votes_required=request.stewards_required)
+    if len(votes) >= request.stewards_required:
+        outcome = outcome_of([d.vote for d in votes])
+        _transition(session, request, _OUTCOME_ACTION[outcome], steward,
+                    votes={d.steward: d.vote for d in votes},
+                    release_anonymised=any(d.release_anonymised for d in votes))
+    return decision
+
+
+def outcome_of(votes: Sequence[Vote]) -> Vote:
+    """Any reject rejects; else any request for changes asks for them; else all approved."""
+    if Vote.reject in votes:
+        return Vote.reject
+    if Vote.request_changes in votes:
+        return Vote.request_changes
+    return Vote.approve
+
+
+def withdraw(session: Session, request_id: int, requester: str, reason: str | None = None) -> EgressRequest:
+    """The requester takes back a request no steward has decided yet (or one sent back for changes)."""
+    request = get_request(session, request_id, lock=True)
+    permissions.check_user_can_withdraw(session, requester, request)
+    _transition(session, request, Action.withdraw, requester, **({"reason": reason} if reason else {}))
+    return request
+
+
+def mark_released(session: Session, request_id: int, actor: str, ledger_hash: str) -> EgressRelease:
+    """Record that an approved request's files went to the release store (ledger entry ``ledger_hash``).
+
+    ``actor`` is the steward releasing it, who must be allowed to review it.
+    """
+    request = get_request(session, request_id, lock=True)
+    permissions.check_user_can_review(session, actor, request)
+    check_allowed(request, Action.release)
+    if len(ledger_hash) != 64:
+        raise WorkflowError(f"ledger entry hash {ledger_hash!r} is not a SHA-256", "pass the ledger entry's hash")
+    release = EgressRelease(request=request, released_by=actor, ledger_hash=ledger_hash)
+    session.add(release)
+    _transition(session, request, Action.release, actor, ledger_hash=ledger_hash,
+                release_anonymised=release_anonymised(request))
+    return release
+
+
+def release_anonymised(request: EgressRequest) -> bool:
+    """Whether the anonymised version is released: any approving steward asked for it."""
+    return any(d.release_anonymised for d in request.decisions if d.vote is Vote.approve)
+
+
+# --- reading, audited ----------------------------------------------------------------------
+
+
+def _decisions(session: Session, request: EgressRequest) -> list[EgressDecision]:
+    return list(session.scalars(select(EgressDecision).where(EgressDecision.request_id == request.id)
+                                .order_by(EgressDecision.id)))
+
+
+def visible_decisions(session: Session, request: EgressRequest, viewer: str) -> list[EgressDecision]:
+    """The decisions ``viewer`` may see: all once the outcome is known, until then only their own."""
+    permissions.check_user_can_view(session, viewer, request)
+    decisions = _decisions(session, request)
+    if request.state in OUTCOME_KNOWN:
+        return decisions
+    return [d for d in decisions if d.steward == viewer]
+
+
+def votes_in(session: Session, request: EgressRequest) -> int:
+    """How many votes are in (a count, not who voted how: safe to show to every steward)."""
+    return session.scalar(select(func.count()).select_from(EgressDecision)
+                          .where(EgressDecision.request_id == request.id)) or 0
+
+
+def view(session: Session, request_id: int, viewer: str) -> tuple[EgressRequest, list[EgressDecision]]:
+    """The request and the decisions ``viewer`` may see; the view is an audit event."""
+    request = get_request(session, request_id)
+    decisions = visible_decisions(session, request, viewer)
+    record(session, viewer, "egress.view", request.project_slug, request=request.id, state=request.state)
+    return request, decisions
+
+
+def download(session: Session, request_id: int, user: str, file_name: str) -> EgressFile:
+    """Authorise and audit ``user``'s download of one file; the caller then serves its bytes.
+
+    Members download released files; reviewers the held files of a request they may review.
+    """
+    request = get_request(session, request_id)
+    permissions.check_user_can_download(session, user, request)
+    reviewer = permissions.user_can_review(session, user, request)
+    states = REVIEWER_DOWNLOAD_STATES if reviewer else MEMBER_DOWNLOAD_STATES
+    if request.state not in states:
+        raise WorkflowError(f"egress request {request.id} is {request.state}: its files cannot be downloaded",
+                            "members download files once released")
+    file = next((f for f in request.files if f.name == file_name), None)
+    if file is None:
+        raise WorkflowError(f"egress request {request.id} has no file {file_name!r}",
+                            f"its files: {', '.join(f.name for f in request.files)}")
+    record(session, user, "egress.download", request.project_slug, request=request.id, file=file.name,
+           sha256=file.sha256, as_reviewer=reviewer)
+    return file
+
+
+def mermaid_diagram() -> str:
+    """:data:`TRANSITIONS` as a Mermaid state diagram, for the docs."""
+    lines = ["stateDiagram-v2", f"    [*] --> {INITIAL} : {Action.submit}"]
+    lines += [f"    {source} --> {target} : {action}" for (source, action), target in TRANSITIONS.items()]
+    lines += [f"    {state} --> [*]" for state in sorted(FINAL)]
+    return "\n".join(lines) + "\n"
