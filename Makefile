@@ -38,12 +38,8 @@ bench: $(STAMP) host  ## measure speed against baselines measured in the same ru
 demo: $(STAMP) host  ## the whole system on embedded defaults (see README)
 	@bash scripts/demo.sh "$(DEMO_DIR)" "$(PEOPLE)"
 
-demo-stop:  ## stop the demo's hub, its proxy and the OIDC provider
-	@for f in $(DEMO_DIR)/hub.pid $(DEMO_DIR)/var/jupyterhub-proxy.pid $(DEMO_DIR)/idp.pid; do \
-	    name=$$(basename $$f .pid); \
-	    if [ -s $$f ] && kill -0 $$(cat $$f) 2>/dev/null; then kill $$(cat $$f) && echo "stopped $$name"; fi; \
-	    rm -f $$f; \
-	done
+demo-stop:  ## stop the demo's hub (with its proxy and services) and the OIDC provider
+	@bash scripts/demo_stop.sh "$(DEMO_DIR)"
 
 provision: $(STAMP) host  ## provision PROJECT from projects/PROJECT.toml (= enclave provision PROJECT)
 	@test -n "$(PROJECT)" || { echo "usage: make provision PROJECT=slug" >&2; exit 2; }

@@ -41,13 +41,15 @@ c.ConfigurableHTTPProxy.pid_file = str(settings.home / "jupyterhub-proxy.pid")
 # ENCLAVE_SESSION_HOURS: see enclave/auth/settings.py).
 configure_login(c, settings, AuthSettings.from_env())
 
+# Our services get the registry's settings, none of the secrets (master key, TOTP key, OIDC client secret).
+service_environment = {k: v for k, v in os.environ.items() if k.startswith("ENCLAVE_")
+                       and not k.startswith(("ENCLAVE_MASTER_KEY", "ENCLAVE_TOTP_KEY", "ENCLAVE_OIDC_CLIENT_SECRET"))}
+
 # Keeping it tidy: idle servers are culled; servers that must not run are stopped.
 c.JupyterHub.services = [
     {"name": "idle-culler", "command": [sys.executable, "-m", "jupyterhub_idle_culler", "--timeout=3600"]},
     {"name": "enclave-reconciler", "command": [sys.executable, "-m", "spawner_config.reconciler", "--interval=60"],
-     # The registry's settings, none of the secrets (master key, TOTP key, OIDC client secret).
-     "environment": {k: v for k, v in os.environ.items()
-                     if k.startswith("ENCLAVE_") and not k.startswith(("ENCLAVE_MASTER_KEY", "ENCLAVE_TOTP_KEY", "ENCLAVE_OIDC_CLIENT_SECRET"))}},
+     "environment": service_environment},
 ]
 c.JupyterHub.load_roles += [
     {"name": "idle-culler", "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
@@ -55,3 +57,11 @@ c.JupyterHub.load_roles += [
     {"name": "enclave-reconciler", "scopes": ["list:users", "read:servers", "delete:servers"],
      "services": ["enclave-reconciler"]},
 ]
+
+# The egress gate (egress_gate/service): pages at /services/egress/ (hub OAuth), API with hub tokens.
+# Every user may reach it (the default `user` role plus access to this one service); what each may
+# do there is decided by the registry (members submit, stewards outside the project review).
+c.JupyterHub.services.append(
+    {"name": "egress", "url": f"http://127.0.0.1:{settings.egress_port}", "command": [sys.executable, "-m", "egress_gate.service"],
+     "oauth_no_confirm": True, "environment": service_environment})
+c.JupyterHub.load_roles += [{"name": "user", "scopes": ["self", "access:services!service=egress"]}]

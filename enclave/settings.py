@@ -15,6 +15,7 @@ Every component (CLI, provisioning, hub, egress gate) builds one :class:`Setting
 | ``ENCLAVE_HUB_API_PORT`` | ``8081``: the hub API, the one host port enclave containers may reach (at their gateway) |
 | ``ENCLAVE_PROXY_PORT`` | ``8000``: the proxy's public port, also reachable from enclave containers |
 | ``ENCLAVE_PROXY_API_PORT`` | ``8001``: the proxy's control API, on loopback only |
+| ``ENCLAVE_EGRESS_PORT`` | ``10101``: the egress gate service, on loopback (reached through the proxy) |
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class Settings:
     hub_api_port: int = 8081
     proxy_port: int = 8000
     proxy_api_port: int = 8001
+    egress_port: int = 10101
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -94,6 +96,7 @@ class Settings:
             hub_api_port=_port(env, "ENCLAVE_HUB_API_PORT", 8081),
             proxy_port=_port(env, "ENCLAVE_PROXY_PORT", 8000),
             proxy_api_port=_port(env, "ENCLAVE_PROXY_API_PORT", 8001),
+            egress_port=_port(env, "ENCLAVE_EGRESS_PORT", 10101),
         )
 
     def require_sources_dir(self) -> Path:

@@ -80,6 +80,10 @@ fi
 if running "$DEMO_DIR/hub.pid"; then
     echo "hub already running (pid $(cat "$DEMO_DIR/hub.pid"))"
 else
+    if curl -s -o /dev/null http://127.0.0.1:8000/; then
+        echo "port 8000 is taken by another program (an earlier hub?): run make demo-stop, or stop it" >&2
+        exit 1
+    fi
     repo=$(pwd)
     (cd "$DEMO_DIR"; nohup "$repo/.venv/bin/jupyterhub" -f "$repo/jupyterhub_config.py" > hub.log 2>&1 & echo $! > hub.pid)
 fi

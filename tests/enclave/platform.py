@@ -167,7 +167,7 @@ def running_platform(root: Path, image: str, projects: dict[str, list[str]], hub
     p.env = {**os.environ, "ENCLAVE_HOME": str(root / "var"), "ENCLAVE_PROJECTS_DIR": str(root / "projects"),
              "ENCLAVE_SOURCES_DIR": str(root / "sources"), "ENCLAVE_MASTER_KEY_FILE": str(root / "master.key"),
              "ENCLAVE_HUB_API_PORT": str(p.hub_api_port), "ENCLAVE_PROXY_PORT": str(p.proxy_port),
-             "ENCLAVE_PROXY_API_PORT": str(p.proxy_api_port), "ENCLAVE_NOTEBOOK_IMAGE": image, "ENCLAVE_ACTOR": "test-ops",
+             "ENCLAVE_PROXY_API_PORT": str(p.proxy_api_port), "ENCLAVE_EGRESS_PORT": str(free_port()), "ENCLAVE_NOTEBOOK_IMAGE": image, "ENCLAVE_ACTOR": "test-ops",
              # The hub's login needs these to start; these tests never log in through a browser.
              "ENCLAVE_OIDC_ISSUER": "http://127.0.0.1:9", "ENCLAVE_OIDC_CLIENT_ID": "enclave-test",
              "ENCLAVE_OIDC_CLIENT_SECRET": "unused", "ENCLAVE_TOTP_KEY": "dGVzdC10b3RwLWtleS1ub3QtYS1zZWNyZXQtMzJieXQ=",

@@ -1,0 +1,97 @@
+"""The tornado application of the gate, and :func:`main`, which the hub runs as the ``egress`` service.
+
+Identity: browsers log in with the hub's OAuth (:class:`~jupyterhub.services.auth.HubOAuth`, the
+callback at ``<prefix>oauth_callback``); API clients send their hub token (``Authorization:
+token …``), which HubOAuth checks with the hub. Forms are protected by JupyterHub's XSRF tokens
+(``xsrf_cookies=True``; the token is bound to the hub login), which token-authenticated API
+requests do not need.
+
+The one seam for tests is the ``egress_identity_provider`` application setting
+(:data:`IDENTITY_PROVIDER_SETTING`): an object with ``get_user(handler) -> dict | None`` that
+replaces *only* the hub lookup of the user model (``HubAuth.get_user``). Scope checks, XSRF,
+templates, the registry, quarantine, checks, workflow and release store stay real. Production
+never sets it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jupyterhub.services.auth import HubOAuth
+from tornado import web
+from tornado.httpserver import HTTPServer
+
+from . import handlers as h
+from .config import GateConfig
+from .gate import Gate
+
+IDENTITY_PROVIDER_SETTING = "egress_identity_provider"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+log = logging.getLogger("egress_gate.service")
+
+
+def templates() -> Environment:
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(default=True,
+                      default_for_string=True), trim_blocks=True, lstrip_blocks=True)
+    assert env.autoescape is not False
+    return env
+
+
+def cookie_secret(config: GateConfig) -> bytes:
+    """Persisted (0600) so that a restart does not log everyone out."""
+    path = config.data_dir / "cookie_secret"
+    config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return path.read_text().strip().encode()
+
+
+def make_app(config: GateConfig, hub_auth: HubOAuth | None = None, gate: Gate | None = None,
+             identity_provider=None, **settings) -> web.Application:
+    """The application; ``hub_auth`` defaults to a HubOAuth configured from the ``JUPYTERHUB_*`` environment."""
+    gate = gate or Gate(config)
+    hub_auth = hub_auth or HubOAuth(cache_max_age=60)
+    p = config.prefix
+    routes = [
+        (p, h.HomeHandler),
+        (p + "oauth_callback", h.OAuthCallbackHandler),
+        (p + "requests", h.MyRequestsHandler),
+        (p + "requests/new", h.NewRequestHandler),
+        (p + r"requests/(\d+)", h.RequestHandler),
+        (p + r"requests/(\d+)/decision", h.DecisionHandler),
+        (p + r"requests/(\d+)/release", h.ReleaseHandler),
+        (p + r"requests/(\d+)/withdraw", h.WithdrawHandler),
+        (p + r"requests/(\d+)/files/([A-Za-z0-9][A-Za-z0-9._-]*)", h.DownloadHandler),
+        (p + r"requests/(\d+)/files/([A-Za-z0-9][A-Za-z0-9._-]*)/preview", h.PreviewHandler),
+        (p + r"requests/(\d+)/files/([A-Za-z0-9][A-Za-z0-9._-]*)/preview\.csv", h.PreviewCsvHandler),
+        (p + "queue", h.QueueHandler),
+        (p + "api/requests", h.ApiRequestsHandler),
+        (p + r"api/requests/(\d+)", h.ApiRequestHandler),
+    ]
+    return web.Application(
+        routes,
+        gate=gate, config=config, hub_auth=hub_auth, jinja=templates(), prefix=p,
+        cookie_secret=settings.pop("cookie_secret", None) or cookie_secret(config),
+        xsrf_cookies=True, login_url=hub_auth.login_url,
+        **{IDENTITY_PROVIDER_SETTING: identity_provider}, **settings,
+    )
+
+
+async def serve(config: GateConfig) -> None:
+    app = make_app(config)
+    server = HTTPServer(app, xheaders=True)
+    server.listen(config.bind_port, config.bind_host)
+    log.info("egress gate listening on %s:%s%s", config.bind_host, config.bind_port, config.prefix)
+    await asyncio.Event().wait()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(serve(GateConfig.from_env()))

@@ -1,0 +1,72 @@
+"""The gate service's configuration, read once from the environment.
+
+| variable | default |
+|---|---|
+| every ``ENCLAVE_*`` of :mod:`enclave.settings` | the registry, projects folder, audit head |
+| ``ENCLAVE_EGRESS_DIR`` | ``$ENCLAVE_HOME/egress``: ``quarantine/``, ``releases/``, ``work/``, ``cookie_secret`` |
+| ``ENCLAVE_EGRESS_PREVIEW_ROWS`` | ``200``: rows shown in a preview |
+| ``JUPYTERHUB_SERVICE_PREFIX`` | ``/services/egress/`` (set by the hub) |
+| ``JUPYTERHUB_SERVICE_URL`` | ``http://127.0.0.1:10101`` (set by the hub from the service's ``url``) |
+
+The hub also sets ``JUPYTERHUB_API_TOKEN``, ``JUPYTERHUB_API_URL``, ``JUPYTERHUB_CLIENT_ID`` and
+``JUPYTERHUB_OAUTH_*``, which :class:`jupyterhub.services.auth.HubOAuth` reads itself.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from enclave.errors import EnclaveError
+from enclave.settings import Settings
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    settings: Settings
+    data_dir: Path
+    prefix: str = "/services/egress/"
+    bind_host: str = "127.0.0.1"
+    bind_port: int = 10101
+    preview_rows: int = 200
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.data_dir / "quarantine"
+
+    @property
+    def releases_dir(self) -> Path:
+        return self.data_dir / "releases"
+
+    @property
+    def work_dir(self) -> Path:
+        """Scratch space for previews, checks and anonymisation (files go by their extension)."""
+        return self.data_dir / "work"
+
+    def workspace(self, slug: str) -> Path:
+        return self.settings.project_dir(slug) / "workspace"
+
+    def extracts(self, slug: str) -> Path:
+        return self.settings.project_dir(slug) / "extracts"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> GateConfig:
+        env = os.environ if environ is None else environ
+        settings = Settings.from_env(env)
+        data_dir = Path(env.get("ENCLAVE_EGRESS_DIR") or settings.home / "egress").expanduser().absolute()
+        prefix = env.get("JUPYTERHUB_SERVICE_PREFIX") or "/services/egress/"
+        if not prefix.startswith("/"):
+            raise EnclaveError(f"JUPYTERHUB_SERVICE_PREFIX={prefix!r} is not an absolute URL path", "e.g. /services/egress/")
+        prefix = prefix.rstrip("/") + "/"
+        url = urlparse(env.get("JUPYTERHUB_SERVICE_URL") or "http://127.0.0.1:10101")
+        if not url.hostname or not url.port:
+            raise EnclaveError(f"JUPYTERHUB_SERVICE_URL={url.geturl()!r} names no host and port",
+                               "set the service's url in jupyterhub_config.py, e.g. http://127.0.0.1:10101")
+        rows = env.get("ENCLAVE_EGRESS_PREVIEW_ROWS") or "200"
+        if not rows.isdigit() or int(rows) < 1:
+            raise EnclaveError(f"ENCLAVE_EGRESS_PREVIEW_ROWS={rows!r} is not a positive number", "e.g. 200")
+        return cls(settings=settings, data_dir=data_dir, prefix=prefix, bind_host=url.hostname,
+                   bind_port=url.port, preview_rows=int(rows))

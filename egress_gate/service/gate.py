@@ -1,0 +1,348 @@
+"""The gate's operations over the real pieces — registry, quarantine, checks, workflow, release store.
+
+No HTTP here: the handlers call these methods (in a worker thread) and turn the exceptions into
+responses: :class:`~egress_gate.permissions.PermissionDenied` is 403, a
+:class:`~egress_gate.workflow.WorkflowError` 409, an :class:`~egress_gate.errors.EgressError` 400.
+
+Submission: the user must be a member of the project *before* any path is looked at (a
+non-member cannot probe a workspace). Each path is opened with
+:func:`~egress_gate.submission.open_submission` inside ``<projects_dir>/<slug>/workspace``,
+snapshotted from that descriptor into the quarantine, and the checks run on the *quarantined*
+bytes (exported under the file's name, since checks go by the extension) with the project's
+policy and pseudonym set. Any refused path refuses the whole request, naming it.
+
+Release: done by the steward whose vote completed an approving outcome (``mark_released`` only
+accepts an actor who may review the request), or later by any such steward with the release
+button if it failed. Bytes come from the quarantine, re-hashed; with "release anonymised" the
+table files are replaced by :func:`~egress_gate.anonymise.anonymise_table`'s output (other files
+are released as they are, and the ledger says so). A release already in the ledger (a crash
+between ledger and database) is not released twice: its entry's hash is recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import tempfile
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from enclave.audit import record
+from enclave.db import make_engine, session_scope
+from enclave.models import Membership, Project, User
+
+from .. import permissions, workflow
+from ..anonymise import KINDS as ANONYMISABLE, anonymise_table
+from ..checks import check_file
+from ..context import CheckContext, load_pseudonyms
+from ..errors import EgressError
+from ..models import EgressRelease, EgressRequest, RequestState
+from ..policy import DEFAULT_POLICY, Policy
+from ..quarantine import Quarantine
+from ..release import ReleaseStore
+from ..submission import open_submission
+from ..tables import file_type, read_tables
+from .config import GateConfig
+from .preview import TablePreview, table_preview
+
+# A released file keeps its name, so it must be a name the release store accepts.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+MAX_FILES = 50
+QUEUE_STATES = (RequestState.submitted, RequestState.under_review, RequestState.approved)
+
+
+@dataclass
+class FilePreview:
+    name: str
+    sha256: str
+    tables: list[TablePreview]
+    anonymised: list[TablePreview] | None = None
+    anonymised_sha256: str | None = None
+    anonymised_summary: dict | None = None
+    problem: str | None = None
+
+
+class Gate:
+    def __init__(self, config: GateConfig, engine=None):
+        self.config = config
+        self.engine = engine or make_engine(config.settings.db_url)
+        config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.quarantine = Quarantine(config.quarantine_dir)
+        self.releases = ReleaseStore(config.releases_dir)
+        config.work_dir.mkdir(mode=0o700, exist_ok=True)
+        self._pseudonyms: dict[str, tuple[tuple, pa.Array]] = {}
+        self._lock = threading.Lock()
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    @contextmanager
+    def session(self):
+        with session_scope(self.engine, self.config.settings.audit_head) as session:
+            yield session
+
+    @contextmanager
+    def scratch(self):
+        folder = Path(tempfile.mkdtemp(prefix="work-", dir=self.config.work_dir))
+        try:
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def policy_for(self, project: Project) -> Policy:
+        threshold = int((project.egress_policy or {}).get("small_cell_threshold", DEFAULT_POLICY.threshold))
+        return DEFAULT_POLICY if threshold == DEFAULT_POLICY.threshold else DEFAULT_POLICY.with_overrides(threshold=threshold)
+
+    def policy_for_slug(self, slug: str) -> Policy:
+        with self.session() as session:
+            return self.policy_for(self.project(session, slug))
+
+    def pseudonyms(self, slug: str) -> pa.Array:
+        """The project's pseudonym set, cached until an extract changes."""
+        folder = self.config.extracts(slug)
+        if not folder.is_dir():
+            raise EgressError(f"project {slug!r} has no extracts folder {folder}: the identifier check cannot run",
+                              "provision the project, then submit again")
+        key = tuple(sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in folder.glob("*.parquet")))
+        with self._lock:
+            cached = self._pseudonyms.get(slug)
+        if cached and cached[0] == key:
+            return cached[1]
+        values = load_pseudonyms(folder)
+        with self._lock:
+            self._pseudonyms[slug] = (key, values)
+        return values
+
+    def context(self, session: Session, slug: str) -> CheckContext:
+        released = session.scalars(select(EgressRequest).join(EgressRelease)
+                                   .where(EgressRequest.project_slug == slug)).all()
+        paths = tuple(p for r in released for f in r.files
+                      if (p := self.releases.root / str(r.id) / f.name).is_file())
+        return CheckContext(pseudonyms=self.pseudonyms(slug), releases=paths, project=slug)
+
+    @staticmethod
+    def project(session: Session, slug: str) -> Project:
+        project = session.scalar(select(Project).where(Project.slug == slug))
+        if project is None:
+            raise workflow.WorkflowError(f"project {slug!r} does not exist")
+        return project
+
+    # --- who is who ----------------------------------------------------------------------
+
+    def known_user(self, session: Session, username: str) -> User:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise permissions.PermissionDenied(f"{username!r} is not registered in the enclave registry")
+        return user
+
+    def projects_of(self, session: Session, username: str) -> list[str]:
+        return list(session.scalars(select(Project.slug).join(Membership, Membership.project_id == Project.id)
+                                    .join(User, Membership.user_id == User.id)
+                                    .where(User.username == username).order_by(Project.slug)))
+
+    # --- submission ----------------------------------------------------------------------
+
+    def submit(self, username: str, slug: str, paths: list[str], justification: str) -> EgressRequest:
+        if not isinstance(slug, str) or not slug:
+            raise EgressError("the request names no project", "pass the project's slug")
+        if not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths):
+            raise EgressError("the request names no files", "pass paths: a list of files in the project workspace")
+        if len(paths) > MAX_FILES:
+            raise EgressError(f"{len(paths)} files in one request, over the limit of {MAX_FILES}", "split it")
+        with self.session() as session:
+            self.known_user(session, username)
+            permissions.check_user_can_submit(session, username, slug)  # before any path is looked at
+            project = self.project(session, slug)
+            policy = self.policy_for(project)
+            context = self.context(session, slug)
+            held = []
+            workspace = self.config.workspace(slug)
+            for requested in paths:
+                with open_submission(workspace, requested, policy.max_size_bytes) as submitted:
+                    name = submitted.relative.rsplit("/", 1)[-1]
+                    if not _NAME.fullmatch(name) or ".." in name:
+                        raise EgressError(f"{requested}: the file name {name!r} cannot be released as it is",
+                                          "rename it with letters, digits, '.', '_' and '-' only")
+                    sha, size = self.quarantine.snapshot(submitted, policy.max_size_bytes)
+                with self.scratch() as folder:
+                    copy = self.quarantine.export(sha, folder / name)
+                    findings = [f.to_dict() for f in check_file(copy, policy, context)]
+                held.append(workflow.HeldFile(name=name, sha256=sha, size=size, findings=findings))
+            return workflow.submit(session, slug, username, justification, held, policy.version)
+
+    # --- reading -------------------------------------------------------------------------
+
+    def view(self, username: str, request_id: int):
+        with self.session() as session:
+            self.known_user(session, username)
+            request, decisions = workflow.view(session, request_id, username)
+            reviewer = permissions.user_can_review(session, username, request)
+            steward = permissions.is_steward(session, username)
+            votes = workflow.votes_in(session, request)
+            return request, decisions, {"reviewer": reviewer, "steward": steward, "votes_in": votes,
+                                        "withdrawable": username == request.requester
+                                        and workflow.is_allowed(request, workflow.Action.withdraw)}
+
+    def my_requests(self, username: str) -> list[EgressRequest]:
+        with self.session() as session:
+            self.known_user(session, username)
+            return list(session.scalars(select(EgressRequest).where(EgressRequest.requester == username)
+                                        .order_by(EgressRequest.id.desc())))
+
+    def queue(self, username: str) -> list[EgressRequest]:
+        """Requests this steward may review and that still need a steward; a non-steward is refused."""
+        with self.session() as session:
+            self.known_user(session, username)
+            if not permissions.is_steward(session, username):
+                raise permissions.PermissionDenied(f"{username!r} does not have the steward role",
+                                                   "only stewards see the review queue")
+            pending = session.scalars(select(EgressRequest).where(EgressRequest.state.in_(QUEUE_STATES))
+                                      .order_by(EgressRequest.id)).all()
+            return [r for r in pending if permissions.user_can_review(session, username, r)]
+
+    def preview(self, username: str, request_id: int, name: str, max_rows: int | None = None) -> FilePreview:
+        """A held table and its anonymised version, for a steward who may review the request (audited)."""
+        max_rows = max_rows or self.config.preview_rows
+        with self.session() as session:
+            request = workflow.get_request(session, request_id)
+            permissions.check_user_can_review(session, username, request)
+            file = next((f for f in request.files if f.name == name), None)
+            if file is None:
+                raise workflow.WorkflowError(f"egress request {request_id} has no file {name!r}")
+            policy = self.policy_for(self.project(session, request.project_slug))
+            record(session, username, "egress.preview", request.project_slug, request=request.id, file=name,
+                   sha256=file.sha256)
+        result = FilePreview(name, file.sha256, [])
+        with self.scratch() as folder:
+            path = self.quarantine.export(file.sha256, folder / name)
+            try:
+                result.tables = [table_preview(t, part, file.findings, max_rows) for part, t in read_tables(path)]
+            except EgressError as exc:
+                result.problem = str(exc)
+                return result
+            if file_type(path) in ANONYMISABLE:
+                out = folder / f"anonymised-{name}"
+                try:
+                    summary = anonymise_table(path, out, policy)
+                except EgressError as exc:
+                    result.problem = f"no anonymised version: {exc}"
+                    return result
+                result.anonymised = [table_preview(t, part, [], max_rows) for part, t in read_tables(out)]
+                result.anonymised_sha256 = hashlib.sha256(out.read_bytes()).hexdigest()
+                result.anonymised_summary = summary.to_dict()
+        return result
+
+    def download(self, username: str, request_id: int, name: str) -> tuple[bytes, bool]:
+        """(bytes, released): released bytes for members, held bytes for reviewers (audited by the workflow)."""
+        with self.session() as session:
+            self.known_user(session, username)
+            file = workflow.download(session, request_id, username, name)
+            released = file.request.state is RequestState.released
+            sha = file.sha256
+        if released:
+            return self.releases.read(str(request_id), name), True
+        return self.quarantine.open(sha), False
+
+    # --- decisions and release -----------------------------------------------------------
+
+    def decide(self, username: str, request_id: int, vote: str, reason: str, anonymised: bool) -> EgressRequest:
+        with self.session() as session:
+            self.known_user(session, username)
+            request = workflow.get_request(session, request_id, lock=True)
+            if request.state is RequestState.submitted:
+                workflow.start_review(session, request_id, username)  # checks who, too
+            decision = workflow.decide(session, request_id, username, vote, reason, anonymised)
+            request = decision.request
+        if request.state is RequestState.approved:
+            self.release(username, request_id)
+            with self.session() as session:
+                request = workflow.get_request(session, request_id)
+        return request
+
+    def withdraw(self, username: str, request_id: int, reason: str | None) -> EgressRequest:
+        with self.session() as session:
+            return workflow.withdraw(session, request_id, username, (reason or "").strip() or None)
+
+    def release(self, username: str, request_id: int) -> str:
+        """Release an approved request as ``username`` (a steward who may review it); the ledger hash."""
+        with self.session() as session:
+            request = workflow.get_request(session, request_id)
+            permissions.check_user_can_review(session, username, request)
+            workflow.check_allowed(request, workflow.Action.release)
+            policy = self.policy_for(self.project(session, request.project_slug))
+            anonymised = workflow.release_anonymised(request)
+            decisions = [{"steward": d.steward, "vote": str(d.vote), "reason": d.reason,
+                          "release_anonymised": d.release_anonymised, "at": d.at.isoformat()}
+                         for d in request.decisions]
+            files = [(f.name, f.sha256, f.findings) for f in request.files]
+            policy_version = request.policy_version
+        rid = str(request_id)
+        entry = next((e for e in self.releases.entries() if e.request_id == rid), None)
+        if entry is None:
+            items, findings = [], []
+            with self.scratch() as folder:
+                for name, sha, file_findings in files:
+                    data = self.quarantine.open(sha)
+                    findings += [{"file": name, **f} for f in file_findings]
+                    if anonymised and file_type(Path(name)) in ANONYMISABLE:
+                        src, out = folder / name, folder / f"anonymised-{name}"
+                        self.quarantine.export(sha, src)
+                        summary = anonymise_table(src, out, policy)
+                        data = out.read_bytes()
+                        findings.append({"file": name, "check": "anonymised", "original_sha256": sha,
+                                         "summary": summary.to_dict()})
+                    elif anonymised:
+                        findings.append({"file": name, "check": "anonymised", "original_sha256": sha,
+                                         "summary": None, "note": "not a table the anonymiser handles: released as held"})
+                    items.append((name, hashlib.sha256(data).hexdigest(), data))
+            entry = self.releases.release(rid, items, findings, decisions,
+                                          policy_version if not anonymised else f"{policy_version};anonymised:{policy.version}")
+        with self.session() as session:
+            try:
+                workflow.mark_released(session, request_id, username, entry.hash)
+            except workflow.WorkflowError:
+                if workflow.get_request(session, request_id).state is not RequestState.released:
+                    raise  # someone else recorded it meanwhile: the same ledger entry, nothing lost
+        return entry.hash
+
+    def released_hashes(self, request_id: int) -> dict[str, str]:
+        entry = next((e for e in self.releases.entries() if e.request_id == str(request_id)), None)
+        return {f["name"]: f["sha256"] for f in entry.files} if entry else {}
+
+    def workspace_files(self, username: str, slug: str, limit: int = 500) -> list[str]:
+        """Regular files of the project's workspace (symlinks not followed), for the submission form."""
+        with self.session() as session:
+            permissions.check_user_can_submit(session, username, slug)
+        root = self.config.workspace(slug)
+        found: list[str] = []
+        for path in sorted(root.rglob("*")) if root.is_dir() else []:
+            if len(found) >= limit:
+                break
+            if path.is_symlink() or not path.is_file() or any(p.is_symlink() for p in path.relative_to(root).parents
+                                                               if str(p) != "."):
+                continue
+            found.append(str(path.relative_to(root)))
+        return found
+
+
+def request_json(request: EgressRequest, decisions: list, released: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "id": request.id, "project": request.project_slug, "requester": request.requester,
+        "state": str(request.state), "justification": request.justification,
+        "policy_version": request.policy_version, "stewards_required": request.stewards_required,
+        "created_at": request.created_at.isoformat(),
+        "files": [{"name": f.name, "sha256": f.sha256, "size": f.size, "findings": f.findings,
+                   **({"released_sha256": released[f.name]} if released and f.name in released else {})}
+                  for f in request.files],
+        "decisions": [{"steward": d.steward, "vote": str(d.vote), "reason": d.reason,
+                       "release_anonymised": d.release_anonymised} for d in decisions],
+        "release": ({"ledger_hash": request.release.ledger_hash, "released_by": request.release.released_by}
+                    if request.release else None),
+    }

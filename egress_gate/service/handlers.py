@@ -1,0 +1,278 @@
+"""The gate's pages and API. Every handler is HubOAuthenticated; the work is :class:`~.gate.Gate`'s.
+
+Pages render Jinja2 templates with autoescaping on; every form carries the XSRF token, and
+tornado checks it on every POST (``xsrf_cookies=True``; JupyterHub's check, bound to the login).
+The API answers JSON and is meant for hub tokens (``Authorization: token …``), which need no XSRF
+token; a browser cookie on the API is XSRF-checked like a form.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated, UserNotAllowed
+from tornado import web
+from tornado.ioloop import IOLoop
+
+from ..errors import EgressError
+from ..permissions import PermissionDenied
+from ..workflow import WorkflowError
+from .gate import request_json
+from .preview import preview_csv
+
+CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; "
+       "frame-ancestors 'none'; base-uri 'none'")
+STATUS = {PermissionDenied: 403, WorkflowError: 409, EgressError: 400}
+
+
+class Refused(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+async def in_thread(fn, *args, **kwargs):
+    """Run a blocking gate operation off the event loop; its refusals become :class:`Refused`."""
+    def call():
+        try:
+            return fn(*args, **kwargs)
+        except tuple(STATUS) as exc:
+            status = next(code for cls, code in STATUS.items() if isinstance(exc, cls))
+            raise Refused(status, str(exc)) from None
+    return await IOLoop.current().run_in_executor(None, call)
+
+
+class OAuthCallbackHandler(HubOAuthCallbackHandler):
+    def initialize(self):
+        self.hub_auth = self.settings["hub_auth"]
+
+
+class BaseHandler(HubOAuthenticated, web.RequestHandler):
+    api = False
+
+    def initialize(self):
+        self.hub_auth = self.settings["hub_auth"]
+
+    @property
+    def gate(self):
+        return self.settings["gate"]
+
+    def get_current_user(self):
+        """HubAuthenticated.get_current_user, with the hub lookup replaced when the test seam is set."""
+        provider = self.settings.get("egress_identity_provider")
+        if provider is None:
+            model = super().get_current_user()
+        else:
+            if hasattr(self, "_hub_auth_user_cache"):
+                return self._hub_auth_user_cache
+            model = provider.get_user(self)
+            try:
+                model = self.check_hub_user(model) if model else None
+            except UserNotAllowed:
+                model = None
+            self._hub_auth_user_cache = model
+        if model and model.get("kind", "user") != "user":
+            return None  # a service has no registry identity; it cannot submit or review
+        return model
+
+    @property
+    def username(self) -> str:
+        return self.current_user["name"]
+
+    def set_default_headers(self):
+        self.set_header("Content-Security-Policy", CSP)
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Referrer-Policy", "same-origin")
+        self.set_header("Cache-Control", "no-store")
+
+    def url(self, path: str = "") -> str:
+        return self.settings["prefix"] + path
+
+    def render_page(self, template: str, **values: Any) -> None:
+        xsrf = self.xsrf_token
+        page = self.settings["jinja"].get_template(template).render(
+            user=self.current_user and self.current_user["name"], prefix=self.settings["prefix"],
+            xsrf_token=xsrf.decode() if isinstance(xsrf, bytes) else xsrf, quote=quote, **values)
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.finish(page)
+
+    def write_error(self, status_code: int, **kwargs) -> None:
+        exc = kwargs.get("exc_info", (None, None))[1]
+        message = exc.message if isinstance(exc, Refused) else (
+            exc.log_message if isinstance(exc, web.HTTPError) and exc.log_message else self._reason)
+        if self.api:
+            self.set_header("Content-Type", "application/json")
+            self.finish(json.dumps({"status": status_code, "error": message}))
+            return
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.finish(self.settings["jinja"].get_template("error.html").render(
+            status=status_code, message=message, prefix=self.settings["prefix"], user=None))
+
+    def _handle_request_exception(self, e):
+        if isinstance(e, Refused):
+            self.send_error(e.status, exc_info=(type(e), e, e.__traceback__))
+            return
+        super()._handle_request_exception(e)
+
+
+class HomeHandler(BaseHandler):
+    @web.authenticated
+    async def get(self):
+        self.redirect(self.url("requests"))
+
+
+class MyRequestsHandler(BaseHandler):
+    @web.authenticated
+    async def get(self):
+        requests = await in_thread(self.gate.my_requests, self.username)
+        steward = await in_thread(self._is_steward)
+        self.render_page("my_requests.html", requests=requests, steward=steward)
+
+    def _is_steward(self) -> bool:
+        from ..permissions import is_steward
+        with self.gate.session() as session:
+            return is_steward(session, self.username)
+
+    @web.authenticated
+    async def post(self):
+        """The web form's submission (XSRF-checked by tornado before this runs)."""
+        paths = [p for p in self.get_arguments("path") if p.strip()]
+        extra = [line.strip() for line in self.get_argument("paths", "").splitlines() if line.strip()]
+        request = await in_thread(self.gate.submit, self.username, self.get_argument("project", ""),
+                                  paths + extra, self.get_argument("justification", ""))
+        self.redirect(self.url(f"requests/{request.id}"))
+
+
+class NewRequestHandler(BaseHandler):
+    @web.authenticated
+    async def get(self):
+        def load():
+            with self.gate.session() as session:
+                projects = self.gate.projects_of(session, self.username)
+            return {slug: self.gate.workspace_files(self.username, slug) for slug in projects}
+        self.render_page("new_request.html", projects=await in_thread(load))
+
+
+class RequestHandler(BaseHandler):
+    @web.authenticated
+    async def get(self, request_id: str):
+        request, decisions, info = await in_thread(self.gate.view, self.username, int(request_id))
+        previews = {}
+        if info["reviewer"] and request.state.value not in ("withdrawn",):
+            for f in request.files:
+                previews[f.name] = await in_thread(self.gate.preview, self.username, request.id, f.name, 50)
+        released = self.gate.released_hashes(request.id)
+        self.render_page("request.html", request=request, decisions=decisions, info=info, previews=previews,
+                         released=released)
+
+
+class DecisionHandler(BaseHandler):
+    @web.authenticated
+    async def post(self, request_id: str):
+        await in_thread(self.gate.decide, self.username, int(request_id), self.get_argument("vote", ""),
+                        self.get_argument("reason", ""), self.get_argument("anonymised", "") == "yes")
+        self.redirect(self.url(f"requests/{int(request_id)}"))
+
+
+class ReleaseHandler(BaseHandler):
+    @web.authenticated
+    async def post(self, request_id: str):
+        await in_thread(self.gate.release, self.username, int(request_id))
+        self.redirect(self.url(f"requests/{int(request_id)}"))
+
+
+class WithdrawHandler(BaseHandler):
+    @web.authenticated
+    async def post(self, request_id: str):
+        await in_thread(self.gate.withdraw, self.username, int(request_id), self.get_argument("reason", ""))
+        self.redirect(self.url(f"requests/{int(request_id)}"))
+
+
+class DownloadHandler(BaseHandler):
+    @web.authenticated
+    async def get(self, request_id: str, name: str):
+        data, _released = await in_thread(self.gate.download, self.username, int(request_id), name)
+        self.set_header("Content-Type", "application/octet-stream")
+        self.set_header("Content-Disposition", f'attachment; filename="{name}"')
+        self.finish(data)
+
+
+class PreviewHandler(BaseHandler):
+    @web.authenticated
+    async def get(self, request_id: str, name: str):
+        preview = await in_thread(self.gate.preview, self.username, int(request_id), name)
+        self.render_page("preview.html", request_id=int(request_id), preview=preview)
+
+
+class PreviewCsvHandler(BaseHandler):
+    @web.authenticated
+    async def get(self, request_id: str, name: str):
+        preview = await in_thread(self.gate.preview, self.username, int(request_id), name)
+        if not preview.tables:
+            raise Refused(400, preview.problem or f"{name} is not a table")
+        self.set_header("Content-Type", "text/csv; charset=utf-8")
+        self.set_header("Content-Disposition", f'attachment; filename="preview-{name.rsplit(".", 1)[0]}.csv"')
+        self.finish(preview_csv(preview.tables[0]))
+
+
+class QueueHandler(BaseHandler):
+    @web.authenticated
+    async def get(self):
+        self.render_page("queue.html", requests=await in_thread(self.gate.queue, self.username))
+
+
+class ApiHandler(BaseHandler):
+    api = True
+
+    def get_login_url(self):
+        raise web.HTTPError(403, "authenticate with a hub token: Authorization: token <token>")
+
+    def check_xsrf_cookie(self):
+        """A hub token in the Authorization header needs no XSRF token (a browser cannot forge that
+        header cross-site); a cookie-authenticated API call is checked like a form."""
+        if self.request.headers.get("Authorization"):
+            self.current_user  # noqa: B018 - identifying marks a token-authenticated request
+        if getattr(self, "_token_authenticated", False):
+            return
+        super().check_xsrf_cookie()
+
+    def write_json(self, value: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(value))
+
+    def body_json(self) -> dict:
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError:
+            raise Refused(400, "the request body is not JSON") from None
+        if not isinstance(body, dict):
+            raise Refused(400, "the request body must be a JSON object")
+        return body
+
+
+class ApiRequestsHandler(ApiHandler):
+    @web.authenticated
+    async def get(self):
+        requests = await in_thread(self.gate.my_requests, self.username)
+        self.write_json({"requests": [{"id": r.id, "project": r.project_slug, "state": str(r.state)}
+                                      for r in requests]})
+
+    @web.authenticated
+    async def post(self):
+        body = self.body_json()
+        request = await in_thread(self.gate.submit, self.username, body.get("project"), body.get("paths"),
+                                  body.get("justification") or "")
+        self.write_json({"id": request.id, "state": str(request.state),
+                         "url": self.url(f"requests/{request.id}"),
+                         "files": [{"name": f.name, "sha256": f.sha256, "size": f.size, "findings": f.findings}
+                                   for f in request.files]}, status=201)
+
+
+class ApiRequestHandler(ApiHandler):
+    @web.authenticated
+    async def get(self, request_id: str):
+        request, decisions, _ = await in_thread(self.gate.view, self.username, int(request_id))
+        self.write_json(request_json(request, decisions, self.gate.released_hashes(request.id)))
