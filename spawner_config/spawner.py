@@ -3,7 +3,9 @@
 Everything about the container comes from the registry and the settings — nothing from
 ``user_options`` sent by a browser:
 
-- only the project's internal network (``enclave-<slug>``); the hub API reached at its gateway;
+- only the project's internal network (``enclave-<slug>``); the hub API reached at its gateway, and
+  the egress gate through the proxy's port there (``ENCLAVE_EGRESS_URL``; the server's token may
+  reach that one service: ``server_token_scopes``);
 - the project's extracts read-only at ``~/data``, its shared workspace read-write at ``~/work``,
   nothing else from the host (no Docker socket, no sources, no keys);
 - non-root (uid 1000), all capabilities dropped, no-new-privileges, read-only root filesystem
@@ -16,6 +18,7 @@ from datetime import date
 
 from dockerspawner import DockerSpawner
 from tornado import web
+from jupyterhub.roles import get_default_roles
 from traitlets import Any, Int, Unicode, default
 
 from enclave import lifecycle, networks
@@ -28,6 +31,15 @@ from enclave.settings import Settings
 from spawner_config.access import SpawnRefused, check_spawn
 
 HOME = "/home/jovyan"
+EGRESS_SERVICE = "egress"
+EGRESS_SCOPE = f"access:services!service={EGRESS_SERVICE}"
+
+
+def default_server_token_scopes() -> list[str]:
+    """JupyterHub's default for the server's token (the scopes of its built-in ``server`` role)
+    plus access to the egress gate, which ``enclave-export`` reaches with that token."""
+    server_role = next(role for role in get_default_roles() if role["name"] == "server")
+    return [*server_role["scopes"], EGRESS_SCOPE]
 NB_UID, NB_GID = NOTEBOOK_UID, NOTEBOOK_GID
 
 
@@ -48,6 +60,10 @@ class EnclaveSpawner(DockerSpawner):
     @default("hub_api_port")
     def _hub_api_port_default(self) -> int:
         return self.enclave_settings.hub_api_port
+
+    @default("server_token_scopes")
+    def _server_token_scopes_default(self) -> list[str]:
+        return default_server_token_scopes()
 
     @default("name_template")
     def _name_template_default(self) -> str:
@@ -123,4 +139,6 @@ class EnclaveSpawner(DockerSpawner):
             "labels": {networks.PROJECT_LABEL: grant.slug, "enclave.user": grant.username},
             "working_dir": HOME,
         }
-        self.environment = {**self.environment, "ENCLAVE_PROJECT": grant.slug}
+        # The gate, reached like the hub: through the proxy's port at the network's gateway.
+        egress_url = f"http://{network.gateway}:{settings.proxy_port}/services/{EGRESS_SERVICE}/"
+        self.environment = {**self.environment, "ENCLAVE_PROJECT": grant.slug, "ENCLAVE_EGRESS_URL": egress_url}

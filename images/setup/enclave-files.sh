@@ -11,12 +11,13 @@ echo "enclave: texts in /etc/enclave, start script"
 install -d /etc/enclave
 install -m 0644 "$setup/etc/WELCOME.md" "$setup/etc/NO_PACKAGE_INSTALL.txt" /etc/enclave/
 install -m 0755 "$setup/bin/enclave-start" /usr/local/bin/enclave-start
+install -m 0755 "$setup/bin/enclave-export" /usr/local/bin/enclave-export
 
-echo "enclave: Python modules enclave_data, enclave_no_install, enclave_unavailable_kernel"
+echo "enclave: Python modules enclave_data, enclave_export, enclave_no_install, enclave_unavailable_kernel"
 install -m 0644 "$setup"/python/enclave_*.py "$site/"
 "$python" -m compileall -q "$site"/enclave_*.py
 
-echo "enclave: R package 'enclave' (read_extract, install.packages message), attached at start"
+echo "enclave: R package 'enclave' (read_extract, export_submit, install.packages message), attached at start"
 r_site_library="$(Rscript -e 'cat(.libPaths()[1])')"
 R CMD INSTALL --no-docs --no-multiarch --library="$r_site_library" "$setup/r/enclave" >/dev/null
 cat "$setup/etc/Rprofile.site" >>"$(R RHOME)/etc/Rprofile.site"

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -81,6 +81,7 @@ class Platform:
     proxy_port: int = 0
     proxy_api_port: int = 0
     image: str = ""
+    issuer: str = ""  # the development OIDC provider the hub's login uses (enclave.auth.devidp)
     projects: list[str] = field(default_factory=list)
     process: subprocess.Popen | None = None
     log: Path = field(default_factory=Path)
@@ -168,11 +169,17 @@ def running_platform(root: Path, image: str, projects: dict[str, list[str]], hub
              "ENCLAVE_SOURCES_DIR": str(root / "sources"), "ENCLAVE_MASTER_KEY_FILE": str(root / "master.key"),
              "ENCLAVE_HUB_API_PORT": str(p.hub_api_port), "ENCLAVE_PROXY_PORT": str(p.proxy_port),
              "ENCLAVE_PROXY_API_PORT": str(p.proxy_api_port), "ENCLAVE_EGRESS_PORT": str(free_port()), "ENCLAVE_NOTEBOOK_IMAGE": image, "ENCLAVE_ACTOR": "test-ops",
-             # The hub's login needs these to start; these tests never log in through a browser.
-             "ENCLAVE_OIDC_ISSUER": "http://127.0.0.1:9", "ENCLAVE_OIDC_CLIENT_ID": "enclave-test",
+             # A real login: OIDC with the development provider (started below), then TOTP; the egress
+             # test's stewards log in with a browser.
+             "ENCLAVE_OIDC_ISSUER": "(set below)", "ENCLAVE_OIDC_CLIENT_ID": "enclave-test",
              "ENCLAVE_OIDC_CLIENT_SECRET": "unused", "ENCLAVE_TOTP_KEY": "dGVzdC10b3RwLWtleS1ub3QtYS1zZWNyZXQtMzJieXQ=",
              "ENCLAVE_OIDC_CALLBACK_URL": f"http://127.0.0.1:{p.proxy_port}/hub/oauth_callback"}
+    stack = ExitStack()
     try:
+        from enclave.auth.devidp import running_idp
+
+        p.issuer = stack.enter_context(running_idp(free_port(), root / "idp.log"))
+        p.env["ENCLAVE_OIDC_ISSUER"] = p.issuer
         p.enclave("db", "upgrade")
         for user in sorted({u for members in projects.values() for u in members} | {"eve"}):
             p.enclave("user", "add", user, "--role", "researcher")
@@ -183,7 +190,7 @@ def running_platform(root: Path, image: str, projects: dict[str, list[str]], hub
         config.write_text(
             f"load_subconfig({str(REPO / 'jupyterhub_config.py')!r})\n"
             f"c.JupyterHub.services.append({{'name': 'test-admin', 'api_token': {ADMIN_TOKEN!r}}})\n"
-            "c.JupyterHub.load_roles.append({'name': 'test-admin', 'scopes': ['admin:users', 'admin:servers', 'list:users'], 'services': ['test-admin']})\n"
+            "c.JupyterHub.load_roles.append({'name': 'test-admin', 'scopes': ['admin:users', 'admin:servers', 'list:users', 'tokens'], 'services': ['test-admin']})\n"
             "c.JupyterHub.services = [s for s in c.JupyterHub.services if s['name'] != 'enclave-reconciler']\n"
             "c.JupyterHub.load_roles = [r for r in c.JupyterHub.load_roles if r['name'] != 'enclave-reconciler']\n"
             "c.JupyterHub.log_level = 'DEBUG'\n" + hub_config
@@ -197,6 +204,7 @@ def running_platform(root: Path, image: str, projects: dict[str, list[str]], hub
         yield p
     finally:
         _teardown(p)
+        stack.close()
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,167 @@
+"""Ask the egress gate to release outputs: nothing leaves the enclave any other way.
+
+    >>> from enclave_export import submit, status
+    >>> request = submit(["work/table.csv"], "Aggregate counts by region for the paper, table 2")
+    >>> request["id"], request["state"]
+
+From a terminal::
+
+    enclave-export submit work/table.csv --justification "Aggregate counts for the paper"
+    enclave-export status 12
+
+The files must be in the project's shared workspace (~/work). A path is taken like any command
+takes it: absolute, or relative to the current directory; it is sent to the gate relative to the
+workspace, and the gate decides (a path outside the workspace, a symlink, a directory... is
+refused by the gate, which says why). The gate snapshots the exact bytes at submission, runs its
+automated checks (the *findings*) and holds the files until stewards approve the release; project
+members then download them from the gate's page, outside the enclave.
+
+Configuration comes from the server's environment, set by the hub: ENCLAVE_EGRESS_URL (the gate,
+reached through the hub's proxy), JUPYTERHUB_API_TOKEN (this server's hub token) and
+ENCLAVE_PROJECT (the project's slug). R's export_submit() (package 'enclave') calls submit().
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+__all__ = ["ExportError", "format_request", "status", "submit", "to_workspace_path", "workspace_dir"]
+
+TIMEOUT = 300  # the gate checks the files before it answers
+
+
+class ExportError(Exception):
+    """A refusal or a failure, with a message meant for the researcher."""
+
+
+def workspace_dir() -> Path:
+    """The project's shared workspace ($ENCLAVE_WORK_DIR, default ~/work)."""
+    return Path(os.environ.get("ENCLAVE_WORK_DIR") or Path.home() / "work")
+
+
+def to_workspace_path(path: str | os.PathLike) -> str:
+    """``path`` (absolute or relative to the current directory) relative to the workspace.
+
+    Lexical only (symlinks are not followed): the gate sees exactly what was named and refuses
+    what leaves the workspace, with its reason.
+    """
+    text = os.fspath(path)
+    if not text:
+        raise ExportError("an empty path was given")
+    absolute = os.path.normpath(os.path.join(os.getcwd(), text))
+    return os.path.relpath(absolute, os.path.normpath(str(workspace_dir())))
+
+
+def _setting(name: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise ExportError(f"{name} is not set: enclave-export runs inside an enclave server started by the hub")
+    return value
+
+
+def _call(method: str, path: str, body: dict | None = None) -> dict:
+    url = _setting("ENCLAVE_EGRESS_URL").rstrip("/") + "/" + path
+    headers = {"Authorization": f"token {_setting('JUPYTERHUB_API_TOKEN')}", "Accept": "application/json"}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            return json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        raw = error.read()
+        try:
+            message = json.loads(raw).get("error") or raw.decode(errors="replace")
+        except (ValueError, AttributeError):
+            message = raw.decode(errors="replace").strip()[:500] or error.reason
+        what = {400: "refused", 401: "not authenticated", 403: "forbidden", 404: "not found",
+                409: "not possible now"}.get(error.code, "error")
+        raise ExportError(f"the egress gate answered {error.code} ({what}): {message}") from None
+    except urllib.error.URLError as error:
+        raise ExportError(f"cannot reach the egress gate at {url}: {error.reason}") from None
+    except ValueError:
+        raise ExportError(f"the egress gate at {url} did not answer JSON") from None
+
+
+def submit(paths, justification: str, project: str | None = None) -> dict:
+    """Submit ``paths`` (files in ~/work) for release, with a written ``justification``.
+
+    Returns the gate's answer: ``{"id", "state", "url", "files": [{"name", "sha256", "size",
+    "findings"}]}``. Raises :class:`ExportError` with the gate's reason when it refuses.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    paths = [to_workspace_path(p) for p in paths]
+    if not paths:
+        raise ExportError("no file named: give at least one file of ~/work")
+    if not isinstance(justification, str) or not justification.strip():
+        raise ExportError("a written justification is required: say what the files are and why they must leave")
+    return _call("POST", "api/requests", {"project": project or _setting("ENCLAVE_PROJECT"),
+                                          "paths": paths, "justification": justification})
+
+
+def status(request_id: int) -> dict:
+    """The request's state, files (with their findings) and decisions, as the gate shows them."""
+    return _call("GET", f"api/requests/{int(request_id)}")
+
+
+def _findings_lines(findings) -> list[str]:
+    lines = []
+    for finding in findings or []:
+        if isinstance(finding, dict):
+            outcome = finding.get("outcome") or finding.get("result") or finding.get("status") or "?"
+            check = finding.get("check") or finding.get("name") or "check"
+            detail = finding.get("message") or finding.get("detail") or ""
+            where = f" [{finding['part']}]" if finding.get("part") else ""
+            cells = f" ({finding['cell_count']} cells)" if finding.get("cell_count") else ""
+            lines.append(f"      {str(outcome).upper():7} {check}{where}{': ' + detail if detail else ''}{cells}")
+        else:
+            lines.append(f"      {finding}")
+    return lines or ["      (no findings)"]
+
+
+def format_request(answer: dict) -> str:
+    """A readable summary of a request: id, state, files with their hashes and findings."""
+    lines = [f"request {answer.get('id')}: {answer.get('state')}"]
+    if answer.get("project"):
+        lines.append(f"  project: {answer['project']}")
+    if answer.get("url"):
+        lines.append(f"  page: {answer['url']}")
+    for f in answer.get("files", []):
+        lines.append(f"  {f.get('name')}  sha256 {f.get('sha256')}  {f.get('size')} bytes")
+        lines.extend(_findings_lines(f.get("findings")))
+    for d in answer.get("decisions", []) or []:
+        lines.append(f"  decision: {d.get('steward')} {d.get('vote')}: {d.get('reason')}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="enclave-export", description="Ask the egress gate to release outputs.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    sub = commands.add_parser("submit", help="submit files of ~/work for review and release")
+    sub.add_argument("paths", nargs="+", metavar="PATH")
+    sub.add_argument("--justification", "-j", required=True, help="why these files must leave (required)")
+    sub.add_argument("--json", action="store_true", help="print the gate's JSON answer")
+    st = commands.add_parser("status", help="show a request's state, findings and decisions")
+    st.add_argument("id", type=int)
+    st.add_argument("--json", action="store_true", help="print the gate's JSON answer")
+    args = parser.parse_args(argv)
+    try:
+        answer = submit(args.paths, args.justification) if args.command == "submit" else status(args.id)
+    except ExportError as error:
+        print(f"enclave-export: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps(answer, indent=2) if args.json else format_request(answer))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
