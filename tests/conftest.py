@@ -28,3 +28,22 @@ def run_enclave(*args: str, env: dict | None = None, check: bool = False) -> sub
 @pytest.fixture(scope="session")
 def master_key() -> bytes:
     return os.urandom(32)
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's (apt-get install chromium); never a downloaded browser
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the whole session: Playwright's sync API allows one instance at a time."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: the browser tests need Debian's chromium (apt-get install chromium)",
+                    pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()

@@ -39,25 +39,6 @@ def gate(platform) -> str:
     return f"{platform.hub_url}/services/egress/"
 
 
-CHROMIUM = "/usr/bin/chromium"  # as tests/auth/conftest.py
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from pathlib import Path
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium", pytrace=False)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
 def log_in(page, platform, name: str) -> None:
     """The hub's real login: OIDC (the development provider's form) then a first TOTP enrolment."""
     page.goto(f"{platform.hub_url}/hub/login")
