@@ -10,6 +10,7 @@ subject) get past the hub.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -66,7 +67,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"OIDC provider for development on http://{HOST}:{args.port} — export "
           f"ENCLAVE_OIDC_ISSUER=http://{HOST}:{args.port}", file=sys.stderr)
-    raise SystemExit(subprocess.call(command(args.port)))
+    os.execv(sys.executable, command(args.port))  # the provider takes this process: one pid to stop
 
 
 if __name__ == "__main__":
