@@ -6,7 +6,6 @@ provider on 127.0.0.1:9400, project demo-cardio with bob as a researcher, carol 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import socket
@@ -18,7 +17,8 @@ import pytest
 
 from ..conftest import REPO
 from ..enclave.test_egress_e2e import gate, log_in
-from .test_journeys import FIXED_TABLE, READ_PY, READ_R, SMALL_TABLE, TABLES, row_counts, run_notebook, submit
+from .test_journeys import (READ_PY, READ_R, TABLES, approve, download_released, row_counts, run_notebook,
+                            submit_flagged_then_fixed)
 
 PROJECT = "demo-cardio"
 NETWORK = f"enclave-{PROJECT}"
@@ -117,16 +117,8 @@ def test_the_journeys_on_the_demo(demo, browser):
         for kernel, source in (("python3", READ_PY), ("ir", READ_R)):
             assert row_counts(run_notebook(demo, container, PROJECT, kernel, source)) == expected, kernel
 
-        # A table with a small cell: the findings FAIL it.
-        first, out = submit(container, SMALL_TABLE)
-        assert re.search(r"FAIL\s+small_counts", out), out
-
-        # Fixed and resubmitted: a new request that passes.
-        second, out = submit(container, FIXED_TABLE)
-        assert second != first, out
-        assert not re.search(r"FAIL", out) and re.search(r"PASS\s+small_counts", out), out
-        held = hashlib.sha256(FIXED_TABLE.encode()).hexdigest()
-        assert held in out, out
+        # A table with a small cell is flagged; the fixed table, a new request, passes.
+        _, second, held = submit_flagged_then_fixed(container)
 
         # Two stewards approve in their browsers.
         for number, name in enumerate(STEWARDS):
@@ -134,25 +126,13 @@ def test_the_journeys_on_the_demo(demo, browser):
             try:
                 steward = context.new_page()
                 log_in(steward, demo, name)
-                steward.goto(f"{gate(demo)}requests/{second}")
-                steward.wait_for_selector("#decision-form")
-                assert held in steward.content()
-                steward.check("#decision-form input[name=vote][value=approve]")
-                steward.fill("#decision-form textarea[name=reason]", f"Steward {number + 1}: counts >= 10, rounded to 5")
-                with steward.expect_navigation():
-                    steward.click("#decision-form button[type=submit]")
-                if number == len(STEWARDS) - 1:
-                    assert "Released by" in steward.content(), steward.content()[:3000]
+                approve(steward, demo, second, held, number, last=number == len(STEWARDS) - 1)
             finally:
                 context.close()
 
         # The researcher downloads the released file in the browser: the quarantined bytes.
         page.goto(f"{gate(demo)}requests/{second}")
         page.wait_for_load_state()
-        with page.expect_download() as info:
-            page.get_by_role("link", name=re.compile(r"^Download")).first.click()
-        downloaded = info.value.path().read_bytes()
-        assert hashlib.sha256(downloaded).hexdigest() == held
-        assert downloaded == FIXED_TABLE.encode()
+        download_released(page, held)
     finally:
         researcher.close()

@@ -88,6 +88,41 @@ def submit(container, content: str) -> tuple[int, str]:
     return int(match.group(1)), out
 
 
+def submit_flagged_then_fixed(container) -> tuple[int, int, str]:
+    """The researcher submits a table with a small cell (FAIL), then the fixed table (a new request
+    that passes); returns both request ids and the sha256 of the fixed bytes."""
+    first, out = submit(container, SMALL_TABLE)
+    assert re.search(r"FAIL\s+small_counts", out), out
+    second, out = submit(container, FIXED_TABLE)
+    assert second != first, out
+    assert not re.search(r"FAIL", out) and re.search(r"PASS\s+small_counts", out), out
+    held = hashlib.sha256(FIXED_TABLE.encode()).hexdigest()
+    assert held in out, out
+    return first, second, held
+
+
+def approve(steward, hub, request_id: int, held: str, number: int, last: bool) -> None:
+    """One steward approves the request through the gate's decision form."""
+    steward.goto(f"{gate(hub)}requests/{request_id}")
+    steward.wait_for_selector("#decision-form")
+    assert held in steward.content()
+    steward.check("#decision-form input[name=vote][value=approve]")
+    steward.fill("#decision-form textarea[name=reason]", f"Steward {number + 1}: counts >= 10, rounded to 5")
+    with steward.expect_navigation():
+        steward.click("#decision-form button[type=submit]")
+    if last:
+        assert "Released by" in steward.content(), steward.content()[:3000]
+
+
+def download_released(page, held: str) -> None:
+    """On the released request's page, the researcher downloads the file: exactly the quarantined bytes."""
+    with page.expect_download() as info:
+        page.get_by_role("link", name=re.compile(r"^Download")).first.click()
+    downloaded = info.value.path().read_bytes()
+    assert hashlib.sha256(downloaded).hexdigest() == held
+    assert downloaded == FIXED_TABLE.encode()
+
+
 def test_ops_researcher_steward_journeys(journey_platform, browser):
     platform = journey_platform
     project = slug("journey")
@@ -123,16 +158,8 @@ def test_ops_researcher_steward_journeys(journey_platform, browser):
         page.wait_for_timeout(1000)
         shot(page, "3-notebook-r")
 
-        # A table with a small cell: the findings FAIL it.
-        first, out = submit(container, SMALL_TABLE)
-        assert re.search(r"FAIL\s+small_counts", out), out
-
-        # Fixed and resubmitted: a new request, the small-counts check passes.
-        second, out = submit(container, FIXED_TABLE)
-        assert second != first, out
-        assert not re.search(r"FAIL", out) and re.search(r"PASS\s+small_counts", out), out
-        held = hashlib.sha256(FIXED_TABLE.encode()).hexdigest()
-        assert held in out, out
+        # A table with a small cell is flagged; the fixed table, a new request, passes.
+        first, second, held = submit_flagged_then_fixed(container)
 
         # 3. Two stewards approve in their browsers.
         for number, name in enumerate(STEWARDS):
@@ -145,17 +172,11 @@ def test_ops_researcher_steward_journeys(journey_platform, browser):
                     steward.wait_for_load_state()
                     assert "small_counts" in steward.content(), steward.content()[:2000]
                     shot(steward, "4-gate-request-small-cell")
-                steward.goto(f"{gate(platform)}requests/{second}")
-                steward.wait_for_selector("#decision-form")
-                assert held in steward.content()
-                if number == 0:
+                    steward.goto(f"{gate(platform)}requests/{second}")
+                    steward.wait_for_selector("#decision-form")
                     shot(steward, "5-gate-request-fixed")
-                steward.check("#decision-form input[name=vote][value=approve]")
-                steward.fill("#decision-form textarea[name=reason]", f"Steward {number + 1}: counts >= 10, rounded to 5")
-                with steward.expect_navigation():
-                    steward.click("#decision-form button[type=submit]")
+                approve(steward, platform, second, held, number, last=number == len(STEWARDS) - 1)
                 if number == len(STEWARDS) - 1:
-                    assert "Released by" in steward.content(), steward.content()[:3000]
                     shot(steward, "6-gate-released")
             finally:
                 context.close()
@@ -164,11 +185,7 @@ def test_ops_researcher_steward_journeys(journey_platform, browser):
         page.goto(f"{gate(platform)}requests/{second}")
         page.wait_for_load_state()
         shot(page, "7-researcher-released")
-        with page.expect_download() as info:
-            page.get_by_role("link", name=re.compile(r"^Download")).first.click()
-        downloaded = info.value.path().read_bytes()
-        assert hashlib.sha256(downloaded).hexdigest() == held
-        assert downloaded == FIXED_TABLE.encode()
+        download_released(page, held)
     finally:
         researcher.close()
         try:
