@@ -26,10 +26,12 @@ c.EnclaveSpawner.http_timeout = 90
 c.JupyterHub.allow_named_servers = True
 c.JupyterHub.named_server_limit_per_user = 0  # one per project, each checked by the spawner
 c.JupyterHub.default_server_name = ""
+c.JupyterHub.default_url = "/hub/home"  # after sign-in: the user's projects, each with Start and Stop
 c.JupyterHub.template_paths = [str(TEMPLATES)]  # the home page lists the user's projects
 c.JupyterHub.template_vars = {"enclave_projects": projects_of(settings)}
 
-# The proxy's public port and the hub API are the two host ports containers may reach (firewall).
+# The proxy's public port (never reachable from containers) and the hub API (reached at each project
+# network's gateway; see enclave/firewall.py).
 c.JupyterHub.bind_url = os.environ.get("ENCLAVE_PUBLIC_URL", f"http://0.0.0.0:{settings.proxy_port}")
 c.JupyterHub.hub_bind_url = f"http://0.0.0.0:{settings.hub_api_port}"
 c.JupyterHub.db_url = f"sqlite:///{settings.home / 'jupyterhub.sqlite'}"
@@ -57,6 +59,13 @@ c.JupyterHub.load_roles += [
     {"name": "enclave-reconciler", "scopes": ["list:users", "read:servers", "delete:servers"],
      "services": ["enclave-reconciler"]},
 ]
+
+# The seal (spawner_config/seal.py): every browser request to an enclave server passes through it —
+# the spawner gives its loopback address as each server's address. No URL: the proxy never routes
+# to it by name, only to the servers it stands for.
+c.JupyterHub.services.append(
+    {"name": "enclave-seal", "command": [sys.executable, "-m", "spawner_config.seal", f"--port={settings.seal_port}"],
+     "environment": service_environment})
 
 # The egress gate (egress_gate/service): pages at /services/egress/ (hub OAuth), API with hub tokens.
 # Every user may reach it (the default `user` role plus access to this one service); what each may

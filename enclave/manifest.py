@@ -29,6 +29,9 @@ One file per project, ``<projects_dir>/<slug>.toml``::
     mem_limit = "2G"
     cpu_limit = 1.0
     pids_limit = 256
+    workspace_quota = "10G"                   # the shared workspace's size (default 10G)
+    output_message_cap = "512K"               # one kernel/terminal message to the browser (the seal)
+    output_budget_per_hour = "32M"            # all a server sends to the browser, per hour (the seal)
 
 Every error names the file and the field, and says what to do.
 """
@@ -45,6 +48,7 @@ from typing import Any
 
 from enclave.errors import EnclaveError
 from enclave.models import DataRequest, EgressPolicy, Purpose, Resources
+from enclave.workspace import parse_size
 from pseudonymizer.catalog import Catalog
 from pseudonymizer.errors import PseudonymizerError
 from pseudonymizer.extract import check_request, parse_columns
@@ -56,7 +60,8 @@ SECTIONS = {  # the fields of each table; a misspelt one must not silently fall 
     "approvals": {"committee_reference", "committee_date", "cnil_reference", "cnil_date", "expires_on"},
     "data": {"tables", "columns", "where", "key_version"},
     "egress": {"small_cell_threshold", "stewards_required"},
-    "resources": {"mem_limit", "cpu_limit", "pids_limit"},
+    "resources": {"mem_limit", "cpu_limit", "pids_limit", "workspace_quota", "output_message_cap",
+                  "output_budget_per_hour"},
 }
 
 
@@ -244,4 +249,14 @@ def _resources(r: _Reader) -> Resources:
     if cpu <= 0 or pids < 32:
         field = "resources.cpu_limit" if cpu <= 0 else "resources.pids_limit"
         raise r.error(field, "too small", "give at least 0.1 CPU and 32 processes")
-    return {"mem_limit": mem, "cpu_limit": cpu, "pids_limit": pids}
+    sizes = {}
+    for field, default, least in (("workspace_quota", "10G", 16 * 1024**2), ("output_message_cap", "512K", 4096),
+                                  ("output_budget_per_hour", "32M", 65536)):
+        text = r.get(f"resources.{field}", str, default, hint=f'write e.g. "{default}"')
+        try:
+            sizes[field] = parse_size(text)
+        except EnclaveError:
+            raise r.error(f"resources.{field}", f"{text!r} is not a size", f'write e.g. "{default}"') from None
+        if sizes[field] < least:
+            raise r.error(f"resources.{field}", "too small", f"give at least {least // 1024} KiB")
+    return {"mem_limit": mem, "cpu_limit": cpu, "pids_limit": pids, **sizes}

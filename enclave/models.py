@@ -96,12 +96,15 @@ class EgressPolicy(TypedDict):
     stewards_required: int
 
 
-class Resources(TypedDict):
-    """Limits of each of the project's containers, in Docker's terms."""
+class Resources(TypedDict, total=False):
+    """Limits of each of the project's containers, in Docker's terms; sizes in bytes."""
 
     mem_limit: str
     cpu_limit: float
     pids_limit: int
+    workspace_quota: int          # the shared workspace's filesystem (enclave.workspace)
+    output_message_cap: int       # what the seal lets through to the browser (spawner_config.seal)
+    output_budget_per_hour: int
 
 
 def default_data_request() -> DataRequest:

@@ -16,6 +16,8 @@ from docker.errors import APIError, DockerException, NotFound
 from enclave.errors import EnclaveError
 
 PROJECT_LABEL = "enclave.project"
+USER_LABEL = "enclave.user"  # on a server's container: whose server it is
+PORT_LABEL = "enclave.port"  # on a server's container: the port its server listens on
 MANAGED_LABEL = "enclave.managed"
 BRIDGE_PREFIX = "encl-"
 

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from enclave import audit, firewall, lifecycle, networks, registry
+from enclave import audit, firewall, lifecycle, networks, registry, workspace
 from enclave.db import check_schema, make_engine, session_scope
 from enclave.errors import EnclaveError
 from enclave.manifest import ProjectManifest, load_manifest, manifest_path
@@ -239,14 +239,8 @@ def _extract_diff(previous: dict | None, current: dict) -> dict[str, Any]:
 
 
 def _workspace(job: Job) -> None:
-    workspace = job.project_dir / WORKSPACE
-    workspace.mkdir(parents=True, exist_ok=True)
-    try:
-        os.chown(workspace, NOTEBOOK_UID, NOTEBOOK_GID)
-    except PermissionError:
-        raise EnclaveError(f"cannot give {workspace} to the notebook user ({NOTEBOOK_UID}:{NOTEBOOK_GID})",
-                           "provision as root (the operators' account)") from None
-    workspace.chmod(WORKSPACE_MODE)
+    quota = job.manifest.resources.get("workspace_quota", workspace.DEFAULT_QUOTA)
+    workspace.ensure(job.project_dir / WORKSPACE, quota, NOTEBOOK_UID, NOTEBOOK_GID, WORKSPACE_MODE)
 
 
 def _network(job: Job) -> None:

@@ -13,9 +13,11 @@ Every component (CLI, provisioning, hub, egress gate) builds one :class:`Setting
 | ``ENCLAVE_AUDIT_HEAD`` | ``<home>/audit.head``: the audit log's anchor, kept outside the database |
 | ``ENCLAVE_ACTOR`` | the OS user name: who audit events say acted |
 | ``ENCLAVE_HUB_API_PORT`` | ``8081``: the hub API, the one host port enclave containers may reach (at their gateway) |
-| ``ENCLAVE_PROXY_PORT`` | ``8000``: the proxy's public port, also reachable from enclave containers |
+| ``ENCLAVE_PROXY_PORT`` | ``8000``: the proxy's public port (never reachable from enclave containers) |
 | ``ENCLAVE_PROXY_API_PORT`` | ``8001``: the proxy's control API, on loopback only |
-| ``ENCLAVE_EGRESS_PORT`` | ``10101``: the egress gate service, on loopback (reached through the proxy) |
+| ``ENCLAVE_EGRESS_PORT`` | ``10101``: the egress gate's pages and API, on loopback (reached through the proxy) |
+| ``ENCLAVE_EGRESS_ENCLAVE_PORT`` | ``10103``: the egress gate's submission API for enclave containers (at their gateway) |
+| ``ENCLAVE_SEAL_PORT`` | ``10102``: the seal between the proxy and enclave servers, on loopback |
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ class Settings:
     proxy_port: int = 8000
     proxy_api_port: int = 8001
     egress_port: int = 10101
+    egress_enclave_port: int = 10103
+    seal_port: int = 10102
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -97,6 +101,8 @@ class Settings:
             proxy_port=_port(env, "ENCLAVE_PROXY_PORT", 8000),
             proxy_api_port=_port(env, "ENCLAVE_PROXY_API_PORT", 8001),
             egress_port=_port(env, "ENCLAVE_EGRESS_PORT", 10101),
+            egress_enclave_port=_port(env, "ENCLAVE_EGRESS_ENCLAVE_PORT", 10103),
+            seal_port=_port(env, "ENCLAVE_SEAL_PORT", 10102),
         )
 
     def require_sources_dir(self) -> Path:
@@ -107,8 +113,9 @@ class Settings:
 
     @property
     def firewall_ports(self) -> list[int]:
-        """The host ports enclave containers may reach, at their network's gateway."""
-        return [self.hub_api_port, self.proxy_port]
+        """The host ports enclave containers may reach, at their network's gateway: the hub API and
+        the gate's submission port — never the public proxy, whose routes lead to other servers."""
+        return [self.hub_api_port, self.egress_enclave_port]
 
     def project_dir(self, slug: str) -> Path:
         """``<projects_dir>/<slug>``: holds the project's ``extracts/`` and ``workspace/``."""

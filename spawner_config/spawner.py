@@ -4,8 +4,10 @@ Everything about the container comes from the registry and the settings — noth
 ``user_options`` sent by a browser:
 
 - only the project's internal network (``enclave-<slug>``); the hub API reached at its gateway, and
-  the egress gate through the proxy's port there (``ENCLAVE_EGRESS_URL``; the server's token may
-  reach that one service: ``server_token_scopes``);
+  the egress gate's submission port there (``ENCLAVE_EGRESS_URL``; the server's token may reach that
+  one service: ``server_token_scopes``) — never the public proxy;
+- the browser reaches the server only through the seal (:mod:`spawner_config.seal`): the address
+  the hub gives the proxy for this server is the seal's, which forwards to the container;
 - the project's extracts read-only at ``~/data``, its shared workspace read-write at ``~/work``,
   nothing else from the host (no Docker socket, no sources, no keys);
 - non-root (uid 1000), all capabilities dropped, no-new-privileges, read-only root filesystem
@@ -21,11 +23,11 @@ from tornado import web
 from jupyterhub.roles import get_default_roles
 from traitlets import Any, Int, Unicode, default
 
-from enclave import lifecycle, networks
+from enclave import lifecycle, networks, workspace
 from enclave.audit import record
 from enclave.db import make_engine, session_scope
 from enclave.models import ProjectState
-from enclave.provisioning import EXTRACTS, NOTEBOOK_GID, NOTEBOOK_UID, WORKSPACE
+from enclave.provisioning import EXTRACTS, NOTEBOOK_GID, NOTEBOOK_UID, WORKSPACE, WORKSPACE_MODE
 from enclave.registry import get_project
 from enclave.settings import Settings
 from spawner_config.access import SpawnRefused, check_spawn
@@ -105,7 +107,9 @@ class EnclaveSpawner(DockerSpawner):
         except SpawnRefused as refusal:
             raise web.HTTPError(403, str(refusal), reason=str(refusal)) from None
         self._configure(grant)
-        return await super().start()
+        await super().start()
+        # The proxy sends this server's requests to the seal, which finds the container (seal_targets).
+        return ("127.0.0.1", self.enclave_settings.seal_port)
 
     def _configure(self, grant) -> None:
         """Per-project container settings, all in one place."""
@@ -116,11 +120,14 @@ class EnclaveSpawner(DockerSpawner):
         self.hub_connect_url = f"http://{network.gateway}:{self.hub_api_port}"
         self.volumes = {}
         self.read_only_volumes = {}
+        resources = grant.resources
+        # The workspace is a filesystem of its own (quota; nosuid,nodev), mounted again after a reboot.
+        workspace.ensure(project_dir / WORKSPACE, resources.get("workspace_quota", workspace.DEFAULT_QUOTA),
+                         NB_UID, NB_GID, WORKSPACE_MODE)
         self.mounts = [
             {"type": "bind", "source": str(project_dir / EXTRACTS), "target": self.data_path, "read_only": True},
             {"type": "bind", "source": str(project_dir / WORKSPACE), "target": self.work_path, "read_only": False},
         ]
-        resources = grant.resources
         self.mem_limit = resources.get("mem_limit", "4G")
         self.cpu_limit = float(resources.get("cpu_limit", 2.0))
         self.extra_host_config = {
@@ -136,9 +143,10 @@ class EnclaveSpawner(DockerSpawner):
         }
         self.extra_create_kwargs = {
             "user": f"{NB_UID}:{NB_GID}",
-            "labels": {networks.PROJECT_LABEL: grant.slug, "enclave.user": grant.username},
+            "labels": {networks.PROJECT_LABEL: grant.slug, networks.USER_LABEL: grant.username,
+                       networks.PORT_LABEL: str(self.port)},
             "working_dir": HOME,
         }
-        # The gate, reached like the hub: through the proxy's port at the network's gateway.
-        egress_url = f"http://{network.gateway}:{settings.proxy_port}/services/{EGRESS_SERVICE}/"
+        # The gate's submission port at the network's gateway (the public proxy is closed to enclaves).
+        egress_url = f"http://{network.gateway}:{settings.egress_enclave_port}/services/{EGRESS_SERVICE}/"
         self.environment = {**self.environment, "ENCLAVE_PROJECT": grant.slug, "ENCLAVE_EGRESS_URL": egress_url}

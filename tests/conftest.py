@@ -25,6 +25,23 @@ def run_enclave(*args: str, env: dict | None = None, check: bool = False) -> sub
     return result
 
 
+def _unmount_workspaces(root: Path) -> None:
+    from enclave import workspace
+
+    for point in workspace.mounted_under(root):
+        subprocess.run(["umount", "-l", str(point)], check=False, capture_output=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def workspaces_unmounted(tmp_path_factory):
+    """Provisioning loop-mounts each project's workspace (enclave.workspace): none outlives the
+    session, and none left by an interrupted session blocks pytest's clean-up of old folders."""
+    base = tmp_path_factory.getbasetemp()
+    _unmount_workspaces(base.parent)
+    yield
+    _unmount_workspaces(base)
+
+
 @pytest.fixture(scope="session")
 def master_key() -> bytes:
     return os.urandom(32)

@@ -28,6 +28,7 @@ from tornado.httpserver import HTTPServer
 
 from . import handlers as h
 from .config import GateConfig
+from .enclave_origin import EnclaveOrigins
 from .gate import Gate
 
 IDENTITY_PROVIDER_SETTING = "egress_identity_provider"
@@ -54,12 +55,19 @@ def cookie_secret(config: GateConfig) -> bytes:
 
 
 def make_app(config: GateConfig, hub_auth: HubOAuth | None = None, gate: Gate | None = None,
-             identity_provider=None, **settings) -> web.Application:
-    """The application; ``hub_auth`` defaults to a HubOAuth configured from the ``JUPYTERHUB_*`` environment."""
+             identity_provider=None, enclave_origins: EnclaveOrigins | None = None, **settings) -> web.Application:
+    """The application; ``hub_auth`` defaults to a HubOAuth configured from the ``JUPYTERHUB_*`` environment.
+
+    With ``enclave_origins``, the application of the enclave listener: the submission API only, each
+    request bound to the enclave server that sent it (:mod:`.enclave_origin`)."""
     gate = gate or Gate(config)
     hub_auth = hub_auth or HubOAuth(cache_max_age=60)
     p = config.prefix
-    routes = [
+    api_routes = [
+        (p + "api/requests", h.ApiRequestsHandler),
+        (p + r"api/requests/(\d+)", h.ApiRequestHandler),
+    ]
+    routes = api_routes if enclave_origins is not None else [
         (p, h.HomeHandler),
         (p + "oauth_callback", h.OAuthCallbackHandler),
         (p + "requests", h.MyRequestsHandler),
@@ -72,23 +80,27 @@ def make_app(config: GateConfig, hub_auth: HubOAuth | None = None, gate: Gate | 
         (p + r"requests/(\d+)/files/([A-Za-z0-9][A-Za-z0-9._-]*)/preview", h.PreviewHandler),
         (p + r"requests/(\d+)/files/([A-Za-z0-9][A-Za-z0-9._-]*)/preview\.csv", h.PreviewCsvHandler),
         (p + "queue", h.QueueHandler),
-        (p + "api/requests", h.ApiRequestsHandler),
-        (p + r"api/requests/(\d+)", h.ApiRequestHandler),
+        *api_routes,
     ]
     return web.Application(
         routes,
         gate=gate, config=config, hub_auth=hub_auth, jinja=templates(), prefix=p,
         cookie_secret=settings.pop("cookie_secret", None) or cookie_secret(config),
         xsrf_cookies=True, login_url=hub_auth.login_url,
-        **{IDENTITY_PROVIDER_SETTING: identity_provider}, **settings,
+        enclave_origins=enclave_origins, **{IDENTITY_PROVIDER_SETTING: identity_provider}, **settings,
     )
 
 
 async def serve(config: GateConfig) -> None:
-    app = make_app(config)
-    server = HTTPServer(app, xheaders=True)
+    gate, hub_auth = Gate(config), HubOAuth(cache_max_age=60)
+    server = HTTPServer(make_app(config, hub_auth, gate), xheaders=True)
     server.listen(config.bind_port, config.bind_host)
     log.info("egress gate listening on %s:%s%s", config.bind_host, config.bind_port, config.prefix)
+    # Enclave servers' submissions: the firewall opens this port at each project network's gateway
+    # only; the peer address must be a container's, so no forwarded-for header is trusted here.
+    enclave_server = HTTPServer(make_app(config, hub_auth, gate, enclave_origins=EnclaveOrigins()), xheaders=False)
+    enclave_server.listen(config.settings.egress_enclave_port, "0.0.0.0")
+    log.info("egress gate: enclave submissions on port %s", config.settings.egress_enclave_port)
     await asyncio.Event().wait()
 
 

@@ -19,6 +19,7 @@ from tornado.ioloop import IOLoop
 from ..errors import EgressError
 from ..permissions import PermissionDenied
 from ..workflow import WorkflowError
+from .enclave_origin import Origin, OriginRefused
 from .gate import request_json
 from .preview import preview_csv
 
@@ -225,6 +226,29 @@ class QueueHandler(BaseHandler):
 
 class ApiHandler(BaseHandler):
     api = True
+    origin: Origin | None = None  # on the enclave listener: the server that sent the request
+
+    async def prepare(self):
+        origins = self.settings.get("enclave_origins")
+        if origins is not None:
+            try:
+                self.origin = await in_thread(origins.resolve, self.request.remote_ip,
+                                              self.request.headers.get("Authorization", ""))
+            except OriginRefused as refused:
+                raise Refused(403, refused.message) from None
+
+    def bound_project(self, asked: Any) -> Any:
+        """The project a request is for: from inside an enclave, the sending server's project only."""
+        if self.origin is None:
+            return asked
+        if self.origin.user != self.username:
+            raise Refused(403, "this token is not the server's own")
+        if asked not in (None, "", self.origin.slug):
+            raise Refused(403, f"this server belongs to project {self.origin.slug}: it submits for that project only")
+        return self.origin.slug
+
+    def visible(self, request) -> bool:
+        return self.origin is None or request.project_slug == self.origin.slug
 
     def get_login_url(self):
         raise web.HTTPError(403, "authenticate with a hub token: Authorization: token <token>")
@@ -258,12 +282,12 @@ class ApiRequestsHandler(ApiHandler):
     async def get(self):
         requests = await in_thread(self.gate.my_requests, self.username)
         self.write_json({"requests": [{"id": r.id, "project": r.project_slug, "state": str(r.state)}
-                                      for r in requests]})
+                                      for r in requests if self.visible(r)]})
 
     @web.authenticated
     async def post(self):
         body = self.body_json()
-        request = await in_thread(self.gate.submit, self.username, body.get("project"), body.get("paths"),
+        request = await in_thread(self.gate.submit, self.username, self.bound_project(body.get("project")), body.get("paths"),
                                   body.get("justification") or "")
         self.write_json({"id": request.id, "state": str(request.state),
                          "url": self.url(f"requests/{request.id}"),
@@ -275,4 +299,6 @@ class ApiRequestHandler(ApiHandler):
     @web.authenticated
     async def get(self, request_id: str):
         request, decisions, _ = await in_thread(self.gate.view, self.username, int(request_id))
+        if not self.visible(request):
+            raise Refused(404, f"no request {request_id}")
         self.write_json(request_json(request, decisions, self.gate.released_hashes(request.id)))

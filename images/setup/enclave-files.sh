@@ -36,6 +36,9 @@ target.parent.mkdir(parents=True, exist_ok=True)
 target.write_text(json.dumps(merged, indent=2) + "\n")
 PY
 
+# Nothing to download: the menus do not offer what the seal would refuse (Download, Export, news).
+install -D -m 0644 "$setup/etc/page_config.json" "$prefix/etc/jupyter/labconfig/page_config.json"
+
 echo "enclave: kernels"
 "$prefix/bin/jupyter" kernelspec install --replace --name ir "$(Rscript -e 'cat(system.file("kernelspec", package = "IRkernel"))')" >/dev/null
 if command -v julia >/dev/null || "$prefix/bin/jupyter" kernelspec list | grep -q '^ *julia'; then

@@ -47,7 +47,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def manifest(slug: str, members: list[str]) -> str:
+def manifest(slug: str, members: list[str], resources: dict[str, str] | None = None) -> str:
     return f"""slug = "{slug}"
 title = "Test project {slug}"
 purpose = "health_information"
@@ -69,7 +69,7 @@ key_version = 1
 mem_limit = "1G"
 cpu_limit = 1.0
 pids_limit = 256
-"""
+""" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in (resources or {}).items())
 
 
 @dataclass
@@ -153,14 +153,16 @@ def _wait_http(url: str, process: subprocess.Popen, log: Path, timeout: float = 
 
 
 @contextmanager
-def running_platform(root: Path, image: str, projects: dict[str, list[str]], hub_config: str = "") -> Iterator[Platform]:
+def running_platform(root: Path, image: str, projects: dict[str, list[str]], hub_config: str = "",
+                     resources: dict[str, dict[str, str]] | None = None, people: int = SOURCE_PEOPLE) -> Iterator[Platform]:
     """Registry, provisioned ``projects`` ({name: members}) and a running hub under ``root``;
-    ``hub_config`` is appended to the hub's configuration. Everything is removed at the end."""
+    ``hub_config`` is appended to the hub's configuration, ``resources`` ({name: {field: value}}) to
+    the projects' manifests. Everything is removed at the end."""
     if shutil.which("configurable-http-proxy") is None:
         raise RuntimeError("configurable-http-proxy is not installed: run `make host`")
     from pseudonymizer.synth import generate
 
-    generate(root / "sources", people=SOURCE_PEOPLE, seed=11, progress=False)
+    generate(root / "sources", people=people, seed=11, progress=False)
     (root / "master.key").write_text(os.urandom(32).hex())
     (root / "projects").mkdir()
     p = Platform(root=root, env={}, hub_api_port=free_port(), proxy_port=free_port(), proxy_api_port=free_port(),
@@ -168,7 +170,9 @@ def running_platform(root: Path, image: str, projects: dict[str, list[str]], hub
     p.env = {**os.environ, "ENCLAVE_HOME": str(root / "var"), "ENCLAVE_PROJECTS_DIR": str(root / "projects"),
              "ENCLAVE_SOURCES_DIR": str(root / "sources"), "ENCLAVE_MASTER_KEY_FILE": str(root / "master.key"),
              "ENCLAVE_HUB_API_PORT": str(p.hub_api_port), "ENCLAVE_PROXY_PORT": str(p.proxy_port),
-             "ENCLAVE_PROXY_API_PORT": str(p.proxy_api_port), "ENCLAVE_EGRESS_PORT": str(free_port()), "ENCLAVE_NOTEBOOK_IMAGE": image, "ENCLAVE_ACTOR": "test-ops",
+             "ENCLAVE_PROXY_API_PORT": str(p.proxy_api_port), "ENCLAVE_EGRESS_PORT": str(free_port()),
+             "ENCLAVE_EGRESS_ENCLAVE_PORT": str(free_port()), "ENCLAVE_SEAL_PORT": str(free_port()),
+             "ENCLAVE_NOTEBOOK_IMAGE": image, "ENCLAVE_ACTOR": "test-ops",
              # A real login: OIDC with the development provider (started below), then TOTP; the egress
              # test's stewards log in with a browser.
              "ENCLAVE_OIDC_ISSUER": "(set below)", "ENCLAVE_OIDC_CLIENT_ID": "enclave-test",
@@ -184,7 +188,7 @@ def running_platform(root: Path, image: str, projects: dict[str, list[str]], hub
         for user in sorted({u for members in projects.values() for u in members} | {"eve"}):
             p.enclave("user", "add", user, "--role", "researcher")
         for name, members in projects.items():
-            (root / "projects" / f"{slug(name)}.toml").write_text(manifest(slug(name), members))
+            (root / "projects" / f"{slug(name)}.toml").write_text(manifest(slug(name), members, (resources or {}).get(name)))
             p.enclave("provision", slug(name), "--quiet")
         config = root / "hub_config.py"
         config.write_text(
@@ -236,6 +240,10 @@ def _teardown(p: Platform) -> None:
             pass
     from enclave.settings import Settings
 
+    from enclave import workspace
+
+    for point in workspace.mounted_under(p.root):
+        subprocess.run(["umount", "-l", str(point)], check=False, capture_output=True)
     remaining = firewall.current_openings()
     if remaining:
         firewall.apply(remaining, Settings.from_env({}).firewall_ports)

@@ -97,7 +97,9 @@ def test_the_unchanged_manifest_is_valid(tmp_path, catalog):
     assert manifest.authorised and manifest.approvals.cnil_reference == "DR-2026-088"
     assert manifest.data == {"tables": list(EXTRACT_TABLES), "columns": {},
                              "where": ["ER_PRS_F.EXE_SOI_DTD >= 2019-01-01"], "key_version": 1}
-    assert manifest.resources == {"mem_limit": "2G", "cpu_limit": 1.0, "pids_limit": 256}
+    assert manifest.resources == {"mem_limit": "2G", "cpu_limit": 1.0, "pids_limit": 256,
+                                  "workspace_quota": 10 * 2**30, "output_message_cap": 512 * 2**10,
+                                  "output_budget_per_hour": 32 * 2**20}
 
 
 def test_a_manifest_without_cnil_approval_loads_but_is_not_authorised(tmp_path, catalog):

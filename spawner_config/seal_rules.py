@@ -1,0 +1,210 @@
+"""What the seal lets through from an enclave server to a researcher's browser: pure decisions
+(no I/O) on requests, HTTP responses and websocket messages.
+
+The researcher owns the uid that runs the server inside the container and can replace it with a
+server of their own, so nothing the container answers is trusted: routes are refused by their
+path *before* the container is asked, and every answer is judged on its bytes afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, unquote
+
+KIB, MIB = 1024, 1024 * 1024
+
+# Raw file transfer to the browser: refused before the container is asked. The contents API is
+# judged on its answer (judge_contents); extracts through it are refused before too.
+REFUSED_ROUTES = ("files/", "view/", "nbconvert/")
+DATA_DIR = "data"
+# Written by the pseudonymizer next to the extracts: documentation, readable in the browser.
+DATA_DOCUMENTS = frozenset({"data/DATA_DICTIONARY.md", "data/manifest.json"})
+
+NOTICE = ("[enclave] output limit reached: {what}. Results leave the enclave only through the egress "
+          "gate (enclave-export submit FILE --justification ...).")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one server may send to the browser; per project (manifest ``[resources]``)."""
+
+    message_cap: int = 512 * KIB           # one kernel or terminal message
+    budget_per_hour: int = 32 * MIB         # everything a server sends, but JupyterLab's own files
+    text_file_cap: int = 256 * KIB          # a text file opened in the editor
+    notebook_cap: int = 16 * MIB            # a notebook opened in JupyterLab
+
+    @classmethod
+    def from_resources(cls, resources: dict) -> Limits:
+        """The project's limits: ``output_message_cap`` and ``output_budget_per_hour`` (bytes)
+        from the registry's resources, the defaults otherwise."""
+        return cls(message_cap=int(resources.get("output_message_cap", cls.message_cap)),
+                   budget_per_hour=int(resources.get("output_budget_per_hour", cls.budget_per_hour)))
+
+
+@dataclass(frozen=True)
+class Route:
+    """A request to one user's server: ``/user/<user>/<server>/<rest>``, ``rest`` decoded."""
+
+    user: str
+    server: str
+    rest: str
+
+    @property
+    def prefix(self) -> str:
+        return f"/user/{self.user}/{self.server}/"
+
+
+class Refusal(Exception):
+    """The seal refuses a request or an answer; ``reason`` is shown to the browser and audited."""
+
+    def __init__(self, reason: str, status: int = 403):
+        super().__init__(reason)
+        self.reason, self.status = reason, status
+
+
+def parse_route(raw_path: str) -> Route:
+    """The server and the path inside it, decoded once (as the server decodes it); a path that
+    is not a server's, or that climbs with ``..``, is refused."""
+    decoded = unquote(raw_path.split("?", 1)[0])
+    if "\\" in decoded or "\x00" in decoded:
+        raise Refusal("malformed path", 400)
+    parts = decoded.split("/")
+    if len(parts) < 4 or parts[0] != "" or parts[1] != "user" or not parts[2] or not parts[3]:
+        raise Refusal("not a server's address", 404)
+    inner = parts[4:]
+    if any(segment in (".", "..") for segment in inner) or "" in inner[:-1]:
+        raise Refusal("a path with empty, '.' or '..' segments", 400)
+    return Route(parts[2], parts[3], "/".join(inner))
+
+
+def check_request(method: str, route: Route, query: str) -> None:
+    """Refuse raw file transfers before asking the server: ``/files/``, ``/view/``,
+    ``/nbconvert/``, any ``download`` parameter."""
+    rest = route.rest
+    if any(name.lower() == "download" for name, _ in parse_qsl(query, keep_blank_values=True)):
+        raise Refusal("downloads are disabled in an enclave")
+    for prefix in REFUSED_ROUTES:
+        if rest.startswith(prefix) or rest == prefix.rstrip("/"):
+            raise Refusal(f"/{prefix.rstrip('/')}/ is disabled in an enclave: files leave only through the egress gate")
+    if rest.startswith("api/contents/") and method == "GET" and _is_data_file(rest[len("api/contents/"):]):
+        query_args = dict(parse_qsl(query))
+        if query_args.get("content", "1") != "0":
+            raise Refusal("extracts cannot be opened in the browser: read them in a notebook")
+
+
+def _is_data_file(path: str) -> bool:
+    path = path.strip("/")
+    return path.startswith(DATA_DIR + "/") and path not in DATA_DOCUMENTS
+
+
+def judge_contents(body: bytes, limits: Limits) -> None:
+    """A contents-API answer may carry a directory listing, a notebook or a small text file —
+    never a binary file, a file of the extracts or a large one."""
+    try:
+        model = json.loads(body)
+    except ValueError:
+        raise Refusal("the server's answer is not a contents model") from None
+    if not isinstance(model, dict) or model.get("content") is None:
+        return  # metadata only, or an error message
+    kind, path = model.get("type"), str(model.get("path", ""))
+    if kind == "directory":
+        return
+    if _is_data_file(path):
+        raise Refusal("extracts cannot be opened in the browser: read them in a notebook")
+    if kind == "notebook":
+        if len(body) > limits.notebook_cap:
+            raise Refusal(f"notebook over {limits.notebook_cap // MIB} MiB: clear its outputs in a kernel first")
+        return
+    if model.get("format") != "text":
+        raise Refusal("binary files cannot be opened in the browser: submit results to the egress gate")
+    if len(body) > limits.text_file_cap:
+        raise Refusal(f"text file over {limits.text_file_cap // KIB} KiB: submit results to the egress gate")
+
+
+def looks_binary(body: bytes) -> bool:
+    """Bytes that are not UTF-8 text (an image, an archive, Parquet...)."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return b"\x00" in body
+
+
+# --- websocket messages: kernels (Jupyter's JSON protocol) and terminals (terminado) ---
+
+HEADER_FIELDS = ("msg_id", "msg_type", "session", "username", "date", "version")
+
+
+def _clip(value: object, size: int = 64) -> str:
+    return str(value)[:size]
+
+
+def _header(header: object) -> dict:
+    header = header if isinstance(header, dict) else {}
+    return {key: _clip(header.get(key, "")) for key in HEADER_FIELDS}
+
+
+def shrink_kernel_message(text: str, room: int, what: str) -> str | None:
+    """A replacement for a kernel message that does not fit in ``room`` bytes: the same message
+    with its payload cut to ``room`` and a notice, headers clipped; None to drop it."""
+    try:
+        msg = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(msg, dict):
+        return None
+    msg_type = _clip(msg.get("msg_type") or (msg.get("header") or {}).get("msg_type", ""))
+    notice = NOTICE.format(what=what)
+    content = msg.get("content") if isinstance(msg.get("content"), dict) else {}
+    if msg_type == "stream":
+        kept = str(content.get("text", ""))[: max(room - 1024, 0)]
+        new_content = {"name": "stderr" if content.get("name") == "stderr" else "stdout",
+                       "text": kept + ("\n" if kept and not kept.endswith("\n") else "") + notice + "\n"}
+    elif msg_type in ("display_data", "execute_result", "update_display_data"):
+        new_content = {"data": {"text/plain": notice}, "metadata": {}}
+        if msg_type == "execute_result":
+            new_content["execution_count"] = content.get("execution_count") if isinstance(content.get("execution_count"), int) else None
+    elif msg_type == "error":
+        new_content = {"ename": "EnclaveOutputLimit", "evalue": notice, "traceback": [notice]}
+    elif msg_type == "execute_reply":
+        new_content = {"status": _clip(content.get("status", "ok"), 16),
+                       "execution_count": content.get("execution_count") if isinstance(content.get("execution_count"), int) else None}
+    elif msg_type == "status":
+        new_content = {"execution_state": _clip(content.get("execution_state", ""), 16)}
+    else:
+        return None
+    header = _header(msg.get("header"))
+    return json.dumps({"header": header, "msg_id": header["msg_id"], "msg_type": msg_type,
+                       "parent_header": _header(msg.get("parent_header")), "metadata": {},
+                       "content": new_content, "buffers": [], "channel": _clip(msg.get("channel", "iopub"), 16)})
+
+
+def shrink_terminal_message(text: str, room: int, what: str) -> str | None:
+    """A terminado message (``["stdout", text]``) cut to ``room`` bytes with a notice."""
+    try:
+        msg = json.loads(text)
+    except ValueError:
+        return None
+    if not (isinstance(msg, list) and len(msg) == 2 and msg[0] == "stdout"):
+        return None
+    kept = str(msg[1])[: max(room - 512, 0)]
+    return json.dumps(["stdout", kept + "\r\n" + NOTICE.format(what=what) + "\r\n"])
+
+
+def shrink_message(channel: str, text: str, room: int, what: str) -> str | None:
+    """The replacement of an over-limit text message on a ``kernel`` or ``terminal`` socket."""
+    if channel == "kernel":
+        return shrink_kernel_message(text, room, what)
+    if channel == "terminal":
+        return shrink_terminal_message(text, room, what)
+    return None
+
+
+def socket_channel(rest: str) -> str:
+    """Which kind of websocket a server path is: ``kernel``, ``terminal`` or ``other``."""
+    if rest.startswith("api/kernels/") and rest.endswith("/channels"):
+        return "kernel"
+    if rest.startswith("terminals/websocket/"):
+        return "terminal"
+    return "other"

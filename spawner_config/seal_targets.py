@@ -1,0 +1,129 @@
+"""Where the seal forwards a browser's request, and which answers are JupyterLab's own files.
+
+Docker is the one source of truth: the server of ``user`` in project ``slug`` is the container
+the spawner named ``enclave-<slug>-<user>`` and labelled with both, at its address on the
+project's network. JupyterLab's own files (scripts, styles, fonts, icons) are identified by the
+SHA-256 of their bytes, listed from the image itself: an answer with exactly those bytes carries
+nothing of the project's, so it does not count against the server's budget, whatever route
+asked for it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+from docker.errors import DockerException, NotFound
+
+from enclave import networks
+
+log = logging.getLogger("enclave.seal")
+
+
+# Run inside the image (as its user, no network): the SHA-256 of every file JupyterLab may serve.
+_LIST_ASSETS = r"""
+import hashlib, json, os, site, sys
+roots = [os.path.join(sys.prefix, "share", "jupyter"), "/usr/local/share/jupyter", "/usr/share/jupyter"]
+for packages in site.getsitepackages():
+    for name in ("jupyter_server", "jupyterlab", "jupyterlab_server", "notebook", "jupyter_server_terminals"):
+        roots.append(os.path.join(packages, name, "static"))
+hashes = set()
+for root in roots:
+    for folder, _, files in os.walk(root):
+        for name in files:
+            try:
+                with open(os.path.join(folder, name), "rb") as f:
+                    hashes.add(hashlib.sha256(f.read()).hexdigest())
+            except OSError:
+                pass
+print(json.dumps(sorted(hashes)))
+"""
+
+
+def container_name(user: str, slug: str) -> str:
+    """The spawner's name for a server's container (``EnclaveSpawner.name_template``)."""
+    return f"enclave-{slug}-{user}"
+
+
+@dataclass(frozen=True)
+class Target:
+    url: str        # http://<ip>:<port>
+    image_id: str
+
+
+class Targets:
+    """Container addresses, looked up in Docker and kept ``ttl`` seconds."""
+
+    def __init__(self, engine: docker.DockerClient | None = None, ttl: float = 3.0):
+        self.engine = engine or docker.from_env()
+        self.ttl = ttl
+        self._cache: dict[tuple[str, str], tuple[float, Target | None]] = {}
+
+    def forget(self, user: str, slug: str) -> None:
+        self._cache.pop((user, slug), None)
+
+    def find(self, user: str, slug: str) -> Target | None:
+        key, now = (user, slug), time.monotonic()
+        cached = self._cache.get(key)
+        if cached and now - cached[0] < self.ttl:
+            return cached[1]
+        target = self._lookup(user, slug)
+        self._cache[key] = (now, target)
+        return target
+
+    def _lookup(self, user: str, slug: str) -> Target | None:
+        try:
+            container = self.engine.containers.get(container_name(user, slug))
+        except NotFound:
+            return None
+        attrs = container.attrs
+        labels = attrs.get("Config", {}).get("Labels") or {}
+        if labels.get(networks.PROJECT_LABEL) != slug or labels.get(networks.USER_LABEL) != user:
+            log.warning("container %s is not labelled as %s's server of %s: not forwarding", container.name, user, slug)
+            return None
+        if not attrs.get("State", {}).get("Running"):
+            return None
+        address = (attrs.get("NetworkSettings", {}).get("Networks", {}).get(networks.network_name(slug)) or {}).get("IPAddress")
+        if not address:
+            return None
+        return Target(f"http://{address}:{int(labels.get(networks.PORT_LABEL, 8888))}", attrs.get("Image", ""))
+
+
+class AssetIndex:
+    """The SHA-256 of JupyterLab's own files, per image; listed once per image and kept on disk."""
+
+    def __init__(self, cache_dir: Path, engine: docker.DockerClient | None = None):
+        self.cache_dir = cache_dir
+        self.engine = engine or docker.from_env()
+        self._hashes: dict[str, frozenset[str]] = {}
+        self._lock = threading.Lock()
+
+    def hashes(self, image_id: str) -> frozenset[str]:
+        with self._lock:
+            if image_id not in self._hashes:
+                self._hashes[image_id] = self._load(image_id)
+            return self._hashes[image_id]
+
+    def _load(self, image_id: str) -> frozenset[str]:
+        cached = self.cache_dir / f"assets-{image_id.replace(':', '-')}.json"
+        if cached.exists():
+            return frozenset(json.loads(cached.read_text()))
+        try:
+            output = self.engine.containers.run(image_id, ["-c", _LIST_ASSETS], entrypoint=["python3"], network_mode="none",
+                                                user="1000:100", remove=True, stdout=True, stderr=False)
+            listed = json.loads(output.decode().strip().splitlines()[-1])
+        except (DockerException, ValueError, IndexError) as error:
+            log.error("cannot list JupyterLab's files in image %s (%s): every answer counts against the budget", image_id, error)
+            return frozenset()
+        self.cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = cached.with_suffix(".tmp")
+        tmp.write_text(json.dumps(listed))
+        tmp.chmod(0o600)
+        tmp.replace(cached)
+        log.info("image %s: %d JupyterLab files known", image_id[:19], len(listed))
+        return frozenset(listed)
