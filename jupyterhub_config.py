@@ -9,6 +9,7 @@ import sys
 
 from enclave.auth.hub import configure_login
 from enclave.auth.settings import AuthSettings
+from enclave.hygiene import check_host_files
 from enclave.settings import Settings
 from spawner_config.home import TEMPLATES, projects_of
 from spawner_config.hub import check_firewall
@@ -16,6 +17,8 @@ from spawner_config.spawner import EnclaveSpawner
 
 c = get_config()  # noqa: F821 - provided by JupyterHub
 settings = Settings.from_env()
+os.umask(0o077)  # what the hub and its services write (databases, logs, quarantine) is root's alone
+check_host_files(settings)  # refuses to start if a key or source is readable by others
 check_firewall(settings)
 
 c.JupyterHub.spawner_class = EnclaveSpawner

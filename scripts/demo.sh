@@ -25,6 +25,7 @@ export ENCLAVE_OIDC_CLIENT_SECRET=demo-only-secret
 export ENCLAVE_OIDC_CALLBACK_URL=http://127.0.0.1:8000/hub/oauth_callback
 export ENCLAVE_TOTP_KEY=\$(cat "$DEMO_DIR/totp.key")
 ENV
+chmod 600 "$DEMO_DIR/enclave.env"  # it holds the OIDC client secret
 [ -s "$DEMO_DIR/totp.key" ] || (umask 077; .venv/bin/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())' > "$DEMO_DIR/totp.key")
 # shellcheck source=/dev/null
 . "$DEMO_DIR/enclave.env"
@@ -45,6 +46,7 @@ else
     "$ENCLAVE" synth --out "$ENCLAVE_SOURCES_DIR" --people "$PEOPLE" --seed 42
     touch "$ENCLAVE_SOURCES_DIR/.people-$PEOPLE"
 fi
+chmod -R go-rwx "$ENCLAVE_SOURCES_DIR"  # identifying data: root's alone (the hub refuses to start otherwise)
 
 step 3 "registry database and demo users"
 "$ENCLAVE" db upgrade
@@ -74,6 +76,7 @@ running() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 if running "$DEMO_DIR/idp.pid"; then
     echo "OIDC provider already running (pid $(cat "$DEMO_DIR/idp.pid"))"
 else
+    install -m 600 /dev/null "$DEMO_DIR/idp.log"  # logs stay root's (a mode kept by the truncation below)
     nohup .venv/bin/python -m enclave.auth.devidp --port 9400 > "$DEMO_DIR/idp.log" 2>&1 &
     echo $! > "$DEMO_DIR/idp.pid"
 fi
@@ -85,7 +88,7 @@ else
         exit 1
     fi
     repo=$(pwd)
-    (cd "$DEMO_DIR"; nohup "$repo/.venv/bin/jupyterhub" -f "$repo/jupyterhub_config.py" > hub.log 2>&1 & echo $! > hub.pid)
+    (cd "$DEMO_DIR"; umask 077; nohup "$repo/.venv/bin/jupyterhub" -f "$repo/jupyterhub_config.py" > hub.log 2>&1 & echo $! > hub.pid)
 fi
 for _ in $(seq 1 60); do
     curl -fsS -o /dev/null http://127.0.0.1:8000/hub/api/ && break

@@ -158,9 +158,11 @@ def shrink_kernel_message(text: str, room: int, what: str) -> str | None:
     notice = NOTICE.format(what=what)
     content = msg.get("content") if isinstance(msg.get("content"), dict) else {}
     if msg_type == "stream":
-        kept = str(content.get("text", ""))[: max(room - 1024, 0)]
-        new_content = {"name": "stderr" if content.get("name") == "stderr" else "stdout",
-                       "text": kept + ("\n" if kept and not kept.endswith("\n") else "") + notice + "\n"}
+        name = "stderr" if content.get("name") == "stderr" else "stdout"
+        header, parent, channel = _header(msg.get("header")), _header(msg.get("parent_header")), _clip(msg.get("channel", "iopub"), 16)
+        return _fit(lambda kept: _kernel_json(header, parent, channel, msg_type, {
+            "name": name, "text": kept + ("\n" if kept and not kept.endswith("\n") else "") + notice + "\n"}),
+            str(content.get("text", "")), room)
     elif msg_type in ("display_data", "execute_result", "update_display_data"):
         new_content = {"data": {"text/plain": notice}, "metadata": {}}
         if msg_type == "execute_result":
@@ -174,10 +176,25 @@ def shrink_kernel_message(text: str, room: int, what: str) -> str | None:
         new_content = {"execution_state": _clip(content.get("execution_state", ""), 16)}
     else:
         return None
-    header = _header(msg.get("header"))
-    return json.dumps({"header": header, "msg_id": header["msg_id"], "msg_type": msg_type,
-                       "parent_header": _header(msg.get("parent_header")), "metadata": {},
-                       "content": new_content, "buffers": [], "channel": _clip(msg.get("channel", "iopub"), 16)})
+    return _kernel_json(_header(msg.get("header")), _header(msg.get("parent_header")),
+                        _clip(msg.get("channel", "iopub"), 16), msg_type, new_content)
+
+
+def _kernel_json(header: dict, parent: dict, channel: str, msg_type: str, content: dict) -> str:
+    return json.dumps({"header": header, "msg_id": header["msg_id"], "msg_type": msg_type, "parent_header": parent,
+                       "metadata": {}, "content": content, "buffers": [], "channel": channel})
+
+
+def _fit(build, text: str, room: int) -> str:
+    """``build(kept)`` with the longest prefix ``kept`` of ``text`` whose encoded message fits in
+    ``room`` bytes (JSON escapes can make a character take six)."""
+    kept = text[: max(room - 1024, 0)]
+    while True:
+        message = build(kept)
+        over = len(message.encode()) - max(room, 0)
+        if over <= 0 or not kept:
+            return message
+        kept = kept[: max(len(kept) - over, 0)]
 
 
 def shrink_terminal_message(text: str, room: int, what: str) -> str | None:
@@ -188,8 +205,8 @@ def shrink_terminal_message(text: str, room: int, what: str) -> str | None:
         return None
     if not (isinstance(msg, list) and len(msg) == 2 and msg[0] == "stdout"):
         return None
-    kept = str(msg[1])[: max(room - 512, 0)]
-    return json.dumps(["stdout", kept + "\r\n" + NOTICE.format(what=what) + "\r\n"])
+    notice = "\r\n" + NOTICE.format(what=what) + "\r\n"
+    return _fit(lambda kept: json.dumps(["stdout", kept + notice]), str(msg[1]), room)
 
 
 def shrink_message(channel: str, text: str, room: int, what: str) -> str | None:

@@ -37,7 +37,10 @@ def workspaces_unmounted(tmp_path_factory):
     """Provisioning loop-mounts each project's workspace (enclave.workspace): none outlives the
     session, and none left by an interrupted session blocks pytest's clean-up of old folders."""
     base = tmp_path_factory.getbasetemp()
-    _unmount_workspaces(base.parent)
+    # Only in the folders pytest is about to delete (it keeps the newest three): a concurrent session's stay.
+    numbered = sorted((p for p in base.parent.glob("pytest-[0-9]*") if p != base), key=lambda p: int(p.name[7:]))
+    for stale in numbered[:-3]:
+        _unmount_workspaces(stale)
     yield
     _unmount_workspaces(base)
 

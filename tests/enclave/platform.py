@@ -164,6 +164,8 @@ def running_platform(root: Path, image: str, projects: dict[str, list[str]], hub
 
     generate(root / "sources", people=people, seed=11, progress=False)
     (root / "master.key").write_text(os.urandom(32).hex())
+    for private in (root / "sources", root / "master.key"):  # the hub refuses to start otherwise
+        subprocess.run(["chmod", "-R", "go-rwx", str(private)], check=True)
     (root / "projects").mkdir()
     p = Platform(root=root, env={}, hub_api_port=free_port(), proxy_port=free_port(), proxy_api_port=free_port(),
                  image=image, projects=[slug(name) for name in projects])

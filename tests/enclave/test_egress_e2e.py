@@ -1,5 +1,5 @@
 """The egress gate end to end, on the real platform: bob submits a table from INSIDE his beta
-container with ``enclave-export`` (his server's hub token, through the proxy); two stewards log in
+container with ``enclave-export`` (his server's own token, to the gate's enclave port); two stewards log in
 with a real browser (headless Chromium: the hub's login page, the development OIDC provider, their
 TOTP enrolment) and decide on the gate's request page (hub OAuth, the decision form with its XSRF
 token); bob downloads the released file through the gate with a hub token, and its hash is the

@@ -1,5 +1,6 @@
 """Invariants 1 and 2 against a real hub, real Docker and the real image: a container sees its own
-project's extracts read-only and nothing else; only the hub API (and the proxy) on the host answer."""
+project's extracts read-only and nothing else; only the hub API and the gate's enclave port on the host
+answer — never the public proxy, whose routes lead to every other server."""
 
 from __future__ import annotations
 
@@ -163,6 +164,8 @@ def test_only_hub_api_answers_on_the_host(platform, running):
         assert not can_connect(alpha, gw, canaries["any"].port)
         assert not can_connect(alpha, docker0_address(), canaries["any"].port)
         assert not can_connect(alpha, docker0_address(), platform.hub_api_port), "the hub API only at the project's gateway"
+        assert not can_connect(alpha, gw, platform.proxy_port), "the public proxy is closed to enclaves"
+        assert can_connect(alpha, gw, platform.settings().egress_enclave_port)
         assert {name: c.hits for name, c in canaries.items()} == before
         status = in_container(alpha, f"""
 import json, urllib.request

@@ -2,9 +2,9 @@
 containers of the real image, and the researcher's channels driven as a browser would drive them
 (HTTP with the user's hub token or cookies, kernel and terminal websockets).
 
-Projects: ``open`` (alice, bob; the default budget, a 64 KiB message cap so that a whole extract
-printed in a cell is cut) and ``tight`` (bob only; a 16 KiB message cap, a 64 KiB hourly budget and
-a 32 MiB workspace, so that the limits themselves are what the tests meet).
+Projects: ``open`` (alice, bob; the default limits: a 512 KiB message cap, a 32 MiB hourly budget)
+and ``tight`` (alice, bob, carol — budgets are per user and server; a 16 KiB message cap, a 64 KiB
+hourly budget and a 32 MiB workspace, so that the limits themselves are what the tests meet).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import asyncio
 import json
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import aiohttp
 import pytest
@@ -21,9 +22,8 @@ import requests
 from ..enclave.conftest import image  # noqa: F401 - the notebook image, built once per session
 from ..enclave.platform import running_platform, slug
 
-PROJECTS = {"open": ["alice", "bob"], "tight": ["bob"]}
-RESOURCES = {"open": {"output_message_cap": "64K"},
-             "tight": {"output_message_cap": "16K", "output_budget_per_hour": "64K", "workspace_quota": "32M"}}
+PROJECTS = {"open": ["alice", "bob"], "tight": ["alice", "bob", "carol"]}  # budgets are per user and server
+RESOURCES = {"tight": {"output_message_cap": "16K", "output_budget_per_hour": "64K", "workspace_quota": "32M"}}
 PEOPLE = 1500  # extracts of a few hundred KiB: larger than the tight budget
 
 
@@ -31,6 +31,13 @@ PEOPLE = 1500  # extracts of a few hundred KiB: larger than the tight budget
 def sealed(tmp_path_factory, image):  # noqa: F811
     with running_platform(tmp_path_factory.mktemp("sealed"), image, PROJECTS, resources=RESOURCES, people=PEOPLE) as p:
         yield p
+
+
+def in_own_loop(coroutine):
+    """Run a websocket client to completion in a thread of its own (the session's browser holds
+    the main thread's event loop)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 class Researcher:
@@ -70,7 +77,7 @@ class Researcher:
         kernel = self.request("POST", name, "api/kernels", json={"name": "python3"})
         assert kernel.status_code == 201, kernel.text
         try:
-            return asyncio.run(self._run_cell(name, kernel.json()["id"], code, timeout))
+            return in_own_loop(self._run_cell(name, kernel.json()["id"], code, timeout))
         finally:
             self.request("DELETE", name, f"api/kernels/{kernel.json()['id']}")
 
@@ -89,7 +96,10 @@ class Researcher:
                 await ws.send_str(json.dumps(request))
                 deadline = time.monotonic() + timeout
                 while time.monotonic() < deadline:
-                    msg = await ws.receive(timeout=deadline - time.monotonic())
+                    try:
+                        msg = await ws.receive(timeout=deadline - time.monotonic())
+                    except asyncio.TimeoutError:
+                        break  # past the budget, even the kernel's idle status may be held back
                     if msg.type != aiohttp.WSMsgType.TEXT:
                         break
                     message = json.loads(msg.data)
@@ -106,7 +116,7 @@ class Researcher:
         created = self.request("POST", name, "api/terminals")
         assert created.status_code == 200, created.text
         try:
-            return asyncio.run(self._terminal(name, created.json()["name"], command, until, timeout))
+            return in_own_loop(self._terminal(name, created.json()["name"], command, until, timeout))
         finally:
             self.request("DELETE", name, f"api/terminals/{created.json()['name']}")
 

@@ -176,3 +176,11 @@ def test_refusals_are_audited_and_a_flood_is_folded():
     clock.now = 22                                   # a quiet window later: at once again
     audit.hit("bob", "cardio", "seal.refused", "/files/x", 1, reason="files")
     assert len(written) == 3
+
+
+def test_a_cut_message_fits_its_room_even_when_escapes_grow_it():
+    text = "\n\t\"\\" * 100_000  # each character takes two bytes in JSON
+    for channel, message in (("kernel", kernel_message("stream", {"name": "stdout", "text": text})),
+                             ("terminal", json.dumps(["stdout", text]))):
+        out = shrink_message(channel, message, 16_384, "cap")
+        assert len(out.encode()) <= 16_384 and "output limit reached" in out
