@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from .coarsening import RULES
@@ -292,3 +292,29 @@ def _column(where: str, field_spec: dict, role_spec: str | dict, domains: dict[s
         note=role_spec.get("note", ""),
         nomenclature=field_spec.get("nomenclature", "") or "",
     )
+
+
+def with_dialect(catalog: Catalog, overrides: dict) -> Catalog:
+    """The catalog with `overrides` (dialect keys, e.g. from the command line) applied to every table."""
+    if not overrides:
+        return catalog
+    tables = {n: replace(t, dialect=t.dialect.merged("--dialect", overrides)) for n, t in catalog.tables.items()}
+    return replace(catalog, tables=tables)
+
+
+def parse_dialect_options(items) -> dict:
+    """`KEY=VALUE` items (`delimiter=;`, `encoding=latin-1`, `date_formats=%d/%m/%Y,%d%b%Y:%H:%M:%S`)."""
+    known = {f.name: f.type for f in fields(Dialect)}
+    out: dict = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        key = key.strip()
+        if not eq or key not in known:
+            raise PseudonymizerError(f"dialect option {item!r} is not KEY=VALUE with a known key", f"keys: {', '.join(known)}")
+        if key == "booleans_in_integers":
+            out[key] = value.strip().lower() in ("1", "true", "yes")
+        elif key in ("delimiter", "quote", "decimal", "encoding"):
+            out[key] = "\t" if value == "\\t" else value
+        else:
+            out[key] = tuple(v for v in value.split(",")) if value else ()
+    return out

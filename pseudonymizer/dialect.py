@@ -24,6 +24,7 @@ class Dialect:
     null_values: tuple[str, ...] = ("",)
     true_values: tuple[str, ...] = ("true", "True", "TRUE", "1")
     false_values: tuple[str, ...] = ("false", "False", "FALSE", "0")
+    booleans_in_integers: bool = False  # integer columns read true/false values as 1/0 (SAS, pandas exports)
     # Accepted besides each column's own Table Schema format, tried in this order.
     date_formats: tuple[str, ...] = ()
     datetime_formats: tuple[str, ...] = ()
@@ -65,4 +66,6 @@ class Dialect:
 def _toml_value(value) -> str:
     if isinstance(value, tuple):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'

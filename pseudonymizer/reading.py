@@ -242,6 +242,10 @@ def parse_strings(column: Column, values: pa.Array, dialect, formats: tuple[str,
         return pc.if_else(true, True, pc.if_else(false, pa.scalar(False), pa.scalar(None, pa.bool_())))
     if column.type in ("integer", "number", "year") or target == pa.int8():
         numeric = pc.utf8_trim_whitespace(values)
+        if column.type == "integer" and dialect.booleans_in_integers:
+            true = pc.is_in(numeric, value_set=pa.array(list(dialect.true_values), pa.string()))
+            false = pc.is_in(numeric, value_set=pa.array(list(dialect.false_values), pa.string()))
+            numeric = pc.if_else(true, "1", pc.if_else(false, "0", numeric))
         if column.type == "number" and dialect.decimal != ".":
             numeric = pc.replace_substring(numeric, dialect.decimal, ".")
         ok = pc.match_substring_regex(numeric, _NUMBER if column.type == "number" else _INTEGER)
