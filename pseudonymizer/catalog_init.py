@@ -126,7 +126,10 @@ def _follow_foreign_keys(tables: dict[str, Proposed]) -> None:
                     ptype = p.get("type", _field(parent, pcol).get("type"))
                     if ctype != ptype:
                         for entry in (c, p):
-                            entry["type"] = "string"
+                            if entry.get("type") != "string":
+                                entry["type"] = "string"
+                                why = f"read as string: {child.name}.{ccol} -> {parent.name}.{pcol} (foreign key) joins a {ctype} to a {ptype}"
+                                entry["note"] = "; ".join(filter(None, [entry.get("note", ""), why]))
 
 
 def _field(table: Proposed, name: str) -> dict:

@@ -293,7 +293,7 @@ def transform(plan: TablePlan, batch: pa.RecordBatch, pseudonymizer: Pseudonymiz
         if column.role == "linkage":
             values = pseudonymizer.pseudonymize(column.domain, batch.column(column.name))
             if column.name in untrusted and policy in ("null", "random"):
-                values = _replace_untrusted(values, untrusted[column.name], policy, pseudonymizer.key, column.domain, plan.name, rows)
+                values = _replace_untrusted(values, untrusted[column.name], policy, pseudonymizer.key, column, plan.name, rows)
         elif column.role == "quasi":
             values = RULES[column.rule].apply(batch.column(column.name))
         else:
@@ -366,12 +366,12 @@ def _drop_untrusted(batch: pa.RecordBatch, rows: np.ndarray, found, report: Tabl
     return batch.filter(keep), rows[keep.to_numpy(zero_copy_only=False)]
 
 
-def _replace_untrusted(values, mask, policy, key, domain, table, rows) -> pa.Array:
+def _replace_untrusted(values, mask, policy, key, column, table, rows) -> pa.Array:
     if not pc.any(mask).as_py():
         return values
     if policy == "null":
         return pc.if_else(mask, pa.scalar(None, pa.string()), values)
-    fresh = row_pseudonyms(key, domain, table, rows[mask.to_numpy(zero_copy_only=False)])
+    fresh = row_pseudonyms(key, column.domain, table, column.name, rows[mask.to_numpy(zero_copy_only=False)])
     return pc.replace_with_mask(values, mask, fresh)
 
 

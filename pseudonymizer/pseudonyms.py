@@ -62,11 +62,11 @@ def random_pseudonyms(n: int) -> pa.StringArray:
     return fixed_width_strings(os.urandom(n * PSEUDONYM_HEX // 2).hex().encode("ascii"), PSEUDONYM_HEX)
 
 
-def row_pseudonyms(key: bytes, domain: str, table: str, rows: np.ndarray) -> pa.StringArray:
-    """Pseudonyms that link nothing, one per source row, the same on every run: keyed on the project
-    key and the row's source identity (table, row number), in a namespace no identifier can reach
-    (an identifier's message never starts with 0x00)."""
-    values = [f"\0row\0{table}\0{row}" for row in rows.tolist()]
+def row_pseudonyms(key: bytes, domain: str, table: str, column: str, rows: np.ndarray) -> pa.StringArray:
+    """Pseudonyms that link nothing, one per source cell, the same on every run: keyed on the project
+    key and the cell's source identity (table, column, row number), in a namespace no identifier
+    can reach (an identifier's message never starts with 0x00)."""
+    values = [f"\0row\0{table}\0{column}\0{row}" for row in rows.tolist()]
     return fixed_width_strings(hash_values(key, domain, values), PSEUDONYM_HEX)
 
 

@@ -97,7 +97,7 @@ EXACT: dict[str, dict] = {
 # (pattern over the upper-cased name, entry); the first that matches applies.
 PATTERNS: list[tuple[re.Pattern, dict]] = [
     (re.compile(r"^(ETA_NUM\w*|ETB_\w*FIN|IDE_ETA_NU\w*|PFS_FIN_NUM|IDE_NUM_(ANC|NOU)|IDE_GES_NUM)$"), {"role": "attribute", "note": _FINESS, "type": "string"}),
-    (re.compile(r"^\w+_RET$"), {"role": "attribute", "note": "PMSI validity code (0 = valid): read as text, some exports hold 9 ('not applicable')", "type": "string"}),
+    (re.compile(r"^\w+_RET$"), {"role": "attribute", "note": "PMSI validity code (0 = valid): read as string, some exports hold 9 ('not applicable')", "type": "string"}),
     (re.compile(r"^IDE_(ADR_CPL|VOI_\w+|TEL_NU\d|FAX_NUM|INT_ADR|RSD_LIB|CPT_RSC|ETA_NOM|SRT_NUM|CPA_NUM|CRA_NUM)$"), {"role": "attribute", "note": "establishment directory (BE_IDE_R): an institution's public details"}),
     (re.compile(r"^(NUM_FAC)$"), {"role": "linkage", "domain": "FAC_NUM", "note": _STAY, "type": "string"}),
     (re.compile(r"^(DAT_HOS)$"), {"role": "linkage", "domain": "DAT_HOS", "note": "anonymous hospitalisation id (encrypted date): pseudonymised", "type": "string"}),
