@@ -21,7 +21,7 @@ from .reading import DEFAULT_FORMATS, Source, find_sources, header_problems, par
 
 DELIMITERS = (",", ";", "\t", "|")
 DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d%m%Y", "%Y%m%d", "%d%b%Y:%H:%M:%S", "%d%b%Y", "%Y-%m-%d %H:%M:%S", "%d/%m/%Y %H:%M:%S")
-DATETIME_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%SZ", "%d%b%Y:%H:%M:%S", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y", "%Y-%m-%d")
+DATETIME_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%SZ", "%Y%m%d %H:%M:%S", "%Y%m%d%H%M%S", "%d%b%Y:%H:%M:%S", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y", "%Y-%m-%d")
 EXAMPLES = 3
 BATCH_ROWS = 1 << 17
 

@@ -97,8 +97,10 @@ def _table(entry: dict, plan, nomenclatures: Nomenclatures | None) -> list[str]:
     if entry.get("status_column"):
         lines.append(f"| `{STATUS_COLUMN}` | string | added | `ok`, or the identifiers of the row that are no one |")
     gone = [c for c in plan.table.columns if c.name in entry["dropped_columns"]]
-    if gone:
-        lines += ["", "Columns not in this extract: " + "; ".join(f"`{c.name}` ({_why(c)})" for c in gone) + "."]
+    reasons = [f"`{c.name}` ({_why(c)})" for c in gone]
+    reasons += [f"`{name}` (in the source file, not in the Table Schema: ignored as the catalog declares)" for name in entry.get("extra_source_columns_dropped", [])]
+    if reasons:
+        lines += ["", "Columns not in this extract: " + "; ".join(reasons) + "."]
     lines.append("")
     return lines
 

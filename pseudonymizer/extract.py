@@ -32,7 +32,7 @@ from .nomenclatures import Nomenclatures
 from .progress import Progress
 from .publish import staging
 from .pseudonyms import Pseudonymizer, row_pseudonyms
-from .reading import Source, arrow_type, check_source, find_sources, iter_batches, source_files
+from .reading import Source, arrow_type, check_source, find_sources, iter_batches, source_columns, source_files
 
 MANIFEST_FORMAT = "enclave-extract/2"
 REASONS = ("fictive_id", "placeholder_id")  # why an id is no one
@@ -46,6 +46,7 @@ class TablePlan:
     output: list[Column]
     filters: list[Filter]
     status: bool = False  # add the ID_STATUS column
+    extra_columns: list[str] = field(default_factory=list)  # in the source, not in the schema (extra = "drop")
 
     @property
     def name(self) -> str:
@@ -172,7 +173,8 @@ def plan_extraction(
         for source in found:
             check_source(source)
             flt = [f for f in request.filters[table.name] if f.table in (None, table.name, source.table_name)]
-            plans.append(TablePlan(table, source, request.output[table.name], flt, status))
+            extra = [n for n in source_columns(source) if n not in table.names]
+            plans.append(TablePlan(table, source, request.output[table.name], flt, status, extra))
     if not plans:
         raise PseudonymizerError(
             f"no source file in {sources_dir} for any table of the catalog {catalog.path}",
@@ -418,6 +420,7 @@ def _table_manifest(plan: TablePlan, report: TableReport, source_sha256: str, wo
         "table": plan.table.name,
         "status_column": STATUS_COLUMN if plan.status else None,
         "dropped_columns": [c.name for c in plan.table.columns if c not in plan.output],
+        "extra_source_columns_dropped": plan.extra_columns,
         "output": {"file": out_path.name, "sha256": _sha256(out_path), "bytes": out_path.stat().st_size},
     }
     return entry

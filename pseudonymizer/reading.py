@@ -120,7 +120,16 @@ def header_problems(source: Source, names: list[str]) -> tuple[list[str], list[s
 
 def check_source(source: Source) -> None:
     """Open the file and check its columns against the Table Schema, before any row is read."""
-    missing, extra = header_problems(source, source_columns(source))
+    names = source_columns(source)
+    if source.kind == "csv" and len(names) == 1 and len(source.table.names) > 1:
+        found = max(",;\t|", key=names[0].count)
+        raise PseudonymizerError(
+            f"schema mismatch in {source.path}: the header has one column where {source.table.schema_path.name} has "
+            f"{len(source.table.names)}: the delimiter is not {source.table.dialect.delimiter!r} (the header holds {found!r})",
+            f"declare it: dialect = {{ delimiter = \"{found}\" }} in the role file, or --dialect 'delimiter={found}'; "
+            "`enclave catalog check` lists every mismatch at once",
+        )
+    missing, extra = header_problems(source, names)
     if missing or extra:
         parts = []
         if missing:
@@ -130,8 +139,6 @@ def check_source(source: Source) -> None:
         hint = "run `enclave catalog check --sources DIR` for the role-file lines that fix it"
         if extra and not missing:
             hint = f'declare extra = "drop" in [tables.{source.table.name}] to ignore them, or add them to the Table Schema'
-        elif source.kind == "csv" and len(source_columns(source)) == 1:
-            hint = f"the header has one column: the delimiter is not {source.table.dialect.delimiter!r}; {hint}"
         raise PseudonymizerError(f"schema mismatch in {source.path}: {'; '.join(parts)} (Table Schema {source.table.schema_path.name})", hint)
 
 
@@ -217,11 +224,13 @@ def convert(source: Source, column: Column, values: pa.Array, first_row: int) ->
 def parse(source: Source, column: Column, values: pa.Array) -> tuple[pa.Array, pa.Array | None]:
     """(typed values, mask of the values that do not parse); mask None when the stored type cannot be cast."""
     target = arrow_type(column)
-    if values.type == target:
-        return values, pc.and_(pc.is_valid(values), pc.is_null(values))  # all False
-    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+    is_text = pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
+    if is_text and source.kind == "csv":
         blank = pc.equal(pc.utf8_trim_whitespace(values), "")
         values = pc.if_else(blank, pa.scalar(None, values.type), values)  # whitespace-only is null
+    if values.type == target:
+        return values, pc.and_(pc.is_valid(values), pc.is_null(values))  # all False
+    if is_text:
         parsed = parse_strings(column, values, source.table.dialect)
     else:
         try:
