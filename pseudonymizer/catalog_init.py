@@ -181,7 +181,7 @@ def write_catalog(tables: list[Proposed], out_dir: Path, schemas_dir: Path | Non
 
 def _table_lines(table: Proposed) -> list[str]:
     names = [f["name"] for f in table.fields]
-    lines = [f"[tables.{table.name}]", f"title = {_toml(table.title)}", f"schema = {_toml(table.schema)}", 'extra = "error"']
+    lines = [f"[tables.{table.name}]", f"title = {_toml(table.title)}", f"schema = {_toml(table.schema)}"]
     flag = next((c for c in FICTIVE_FLAGS if c in names), None)
     if flag and any(table.entries[n]["role"] == "linkage" and DOMAINS.get(table.entries[n]["domain"], {}).get("nir") for n in names):
         lines.append(f"fictive = {{ column = {_toml(flag)}, valid = {_toml(FICTIVE_FLAGS[flag])} }}")
