@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
 from tqdm import tqdm
 
-LOG_INTERVAL_SECONDS = 10.0
+PROGRESS_ENV = "ENCLAVE_PROGRESS_SECONDS"  # seconds between progress lines in logs (default 10)
+
+
+def _interval() -> float:
+    try:
+        return float(os.environ.get(PROGRESS_ENV, "10"))
+    except ValueError:
+        return 10.0
 
 
 class Progress:
-    def __init__(self, name: str, total: int | None, enabled: bool = True, stream=None, interval: float = LOG_INTERVAL_SECONDS):
+    def __init__(self, name: str, total: int | None, enabled: bool = True, stream=None, interval: float | None = None):
         self.name, self.total, self.enabled = name, total, enabled
         self.stream = stream or sys.stderr
-        self.interval = interval
+        self.interval = _interval() if interval is None else interval
         self.rows = 0
         self._bar = None
         self._start = self._last = time.monotonic()

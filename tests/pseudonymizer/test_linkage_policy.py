@@ -256,3 +256,23 @@ def test_fictive_flag_needs_declared_domains(fixture, tmp_path):
         (tmp_path / f"{name}.json").write_text((catalog_path.parent / f"{name}.json").read_text())
     with pytest.raises(PseudonymizerError, match=r"\[tables.PERSON\].*BEN_IDT_ANO are not declared.*nir = true or false"):
         load_catalog(path)
+
+
+def test_progress_lines_in_logs(fixture, master_key, tmp_path):
+    """Not on a terminal (a log, a CI job): plain progress lines instead of a bar."""
+    catalog_path, sources, _ = fixture
+    key = tmp_path / "master.key"
+    key.write_text(master_key.hex())
+    result = run_enclave(
+        "pseudonymize", "--catalog", catalog_path, "--sources", sources, "--project", "alpha",
+        "--out", tmp_path / "out", "--master-key-file", key,
+        env={"ENCLAVE_PROGRESS_SECONDS": "0"}, check=True,
+    )
+    lines = [l for l in result.stderr.splitlines() if l.startswith("CARE: ")]
+    assert len(lines) >= 2 and "rows/s" in lines[0] and lines[-1] == lines[-1].split(", done")[0] + ", done", result.stderr
+    assert "\r" not in result.stderr  # no terminal bar in a log
+    quiet = run_enclave(
+        "pseudonymize", "--catalog", catalog_path, "--sources", sources, "--project", "alpha",
+        "--out", tmp_path / "out", "--master-key-file", key, "--quiet", env={"ENCLAVE_PROGRESS_SECONDS": "0"}, check=True,
+    )
+    assert quiet.stderr == ""
