@@ -92,7 +92,7 @@ def _table(entry: dict, plan, nomenclatures: Nomenclatures | None) -> list[str]:
         description = f"{column.description} ({column.note})" if column.note else column.description
         labels = nomenclatures.summary(column.nomenclature) if nomenclatures and column.nomenclature else ""
         if labels:
-            description += f" — codes ({column.nomenclature}): {labels}"
+            description += f" — codes ({column.nomenclature.split(':')[0]}): {labels}"
         lines.append(f"| `{column.name}` | {spec['type']} | {_cell(treatment)} | {_cell(description)} |")
     if entry.get("status_column"):
         lines.append(f"| `{STATUS_COLUMN}` | string | added | `ok`, or the identifiers of the row that are no one |")

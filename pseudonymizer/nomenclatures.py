@@ -11,7 +11,7 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-MAX_LISTED = 12  # longer code lists are named, not listed
+MAX_LISTED = 20  # longer code lists are named, not listed
 
 
 class Nomenclatures:
@@ -20,7 +20,8 @@ class Nomenclatures:
         self._files = {p.stem: p for p in self.folder.rglob("*.csv")}
 
     def labels(self, name: str) -> dict[str, str]:
-        path = self._files.get(name)
+        """{code: label} of a code list; `name` as the schemas write it ("IR_NIR_V", or "IR_NIR_V:BEN_NIR_COD")."""
+        path = self._files.get(name.split(":")[0].strip())
         return dict(_read(path)) if path else {}
 
     def summary(self, name: str) -> str:

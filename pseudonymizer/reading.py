@@ -226,8 +226,9 @@ def parse(source: Source, column: Column, values: pa.Array) -> tuple[pa.Array, p
     target = arrow_type(column)
     is_text = pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
     if is_text and source.kind == "csv":
-        blank = pc.equal(pc.utf8_trim_whitespace(values), "")
-        values = pc.if_else(blank, pa.scalar(None, values.type), values)  # whitespace-only is null
+        blank = pc.ascii_is_space(values)  # non-empty and only spaces or tabs: a missing value
+        if pc.any(blank).as_py():
+            values = pc.if_else(blank, pa.scalar(None, values.type), values)
     if values.type == target:
         return values, pc.and_(pc.is_valid(values), pc.is_null(values))  # all False
     if is_text:
@@ -250,6 +251,9 @@ def parse_strings(column: Column, values: pa.Array, dialect, formats: tuple[str,
         false = pc.is_in(values, value_set=pa.array(list(dialect.false_values), pa.string()))
         return pc.if_else(true, True, pc.if_else(false, pa.scalar(False), pa.scalar(None, pa.bool_())))
     if column.type in ("integer", "number", "year") or target == pa.int8():
+        fast = _plain_cast(values, target, column.type == "number" and dialect.decimal != ".")
+        if fast is not None:
+            return fast
         numeric = pc.utf8_trim_whitespace(values)
         if column.type == "integer" and dialect.booleans_in_integers:
             true = pc.is_in(numeric, value_set=pa.array(list(dialect.true_values), pa.string()))
@@ -260,6 +264,11 @@ def parse_strings(column: Column, values: pa.Array, dialect, formats: tuple[str,
         ok = pc.match_substring_regex(numeric, _NUMBER if column.type == "number" else _INTEGER)
         cleaned = pc.if_else(ok, numeric, pa.scalar(None, pa.string()))
         return pc.cast(cleaned, target)
+    if formats is None and column.type == "date" and column.format == "default":
+        try:  # ISO dates: Arrow's cast is six times faster than strptime
+            return pc.cast(values, pa.date32())
+        except pa.ArrowInvalid:
+            pass
     if formats is None:
         own = DEFAULT_FORMATS[column.type] if column.format == "default" else column.format
         extra = dialect.datetime_formats if column.type == "datetime" else dialect.date_formats
@@ -273,3 +282,22 @@ def parse_strings(column: Column, values: pa.Array, dialect, formats: tuple[str,
     if target == pa.date32():
         stamps = pc.floor_temporal(stamps, unit="day")
     return pc.cast(stamps, target)
+
+
+def _plain_cast(values: pa.Array, target: pa.DataType, decimal_comma: bool) -> pa.Array | None:
+    """Arrow's own cast, when every value is a plain number it reads as we would; else None."""
+    if decimal_comma:
+        return None
+    try:
+        cast = pc.cast(values, target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    if pa.types.is_floating(target):
+        if pc.any(pc.is_nan(cast)).as_py() or pc.any(pc.is_inf(cast)).as_py():
+            return None  # "nan", "inf": not numbers in a source
+        return cast
+    # Arrow also reads hexadecimal ("0x1F"): every value must be decimal digits, with a sign at most.
+    other = pc.invert(pc.fill_null(pc.ascii_is_decimal(values), True))
+    if pc.any(other).as_py() and not pc.all(pc.match_substring_regex(values.filter(other), _INTEGER)).as_py():
+        return None
+    return cast

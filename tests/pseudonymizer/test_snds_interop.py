@@ -436,3 +436,20 @@ def test_placeholders_are_declared_values_never_digit_patterns(catalog, sources,
             if column.role == "linkage" and not catalog.domains[column.domain].nir:
                 got = [row[column.name] is None for row in result.tables[name]]
                 assert got == [row[column.name] is None for row in sources[name]], (name, column.name)
+
+
+def test_data_dictionary_explains_links_drops_and_codes(catalog, master_key, tmp_path):
+    out = tmp_path / "extract"
+    extract(
+        catalog, SCHEMAS, "alpha", out, master_key, tables=TABLES, progress=False,
+        columns={"ER_PRS_F": ["BEN_NIR_PSA", "BEN_RNG_GEM", "EXE_SOI_DTD"]}, nomenclatures=SHARED / "nomenclatures",
+    )
+    text = (out / "DATA_DICTIONARY.md").read_text(encoding="utf-8")
+    assert "## Links between the tables" in text
+    assert "- `ER_PRS_F`(BEN_NIR_PSA, BEN_RNG_GEM) → `IR_BEN_R`(BEN_NIR_PSA, BEN_RNG_GEM)" in text
+    assert "- `KI_CCI_R`(BEN_IDT_ANO) → `IR_BEN_R`(BEN_IDT_ANO)" in text
+    assert "`BEN_RES_COM` (direct identifier: commune code" in text  # dropped, and why
+    assert "`BSE_REM_MNT` (not requested by the project)" in text
+    assert "codes (IR_NIR_V): 00 NIR NORMAL (ni fictif ni provisoire); 01 NIR FICTIF IVG" in text
+    assert "Note: PMSI validity codes (*_RET" in text  # a usage note on T_MCOaaC
+    assert "Identifiers that are no one, by column: `BEN_NIR_PSA` fictive 9" in text
