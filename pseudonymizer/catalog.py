@@ -15,6 +15,9 @@ the role of each of its columns:
 A column of the schema without a role, or a role for a column the schema lacks, is an error:
 nothing is ever kept by default.
 
+Source columns a table's schema lacks are refused, unless the table (or the catalog, as the
+default of its tables) declares ``extra = "drop"``: then they are left out, and listed.
+
 A table whose name holds ``aa`` (two-digit year, ``T_MCOaaC``) or ``AAAA`` (four digits) describes
 a family: ``T_MCO19C``, ``T_MCO22C``... are read with the same schema and roles. ``include = [...]``
 reads more role files (one per product) into the same catalog.
@@ -160,6 +163,7 @@ def load_catalog(path: str | Path, schema_dir: str | Path | None = None) -> Cata
             "keep (link as in the source, marked), null, random (deterministic, links nothing) or drop (remove the rows)",
         )
     dialect = Dialect().merged(f"{path} [dialect]", spec.get("dialect", {}))
+    extra = spec.get("extra", "error")  # the tables' default; each may declare its own
     parts = [(path, spec)] + [(path.parent / inc, read_role_file(path.parent / inc)) for inc in spec.get("include", [])]
     domains: dict[str, Domain] = {}
     for part_path, part in parts:
@@ -172,7 +176,7 @@ def load_catalog(path: str | Path, schema_dir: str | Path | None = None) -> Cata
         for name, tspec in part.get("tables", {}).items():
             if name in tables:
                 raise PseudonymizerError(f"{part_path}: table {name} is described twice", "describe each table once")
-            tables[name] = _load_table(part_path, base, name, tspec, domains, dialect, part.get("product", ""))
+            tables[name] = _load_table(part_path, base, name, {"extra": extra, **tspec}, domains, dialect, part.get("product", ""))
     if not tables:
         raise PseudonymizerError(f"catalog {path} has no [tables.NAME] section", "describe at least one table")
     return Catalog(path=path, tables=tables, fictive_policy=policy, domains=domains, status_column=bool(spec.get("status_column", False)))

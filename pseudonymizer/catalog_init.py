@@ -24,7 +24,7 @@ _FAMILIES = (
 )
 REVIEW = "REVIEW"
 DIALECT = {
-    "date_formats": ["%d%b%Y:%H:%M:%S", "%d/%m/%Y", "%d%b%Y"],
+    "date_formats": ["%d%b%Y:%H:%M:%S", "%d/%m/%Y", "%d%b%Y", "%Y-%m-%d %H:%M:%S"],
     "datetime_formats": ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%SZ", "%d%b%Y:%H:%M:%S", "%d/%m/%Y %H:%M:%S", "%Y-%m-%d"],
     "booleans_in_integers": True,
 }
@@ -155,6 +155,9 @@ def write_catalog(tables: list[Proposed], out_dir: Path, schemas_dir: Path | Non
         "# as in the source, and the ID_STATUS column says which they are (see the data dictionary).",
         'fictive_policy = "keep"',
         "status_column = true",
+        "# Real exports carry columns the public schemas lack (PRS_PPU_SEC, DCT_FOR_AMO...): they are",
+        "# left out of the extract and listed in its manifest and data dictionary.",
+        'extra = "drop"',
     ]
     if schemas_dir is not None:
         root.append(f'schema_dir = "{schemas_dir}"')

@@ -42,6 +42,7 @@ class Report:
     without_source: list[str] = field(default_factory=list)
     unknown_files: list[Path] = field(default_factory=list)
     tables: set[str] = field(default_factory=set)  # catalog tables checked
+    notes: list[str] = field(default_factory=list)  # not mismatches, but worth knowing
 
     def fixes(self) -> dict[str, list[str]]:
         """Role-file lines by section; a dialect fix needed by every checked table goes to [dialect] once."""
@@ -84,6 +85,9 @@ def _check_source(source: Source, report: Report) -> None:
         report.findings.append(Finding(table.name, source.path, str(exc)))
         return
     missing, extra = header_problems(source, names)
+    ignored = [n for n in names if n not in table.names and n not in extra]
+    if ignored:
+        report.notes.append(f"{source.table_name}: column(s) not in the Table Schema, left out as declared (extra = \"drop\"): {', '.join(ignored)}")
     if missing:
         report.findings.append(Finding(table.name, source.path, f"missing column(s) {', '.join(missing)}: re-export them, or remove them from the Table Schema {table.schema_path.name}"))
     if extra:
@@ -235,6 +239,7 @@ def render(report: Report) -> str:
     for f in report.findings:
         if f.file is None or f.file not in {p for _, p, _ in report.checked}:
             lines.append(f"FAIL {f.table}: {f.problem}")
+    lines += [f"note: {n}" for n in report.notes]
     if report.without_source:
         lines.append(f"no source file for {len(report.without_source)} catalog table(s): {', '.join(report.without_source)}")
     if report.unknown_files:

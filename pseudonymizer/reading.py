@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -24,7 +25,7 @@ from .errors import PseudonymizerError
 SOURCE_SUFFIXES = (".parquet", ".csv")
 # Table Schema "default" formats, written as strptime patterns.
 DEFAULT_FORMATS = {"date": "%Y-%m-%d", "datetime": "%Y-%m-%dT%H:%M:%S", "yearmonth": "%Y%m"}
-_INTEGER = r"^[+-]?\d+$"
+_INTEGER = r"^[+-]?\d+(\.0*)?$"  # "12.0": an integer written by a float-typed export, read exactly
 _NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 
 
@@ -78,15 +79,21 @@ def find_sources(sources_dir: Path, table: Table, name: str | None = None, files
     if exact is not None:
         return [Source(table, exact, table.name)]
     matches: dict[str, Path] = {}
+    family = table.family
     for rel, path in files.items():
-        stem = rel.rsplit("/", 1)[-1]
-        if stem == wanted or (name is None and table.describes(stem)):
-            if stem in matches:
-                raise PseudonymizerError(
-                    f"two source files for table {stem}: {matches[stem]} and {path}",
-                    "keep one, or set the table's 'source' in the catalog",
-                )
-            matches[stem] = path
+        stem = rel.rsplit("/", 1)[-1]  # file names are matched ignoring case: er_prs_f.csv is ER_PRS_F
+        if stem.upper() == wanted.upper():
+            stem = wanted
+        elif name is None and family and re.match(family.pattern, stem, re.IGNORECASE):
+            stem = table.name if stem.upper() == table.name.upper() else stem.upper() if stem == stem.lower() else stem
+        else:
+            continue
+        if stem in matches:
+            raise PseudonymizerError(
+                f"two source files for table {stem}: {matches[stem]} and {path}",
+                "keep one, or set the table's 'source' in the catalog",
+            )
+        matches[stem] = path
     if not matches:
         raise PseudonymizerError(
             f"no source file for table {wanted}: looked for {sources_dir / table.source}.parquet or .csv, and {wanted}.* in its subfolders",
@@ -164,7 +171,7 @@ def raw_batches(source: Source, names: list[str], batch_size: int) -> Iterator[p
         dialect = source.table.dialect
         reader = pacsv.open_csv(
             source.path,
-            read_options=pacsv.ReadOptions(block_size=max(1 << 20, batch_size * 64), encoding=dialect.encoding),
+            read_options=pacsv.ReadOptions(block_size=max(1 << 20, batch_size * 16), encoding=dialect.encoding),  # ~4 MiB: bounds memory
             parse_options=pacsv.ParseOptions(delimiter=dialect.delimiter, quote_char=dialect.quote),
             convert_options=pacsv.ConvertOptions(
                 column_types={n: pa.string() for n in names},
@@ -263,6 +270,8 @@ def parse_strings(column: Column, values: pa.Array, dialect, formats: tuple[str,
             numeric = pc.replace_substring(numeric, dialect.decimal, ".")
         ok = pc.match_substring_regex(numeric, _NUMBER if column.type == "number" else _INTEGER)
         cleaned = pc.if_else(ok, numeric, pa.scalar(None, pa.string()))
+        if column.type != "number":
+            cleaned = pc.replace_substring_regex(cleaned, r"\.0*$", "")
         return pc.cast(cleaned, target)
     if formats is None and column.type == "date" and column.format == "default":
         try:  # ISO dates: Arrow's cast is six times faster than strptime

@@ -12,6 +12,7 @@ import datetime as dt
 import io
 import json
 import re
+import shutil
 
 import pyarrow.parquet as pq
 import pytest
@@ -49,7 +50,16 @@ def _sas(text: str) -> str:
     return dt.date.fromisoformat(text).strftime("%d%b%Y:00:00:00").upper()
 
 
-def rewrite(sample, folder, delimiter=",", encoding="utf-8", bom=False, sas=False):
+def strict_catalog(tmp_path):
+    """The shipped catalog, refusing extra source columns (its tables' default is extra = "drop")."""
+    folder = tmp_path / "strict-catalog"
+    shutil.copytree(CATALOG.parent, folder)
+    root = folder / "catalog.toml"
+    root.write_text(root.read_text(encoding="utf-8").replace('\nextra = "drop"\n', '\nextra = "error"\n'), encoding="utf-8")
+    return root
+
+
+def rewrite(sample, folder, delimiter=",", encoding="utf-8", bom=False, sas=False, lower=False):
     """Write the sample as one flat export folder in the given dialect."""
     folder.mkdir(parents=True)
     for name, (header, rows, schema) in sample.items():
@@ -66,13 +76,15 @@ def rewrite(sample, folder, delimiter=",", encoding="utf-8", bom=False, sas=Fals
                         row[i] = _sas(row[i]) if i % 2 else dt.date.fromisoformat(row[i]).strftime("%d/%m/%Y")
                     elif kind == "integer" and _flags(rows, i):
                         row[i] = {"1": "True", "0": "False"}[row[i]]
+                    elif kind == "integer" and i % 3 == 0:
+                        row[i] += ".0"  # a float-typed export's integers
             out_rows.append(row)
         buffer = io.StringIO()
         writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n" if sas else "\n")
         writer.writerow(header)
         writer.writerows(out_rows)
         data = buffer.getvalue().encode(encoding)
-        (folder / f"{name}.csv").write_bytes((b"\xef\xbb\xbf" if bom else b"") + data)
+        (folder / f"{name.lower() if lower else name}.csv").write_bytes((b"\xef\xbb\xbf" if bom else b"") + data)
     return folder
 
 
@@ -86,7 +98,7 @@ VARIANTS = {
     "latin1": ({"encoding": "latin-1"}, {"encoding": "latin-1"}),
     "bom": ({"bom": True}, {}),
     "sas_dates_blanks_flags": ({"sas": True}, {}),
-    "all_at_once": ({"delimiter": ";", "encoding": "cp1252", "sas": True}, {"delimiter": ";", "encoding": "cp1252"}),
+    "all_at_once": ({"delimiter": ";", "encoding": "cp1252", "sas": True, "lower": True}, {"delimiter": ";", "encoding": "cp1252"}),
 }
 
 
@@ -107,7 +119,8 @@ def base_extract(sample, tmp_path_factory, master_key):
 def test_dialect_variants_give_identical_extracts(sample, base_extract, tmp_path, master_key, variant):
     write, dialect = VARIANTS[variant]
     folder = rewrite(sample, tmp_path / "export", **write)
-    assert folder.joinpath("IR_BEN_R.csv").read_bytes() != (base_extract.parent / "export" / "IR_BEN_R.csv").read_bytes()
+    written = folder / ("ir_ben_r.csv" if write.get("lower") else "IR_BEN_R.csv")
+    assert written.read_bytes() != (base_extract.parent / "export" / "IR_BEN_R.csv").read_bytes()
     catalog = with_dialect(load_catalog(CATALOG, schema_dir=SCHEMAS), dialect)
     out = tmp_path / "extract"
     extract(catalog, folder, "alpha", out, master_key, tables=TABLES, progress=False)
@@ -174,7 +187,10 @@ def test_catalog_check_reports_every_mismatch_in_one_run(sample, tmp_path):
     with open(folder / "T_MCOaaC.csv", "w", encoding="utf-8", newline="") as fh:
         csv.writer(fh).writerows([header, *rows])
 
-    result = run_enclave("catalog", "check", "--catalog", CATALOG, "--schemas", SCHEMAS, "--sources", folder)
+    shipped = run_enclave("catalog", "check", "--catalog", CATALOG, "--schemas", SCHEMAS, "--sources", folder)
+    assert "4 file(s) checked" not in shipped.stdout and "4 mismatch(es)" in shipped.stdout  # extra columns: declared drop
+    assert 'note: ER_PRS_F: column(s) not in the Table Schema, left out as declared (extra = "drop"): PRS_PPU_SEC, DCT_FOR_AMO' in shipped.stdout
+    result = run_enclave("catalog", "check", "--catalog", strict_catalog(tmp_path), "--schemas", SCHEMAS, "--sources", folder)
     out = result.stdout
     assert result.returncode == 1, result.stderr
     assert "5 file(s) checked, 5 mismatch(es)" in out, out
@@ -192,16 +208,14 @@ def test_extra_columns_dropped_when_declared(sample, tmp_path, master_key):
     header, rows, _ = sample["ER_PRS_F"]
     with open(folder / "ER_PRS_F.csv", "w", encoding="utf-8", newline="") as fh:
         csv.writer(fh).writerows([header + ["PRS_PPU_SEC"], *[r + ["7"] for r in rows]])
-    catalog = load_catalog(CATALOG, schema_dir=SCHEMAS)
+    strict = strict_catalog(tmp_path)
     with pytest.raises(PseudonymizerError, match=r'unexpected column\(s\) PRS_PPU_SEC.*declare extra = "drop" in \[tables.ER_PRS_F\]'):
-        extract(catalog, folder, "alpha", tmp_path / "out", master_key, tables=["ER_PRS_F"], progress=False)
-    edited = tmp_path / "catalog"
-    import shutil
-
-    shutil.copytree(CATALOG.parent, edited)
-    dcir = edited / "dcir.toml"
-    dcir.write_text(dcir.read_text(encoding="utf-8").replace('[tables.ER_PRS_F]\ntitle', '[tables.ER_PRS_F]\nextra = "drop"\ntitle', 1).replace('schema = "DCIR/ER_PRS_F.json"\nextra = "error"', 'schema = "DCIR/ER_PRS_F.json"'), encoding="utf-8")
-    manifest = extract(load_catalog(edited / "catalog.toml", schema_dir=SCHEMAS), folder, "alpha", tmp_path / "out", master_key, tables=["ER_PRS_F"], progress=False)
+        extract(load_catalog(strict, schema_dir=SCHEMAS), folder, "alpha", tmp_path / "out", master_key, tables=["ER_PRS_F"], progress=False)
+    dcir = strict.parent / "dcir.toml"
+    dcir.write_text(dcir.read_text(encoding="utf-8").replace('[tables.ER_PRS_F]\n', '[tables.ER_PRS_F]\nextra = "drop"\n', 1), encoding="utf-8")
+    table = load_catalog(strict, schema_dir=SCHEMAS).table
+    assert table("ER_PRS_F").extra == "drop" and table("IR_BEN_R").extra == "error"
+    manifest = extract(load_catalog(strict, schema_dir=SCHEMAS), folder, "alpha", tmp_path / "out", master_key, tables=["ER_PRS_F"], progress=False)
     assert manifest["tables"]["ER_PRS_F"]["extra_source_columns_dropped"] == ["PRS_PPU_SEC"]
     assert "PRS_PPU_SEC" not in pq.read_table(tmp_path / "out" / "ER_PRS_F.parquet").column_names
     assert "`PRS_PPU_SEC` (in the source file, not in the Table Schema" in (tmp_path / "out" / "DATA_DICTIONARY.md").read_text(encoding="utf-8")
