@@ -127,7 +127,8 @@ def _detect_dialect(source: Source, report: Report) -> Dialect:
         sample = fh.read(1 << 16)
     dialect = declared
     encoding = _encoding(sample)
-    if encoding and _codec(encoding) != _codec(declared.encoding):
+    compatible = encoding == "latin-1" and _codec(declared.encoding) == _codec("cp1252")  # cp1252 reads latin-1 text alike
+    if encoding and _codec(encoding) != _codec(declared.encoding) and not compatible:
         dialect = replace(dialect, encoding=encoding)
         report.findings.append(
             Finding(source.table.name, source.path, f"the file is {encoding}, the catalog says {declared.encoding}", "dialect", f'encoding = "{encoding}"')
@@ -147,6 +148,9 @@ def _detect_dialect(source: Source, report: Report) -> Dialect:
 
 
 def _encoding(sample: bytes) -> str | None:
+    """The sample's encoding; None when plain ASCII (which every supported encoding reads alike)."""
+    if sample.isascii():
+        return None
     try:
         sample.decode("utf-8")
         return "utf-8"
@@ -250,6 +254,8 @@ def render(report: Report) -> str:
         for section, body in sorted(fixes.items(), key=lambda kv: (kv[0] != "dialect", kv[0])):
             lines.append(f"[{section}]")
             lines += body
+            if section == "dialect":
+                lines.append("# or, for one run: " + " ".join(f"--dialect '{line.replace(' = ', '=').replace(chr(34), '')}'" for line in body if not line.startswith(("date", "datetime"))))
             lines.append("")
     n = len(report.findings)
     lines.append(f"{len(report.checked)} file(s) checked, {n} mismatch(es)" + (" — fix them, then run the check again" if n else ": the sources match the catalog"))
