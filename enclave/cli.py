@@ -8,6 +8,8 @@ from pathlib import Path
 import click
 
 from enclave.cli_auth import attach as attach_auth_commands
+from enclave.cli_catalog import DIALECT_HELP
+from enclave.cli_catalog import catalog as catalog_group
 from enclave.cli_provision import COMMANDS as PROVISION_COMMANDS
 from enclave.cli_provision import PROJECT_COMMANDS
 from enclave.cli_registry import COMMANDS as REGISTRY_COMMANDS
@@ -32,8 +34,8 @@ class EnclaveGroup(click.Group):
 def main():
     """Enclave: secure analysis spaces for pseudonymised health data.
 
-    Generate synthetic sources (synth), turn sources into a project's pseudonymised extract
-    (pseudonymize), or make a master key (keygen). Keep the registry: its database (db), users
+    Generate synthetic sources (synth), propose or check a catalog (catalog init, catalog check),
+    turn sources into a project's pseudonymised extract (pseudonymize), or make a master key (keygen). Keep the registry: its database (db), users
     (user), projects (list, show, project, expire), audit log (audit) and lifecycle (lifecycle).
     Settings come from ENCLAVE_* environment variables (see enclave/settings.py).
     """
@@ -69,31 +71,43 @@ def synth(out_dir: Path, people: int, seed: int, care_rows_per_person: float, qu
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Extract folder; replaced atomically when the run succeeds.")
 @click.option("--key-version", default=1, show_default=True, type=click.IntRange(min=1), help="Pseudonym key version (a new version gives new pseudonyms).")
 @click.option("--master-key-file", type=click.Path(dir_okay=False, path_type=Path), help="File holding the master secret (default: $ENCLAVE_MASTER_KEY_FILE, else $ENCLAVE_MASTER_KEY).")
-@click.option("--fictive-policy", type=click.Choice(["drop", "random"]), help="Rows whose id is fictive or a placeholder: drop them, or give each a unique random pseudonym (default: the catalog's, else drop).")
+@click.option("--fictive-policy", type=click.Choice(["keep", "null", "random", "drop"]), help="Ids that are no one (fictive NIR code, in NIR-derived domains only; declared placeholders): keep (link as in the source), null, random (a pseudonym of their own, the same on re-runs) or drop (remove the row). Default: the catalog's, else keep.")
+@click.option("--status-column/--no-status-column", default=None, help="Add an ID_STATUS column: 'ok', or which ids of the row are no one and why (default: the catalog's status_column).")
+@click.option("--dialect", "dialect", multiple=True, help=DIALECT_HELP)
+@click.option("--nomenclatures", type=click.Path(file_okay=False, exists=True, path_type=Path), help="Folder of SNDS nomenclatures (code lists): their labels go into the data dictionary.")
 @click.option("--batch-rows", default=1 << 18, show_default=True, type=click.IntRange(min=1), help="Rows per record batch: bounds memory.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
-def pseudonymize(catalog, schema_dir, sources_dir, project, tables, columns, where, out_dir, key_version, master_key_file, fictive_policy, batch_rows, quiet):
+@click.option("--quiet", is_flag=True, help="No progress bars or progress lines.")
+def pseudonymize(catalog, schema_dir, sources_dir, project, tables, columns, where, out_dir, key_version, master_key_file, fictive_policy, status_column, dialect, nomenclatures, batch_rows, quiet):
     """Write a project's pseudonymised extract: Parquet tables, manifest.json, DATA_DICTIONARY.md.
 
     Direct identifiers are dropped, linkage ids become keyed pseudonyms of this project, and
     quasi-identifiers are coarsened, as the catalog says. Nothing is written unless the whole run
-    succeeds.
+    succeeds. Without --tables, every catalog table that has a source file is extracted. Run
+    `enclave catalog check` first on new sources: it lists every mismatch at once.
     """
-    from pseudonymizer.catalog import load_catalog
+    from pseudonymizer.catalog import load_catalog, parse_dialect_options, with_dialect
     from pseudonymizer.extract import extract, parse_columns
     from pseudonymizer.keys import load_master_key
 
     master = load_master_key(master_key_file)
-    cat = load_catalog(catalog, schema_dir)
+    cat = with_dialect(load_catalog(catalog, schema_dir), parse_dialect_options(dialect))
     table_list = [t.strip() for spec in tables for t in spec.split(",") if t.strip()] or None
     manifest = extract(
         cat, sources_dir, project, out_dir, master,
         key_version=key_version, tables=table_list, columns=parse_columns(columns), where=where,
         fictive_policy=fictive_policy, batch_rows=batch_rows, progress=not quiet,
+        status_column=status_column, nomenclatures=nomenclatures,
     )
+    width = max(len(n) for n in manifest["tables"])
     for name, entry in manifest["tables"].items():
         dropped = sum(entry["rows_dropped"].values())
-        click.echo(f"{name:10} {entry['rows_in']:>12,} rows in  {entry['rows_out']:>12,} out  {dropped:>10,} dropped  ({len(entry['columns'])} columns)")
+        affected = ", ".join(f"{n:,} {r}" for r, n in entry["rows_with_ids_of_no_one"].items() if n)
+        click.echo(
+            f"{name:{width}} {entry['rows_in']:>12,} rows in  {entry['rows_out']:>12,} out  {dropped:>10,} dropped  ({len(entry['columns'])} columns)"
+            + (f"  rows with ids of no one ({manifest['fictive_policy']}): {affected}" if affected else "")
+        )
+    if manifest["tables_without_source"]:
+        click.echo(f"{len(manifest['tables_without_source'])} catalog table(s) had no source file and were skipped (see manifest.json)")
     click.echo(f"extract of project {project} written to {out_dir} (manifest.json, DATA_DICTIONARY.md)")
 
 
@@ -110,6 +124,7 @@ for _command in REGISTRY_COMMANDS + PROVISION_COMMANDS:
 for _command in PROJECT_COMMANDS:
     project_group.add_command(_command)
 attach_auth_commands(main)  # enclave user reset-totp
+main.add_command(catalog_group)
 
 
 if __name__ == "__main__":

@@ -5,30 +5,57 @@ the role of each of its columns:
 
 - ``direct``: a direct identifier (NIR, name, address, phone, e-mail...), always dropped;
 - ``linkage``: an identifier linking rows across sources, replaced by a keyed pseudonym. Columns
-  of the same ``domain`` hold the same kind of identifier, so their pseudonyms join;
+  of the same ``domain`` hold the same kind of identifier, so their pseudonyms join. A domain is
+  declared once in ``[domains.NAME]``: ``nir = true`` when its ids derive from the NIR (a table's
+  ``fictive`` flag, e.g. BEN_CDI_NIR, then says whether they are real), and its ``placeholders``,
+  the exact values that are no one (a column may declare its own). Nothing is guessed from digits;
 - ``quasi``: a quasi-identifier, coarsened by a named ``rule`` (see :mod:`pseudonymizer.coarsening`);
 - ``attribute``: kept as it is when the project is authorised to see it.
 
 A column of the schema without a role, or a role for a column the schema lacks, is an error:
 nothing is ever kept by default.
+
+Source columns a table's schema lacks are refused, unless the table (or the catalog, as the
+default of its tables) declares ``extra = "drop"``: then they are left out, and listed.
+
+A table whose name holds ``aa`` (two-digit year, ``T_MCOaaC``) or ``AAAA`` (four digits) describes
+a family: ``T_MCO19C``, ``T_MCO22C``... are read with the same schema and roles. ``include = [...]``
+reads more role files (one per product) into the same catalog.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from .coarsening import RULES
+from .dialect import Dialect
 from .errors import PseudonymizerError
 
 ROLES = ("direct", "linkage", "quasi", "attribute")
-FICTIVE_POLICIES = ("drop", "random")
+# What happens to an id that is no one (fictive NIR, placeholder), in its domain only:
+# keep: pseudonymised as usual, linking as in the source (the status column and counts say so);
+# null: the pseudonym is left empty; random: a pseudonym of its own, the same on every re-run;
+# drop: the whole row is removed.
+FICTIVE_POLICIES = ("keep", "null", "random", "drop")
+EXTRA_POLICIES = ("error", "drop")
 # Frictionless field types we read, and the formats we know beyond "default" (ISO 8601).
 TYPES = ("string", "integer", "number", "boolean", "date", "datetime", "year", "yearmonth")
-# Placeholder identifiers ("XXXXXXXXXXXXXXXXX", "0000...", "9999...") are never real people.
-DEFAULT_PLACEHOLDER = r"^(?:[Xx]+|0+|9+)$"
+STATUS_COLUMN = "ID_STATUS"
+_YEAR_TOKENS = (("AAAA", r"(?:AAAA|\d{4})"), ("aa", r"(?:aa|\d{2})"))
+
+
+@dataclass(frozen=True)
+class Domain:
+    """A kind of identifier: pseudonyms of one domain join across tables."""
+
+    name: str
+    nir: bool = False  # derived from the NIR: a table's fictive flag decides whether it is real
+    placeholders: tuple[str, ...] = ()  # exact values that are no one
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -40,13 +67,14 @@ class Column:
     description: str = ""
     rule: str | None = None  # quasi only
     domain: str | None = None  # linkage only
-    placeholder: str = DEFAULT_PLACEHOLDER  # linkage only: regex of values that are no one
+    placeholders: tuple[str, ...] = ()  # linkage only: exact values that are no one
     note: str = ""  # why a role or an override was chosen
+    nomenclature: str = ""  # the Table Schema's code list, if any
 
 
 @dataclass(frozen=True)
 class FictiveFlag:
-    """A column whose code says whether the row's linkage ids are real (e.g. BEN_CDI_NIR)."""
+    """A column whose code says whether the row's NIR-derived ids are real (e.g. BEN_CDI_NIR)."""
 
     column: str
     valid: tuple[str, ...]
@@ -62,6 +90,11 @@ class Table:
     fictive: FictiveFlag | None = None
     primary_key: tuple[str, ...] = ()
     foreign_keys: tuple[dict, ...] = ()
+    dialect: Dialect = Dialect()
+    extra: str = "error"  # source columns the schema lacks: refuse, or drop (declared)
+    nir_domains: frozenset[str] = frozenset()  # the linkage domains its fictive flag applies to
+    product: str = ""
+    notes: tuple[str, ...] = ()  # usage notes for researchers (data dictionary)
 
     def column(self, name: str) -> Column:
         for col in self.columns:
@@ -76,47 +109,90 @@ class Table:
     def names(self) -> list[str]:
         return [c.name for c in self.columns]
 
+    @property
+    def family(self) -> re.Pattern | None:
+        """For a table family (T_MCOaaC), the pattern of its members' names; else None."""
+        pattern = re.escape(self.name)
+        for token, years in _YEAR_TOKENS:
+            pattern = pattern.replace(token, years)
+        return re.compile(f"^{pattern}$") if pattern != re.escape(self.name) else None
+
+    def describes(self, name: str) -> bool:
+        return name == self.name or bool(self.family and self.family.match(name))
+
 
 @dataclass(frozen=True)
 class Catalog:
     path: Path
     tables: dict[str, Table] = field(default_factory=dict)
-    fictive_policy: str = "drop"
+    fictive_policy: str = "keep"
+    domains: dict[str, Domain] = field(default_factory=dict)
+    status_column: bool = False
 
     def table(self, name: str) -> Table:
-        try:
+        """The table `name`, or the family describing it (T_MCO22C -> T_MCOaaC)."""
+        if name in self.tables:
             return self.tables[name]
-        except KeyError:
-            raise PseudonymizerError(
-                f"table {name!r} is not in the catalog {self.path}",
-                f"known tables: {', '.join(sorted(self.tables))}",
-            ) from None
+        for table in self.tables.values():
+            if table.describes(name):
+                return table
+        raise PseudonymizerError(
+            f"table {name!r} is not in the catalog {self.path}",
+            f"known tables: {', '.join(sorted(self.tables))}",
+        )
 
 
-def load_catalog(path: str | Path, schema_dir: str | Path | None = None) -> Catalog:
-    """Read a role file and the Table Schemas it names; raise PseudonymizerError on any gap."""
-    path = Path(path)
+def read_role_file(path: Path) -> dict:
     try:
-        spec = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise PseudonymizerError(f"catalog {path} does not exist", "pass the path of a role file (TOML)") from None
     except tomllib.TOMLDecodeError as exc:
         raise PseudonymizerError(f"catalog {path} is not valid TOML: {exc}", "fix the role file's syntax") from None
+
+
+def load_catalog(path: str | Path, schema_dir: str | Path | None = None) -> Catalog:
+    """Read a role file (and those it includes) and the Table Schemas it names; raise on any gap."""
+    path = Path(path)
+    spec = read_role_file(path)
     base = Path(schema_dir) if schema_dir else path.parent / spec.get("schema_dir", ".")
-    policy = spec.get("fictive_policy", "drop")
+    policy = spec.get("fictive_policy", "keep")
     if policy not in FICTIVE_POLICIES:
         raise PseudonymizerError(
             f"{path}: fictive_policy = {policy!r} is not one of {', '.join(FICTIVE_POLICIES)}",
-            "use 'drop' (remove the rows) or 'random' (a unique random pseudonym per row)",
+            "keep (link as in the source, marked), null, random (deterministic, links nothing) or drop (remove the rows)",
         )
-    tables_spec = spec.get("tables")
-    if not isinstance(tables_spec, dict) or not tables_spec:
+    dialect = Dialect().merged(f"{path} [dialect]", spec.get("dialect", {}))
+    extra = spec.get("extra", "error")  # the tables' default; each may declare its own
+    parts = [(path, spec)] + [(path.parent / inc, read_role_file(path.parent / inc)) for inc in spec.get("include", [])]
+    domains: dict[str, Domain] = {}
+    for part_path, part in parts:
+        for name, dspec in part.get("domains", {}).items():
+            if name in domains:
+                raise PseudonymizerError(f"{part_path}: domain {name} is declared twice", "declare each domain once")
+            domains[name] = _domain(part_path, name, dspec)
+    tables: dict[str, Table] = {}
+    for part_path, part in parts:
+        for name, tspec in part.get("tables", {}).items():
+            if name in tables:
+                raise PseudonymizerError(f"{part_path}: table {name} is described twice", "describe each table once")
+            tables[name] = _load_table(part_path, base, name, {"extra": extra, **tspec}, domains, dialect, part.get("product", ""))
+    if not tables:
         raise PseudonymizerError(f"catalog {path} has no [tables.NAME] section", "describe at least one table")
-    tables = {name: _load_table(path, base, name, tspec) for name, tspec in tables_spec.items()}
-    return Catalog(path=path, tables=tables, fictive_policy=policy)
+    return Catalog(path=path, tables=tables, fictive_policy=policy, domains=domains, status_column=bool(spec.get("status_column", False)))
 
 
-def _load_table(catalog_path: Path, schema_dir: Path, name: str, spec: dict) -> Table:
+def _domain(path: Path, name: str, spec: dict) -> Domain:
+    unknown = set(spec) - {"nir", "placeholders", "description"}
+    if unknown or not isinstance(spec.get("nir"), bool):
+        raise PseudonymizerError(
+            f"{path} [domains.{name}]: needs nir = true or false" + (f"; unknown key(s) {', '.join(sorted(unknown))}" if unknown else ""),
+            "nir = true when the ids derive from the NIR (a fictive flag applies); placeholders = [exact values that are no one]",
+        )
+    return Domain(name, spec["nir"], tuple(spec.get("placeholders", ())), spec.get("description", ""))
+
+
+def _load_table(catalog_path: Path, schema_dir: Path, name: str, spec: dict, domains: dict[str, Domain], dialect: Dialect, product: str) -> Table:
     where = f"{catalog_path} [tables.{name}]"
     schema_path = schema_dir / spec.get("schema", f"{name}.json")
     try:
@@ -140,12 +216,25 @@ def _load_table(catalog_path: Path, schema_dir: Path, name: str, spec: dict) -> 
             f"{where}: role given for column(s) not in {schema_path.name}: {', '.join(unknown)}",
             "remove them or fix their names",
         )
-    columns = tuple(_column(where, f, roles[f["name"]]) for f in fields)
+    columns = tuple(_column(where, f, roles[f["name"]], domains) for f in fields)
     fictive = None
+    nir_domains: frozenset[str] = frozenset()
     if "fictive" in spec:
         fictive = FictiveFlag(column=spec["fictive"]["column"], valid=tuple(spec["fictive"]["valid"]))
         if fictive.column not in schema_names:
             raise PseudonymizerError(f"{where}: fictive column {fictive.column!r} is not in the schema", "fix 'fictive'")
+        undeclared = sorted({c.domain for c in columns if c.role == "linkage" and c.domain not in domains})
+        if undeclared:
+            raise PseudonymizerError(
+                f"{where}: the fictive flag {fictive.column} applies to NIR-derived domains, and domain(s) {', '.join(undeclared)} are not declared",
+                "declare each in [domains.NAME] with nir = true or false",
+            )
+        nir_domains = frozenset(c.domain for c in columns if c.role == "linkage" and domains[c.domain].nir)
+    extra = spec.get("extra", "error")
+    if extra not in EXTRA_POLICIES:
+        raise PseudonymizerError(f"{where}: extra = {extra!r}", "use extra = \"error\" (refuse extra source columns) or \"drop\" (ignore them)")
+    if STATUS_COLUMN in schema_names:
+        raise PseudonymizerError(f"{where}: the schema has a column named {STATUS_COLUMN}, the name of the id status column", "rename it in the schema")
     pk = schema.get("primaryKey", [])
     return Table(
         name=name,
@@ -156,16 +245,25 @@ def _load_table(catalog_path: Path, schema_dir: Path, name: str, spec: dict) -> 
         fictive=fictive,
         primary_key=tuple([pk] if isinstance(pk, str) else pk),
         foreign_keys=tuple(schema.get("foreignKeys", [])),
+        dialect=dialect.merged(f"{where} dialect", spec.get("dialect", {})),
+        extra=extra,
+        nir_domains=nir_domains,
+        product=spec.get("product", product),
+        notes=tuple(spec.get("notes", ())),
     )
 
 
-def _column(where: str, field_spec: dict, role_spec: str | dict) -> Column:
+def _column(where: str, field_spec: dict, role_spec: str | dict, domains: dict[str, Domain]) -> Column:
     if isinstance(role_spec, str):
         role_spec = {"role": role_spec}
     name = field_spec["name"]
     role = role_spec.get("role")
     if role not in ROLES:
         raise PseudonymizerError(f"{where}: column {name} has role {role!r}", f"use one of {', '.join(ROLES)}")
+    if "placeholder" in role_spec:
+        raise PseudonymizerError(
+            f"{where}: column {name} has a 'placeholder' pattern", "declare the exact values that are no one: placeholders = [\"XXXXXXXXXXXXXXXXX\"]"
+        )
     ftype = role_spec.get("type", field_spec.get("type", "string"))
     if ftype not in TYPES:
         raise PseudonymizerError(
@@ -178,16 +276,49 @@ def _column(where: str, field_spec: dict, role_spec: str | dict) -> Column:
         )
     if role != "quasi" and rule is not None:
         raise PseudonymizerError(f"{where}: column {name} has a rule but role {role!r}", "rules apply to quasi columns only")
+    fmt = role_spec.get("format", field_spec.get("format", "default")) or "default"
     if rule is not None:
-        RULES[rule].check_type(where, name, ftype, role_spec.get("format", field_spec.get("format", "default")))
+        RULES[rule].check_type(where, name, ftype, fmt)
+    domain = role_spec.get("domain", name) if role == "linkage" else None
+    placeholders = ()
+    if role == "linkage":
+        default = domains[domain].placeholders if domain in domains else ()
+        placeholders = tuple(role_spec.get("placeholders", default))
     return Column(
         name=name,
         type=ftype,
-        format=role_spec.get("format", field_spec.get("format", "default")) or "default",
+        format=fmt,
         role=role,
         description=field_spec.get("description", ""),
         rule=rule,
-        domain=role_spec.get("domain", name) if role == "linkage" else None,
-        placeholder=role_spec.get("placeholder", DEFAULT_PLACEHOLDER),
+        domain=domain,
+        placeholders=placeholders,
         note=role_spec.get("note", ""),
+        nomenclature=field_spec.get("nomenclature", "") or "",
     )
+
+
+def with_dialect(catalog: Catalog, overrides: dict) -> Catalog:
+    """The catalog with `overrides` (dialect keys, e.g. from the command line) applied to every table."""
+    if not overrides:
+        return catalog
+    tables = {n: replace(t, dialect=t.dialect.merged("--dialect", overrides)) for n, t in catalog.tables.items()}
+    return replace(catalog, tables=tables)
+
+
+def parse_dialect_options(items) -> dict:
+    """`KEY=VALUE` items (`delimiter=;`, `encoding=latin-1`, `date_formats=%d/%m/%Y,%d%b%Y:%H:%M:%S`)."""
+    known = {f.name: f.type for f in fields(Dialect)}
+    out: dict = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        key = key.strip()
+        if not eq or key not in known:
+            raise PseudonymizerError(f"dialect option {item!r} is not KEY=VALUE with a known key", f"keys: {', '.join(known)}")
+        if key == "booleans_in_integers":
+            out[key] = value.strip().lower() in ("1", "true", "yes")
+        elif key in ("delimiter", "quote", "decimal", "encoding"):
+            out[key] = "\t" if value == "\\t" else value
+        else:
+            out[key] = tuple(v for v in value.split(",")) if value else ()
+    return out

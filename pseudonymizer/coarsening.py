@@ -51,6 +51,9 @@ _AGE_BANDS = pa.array([f"{low}-{low + 4}" for low in range(0, AGE_TOP_CODE, 5)] 
 
 def _to_age_band(arr: pa.Array) -> pa.Array:
     # Band number = age // 5, capped at the top-coded band; a negative age is no age (null).
+    if pa.types.is_floating(arr.type):  # some PMSI schemas declare ages as numbers
+        arr = pc.floor(arr)
+        arr = pc.if_else(pc.and_(pc.greater_equal(arr, -1e15), pc.less_equal(arr, 1e15)), arr, pa.scalar(None, arr.type))
     ages = pc.cast(arr, pa.int64())
     band = pc.min_element_wise(pc.divide(ages, 5), len(_AGE_BANDS) - 1)
     return _AGE_BANDS.take(pc.if_else(pc.less(ages, 0), pa.scalar(None, pa.int64()), band))
@@ -62,7 +65,7 @@ RULES: dict[str, Rule] = {
         Rule("month", "date coarsened to its month (stored as the month's first day)", ("date", "datetime", "yearmonth"), _to_month),
         Rule("year", "date coarsened to its year", ("date", "datetime", "yearmonth", "year"), _to_year),
         Rule("department", "postcode or commune code coarsened to its department", ("string",), _to_department),
-        Rule("age_band5", f"age coarsened to a 5-year band, {AGE_TOP_CODE}+ top-coded", ("integer",), _to_age_band),
+        Rule("age_band5", f"age coarsened to a 5-year band, {AGE_TOP_CODE}+ top-coded", ("integer", "number"), _to_age_band),
     )
 }
 

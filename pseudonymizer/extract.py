@@ -1,7 +1,7 @@
 """Extraction: authorised tables, columns and rows of the sources -> one project's extract folder.
 
     <out>/<TABLE>.parquet      pseudonymised, coarsened, only authorised columns and rows
-    <out>/manifest.json        input and output hashes, row counts, drops by reason, roles, key version
+    <out>/manifest.json        input and output hashes, row counts, ids affected and drops by reason, roles, key version
     <out>/DATA_DICTIONARY.md   what each column is, for researchers
 
 Everything is validated before the first row is read; tables are streamed batch by batch, so memory
@@ -20,19 +20,22 @@ from typing import Iterable
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from tqdm import tqdm
+import numpy as np
 
-from .catalog import Catalog, Column, Table, FICTIVE_POLICIES
+from .catalog import STATUS_COLUMN, Catalog, Column, Table, FICTIVE_POLICIES
 from .coarsening import RULES, output_type
 from .dictionary import write_dictionary
 from .errors import PseudonymizerError
 from .filters import Filter, parse_filter
 from .keys import fingerprint, project_key
+from .nomenclatures import Nomenclatures
+from .progress import Progress
 from .publish import staging
-from .pseudonyms import Pseudonymizer, random_pseudonyms
-from .reading import Source, arrow_type, check_source, find_source, iter_batches
+from .pseudonyms import Pseudonymizer, row_pseudonyms
+from .reading import Source, arrow_type, check_source, find_sources, iter_batches, source_columns, source_files
 
-MANIFEST_FORMAT = "enclave-extract/1"
+MANIFEST_FORMAT = "enclave-extract/2"
+REASONS = ("fictive_id", "placeholder_id")  # why an id is no one
 DEFAULT_BATCH_ROWS = 1 << 18  # measured: bigger batches use more memory and are no faster
 
 
@@ -42,6 +45,13 @@ class TablePlan:
     source: Source
     output: list[Column]
     filters: list[Filter]
+    status: bool = False  # add the ID_STATUS column
+    extra_columns: list[str] = field(default_factory=list)  # in the source, not in the schema (extra = "drop")
+
+    @property
+    def name(self) -> str:
+        """The extracted table's name: the family member's (T_MCO22C) for a family."""
+        return self.source.table_name
 
     @property
     def linkage(self) -> list[Column]:
@@ -56,14 +66,19 @@ class TablePlan:
         return [c for c in self.table.columns if c.name in wanted]
 
     def output_schema(self) -> pa.Schema:
-        return pa.schema([pa.field(c.name, _output_type(c)) for c in self.output])
+        fields = [pa.field(c.name, _output_type(c)) for c in self.output]
+        if self.status:
+            fields.append(pa.field(STATUS_COLUMN, pa.string()))
+        return pa.schema(fields)
 
 
 @dataclass
 class TableReport:
     rows_in: int = 0
     rows_out: int = 0
-    dropped: dict[str, int] = field(default_factory=lambda: {"filter": 0, "fictive_id": 0, "placeholder_id": 0})
+    dropped: dict[str, int] = field(default_factory=lambda: {"filter": 0, **{r: 0 for r in REASONS}})
+    affected: dict[str, int] = field(default_factory=lambda: {r: 0 for r in REASONS})  # rows, by reason
+    by_column: dict[str, dict[str, int]] = field(default_factory=dict)  # ids, by column and reason
     randomised: int = 0
 
 
@@ -92,8 +107,10 @@ class Request:
     """What a project may see, checked against the catalog (no source read yet)."""
 
     tables: list[Table]
+    names: list[str | None]  # per table, the family member asked for (None: every member found)
     output: dict[str, list[Column]]
     filters: dict[str, list[Filter]]
+    explicit: bool  # tables were named (a missing source is an error), not "all in the catalog"
 
 
 def check_request(
@@ -104,13 +121,13 @@ def check_request(
 ) -> Request:
     """Every table, column and row filter of a request checked against the catalog."""
     names = list(tables) if tables else list(catalog.tables)
-    columns = columns or {}
-    for table in columns:
-        if table not in names:
-            raise PseudonymizerError(f"columns are named for table {table}, which is not among the extracted tables", "add it to the tables")
+    columns = {catalog.table(t).name: cols for t, cols in (columns or {}).items() if _known(catalog, t)}
     chosen = [catalog.table(name) for name in names]
+    for table in columns:
+        if table not in {t.name for t in chosen}:
+            raise PseudonymizerError(f"columns are named for table {table}, which is not among the extracted tables", "add it to the tables")
     filters = [parse_filter(w) for w in where]
-    applied = {t.name: [f for f in filters if f.applies_to(t.name, t.names)] for t in chosen}
+    applied = {t.name: [f for f in filters if f.applies_to(t.name, t.names) or (f.table and t.describes(f.table) and f.column in t.names)] for t in chosen}
     for flt in filters:
         if flt.table is not None:
             catalog.table(flt.table).column(flt.column)  # names the unknown table or column
@@ -121,7 +138,13 @@ def check_request(
             column = table.column(flt.column)
             flt.mask(column, pa.array([], arrow_type(column)))  # a value of the wrong type fails here
     output = {t.name: _authorised_columns(t, columns.get(t.name)) for t in chosen}
-    return Request(tables=chosen, output=output, filters=applied)
+    members = [None if name == t.name else name for name, t in zip(names, chosen)]
+    return Request(tables=chosen, names=members, output=output, filters=applied, explicit=bool(tables))
+
+
+def _known(catalog: Catalog, name: str) -> bool:
+    catalog.table(name)  # raises naming the unknown table
+    return True
 
 
 def plan_extraction(
@@ -130,15 +153,34 @@ def plan_extraction(
     tables: list[str] | None = None,
     columns: dict[str, list[str]] | None = None,
     where: Iterable[str] = (),
-) -> list[TablePlan]:
-    """Check the whole request against the catalog and the sources; read no data yet."""
+    status_column: bool | None = None,
+) -> tuple[list[TablePlan], list[str]]:
+    """Check the whole request against the catalog and the sources; read no data yet.
+
+    Returns the plans and, when no table was named, the catalog's tables without a source file."""
     request = check_request(catalog, tables, columns, where)
-    plans = []
-    for table in request.tables:
-        source = find_source(Path(sources_dir), table)
-        check_source(source)
-        plans.append(TablePlan(table, source, request.output[table.name], request.filters[table.name]))
-    return plans
+    status = catalog.status_column if status_column is None else status_column
+    files = source_files(Path(sources_dir))
+    plans, absent = [], []
+    for table, member in zip(request.tables, request.names):
+        try:
+            found = find_sources(Path(sources_dir), table, member, files)
+        except PseudonymizerError:
+            if request.explicit:
+                raise
+            absent.append(table.name)
+            continue
+        for source in found:
+            check_source(source)
+            flt = [f for f in request.filters[table.name] if f.table in (None, table.name, source.table_name)]
+            extra = [n for n in source_columns(source) if n not in table.names]
+            plans.append(TablePlan(table, source, request.output[table.name], flt, status, extra))
+    if not plans:
+        raise PseudonymizerError(
+            f"no source file in {sources_dir} for any table of the catalog {catalog.path}",
+            "check --sources (files are named <TABLE>.csv or <TABLE>.parquet, in any subfolder)",
+        )
+    return plans, absent
 
 
 def _authorised_columns(table: Table, requested: list[str] | None) -> list[Column]:
@@ -170,15 +212,18 @@ def extract(
     batch_rows: int = DEFAULT_BATCH_ROWS,
     progress: bool = True,
     labels: dict[str, str] | None = None,
+    status_column: bool | None = None,
+    nomenclatures: str | Path | None = None,
 ) -> dict:
     """Write the project's extract folder and return its manifest (also in manifest.json).
 
-    `labels` are stored as they are in the manifest (provisioning records its request's fingerprint)."""
+    `labels` are stored as they are in the manifest (provisioning records its request's fingerprint);
+    `nomenclatures` is a folder of SNDS code lists, whose labels go into the data dictionary."""
     policy = fictive_policy or catalog.fictive_policy
     if policy not in FICTIVE_POLICIES:
         raise PseudonymizerError(f"fictive-id policy {policy!r} is unknown", f"use one of {', '.join(FICTIVE_POLICIES)}")
     where = list(where)
-    plans = plan_extraction(catalog, Path(sources_dir), tables, columns, where)
+    plans, absent = plan_extraction(catalog, Path(sources_dir), tables, columns, where, status_column)
     key = project_key(master_key, project, key_version)
     manifest = {
         "format": MANIFEST_FORMAT,
@@ -187,34 +232,36 @@ def extract(
         "key_fingerprint": fingerprint(key),
         "catalog_sha256": _sha256(catalog.path),
         "fictive_policy": policy,
+        "status_column": STATUS_COLUMN if plans[0].status else None,
         "filters": where,
         "labels": dict(labels or {}),
+        "tables_without_source": absent,
         "tables": {},
     }
     with staging(Path(out_dir)) as work, Pseudonymizer(key) as pseudonymizer, ThreadPoolExecutor(2) as pool:
         for plan in plans:
             source_hash = pool.submit(_sha256, plan.source.path)
-            report = _extract_table(plan, work / f"{plan.table.name}.parquet", pseudonymizer, policy, batch_rows, progress, pool)
-            manifest["tables"][plan.table.name] = _table_manifest(plan, report, source_hash.result(), work)
+            report = _extract_table(plan, work / f"{plan.name}.parquet", pseudonymizer, policy, batch_rows, progress, pool)
+            manifest["tables"][plan.name] = _table_manifest(plan, report, source_hash.result(), work)
         (work / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        write_dictionary(work / "DATA_DICTIONARY.md", manifest, plans)
+        write_dictionary(work / "DATA_DICTIONARY.md", manifest, plans, Nomenclatures(nomenclatures) if nomenclatures else None)
     return manifest
 
 
 def _extract_table(plan, path, pseudonymizer, policy, batch_rows, progress, pool) -> TableReport:
     report = TableReport()
-    total = _row_count(plan.source)
-    bar = tqdm(total=total, unit=" rows", unit_scale=True, desc=plan.table.name, disable=None if progress else True, leave=False)
+    meter = Progress(plan.name, _row_count(plan.source), enabled=progress)
     pending: Future | None = None
-    with pq.ParquetWriter(path, plan.output_schema()) as writer, bar:
+    with pq.ParquetWriter(path, plan.output_schema()) as writer, meter:
         for batch in iter_batches(plan.source, plan.read, batch_rows):
+            first_row = report.rows_in
             report.rows_in += batch.num_rows
-            out = transform(plan, batch, pseudonymizer, policy, report)
+            out = transform(plan, batch, pseudonymizer, policy, report, first_row)
             report.rows_out += out.num_rows
             if pending is not None:
                 pending.result()
             pending = pool.submit(writer.write_batch, out)  # write while the next batch is read
-            bar.update(batch.num_rows)
+            meter.update(batch.num_rows)
         if pending is not None:
             pending.result()
     return report
@@ -224,9 +271,10 @@ def _row_count(source: Source) -> int | None:
     return pq.ParquetFile(source.path).metadata.num_rows if source.kind == "parquet" else None
 
 
-def transform(plan: TablePlan, batch: pa.RecordBatch, pseudonymizer: Pseudonymizer, policy: str, report: TableReport) -> pa.RecordBatch:
-    """One batch of source rows -> the same rows as the project may see them."""
+def transform(plan: TablePlan, batch: pa.RecordBatch, pseudonymizer: Pseudonymizer, policy: str, report: TableReport, first_row: int = 0) -> pa.RecordBatch:
+    """One batch of source rows (the first one at `first_row` of the source) -> the same rows as the project may see them."""
     table = plan.table
+    rows = np.arange(first_row, first_row + batch.num_rows)
     keep = None
     for flt in plan.filters:
         mask = flt.mask(table.column(flt.column), batch.column(flt.column))
@@ -235,55 +283,109 @@ def transform(plan: TablePlan, batch: pa.RecordBatch, pseudonymizer: Pseudonymiz
         passed = batch.filter(keep)
         report.dropped["filter"] += batch.num_rows - passed.num_rows
         batch = passed
+        rows = rows[keep.to_numpy(zero_copy_only=False)]
 
-    # Identifiers that are no one (fictive NIR codes, placeholders) must never link rows.
-    untrusted_reasons = []
-    if table.fictive:
-        flag = batch.column(table.fictive.column)
-        valid = pa.array(table.fictive.valid, flag.type)
-        untrusted_reasons.append(("fictive_id", pc.invert(pc.fill_null(pc.is_in(flag, value_set=valid), False))))
-    pseudonyms = {}
-    for column in plan.linkage:
-        ids = batch.column(column.name)
-        if column in plan.output:
-            pseudonyms[column.name], placeholder = pseudonymizer.pseudonymize(column.domain, ids, column.placeholder)
-        else:
-            placeholder = pc.fill_null(pc.match_substring_regex(pc.cast(ids, pa.string()), column.placeholder), False)
-        untrusted_reasons.append(("placeholder_id", placeholder))
-
+    found = _untrusted_ids(plan, batch, report)
+    if policy == "drop" and found:
+        batch, rows = _drop_untrusted(batch, rows, found, report)
+        found = {}
+    untrusted = {name: _any(list(reasons.values())) for name, reasons in found.items()}
     arrays = []
     for column in plan.output:
         if column.role == "linkage":
-            values = pseudonyms[column.name]
+            values = pseudonymizer.pseudonymize(column.domain, batch.column(column.name))
+            if column.name in untrusted and policy in ("null", "random"):
+                values = _replace_untrusted(values, untrusted[column.name], policy, pseudonymizer.key, column, plan.name, rows)
         elif column.role == "quasi":
             values = RULES[column.rule].apply(batch.column(column.name))
         else:
             values = batch.column(column.name)
         arrays.append(values)
-    out = pa.RecordBatch.from_arrays(arrays, schema=plan.output_schema())
-    return _untrusted_rows(out, plan, untrusted_reasons, policy, report)
+    if policy == "random":
+        replaced = [untrusted[c.name] for c in plan.output if c.name in untrusted]
+        report.randomised += (pc.sum(_any(replaced)).as_py() or 0) if replaced else 0
+    if plan.status:
+        arrays.append(_status(batch.num_rows, found))
+    return pa.RecordBatch.from_arrays(arrays, schema=plan.output_schema())
 
 
-def _untrusted_rows(out: pa.RecordBatch, plan: TablePlan, reasons, policy: str, report: TableReport) -> pa.RecordBatch:
-    """Drop the rows whose identifiers are no one, or give each its own random pseudonyms."""
-    untrusted = None
-    for reason, mask in reasons:
-        fresh = mask if untrusted is None else pc.and_(mask, pc.invert(untrusted))  # one reason per row
-        count = pc.sum(fresh).as_py() or 0
-        if count and policy == "drop":
-            report.dropped[reason] += count
-        untrusted = mask if untrusted is None else pc.or_(untrusted, mask)
-    n_untrusted = (pc.sum(untrusted).as_py() or 0) if untrusted is not None else 0
-    if not n_untrusted:
-        return out
-    if policy == "drop":
-        return out.filter(pc.invert(untrusted))
-    report.randomised += n_untrusted
-    arrays = [
-        pc.replace_with_mask(out.column(i), untrusted, random_pseudonyms(n_untrusted)) if c.role == "linkage" else out.column(i)
-        for i, c in enumerate(plan.output)
-    ]
-    return pa.RecordBatch.from_arrays(arrays, schema=out.schema)
+def _untrusted_ids(plan: TablePlan, batch: pa.RecordBatch, report: TableReport) -> dict[str, dict[str, pa.Array]]:
+    """{linkage column: {reason: mask}} of the ids that are no one, counted in the report.
+
+    A fictive flag (BEN_CDI_NIR...) concerns the NIR-derived domains only; placeholders are the
+    exact values the catalog declares for the column."""
+    table = plan.table
+    fictive = None
+    if table.fictive and table.nir_domains:
+        flag = batch.column(table.fictive.column)
+        valid = pa.array(table.fictive.valid, flag.type)
+        fictive = pc.invert(pc.fill_null(pc.is_in(flag, value_set=valid), False))
+    found: dict[str, dict[str, pa.Array]] = {}
+    for column in plan.linkage:
+        ids = batch.column(column.name)
+        reasons = {}
+        if fictive is not None and column.domain in table.nir_domains:
+            reasons["fictive_id"] = pc.and_(fictive, pc.is_valid(ids))
+        if column.placeholders:
+            placeholders = pa.array(column.placeholders, pa.string())
+            reasons["placeholder_id"] = pc.fill_null(pc.is_in(pc.cast(ids, pa.string()), value_set=placeholders), False)
+        counts = report.by_column.setdefault(column.name, {r: 0 for r in REASONS})
+        for reason, mask in reasons.items():
+            counts[reason] += pc.sum(mask).as_py() or 0
+        if reasons:
+            found[column.name] = reasons
+    for reason, mask in _rows_by_reason(found).items():
+        report.affected[reason] += pc.sum(mask).as_py() or 0
+    return found
+
+
+def _rows_by_reason(found: dict[str, dict[str, pa.Array]]) -> dict[str, pa.Array]:
+    masks = {}
+    for reason in REASONS:
+        per_column = [r[reason] for r in found.values() if reason in r]
+        if per_column:
+            masks[reason] = _any(per_column)
+    return masks
+
+
+def _any(masks: list[pa.Array]) -> pa.Array:
+    result = masks[0]
+    for mask in masks[1:]:
+        result = pc.or_(result, mask)
+    return result
+
+
+def _drop_untrusted(batch: pa.RecordBatch, rows: np.ndarray, found, report: TableReport):
+    """Policy drop: remove the rows holding an id that is no one, each counted under its first reason."""
+    counted = None
+    for reason, mask in _rows_by_reason(found).items():
+        fresh = mask if counted is None else pc.and_(mask, pc.invert(counted))
+        report.dropped[reason] += pc.sum(fresh).as_py() or 0
+        counted = mask if counted is None else pc.or_(counted, mask)
+    if counted is None:
+        return batch, rows
+    keep = pc.invert(counted)
+    return batch.filter(keep), rows[keep.to_numpy(zero_copy_only=False)]
+
+
+def _replace_untrusted(values, mask, policy, key, column, table, rows) -> pa.Array:
+    if not pc.any(mask).as_py():
+        return values
+    if policy == "null":
+        return pc.if_else(mask, pa.scalar(None, pa.string()), values)
+    fresh = row_pseudonyms(key, column.domain, table, column.name, rows[mask.to_numpy(zero_copy_only=False)])
+    return pc.replace_with_mask(values, mask, fresh)
+
+
+def _status(n: int, found: dict[str, dict[str, pa.Array]]) -> pa.Array:
+    """Per row: "ok", or which ids are no one and why, e.g. "fictive_id:BEN_NIR_PSA;placeholder_id:PFS_EXE_NUM"."""
+    status = pa.array([""] * n, pa.string())
+    for name, reasons in found.items():
+        for reason, mask in reasons.items():
+            label = pa.scalar(f";{reason}:{name}")
+            status = pc.if_else(mask, pc.binary_join_element_wise(status, label, ""), status)
+    status = pc.utf8_ltrim(status, characters=";")
+    return pc.if_else(pc.equal(status, ""), pa.scalar("ok"), status)
 
 
 def _sha256(path: Path) -> str:
@@ -295,12 +397,14 @@ def _sha256(path: Path) -> str:
 
 
 def _table_manifest(plan: TablePlan, report: TableReport, source_sha256: str, work: Path) -> dict:
-    out_path = work / f"{plan.table.name}.parquet"
+    out_path = work / f"{plan.name}.parquet"
     entry = {
         "source": {"file": plan.source.path.name, "sha256": source_sha256, "bytes": plan.source.path.stat().st_size},
         "rows_in": report.rows_in,
         "rows_out": report.rows_out,
         "rows_dropped": report.dropped,
+        "rows_with_ids_of_no_one": report.affected,
+        "ids_of_no_one_by_column": {c: n for c, n in report.by_column.items() if any(n.values())},
         "rows_with_random_pseudonym": report.randomised,
         "filters": [f.text for f in plan.filters],
         "columns": [
@@ -313,7 +417,10 @@ def _table_manifest(plan: TablePlan, report: TableReport, source_sha256: str, wo
             }
             for c in plan.output
         ],
+        "table": plan.table.name,
+        "status_column": STATUS_COLUMN if plan.status else None,
         "dropped_columns": [c.name for c in plan.table.columns if c not in plan.output],
+        "extra_source_columns_dropped": plan.extra_columns,
         "output": {"file": out_path.name, "sha256": _sha256(out_path), "bytes": out_path.stat().st_size},
     }
     return entry

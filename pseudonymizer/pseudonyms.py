@@ -58,8 +58,16 @@ def fixed_width_strings(data, width: int) -> pa.StringArray:
 
 
 def random_pseudonyms(n: int) -> pa.StringArray:
-    """Pseudonyms that link nothing: one fresh random value per row."""
+    """Fresh random values shaped like pseudonyms (test and bench input)."""
     return fixed_width_strings(os.urandom(n * PSEUDONYM_HEX // 2).hex().encode("ascii"), PSEUDONYM_HEX)
+
+
+def row_pseudonyms(key: bytes, domain: str, table: str, column: str, rows: np.ndarray) -> pa.StringArray:
+    """Pseudonyms that link nothing, one per source cell, the same on every run: keyed on the project
+    key and the cell's source identity (table, column, row number), in a namespace no identifier
+    can reach (an identifier's message never starts with 0x00)."""
+    values = [f"\0row\0{table}\0{column}\0{row}" for row in rows.tolist()]
+    return fixed_width_strings(hash_values(key, domain, values), PSEUDONYM_HEX)
 
 
 _GOLDEN = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5] * 2, dtype=np.uint64)
@@ -90,14 +98,13 @@ def _fingerprint(words: np.ndarray) -> np.ndarray:
 
 @dataclass
 class _Cache:
-    """Identifiers already hashed in one domain, their pseudonyms, and which are placeholders.
+    """Identifiers already hashed in one domain, and their pseudonyms.
 
     Every identifier is in `keys` (Arrow strings: the generic lookup); fixed-width identifiers are
     also indexed by width in `fast` (exact words, a 64-bit fingerprint index, their position)."""
 
     keys: pa.Array = field(default_factory=lambda: pa.array([], pa.string()))
     values: np.ndarray = field(default_factory=lambda: np.empty((0, PSEUDONYM_HEX), np.uint8))
-    placeholder: np.ndarray = field(default_factory=lambda: np.empty(0, bool))
     fast: dict[int, tuple[np.ndarray, pd.Index, np.ndarray]] = field(default_factory=dict)
     fast_ok: bool = True  # off for good after a fingerprint collision (never seen; handled anyway)
 
@@ -127,25 +134,28 @@ class Pseudonymizer:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def pseudonymize(self, domain: str, ids: pa.Array, placeholder: str) -> tuple[pa.Array, pa.Array]:
-        """Per row: the pseudonym of `ids` (null where the id is null), and whether the id matches
-        the `placeholder` regex (a value that is no one, e.g. XXXXXXXXXXXXXXXXX)."""
+    @property
+    def key(self) -> bytes:
+        return self._key
+
+    def pseudonymize(self, domain: str, ids: pa.Array) -> pa.Array:
+        """Per row: the pseudonym of `ids` (null where the id is null)."""
         ids = pc.cast(ids, pa.string())
-        cache = self._caches.setdefault((domain, placeholder), _Cache())
+        cache = self._caches.setdefault(domain, _Cache())
         if len(cache) + len(ids) > self._cache_limit:  # start over rather than grow past the cap
-            cache = self._caches[(domain, placeholder)] = _Cache()
+            cache = self._caches[domain] = _Cache()
         words = _fixed_width_words(ids) if cache.fast_ok else None
-        position = self._lookup_fast(domain, placeholder, cache, ids, words) if words is not None else None
+        position = self._lookup_fast(domain, cache, ids, words) if words is not None else None
         if position is None:
-            position = self._lookup_generic(domain, placeholder, cache, ids)
+            position = self._lookup_generic(domain, cache, ids)
         valid = position >= 0
         safe = position if valid.all() else np.where(valid, position, 0)
         pseudonyms = fixed_width_strings(np.take(cache.values, safe, axis=0), PSEUDONYM_HEX)
         if not valid.all():
             pseudonyms = pc.if_else(pa.array(valid), pseudonyms, pa.scalar(None, pa.string()))
-        return pseudonyms, pa.array(np.take(cache.placeholder, safe) & valid)
+        return pseudonyms
 
-    def _lookup_generic(self, domain: str, placeholder: str, cache: _Cache, ids: pa.Array) -> np.ndarray:
+    def _lookup_generic(self, domain: str, cache: _Cache, ids: pa.Array) -> np.ndarray:
         """Positions in the cache (-1 for a null id), adding unseen ids; any string ids."""
         position = pc.index_in(ids, value_set=cache.keys)
         missing = pc.and_(pc.is_null(position), pc.is_valid(ids))
@@ -153,13 +163,13 @@ class Pseudonymizer:
         if pc.any(missing).as_py():
             unseen = ids.filter(missing)
             new = pc.unique(unseen)
-            offset = self._append(domain, placeholder, cache, new)
+            offset = self._append(domain, cache, new)
             where = np.flatnonzero(missing.to_numpy(zero_copy_only=False))
             result[where] = offset + pc.index_in(unseen, value_set=new).to_numpy()
             cache.fast.clear()  # rebuilt from `keys` when next needed
         return result
 
-    def _lookup_fast(self, domain: str, placeholder: str, cache: _Cache, ids: pa.Array, words: np.ndarray) -> np.ndarray | None:
+    def _lookup_fast(self, domain: str, cache: _Cache, ids: pa.Array, words: np.ndarray) -> np.ndarray | None:
         """As `_lookup_generic`, for fixed-width ids, through the fingerprint index; None if unusable."""
         width = words.shape[1]
         if width not in cache.fast:
@@ -184,7 +194,7 @@ class Pseudonymizer:
             if not (new_words[inverse] == words[new_rows]).all():
                 cache.fast_ok = False
                 return None
-            offset = self._append(domain, placeholder, cache, ids.take(pa.array(first)))
+            offset = self._append(domain, cache, ids.take(pa.array(first)))
             result[new_rows] = offset + inverse
             new_slots = offset + np.arange(len(new_fp))
             cache.fast[width] = (
@@ -207,13 +217,12 @@ class Pseudonymizer:
             cache.fast_ok = False
         cache.fast[width] = (words, index, np.arange(len(cache)))
 
-    def _append(self, domain: str, placeholder: str, cache: _Cache, new: pa.Array) -> int:
+    def _append(self, domain: str, cache: _Cache, new: pa.Array) -> int:
         """Hash `new` (distinct, unseen ids) into the cache; return the position of the first."""
         offset = len(cache)
         cache.keys = pa.concat_arrays([cache.keys, new])
         fresh = np.frombuffer(self._hash(domain, new.to_pylist()), np.uint8).reshape(-1, PSEUDONYM_HEX)
         cache.values = np.concatenate([cache.values, fresh])
-        cache.placeholder = np.concatenate([cache.placeholder, pc.match_substring_regex(new, placeholder).to_numpy(zero_copy_only=False)])
         return offset
 
     def _hash(self, domain: str, values: list[str]) -> bytes:

@@ -42,13 +42,8 @@ def staging(out_dir: Path) -> Iterator[Path]:
     out_dir = Path(out_dir).absolute()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     lock_path = out_dir.parent / f".{out_dir.name}.lock"
-    with open(lock_path, "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise PseudonymizerError(
-                f"another run is writing {out_dir} right now", "wait for it to finish, then run again"
-            ) from None
+    lock = _take_lock(lock_path, out_dir)
+    try:
         for stale in out_dir.parent.glob(f".{out_dir.name}.partial-*"):
             shutil.rmtree(stale, ignore_errors=True)  # left by a crashed run; never published
         work = out_dir.parent / f".{out_dir.name}.partial-{uuid.uuid4().hex[:12]}"
@@ -59,6 +54,29 @@ def staging(out_dir: Path) -> Iterator[Path]:
             publish(work, out_dir)
         finally:
             shutil.rmtree(work, ignore_errors=True)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock_path)  # while still held: a run waiting on the old file retries on a new one
+        lock.close()
+
+
+def _take_lock(lock_path: Path, out_dir: Path):
+    """An exclusive lock on `lock_path`, the file that is there now (not one removed meanwhile)."""
+    while True:
+        lock = open(lock_path, "a")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            raise PseudonymizerError(
+                f"another run is writing {out_dir} right now", "wait for it to finish, then run again"
+            ) from None
+        try:
+            if os.stat(lock_path).st_ino == os.fstat(lock.fileno()).st_ino:
+                return lock
+        except FileNotFoundError:
+            pass
+        lock.close()
 
 
 def publish(work: Path, out_dir: Path) -> None:

@@ -1,7 +1,12 @@
-"""make bench (pseudonymizer): our extraction against the copy limit and a naive pandas baseline.
+"""make bench (pseudonymizer): our extraction against the copy limit, DuckDB and a naive baseline.
 
 All figures come from this one run on this machine: 10 million care-sheet rows for 1 million
-people (ER_PRS_F), and the peak RSS at two input sizes. Written to .bench/pseudonymizer.json.
+people (ER_PRS_F), and the peak RSS at two input sizes. The copy limit is the best of 3 runs. The
+same rows as a semicolon-delimited Latin-1 CSV are read by us and by a pyarrow CSV-read +
+Parquet-write copy. DuckDB, the tool a user would pick instead, computes the same keyed
+HMAC-SHA256 (built from its sha256 with the ipad/opad construction, checked equal to Python's
+hmac first) over the distinct ids and writes the same Parquet. Written to .bench/pseudonymizer.json.
+BENCH_PEOPLE=100000 runs a smaller size while developing.
 """
 
 from __future__ import annotations
@@ -16,8 +21,10 @@ from ._measure import measure
 REPO = Path(__file__).resolve().parents[2]
 BENCH = REPO / ".bench"
 TABLE = "ER_PRS_F"
-SIZES = {"large": 1_000_000, "small": 250_000}  # people; ~10 care rows each
-NAIVE_ROWS = 1_000_000
+LARGE = int(os.environ.get("BENCH_PEOPLE", 1_000_000))
+SIZES = {"large": LARGE, "small": LARGE // 4}  # people; ~10 care rows each
+NAIVE_ROWS = min(1_000_000, LARGE)
+COPY_RUNS = 3
 
 SYNTH = """
 import sys
@@ -84,6 +91,89 @@ print(json.dumps({"rows": len(frame), "seconds": time.perf_counter() - t0}))
 """
 
 
+OURS_CSV = """
+import json, os, sys, time
+from pseudonymizer.catalog import load_catalog, with_dialect
+from pseudonymizer.extract import extract
+t0 = time.perf_counter()
+cat = with_dialect(load_catalog(sys.argv[1]), {"delimiter": ";", "encoding": "latin-1"})
+m = extract(cat, sys.argv[2], "bench", sys.argv[3], os.urandom(32), tables=[sys.argv[4]], progress=False)
+print(json.dumps({"rows": m["tables"][sys.argv[4]]["rows_in"], "seconds": time.perf_counter() - t0}))
+"""
+
+COPY_CSV = """
+import json, sys, time
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+t0 = time.perf_counter()
+reader = pacsv.open_csv(
+    sys.argv[1],
+    read_options=pacsv.ReadOptions(block_size=16 << 20, encoding="latin-1"),
+    parse_options=pacsv.ParseOptions(delimiter=";"),
+)
+rows = 0
+with pq.ParquetWriter(sys.argv[2], reader.schema) as writer:
+    for batch in reader:
+        writer.write_batch(batch)
+        rows += batch.num_rows
+print(json.dumps({"rows": rows, "seconds": time.perf_counter() - t0}))
+"""
+
+TO_CSV = """
+import sys
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+src = pq.ParquetFile(sys.argv[1])
+with pacsv.CSVWriter(sys.argv[2], src.schema_arrow, write_options=pacsv.WriteOptions(delimiter=";", quoting_style="needed")) as writer:
+    for batch in src.iter_batches(batch_size=1 << 18):
+        writer.write_batch(batch)
+"""
+
+DUCKDB = """
+# The peer: DuckDB, the same job in SQL. HMAC-SHA256 from sha256 (DuckDB has no hmac): checked equal
+# to Python's hmac on test vectors before timing. Distinct ids hashed once, joined back.
+import hashlib, hmac, json, os, sys, time
+import duckdb
+from pseudonymizer.catalog import load_catalog
+table = load_catalog(sys.argv[1]).table(sys.argv[4])
+key = os.urandom(32)
+block = key.ljust(64, b"\\0")
+ipad, opad = bytes(b ^ 0x36 for b in block).hex(), bytes(b ^ 0x5C for b in block).hex()
+
+def pseudonym(domain, column):
+    inner = f"sha256(unhex('{ipad}') || encode('{domain}') || unhex('00') || encode({column}))"
+    return f"left(sha256(unhex('{opad}') || unhex({inner})), 32)"
+
+con = duckdb.connect()
+vectors = ["0123456789ABCDEFG", "XXXXXXXXXXXXXXXXX", "é€", ""]
+got = con.execute(f"select {pseudonym('BEN_NIR_PSA', 'v')} from unnest(?) t(v)", [vectors]).fetchall()
+want = [hmac.new(key, b"BEN_NIR_PSA\\0" + v.encode(), hashlib.sha256).hexdigest()[:32] for v in vectors]
+assert [g[0] for g in got] == want, "the DuckDB HMAC differs from Python's"
+t0 = time.perf_counter()
+columns = [c for c in table.columns if c.role != "direct"]
+linkage = [c for c in columns if c.role == "linkage"]
+select = []
+for c in columns:
+    if c.role == "linkage":
+        select.append(f"p_{c.name}.p AS {c.name}")
+    elif c.rule == "age_band5":
+        a = f"src.{c.name}"
+        select.append(f"CASE WHEN {a} < 0 THEN NULL WHEN {a} >= 90 THEN '90+' ELSE CAST({a} // 5 * 5 AS VARCHAR) || '-' || CAST({a} // 5 * 5 + 4 AS VARCHAR) END AS {c.name}")
+    else:
+        select.append(f"src.{c.name}")
+valid = ", ".join(f"'{v}'" for v in table.fictive.valid)
+ctes = [f"src AS (SELECT * FROM read_parquet('{sys.argv[2]}/{sys.argv[4]}.parquet') WHERE {table.fictive.column} IN ({valid}))"]
+joins = []
+for c in linkage:
+    ctes.append(f"p_{c.name} AS (SELECT id, {pseudonym(c.domain, 'id')} AS p FROM (SELECT DISTINCT {c.name} AS id FROM src))")
+    joins.append(f"LEFT JOIN p_{c.name} ON src.{c.name} = p_{c.name}.id")
+query = f"WITH {', '.join(ctes)} SELECT {', '.join(select)} FROM src {' '.join(joins)}"
+con.execute(f"COPY ({query}) TO '{sys.argv[3]}' (FORMAT parquet)")
+rows = con.execute(f"SELECT count(*) FROM read_parquet('{sys.argv[2]}/{sys.argv[4]}.parquet')").fetchone()[0]
+print(json.dumps({"rows": rows, "seconds": time.perf_counter() - t0}))
+"""
+
+
 def sources(people: int) -> Path:
     folder = BENCH / "data" / f"people-{people}"
     marker = folder / ".complete"
@@ -99,30 +189,53 @@ def main() -> int:
     out = BENCH / "out"
     out.mkdir(parents=True, exist_ok=True)
     large, small = sources(SIZES["large"]), sources(SIZES["small"])
+    csv_dir = BENCH / "data" / f"csv-{SIZES['large']}"
+    if not (csv_dir / ".complete").exists():
+        csv_dir.mkdir(parents=True, exist_ok=True)
+        measure(TO_CSV, str(large / f"{TABLE}.parquet"), str(csv_dir / f"{TABLE}.csv"))
+        (csv_dir / ".complete").touch()
     results = {}
-    print("measuring: copy limit, ours (large), ours (small), naive pandas per-row hmac ...", flush=True)
-    results["copy"] = measure(COPY, str(catalog), str(large), str(out / "copy.parquet"), TABLE)
+    print(f"measuring: copy limit (best of {COPY_RUNS}), ours (large, small), CSV copy and ours, DuckDB, naive pandas ...", flush=True)
+    copies = [measure(COPY, str(catalog), str(large), str(out / "copy.parquet"), TABLE) for _ in range(COPY_RUNS)]
+    results["copy"] = min(copies, key=lambda r: r["seconds"])
     results["ours"] = measure(OURS, str(catalog), str(large), str(out / "ours"), TABLE)
     results["ours_small"] = measure(OURS, str(catalog), str(small), str(out / "ours-small"), TABLE)
+    results["copy_csv"] = measure(COPY_CSV, str(csv_dir / f"{TABLE}.csv"), str(out / "copy-csv.parquet"))
+    results["ours_csv"] = measure(OURS_CSV, str(catalog), str(csv_dir), str(out / "ours-csv"), TABLE)
+    results["duckdb"] = measure(DUCKDB, str(catalog), str(large), str(out / "duckdb.parquet"), TABLE)
     results["naive"] = measure(NAIVE, str(catalog), str(large), str(out / "naive.parquet"), TABLE, str(NAIVE_ROWS))
-    for r in results.values():
+    for r in [*results.values(), *copies]:
         r["rows_per_s"] = r["rows"] / r["seconds"]
     ours = results["ours"]["rows_per_s"]
     summary = {
         "machine": {"cores": os.cpu_count()},
         "table": TABLE,
         "results": results,
+        "copy_runs_rows_per_s": [r["rows_per_s"] for r in copies],
         "ratio_to_copy_limit": ours / results["copy"]["rows_per_s"],
+        "csv_ratio_to_copy": results["ours_csv"]["rows_per_s"] / results["copy_csv"]["rows_per_s"],
+        "ratio_to_duckdb": ours / results["duckdb"]["rows_per_s"],
         "ratio_to_naive": ours / results["naive"]["rows_per_s"],
-        "targets": {"ratio_to_copy_limit": ">= 0.5", "ratio_to_naive": ">= 8", "peak_rss_mib": "< 1024 at both sizes"},
+        "targets": {
+            "ratio_to_copy_limit": ">= 0.7", "csv_ratio_to_copy": ">= 0.5", "ratio_to_duckdb": ">= 1.5",
+            "ratio_to_naive": ">= 8", "peak_rss_mib": "< 1024 at both sizes",
+        },
     }
     (BENCH / "pseudonymizer.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"\n{'measure':<34}{'rows':>12}{'seconds':>10}{'rows/s':>14}{'peak RSS MiB':>14}")
-    for name, label in (("copy", "copy limit (pyarrow read+write)"), ("ours", "ours, 10M rows"), ("ours_small", "ours, 2.5M rows"), ("naive", "naive pandas per-row hmac")):
+    print(f"\n{'measure':<40}{'rows':>12}{'seconds':>10}{'rows/s':>14}{'peak RSS MiB':>14}")
+    labels = (
+        ("copy", f"copy limit (pyarrow, best of {COPY_RUNS})"), ("ours", "ours, Parquet"), ("ours_small", "ours, Parquet, 1/4 size"),
+        ("copy_csv", "CSV ; latin-1: pyarrow read+write"), ("ours_csv", "CSV ; latin-1: ours"),
+        ("duckdb", "DuckDB, same HMAC and Parquet"), ("naive", "naive pandas per-row hmac"),
+    )
+    for name, label in labels:
         r = results[name]
-        print(f"{label:<34}{r['rows']:>12,}{r['seconds']:>10.2f}{r['rows_per_s']:>14,.0f}{r['peak_rss_mib']:>14.0f}")
-    print(f"\nours / copy limit = {summary['ratio_to_copy_limit']:.2f}x (target >= 0.5)")
-    print(f"ours / naive      = {summary['ratio_to_naive']:.1f}x (target >= 8)")
+        print(f"{label:<40}{r['rows']:>12,}{r['seconds']:>10.2f}{r['rows_per_s']:>14,.0f}{r['peak_rss_mib']:>14.0f}")
+    print(f"\ncopy runs (rows/s): {', '.join(f'{r:,.0f}' for r in summary['copy_runs_rows_per_s'])}")
+    print(f"ours / copy limit     = {summary['ratio_to_copy_limit']:.2f}x (target >= 0.7)")
+    print(f"ours / CSV copy       = {summary['csv_ratio_to_copy']:.2f}x (target >= 0.5)")
+    print(f"ours / DuckDB         = {summary['ratio_to_duckdb']:.2f}x (target >= 1.5)")
+    print(f"ours / naive          = {summary['ratio_to_naive']:.1f}x (target >= 8)")
     print(f"written to {BENCH / 'pseudonymizer.json'}")
     return 0
 

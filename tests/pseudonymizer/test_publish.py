@@ -24,7 +24,7 @@ def test_replacement_swaps_whole_folder(tmp_path):
         (work / "new.parquet").write_text("new")
         assert (out / "old.parquet").exists()
     assert sorted(p.name for p in out.iterdir()) == ["new.parquet"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".extracts.lock", "extracts"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["extracts"]
 
 
 def test_failure_leaves_previous_folder(tmp_path):
@@ -36,7 +36,7 @@ def test_failure_leaves_previous_folder(tmp_path):
             (work / "half.parquet").write_text("half")
             raise RuntimeError("crash")
     assert sorted(p.name for p in out.iterdir()) == ["old.parquet"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".extracts.lock", "extracts"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["extracts"]
 
 
 def test_stale_partial_from_a_crash_is_cleared(tmp_path):

@@ -1,7 +1,8 @@
 """Interop with the real SNDS Table Schemas (Health Data Hub's public synthetic SNDS).
 
 Reads the shared, read-only folder ../shared/data/synthetic-snds (from the repository root) with
-the role file pseudonymizer/catalogs/snds/catalog.toml, and writes only under pytest's tmp paths.
+the shipped catalog pseudonymizer/catalogs/snds/ (every table of the schemas), and writes only under
+pytest's tmp paths. The synthetic BEN_CDI_NIR codes are random: most rows hold a fictive NIR code.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import datetime as dt
 import json
 import os
 import re
+import shutil
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,15 +38,16 @@ pytestmark = pytest.mark.skipif(
 )
 
 TABLES = ["IR_BEN_R", "ER_PRS_F", "T_MCOaaC", "KI_CCI_R", "T_MCOaaB"]
-# (child table, child columns, parent table, parent columns): the links between these tables that
-# their Table Schemas declare.
+# (child table, child columns, parent table, parent columns, NIR-derived): the links between these
+# tables that their Table Schemas declare.
 FOREIGN_KEYS = [
-    ("ER_PRS_F", ("BEN_NIR_PSA", "BEN_RNG_GEM"), "IR_BEN_R", ("BEN_NIR_PSA", "BEN_RNG_GEM")),
-    ("T_MCOaaC", ("NIR_ANO_17",), "IR_BEN_R", ("BEN_NIR_PSA",)),
-    ("KI_CCI_R", ("BEN_IDT_ANO",), "IR_BEN_R", ("BEN_IDT_ANO",)),
-    ("T_MCOaaC", ("ETA_NUM", "RSA_NUM"), "T_MCOaaB", ("ETA_NUM", "RSA_NUM")),
+    ("ER_PRS_F", ("BEN_NIR_PSA", "BEN_RNG_GEM"), "IR_BEN_R", ("BEN_NIR_PSA", "BEN_RNG_GEM"), True),
+    ("T_MCOaaC", ("NIR_ANO_17",), "IR_BEN_R", ("BEN_NIR_PSA",), True),
+    ("KI_CCI_R", ("BEN_IDT_ANO",), "IR_BEN_R", ("BEN_IDT_ANO",), False),
+    ("T_MCOaaC", ("ETA_NUM", "RSA_NUM"), "T_MCOaaB", ("ETA_NUM", "RSA_NUM"), False),
 ]
 PROJECTS = ("alpha", "beta")
+POLICIES = ("keep", "random", "null")  # keep: the shipped catalog's
 PSEUDONYM = re.compile(r"^[0-9a-f]{32}$")
 # Source ids shorter than this ("k", "Ah" in the synthetic KI_CCI_R.BEN_NIR_ANO) occur by chance
 # inside unrelated values, so only longer ones are searched for as substrings.
@@ -62,7 +65,7 @@ def read_source(catalog: Catalog, name: str) -> pa.Table:
 
 
 def csv_rows(catalog: Catalog, name: str) -> list[dict[str, str]]:
-    with open(SCHEMAS / f"{catalog.table(name).source}.csv", encoding="utf-8", newline="") as fh:
+    with open(find_source(SCHEMAS, catalog.table(name)).path, encoding="utf-8", newline="") as fh:
         return list(csv.DictReader(fh))
 
 
@@ -76,10 +79,20 @@ def edit_section(text: str, table: str, old: str, new: str) -> str:
     return text[:start] + section.replace(old, new) + text[end:]
 
 
-def without_fictive_flags(text: str) -> str:
-    edited, n = re.subn(r"^fictive = \{[^\n]*\}\n", "", text, flags=re.M)
-    assert n == 2  # IR_BEN_R and ER_PRS_F
-    return edited
+def edited_catalog(tmp_path: Path, file: str, table: str, old: str, new: str) -> Path:
+    """A copy of the shipped catalog folder with `old` replaced by `new` in [tables.TABLE] of `file`."""
+    folder = tmp_path / "snds-catalog"
+    shutil.copytree(CATALOG.parent, folder)
+    path = folder / file
+    path.write_text(edit_section(path.read_text(encoding="utf-8"), table, old, new), encoding="utf-8")
+    return folder / "catalog.toml"
+
+
+def section_line(file: str, table: str, name: str) -> str:
+    """The line of column `name` in [tables.TABLE.columns] of one role file of the shipped catalog."""
+    text = (CATALOG.parent / file).read_text(encoding="utf-8")
+    section = text[text.index(f"[tables.{table}.columns]"):]
+    return re.search(rf"^{name} +=[^\n]*$", section, re.M).group(0)
 
 
 def joined_pairs(child: list[dict], ccols, parent: list[dict], pcols) -> set[tuple[int, int]]:
@@ -92,15 +105,15 @@ def joined_pairs(child: list[dict], ccols, parent: list[dict], pcols) -> set[tup
     return {(i, j) for i, row in enumerate(child) for j in index.get(tuple(row[c] for c in ccols), ())}
 
 
-def untrusted_rows(catalog: Catalog, name: str, rows: list[dict]) -> set[int]:
-    """Source rows whose ids are fictive or placeholders: they get random pseudonyms (policy random)."""
+def untrusted_rows(catalog: Catalog, name: str, rows: list[dict], nir: bool = True) -> set[int]:
+    """Source rows whose NIR-derived ids (nir=True) or other ids (nir=False) are fictive or placeholders."""
     table = catalog.table(name)
-    linkage = [c for c in table.columns if c.role == "linkage"]
+    linkage = [c for c in table.columns if c.role == "linkage" and catalog.domains[c.domain].nir == nir]
     out = set()
     for i, row in enumerate(rows):
-        if table.fictive and row[table.fictive.column] not in table.fictive.valid:
+        if nir and linkage and table.fictive and row[table.fictive.column] not in table.fictive.valid:
             out.add(i)
-        elif any(row[c.name] is not None and re.search(c.placeholder, row[c.name]) for c in linkage):
+        elif any(row[c.name] in c.placeholders for c in linkage):
             out.add(i)
     return out
 
@@ -140,23 +153,18 @@ def master_key() -> bytes:
 
 
 @pytest.fixture(scope="module")
-def extracted(tmp_path_factory, master_key):
-    """extracted(variant, project) -> Extract; variant "shipped" (the role file as is) or
-    "no_fictive" (the same without the BEN_CDI_NIR fictive flags)."""
+def extracted(tmp_path_factory, master_key, catalog):
+    """extracted(policy, project) -> Extract of TABLES with the shipped catalog and that fictive policy."""
     cache: dict[tuple[str, str], Extract] = {}
 
-    def run(variant: str, project: str) -> Extract:
+    def run(policy: str, project: str) -> Extract:
+        variant = policy
         if (variant, project) not in cache:
             base = tmp_path_factory.mktemp(f"{variant}-{project}")
-            path = CATALOG
-            if variant == "no_fictive":
-                path = base / "catalog.toml"
-                path.write_text(without_fictive_flags(CATALOG.read_text(encoding="utf-8")), encoding="utf-8")
-            cat = load_catalog(path, schema_dir=SCHEMAS)
             out = base / "extract"
-            manifest = extract(cat, SCHEMAS, project, out, master_key, progress=False)
+            manifest = extract(catalog, SCHEMAS, project, out, master_key, tables=TABLES, fictive_policy=policy, progress=False)
             tables = {name: pq.read_table(out / f"{name}.parquet").to_pylist() for name in TABLES}
-            cache[variant, project] = Extract(cat, out, manifest, tables)
+            cache[variant, project] = Extract(catalog, out, manifest, tables)
         return cache[variant, project]
 
     return run
@@ -166,8 +174,10 @@ def extracted(tmp_path_factory, master_key):
 
 
 def test_catalog_covers_the_schemas_and_explains_its_choices(catalog):
-    assert sorted(catalog.tables) == sorted(TABLES)
-    for name in TABLES:
+    schemas = sorted(p.stem for p in SCHEMAS.rglob("*.json"))
+    assert len(schemas) > 180 and sorted(catalog.tables) == schemas
+    assert len({t.product for t in catalog.tables.values()}) >= 10  # one role file per product
+    for name in catalog.tables:
         table = catalog.table(name)
         schema = json.loads(table.schema_path.read_text(encoding="utf-8"))
         assert table.names == [f["name"] for f in schema["fields"]]  # load_catalog checked the roles
@@ -180,7 +190,7 @@ def test_catalog_covers_the_schemas_and_explains_its_choices(catalog):
     assert {("T_MCOaaC", "ETA_NUM"), ("T_MCOaaB", "ETA_NUM"), ("T_MCOaaC", "SEJ_RET")} <= overrides
 
 
-@pytest.mark.parametrize("name", TABLES)
+@pytest.mark.parametrize("name", sorted(p.stem for p in SCHEMAS.rglob("*.json")) if SCHEMAS.is_dir() else TABLES)
 def test_table_loads_with_its_schema(catalog, name):
     table = catalog.table(name)
     source = find_source(SCHEMAS, table)
@@ -243,7 +253,7 @@ def test_every_date_matches_python_strptime(catalog, sources, name):
 
 @pytest.mark.parametrize("project", PROJECTS)
 def test_extract_keeps_every_row_in_source_order(catalog, sources, extracted, project):
-    result = extracted("shipped", project)
+    result = extracted("keep", project)
     for name in TABLES:
         entry = result.manifest["tables"][name]
         assert entry["rows_in"] == entry["rows_out"] == len(sources[name]) == len(result.tables[name])
@@ -256,7 +266,7 @@ def test_extract_keeps_every_row_in_source_order(catalog, sources, extracted, pr
 
 
 def test_direct_identifiers_dropped_and_quasi_coarsened(catalog, sources, extracted):
-    result = extracted("shipped", "alpha")
+    result = extracted("keep", "alpha")
     for name in TABLES:
         direct = {c.name for c in catalog.table(name).columns if c.role == "direct"}
         assert direct and not direct & set(result.tables[name][0])
@@ -266,12 +276,12 @@ def test_direct_identifiers_dropped_and_quasi_coarsened(catalog, sources, extrac
     assert ages[:4] == ["45-49", "90+", "10-14", "90+"]
 
 
-@pytest.mark.parametrize("variant", ["shipped", "no_fictive"])
-def test_foreign_keys_are_preserved(catalog, sources, extracted, variant):
+@pytest.mark.parametrize("policy", POLICIES)
+def test_foreign_keys_are_preserved(catalog, sources, extracted, policy):
     """For each FK, the (child row, parent row) pairs that join in the source join in the extract,
-    and no others. Rows with a fictive BEN_CDI_NIR get random pseudonyms (policy random): the role
-    file as shipped keeps exactly the links between trusted rows; without the flag, all of them."""
-    for child, ccols, parent, pcols in FOREIGN_KEYS:
+    and no others. The shipped policy (keep) keeps them all; random and null keep every link that is
+    not NIR-derived, and the NIR-derived links between rows whose NIR code is normal."""
+    for child, ccols, parent, pcols, _ in FOREIGN_KEYS:
         declared = [
             (fk["fields"] if isinstance(fk["fields"], list) else [fk["fields"]], fk["reference"])
             for fk in catalog.table(child).foreign_keys
@@ -282,43 +292,61 @@ def test_foreign_keys_are_preserved(catalog, sources, extracted, variant):
         ), f"{child}{ccols} -> {parent}{pcols} is not declared in the Table Schema"
 
     for project in PROJECTS:
-        result = extracted(variant, project)
+        result = extracted(policy, project)
         kept = 0
-        for child, ccols, parent, pcols in FOREIGN_KEYS:
+        for child, ccols, parent, pcols, nir in FOREIGN_KEYS:
             source_pairs = joined_pairs(sources[child], ccols, sources[parent], pcols)
             assert source_pairs, f"{child} -> {parent}: no link in the source"
-            if variant == "shipped":
-                bad_child = untrusted_rows(result.catalog, child, sources[child])
-                bad_parent = untrusted_rows(result.catalog, parent, sources[parent])
+            expected = source_pairs
+            if policy != "keep" and nir:
+                bad_child = untrusted_rows(catalog, child, sources[child])
+                bad_parent = untrusted_rows(catalog, parent, sources[parent])
                 expected = {(i, j) for i, j in source_pairs if i not in bad_child and j not in bad_parent}
-            else:
-                expected = source_pairs
+                assert expected != source_pairs, "the sample's fictive codes should matter here"
             got = joined_pairs(result.tables[child], ccols, result.tables[parent], pcols)
-            assert got == expected, f"{variant}: {child}{ccols} -> {parent}{pcols}"
+            assert got == expected, f"{policy}: {child}{ccols} -> {parent}{pcols}"
             kept += len(got)
         assert kept, "no link survives: the test would prove nothing"
-        if variant == "no_fictive":
-            assert len(joined_pairs(result.tables["ER_PRS_F"], FOREIGN_KEYS[0][1], result.tables["IR_BEN_R"], FOREIGN_KEYS[0][3])) == 10
 
 
-def test_fictive_rows_get_pseudonyms_that_link_nothing(catalog, sources, extracted):
-    result = extracted("shipped", "alpha")
+@pytest.mark.parametrize("policy", POLICIES)
+def test_ids_of_no_one_are_marked_and_counted(catalog, sources, extracted, policy):
+    result = extracted(policy, "alpha")
     counts = defaultdict(int)
     for value in result.pseudonyms():
         counts[value] += 1
     for name in TABLES:
         bad = untrusted_rows(catalog, name, sources[name])
-        assert result.manifest["tables"][name]["rows_with_random_pseudonym"] == len(bad)
+        entry = result.manifest["tables"][name]
+        assert entry["rows_with_ids_of_no_one"]["fictive_id"] + entry["rows_with_ids_of_no_one"]["placeholder_id"] >= len(bad)
+        assert entry["rows_with_random_pseudonym"] == (len(bad) if policy == "random" else 0)
+        status = [row["ID_STATUS"] for row in result.tables[name]]
+        assert {i for i, s in enumerate(status) if s != "ok"} >= bad
+        nir_columns = [c for c in catalog.table(name).columns if c.role == "linkage" and catalog.domains[c.domain].nir]
         for i in bad:
-            for column in catalog.table(name).columns:
-                if column.role == "linkage" and result.tables[name][i][column.name] is not None:
-                    assert counts[result.tables[name][i][column.name]] == 1, (name, i, column.name)
+            for column in nir_columns:
+                value = result.tables[name][i][column.name]
+                if policy == "null":
+                    assert value is None
+                elif policy == "random" and value is not None:
+                    assert counts[value] == 1, (name, i, column.name)
     # the synthetic codes are random: one IR_BEN_R row of ten is a normal NIR ("00"), no ER_PRS_F row
     assert len(untrusted_rows(catalog, "IR_BEN_R", sources["IR_BEN_R"])) == 9
     assert len(untrusted_rows(catalog, "ER_PRS_F", sources["ER_PRS_F"])) == 10
+    dictionary = (result.folder / "DATA_DICTIONARY.md").read_text(encoding="utf-8")
+    assert "Identifiers that are no one, by column: `BEN_NIR_PSA` fictive 9" in dictionary
+    assert f"policy `{policy}`" in dictionary
 
 
-@pytest.mark.parametrize("variant", ["shipped", "no_fictive"])
+def test_random_policy_is_byte_identical_across_runs(catalog, extracted, master_key, tmp_path):
+    first = extracted("random", "alpha")
+    out = tmp_path / "again"
+    extract(catalog, SCHEMAS, "alpha", out, master_key, tables=TABLES, fictive_policy="random", progress=False)
+    for path in sorted(first.folder.iterdir()):
+        assert (out / path.name).read_bytes() == path.read_bytes(), path.name
+
+
+@pytest.mark.parametrize("variant", POLICIES)
 def test_no_source_linkage_value_appears_in_the_extracts(catalog, sources, extracted, variant):
     secrets = set()
     for name in TABLES:
@@ -348,7 +376,7 @@ def test_no_source_linkage_value_appears_in_the_extracts(catalog, sources, extra
 
 
 def test_projects_share_no_pseudonym(extracted):
-    for variant in ("shipped", "no_fictive"):
+    for variant in POLICIES:
         alpha = set(extracted(variant, "alpha").pseudonyms())
         beta = set(extracted(variant, "beta").pseudonyms())
         assert len(alpha) > 30 and len(beta) > 30
@@ -360,9 +388,8 @@ def test_projects_share_no_pseudonym(extracted):
 
 
 def test_a_column_without_a_role_is_an_error_naming_it(tmp_path):
-    text = edit_section(CATALOG.read_text(encoding="utf-8"), "IR_BEN_R", 'BEN_TOP_CNS = "attribute"', "")
-    path = tmp_path / "catalog.toml"
-    path.write_text(text, encoding="utf-8")
+    line = section_line("beneficiaire.toml", "IR_BEN_R", "BEN_TOP_CNS")
+    path = edited_catalog(tmp_path, "beneficiaire.toml", "IR_BEN_R", line, "")
     with pytest.raises(PseudonymizerError) as err:
         load_catalog(path, schema_dir=SCHEMAS)
     message = str(err.value)
@@ -370,10 +397,9 @@ def test_a_column_without_a_role_is_an_error_naming_it(tmp_path):
 
 
 def test_eta_num_without_its_type_override_fails_clearly(tmp_path, master_key):
-    text = CATALOG.read_text(encoding="utf-8")
-    line = re.search(r"^ETA_NUM = \{[^\n]*type = \"string\"[^\n]*\}$", text, re.M).group(0)
-    path = tmp_path / "catalog.toml"
-    path.write_text(edit_section(text, "T_MCOaaC", line, 'ETA_NUM = "attribute"'), encoding="utf-8")
+    line = section_line("pmsi_pmsi_mco.toml", "T_MCOaaC", "ETA_NUM")
+    assert 'type = "string"' in line
+    path = edited_catalog(tmp_path, "pmsi_pmsi_mco.toml", "T_MCOaaC", line, 'ETA_NUM = "attribute"')
     catalog = load_catalog(path, schema_dir=SCHEMAS)
     assert catalog.table("T_MCOaaC").column("ETA_NUM").type == "integer"
     assert catalog.table("T_MCOaaB").column("ETA_NUM").type == "string"  # only T_MCOaaC was edited
@@ -385,13 +411,12 @@ def test_eta_num_without_its_type_override_fails_clearly(tmp_path, master_key):
     assert "column ETA_NUM" in message and "row 1:" in message and "'ylhHSI'" in message
     assert "integer" in message and "type =" in message  # and what to do about it
     assert not out.exists()  # nothing half-written
+    assert not list(tmp_path.glob(".extract*"))  # no lock or partial folder left
 
 
 def test_sej_ret_without_its_type_override_fails_clearly(tmp_path):
-    text = CATALOG.read_text(encoding="utf-8")
-    line = re.search(r"^SEJ_RET = \{[^\n]*\}$", text, re.M).group(0)
-    path = tmp_path / "catalog.toml"
-    path.write_text(edit_section(text, "T_MCOaaC", line, 'SEJ_RET = "attribute"'), encoding="utf-8")
+    line = section_line("pmsi_pmsi_mco.toml", "T_MCOaaC", "SEJ_RET")
+    path = edited_catalog(tmp_path, "pmsi_pmsi_mco.toml", "T_MCOaaC", line, 'SEJ_RET = "attribute"')
     with pytest.raises(PseudonymizerError, match=r"column SEJ_RET, row 2: '9' is not a valid boolean"):
         read_source(load_catalog(path, schema_dir=SCHEMAS), "T_MCOaaC")
 
@@ -399,3 +424,32 @@ def test_sej_ret_without_its_type_override_fails_clearly(tmp_path):
 def test_catalog_needs_the_schema_folder():
     with pytest.raises(PseudonymizerError, match="IR_BEN_R.json does not exist"):
         load_catalog(CATALOG)  # the schemas are not in the repository
+
+
+def test_placeholders_are_declared_values_never_digit_patterns(catalog, sources, extracted):
+    """RSA_NUM values made of 9s or 0s are real stay numbers: only declared placeholders are no one."""
+    assert catalog.table("T_MCOaaC").column("RSA_NUM").placeholders == ()
+    assert catalog.table("T_MCOaaC").column("NIR_ANO_17").placeholders == ("XXXXXXXXXXXXXXXXX", "xxxxxxxxxxxxxxxxx")
+    result = extracted("null", "alpha")
+    for name in TABLES:
+        for column in catalog.table(name).columns:
+            if column.role == "linkage" and not catalog.domains[column.domain].nir:
+                got = [row[column.name] is None for row in result.tables[name]]
+                assert got == [row[column.name] is None for row in sources[name]], (name, column.name)
+
+
+def test_data_dictionary_explains_links_drops_and_codes(catalog, master_key, tmp_path):
+    out = tmp_path / "extract"
+    extract(
+        catalog, SCHEMAS, "alpha", out, master_key, tables=TABLES, progress=False,
+        columns={"ER_PRS_F": ["BEN_NIR_PSA", "BEN_RNG_GEM", "EXE_SOI_DTD"]}, nomenclatures=SHARED / "nomenclatures",
+    )
+    text = (out / "DATA_DICTIONARY.md").read_text(encoding="utf-8")
+    assert "## Links between the tables" in text
+    assert "- `ER_PRS_F`(BEN_NIR_PSA, BEN_RNG_GEM) → `IR_BEN_R`(BEN_NIR_PSA, BEN_RNG_GEM)" in text
+    assert "- `KI_CCI_R`(BEN_IDT_ANO) → `IR_BEN_R`(BEN_IDT_ANO)" in text
+    assert "`BEN_RES_COM` (direct identifier: commune code" in text  # dropped, and why
+    assert "`BSE_REM_MNT` (not requested by the project)" in text
+    assert "codes (IR_NIR_V): 00 NIR NORMAL (ni fictif ni provisoire); 01 NIR FICTIF IVG" in text
+    assert "Note: PMSI validity codes (*_RET" in text  # a usage note on T_MCOaaC
+    assert "Identifiers that are no one, by column: `BEN_NIR_PSA` fictive 9" in text
