@@ -22,6 +22,7 @@ between ledger and database) is not released twice: its entry's hash is recorded
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import tempfile
@@ -41,7 +42,8 @@ from enclave.models import Membership, Project, User
 
 from .. import permissions, workflow
 from ..anonymise import KINDS as ANONYMISABLE, anonymise_table
-from ..checks import check_file
+from ..check_worker import Budget, check_in_worker
+from ..checks.files import refuse_type
 from ..context import CheckContext, load_pseudonyms
 from ..errors import EgressError
 from ..models import EgressRelease, EgressRequest, RequestState
@@ -71,7 +73,7 @@ class FilePreview:
 
 
 class Gate:
-    def __init__(self, config: GateConfig, engine=None):
+    def __init__(self, config: GateConfig, engine=None, budget: Budget | None = None):
         self.config = config
         self.engine = engine or make_engine(config.settings.db_url)
         config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -80,6 +82,9 @@ class Gate:
         config.work_dir.mkdir(mode=0o700, exist_ok=True)
         self._pseudonyms: dict[str, tuple[tuple, pa.Array]] = {}
         self._lock = threading.Lock()
+        self.budget = budget or Budget.from_env()
+        # Checks run in worker processes; at most this many at once, the others wait their turn.
+        self._workers = threading.BoundedSemaphore(max(1, (os.cpu_count() or 2) - 1))
 
     # --- plumbing ------------------------------------------------------------------------
 
@@ -120,12 +125,15 @@ class Gate:
             self._pseudonyms[slug] = (key, values)
         return values
 
-    def context(self, session: Session, slug: str) -> CheckContext:
+    def released_paths(self, session: Session, slug: str) -> tuple[Path, ...]:
+        """The project's released files, for the differencing check."""
         released = session.scalars(select(EgressRequest).join(EgressRelease)
                                    .where(EgressRequest.project_slug == slug)).all()
-        paths = tuple(p for r in released for f in r.files
-                      if (p := self.releases.root / str(r.id) / f.name).is_file())
-        return CheckContext(pseudonyms=self.pseudonyms(slug), releases=paths, project=slug)
+        return tuple(p for r in released for f in r.files
+                     if (p := self.releases.root / str(r.id) / f.name).is_file())
+
+    def context(self, session: Session, slug: str) -> CheckContext:
+        return CheckContext(pseudonyms=self.pseudonyms(slug), releases=self.released_paths(session, slug), project=slug)
 
     @staticmethod
     def project(session: Session, slug: str) -> Project:
@@ -150,32 +158,61 @@ class Gate:
     # --- submission ----------------------------------------------------------------------
 
     def submit(self, username: str, slug: str, paths: list[str], justification: str) -> EgressRequest:
+        """Snapshot the files, check them in budgeted workers, then record the request.
+
+        No database transaction is open while files are read or checked: the registry is read
+        in one short transaction, and the request written in another (which re-checks who may
+        submit). A file of a refused type or size is refused before anything is quarantined,
+        naming the reason, and nothing is queued (the refusal is audited)."""
         if not isinstance(slug, str) or not slug:
             raise EgressError("the request names no project", "pass the project's slug")
         if not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths):
             raise EgressError("the request names no files", "pass paths: a list of files in the project workspace")
         if len(paths) > MAX_FILES:
             raise EgressError(f"{len(paths)} files in one request, over the limit of {MAX_FILES}", "split it")
+        if not (justification or "").strip():
+            raise workflow.WorkflowError("an egress request needs a written justification",
+                                         "say what the files are and why they are safe to release")
         with self.session() as session:
             self.known_user(session, username)
             permissions.check_user_can_submit(session, username, slug)  # before any path is looked at
-            project = self.project(session, slug)
-            policy = self.policy_for(project)
-            context = self.context(session, slug)
-            held = []
-            workspace = self.config.workspace(slug)
-            for requested in paths:
-                with open_submission(workspace, requested, policy.max_size_bytes) as submitted:
-                    name = submitted.relative.rsplit("/", 1)[-1]
-                    if not _NAME.fullmatch(name) or ".." in name:
-                        raise EgressError(f"{requested}: the file name {name!r} cannot be released as it is",
-                                          "rename it with letters, digits, '.', '_' and '-' only")
-                    sha, size = self.quarantine.snapshot(submitted, policy.max_size_bytes)
-                with self.scratch() as folder:
-                    copy = self.quarantine.export(sha, folder / name)
-                    findings = [f.to_dict() for f in check_file(copy, policy, context)]
-                held.append(workflow.HeldFile(name=name, sha256=sha, size=size, findings=findings))
+            policy = self.policy_for(self.project(session, slug))
+            releases = self.released_paths(session, slug)
+        context = CheckContext(pseudonyms=self.pseudonyms(slug), releases=releases, project=slug)
+        try:
+            snapshots = self.snapshot_all(slug, paths, policy)
+        except EgressError as exc:
+            with self.session() as session:
+                record(session, username, "egress.refused", slug, paths=paths[:MAX_FILES], reason=str(exc))
+            raise
+        held = []
+        for name, sha, size in snapshots:
+            with self.scratch() as folder:
+                copy = self.quarantine.export(sha, folder / name)
+                with self._workers:
+                    findings = check_in_worker(copy, policy, context, self.budget, folder)
+            held.append(workflow.HeldFile(name=name, sha256=sha, size=size, findings=findings))
+        with self.session() as session:
             return workflow.submit(session, slug, username, justification, held, policy.version)
+
+    def snapshot_all(self, slug: str, paths: list[str], policy: Policy) -> list[tuple[str, str, int]]:
+        """(name, sha256, size) of each file, quarantined only once every file passed the refusals."""
+        workspace = self.config.workspace(slug)
+        opened = []
+        try:
+            for requested in paths:
+                submitted = open_submission(workspace, requested, policy.max_size_bytes)
+                opened.append(submitted)
+                name = submitted.relative.rsplit("/", 1)[-1]
+                if not _NAME.fullmatch(name) or ".." in name:
+                    raise EgressError(f"{requested}: the file name {name!r} cannot be released as it is",
+                                      "rename it with letters, digits, '.', '_' and '-' only")
+                refuse_type(requested, name, os.pread(submitted.fd, 512, 0), policy)
+            return [(s.relative.rsplit("/", 1)[-1], *self.quarantine.snapshot(s, policy.max_size_bytes))
+                    for s in opened]
+        finally:
+            for submitted in opened:
+                submitted.close()
 
     # --- reading -------------------------------------------------------------------------
 
