@@ -38,7 +38,7 @@ class Budget:
     """What one file's checks may use: wall-clock seconds and bytes of address space."""
 
     seconds: float = 60.0
-    memory_bytes: int = 3 * 1024 ** 3
+    memory_bytes: int = 2 * 1024 ** 3
 
     @classmethod
     def from_env(cls, environ=None) -> "Budget":
@@ -66,7 +66,7 @@ def check_in_worker(path: Path | str, policy: Policy, context: CheckContext, bud
         with open(job / "stderr", "wb") as stderr:
             process = subprocess.Popen([sys.executable, "-m", "egress_gate.check_worker", str(job)],
                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
-                                       preexec_fn=_limits(budget), close_fds=True)
+                                       preexec_fn=_limits(budget), close_fds=True, cwd=job, env=_worker_env())
             try:
                 code = process.wait(timeout=budget.seconds)
             except subprocess.TimeoutExpired:
@@ -83,6 +83,13 @@ def check_in_worker(path: Path | str, policy: Policy, context: CheckContext, bud
         return [_out_of_budget(job, policy, why)]
     finally:
         shutil.rmtree(job, ignore_errors=True)
+
+
+def _worker_env() -> dict[str, str]:
+    """The parent's environment, with this very copy of the package first on the path."""
+    here = str(Path(__file__).resolve().parent.parent)
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": here + (os.pathsep + path if path else "")}
 
 
 def _write_job(job: Path, path: Path, policy: Policy, context: CheckContext) -> None:
@@ -112,11 +119,12 @@ def _looks_like_memory(tail: list[str]) -> bool:
 
 def _out_of_budget(job: Path, policy: Policy, why: str) -> dict:
     try:
-        running = (job / "progress").read_text().strip() or "start-up"
+        running = (job / "progress").read_text().strip()
     except OSError:
-        running = "start-up"
+        running = ""
+    what = f"the {running} check" if running else "the checks (starting up)"
     return Finding("budget", Outcome.FAIL,
-                   f"the {running} check {why}: the file cannot be cleared automatically; "
+                   f"{what} {why}: the file cannot be cleared automatically; "
                    "simplify or split it and submit again", policy.record(), (), 0, None).to_dict()
 
 

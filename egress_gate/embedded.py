@@ -23,16 +23,20 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from xml.etree.ElementTree import XMLPullParser, ParseError
+from xml.parsers import expat
 
 import pyarrow.parquet as pq
+import re2
 
 from .tables import file_type
 
 MAX_EXPANDED = 64 * 1024 * 1024  # bytes of decompressed text looked at per file
+MAX_DEPTH, MAX_ELEMENTS = 256, 300_000  # per XML part: past these it is refused, not walked for minutes
+FORMULA = re2.compile(rb"<(?:[A-Za-z0-9_]+:)?f(?:\s[^>]*)?>([^<]*)<")
 ARCHIVE_MAGIC = {b"PK\x03\x04": "a zip archive", b"\x1f\x8b": "a gzip file", b"7z\xbc\xaf": "a 7-zip archive",
                  b"Rar!": "a RAR archive", b"BZh": "a bzip2 file", b"\xfd7zXZ": "an xz file",
                  b"\x28\xb5\x2f\xfd": "a zstd file", b"ustar": "a tar archive"}
+_CONTROL = re2.compile(r"[\x00-\x09\x0b-\x1f\x7f\x{fffd}]+")
 TEXT_KINDS = ("csv", "tsv", "txt", "md", "json", "svg")
 
 
@@ -83,7 +87,7 @@ def embedded(path: Path) -> Embedded:
     if reader is not None:
         try:
             reader(path, found)
-        except (OSError, ValueError, KeyError, struct.error, zlib.error, zipfile.BadZipFile, ParseError,
+        except (OSError, ValueError, KeyError, struct.error, zlib.error, zipfile.BadZipFile, expat.ExpatError,
                 RecursionError, EOFError) as exc:
             found.fail("structure", f"{path.name}: its structure cannot be walked ({type(exc).__name__}: "
                                     f"{str(exc)[:200]}), so what it hides cannot be checked; export it again")
@@ -128,13 +132,14 @@ def _xlsx(path: Path, found: Embedded) -> None:
                 continue
             if name == "xl/sharedStrings.xml":
                 continue  # the cells' text: read as tables
-            sheet = name.startswith("xl/worksheets/") and name.endswith(".xml")
+            if name.startswith("xl/worksheets/") and name.endswith(".xml"):
+                # cells were read as tables; only the formulas' own text is looked at, by a linear scan
+                for match in FORMULA.finditer(data):
+                    text = match.group(1).decode("utf-8", "replace")
+                    formulas.append(f"{name.rsplit('/', 1)[-1][:-4]}: ={text[:80]}")
+                    found.text(f"formulas of {name}", text)
+                continue
             for tag, attrs, text in _xml_items(data):
-                if sheet:
-                    if tag == "f" and text:
-                        formulas.append(f"{name.rsplit('/', 1)[-1][:-4]}: ={text[:80]}")
-                        found.text(f"formulas of {name}", text)
-                    continue  # other cells were read as tables
                 if tag == "sheet" and attrs.get("state") in ("hidden", "veryHidden"):
                     hidden.append(attrs.get("name", "?"))
                 found.text(f"workbook part {name}", " ".join([*attrs.values(), text or ""]))
@@ -148,25 +153,43 @@ def _xlsx(path: Path, found: Embedded) -> None:
 
 
 def _xml_items(data: bytes):
-    """(local tag, attributes, text) of every element, parsed incrementally (flat: no recursion)."""
-    parser = XMLPullParser(events=("start", "end", "comment"))
+    """(local tag, attributes, text) of every element and comment, from expat's callbacks: no tree
+    is built, so memory and time stay flat however deep the nesting; entity declarations (the
+    "billion laughs") are refused."""
+    events: list[tuple[str, dict, str]] = []
+    stack: list[tuple[str, dict, list[str]]] = []
+    counted = [0]
+    parser = expat.ParserCreate(namespace_separator="}")
+
+    def start(tag, attrs):
+        if len(stack) >= MAX_DEPTH:
+            raise ValueError(f"elements nested deeper than {MAX_DEPTH}")
+        counted[0] += 1
+        if counted[0] > MAX_ELEMENTS:
+            raise ValueError(f"over {MAX_ELEMENTS:,} elements")
+        stack.append((tag.rsplit("}", 1)[-1], {k.rsplit("}", 1)[-1]: v for k, v in attrs.items()} if attrs else {}, []))
+
+    def end(_tag):
+        tag, attrs, text = stack.pop()
+        events.append((tag, attrs, "".join(text)))
+
+    def chars(text):
+        if stack and sum(map(len, stack[-1][2])) < MAX_EXPANDED:
+            stack[-1][2].append(text)
+
+    def entity(*_args):
+        raise ValueError("the XML declares entities")
+
+    parser.StartElementHandler, parser.EndElementHandler, parser.CharacterDataHandler = start, end, chars
+    parser.CommentHandler = lambda text: events.append(("comment", {}, text))
+    parser.EntityDeclHandler = entity
     view = memoryview(data)
     for i in range(0, len(data), 1 << 16):
-        parser.feed(bytes(view[i: i + (1 << 16)]))
-        yield from _drain(parser)
-    parser.close()
-    yield from _drain(parser)
-
-
-def _drain(parser: XMLPullParser):
-    for event, item in parser.read_events():
-        if event == "comment":
-            yield "comment", {}, item.text
-        elif event == "end":
-            tag = item.tag.rsplit("}", 1)[-1] if isinstance(item.tag, str) else "?"
-            attrs = {k.rsplit("}", 1)[-1]: v for k, v in item.attrib.items()}
-            yield tag, attrs, (item.text or "") + (" " + item.tail if item.tail and item.tail.strip() else "")
-            item.clear()  # keep memory flat on big parts
+        parser.Parse(bytes(view[i: i + (1 << 16)]), False)
+        yield from events
+        events.clear()
+    parser.Parse(b"", True)
+    yield from events
 
 
 # --- PNG --------------------------------------------------------------------------------------
@@ -217,8 +240,7 @@ def _inflate(data: bytes, limit: int) -> bytes:
 
 def _printable(data: bytes) -> str:
     """Runs of printable characters (binary metadata such as EXIF holds its text among bytes)."""
-    text = data.decode("utf-8", "replace")
-    return "".join(c if c.isprintable() or c == "\n" else "\n" for c in text)
+    return _CONTROL.sub("\n", data.decode("utf-8", "replace"))
 
 
 # --- JPEG -------------------------------------------------------------------------------------

@@ -59,6 +59,8 @@ def read_tables(path: Path) -> list[tuple[str | None, pa.Table]]:
         return reader(path)
     except EgressError:
         raise
+    except pa.ArrowMemoryError as exc:
+        raise MemoryError(str(exc)) from None  # a budget ran out: not a corrupt file
     except (pa.ArrowInvalid, pa.ArrowException, ValueError, OSError, KeyError, TypeError, UnicodeDecodeError,
             RecursionError) as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -76,7 +78,14 @@ def read_text(path: Path, max_bytes: int) -> str:
 
 def _read_csv(path: Path, delimiter: str = ",") -> list:
     parse = pacsv.ParseOptions(delimiter=delimiter)
-    return [(None, pacsv.read_csv(path, parse_options=parse))]
+    try:
+        return [(None, pacsv.read_csv(path, parse_options=parse))]
+    except pa.ArrowInvalid as exc:
+        if "straddling" not in str(exc):
+            raise
+    # A cell longer than Arrow's block (1 MB): read the file as one block (it is within the size limit).
+    whole = pacsv.ReadOptions(block_size=path.stat().st_size + 1)
+    return [(None, pacsv.read_csv(path, read_options=whole, parse_options=parse))]
 
 
 def _read_tsv(path: Path) -> list:
