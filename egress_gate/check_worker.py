@@ -89,7 +89,8 @@ def _worker_env() -> dict[str, str]:
     """The parent's environment, with this very copy of the package first on the path."""
     here = str(Path(__file__).resolve().parent.parent)
     path = os.environ.get("PYTHONPATH")
-    return {**os.environ, "PYTHONPATH": here + (os.pathsep + path if path else "")}
+    # One compute thread: a check may take one core, never all of them.
+    return {**os.environ, "PYTHONPATH": here + (os.pathsep + path if path else ""), "OMP_NUM_THREADS": "1"}
 
 
 def _write_job(job: Path, path: Path, policy: Policy, context: CheckContext) -> None:
@@ -109,6 +110,7 @@ def _limits(budget: Budget):
         cpu = int(budget.seconds) + 2
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        os.nice(10)  # the hub, the CLI and logins come first
     return apply
 
 
@@ -132,6 +134,8 @@ def _run(job: Path) -> int:
     """The worker's side: read the job, check the file, write the findings."""
     from .checks import check_file  # imported here: the parent need not load every check
 
+    pa.set_cpu_count(1)
+    pa.set_io_thread_count(1)
     spec = json.loads((job / "job.json").read_text())
     values = spec["policy"]
     values["allowed_types"] = tuple(values["allowed_types"])
