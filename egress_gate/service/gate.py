@@ -223,7 +223,9 @@ class Gate:
             reviewer = permissions.user_can_review(session, username, request)
             steward = permissions.is_steward(session, username)
             votes = workflow.votes_in(session, request)
+            mine = next((str(d.vote) for d in decisions if d.steward == username), None)
             return request, decisions, {"reviewer": reviewer, "steward": steward, "votes_in": votes,
+                                        "my_vote": mine, "failing": workflow.failing_findings(request),
                                         "withdrawable": username == request.requester
                                         and workflow.is_allowed(request, workflow.Action.withdraw)}
 
@@ -289,13 +291,14 @@ class Gate:
 
     # --- decisions and release -----------------------------------------------------------
 
-    def decide(self, username: str, request_id: int, vote: str, reason: str, anonymised: bool) -> EgressRequest:
+    def decide(self, username: str, request_id: int, vote: str, reason: str, anonymised: bool,
+               overrides: dict[str, str] | None = None) -> EgressRequest:
         with self.session() as session:
             self.known_user(session, username)
             request = workflow.get_request(session, request_id, lock=True)
             if request.state is RequestState.submitted:
                 workflow.start_review(session, request_id, username)  # checks who, too
-            decision = workflow.decide(session, request_id, username, vote, reason, anonymised)
+            decision = workflow.decide(session, request_id, username, vote, reason, anonymised, overrides)
             request = decision.request
         if request.state is RequestState.approved:
             self.release(username, request_id)
@@ -313,9 +316,12 @@ class Gate:
             request = workflow.get_request(session, request_id)
             permissions.check_user_can_review(session, username, request)
             workflow.check_allowed(request, workflow.Action.release)
+            if not workflow.overridden_by_all(request):  # before anything reaches the release store
+                raise workflow.WorkflowError(f"egress request {request_id} has failing findings not overridden by "
+                                             f"{request.stewards_required} approving steward(s): it cannot be released")
             policy = self.policy_for(self.project(session, request.project_slug))
             anonymised = workflow.release_anonymised(request)
-            decisions = [{"steward": d.steward, "vote": str(d.vote), "reason": d.reason,
+            decisions = [{"steward": d.steward, "vote": str(d.vote), "reason": d.reason, "overrides": d.overrides or [],
                           "release_anonymised": d.release_anonymised, "at": d.at.isoformat()}
                          for d in request.decisions]
             files = [(f.name, f.sha256, f.findings) for f in request.files]

@@ -171,8 +171,12 @@ class RequestHandler(BaseHandler):
 class DecisionHandler(BaseHandler):
     @web.authenticated
     async def post(self, request_id: str):
+        keys, reasons = self.get_arguments("override_finding"), self.get_arguments("override_reason")
+        if len(keys) != len(reasons):
+            raise Refused(400, "each override names one finding and gives one reason")
         await in_thread(self.gate.decide, self.username, int(request_id), self.get_argument("vote", ""),
-                        self.get_argument("reason", ""), self.get_argument("anonymised", "") == "yes")
+                        self.get_argument("reason", ""), self.get_argument("anonymised", "") == "yes",
+                        dict(zip(keys, reasons)))
         self.redirect(self.url(f"requests/{int(request_id)}"))
 
 
