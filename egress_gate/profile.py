@@ -24,7 +24,11 @@ DIMENSION_TOKENS = {
     "id", "code", "year", "annee", "an", "age", "mois", "month", "week", "semaine", "dep", "departement",
     "region", "reg", "cp", "zip", "insee", "depcom", "commune", "rank", "rang", "index", "idx", "sexe", "sex",
     "classe", "group", "groupe", "cat", "categorie", "category", "level", "niveau", "version", "num", "numero",
+    "department", "dept", "district", "county", "state", "area", "zone", "city", "town", "postcode", "zipcode",
+    "cause", "diagnosis", "diag", "icd", "cim", "gender", "quarter", "trimestre", "day", "jour",
 }
+# Integer columns with these name tokens are statistics (measures), even when they look like codes.
+STATISTIC_TOKENS = {"mean", "avg", "average", "median", "moyenne", "mediane", "sd", "std", "stddev", "variance", "iqr"}
 PERCENT_TOKENS = {"pct", "percent", "percentage", "pourcent", "pourcentage", "taux", "rate", "share", "part", "prop", "proportion", "ratio"}
 
 
@@ -123,6 +127,8 @@ def _profile(name: str, array: pa.Array, min_key_rows: int, hexed=None) -> Colum
         return Column(name, array, "measure", values)
     lo, hi = float(present.min()), float(present.max())
     integral = bool(np.all(present == np.floor(present)))
+    if tokens & STATISTIC_TOKENS and not tokens & PERCENT_TOKENS:
+        return Column(name, array, "measure", values)
     if integral and lo >= 0 and not (tokens & PERCENT_TOKENS and hi <= 100 and pa.types.is_floating(t)):
         if tokens & DIMENSION_TOKENS or (lo >= 1900 and hi <= 2100 and pc.count_distinct(array).as_py() <= 200):
             return Column(name, array, "label", values)
