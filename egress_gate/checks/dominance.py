@@ -61,8 +61,11 @@ def check_dominance(view: TableView, policy: Policy) -> list[Finding]:
     out = []
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(total > 0, sum(tops[:n]) / total * 100.0, 0.0)
+        # the missing contributions are each at most the smallest one given: an upper bound of the n largest
+        upper = np.where(total > 0, np.minimum(sum(tops[:n]) + (policy.dominance_n - n) * tops[n - 1], total)
+                         / total * 100.0, 0.0)
     dominated = np.flatnonzero(share > policy.dominance_k)
-    if len(tops) < policy.dominance_n and not len(dominated):
+    if len(tops) < policy.dominance_n and not len(dominated) and np.any(upper > policy.dominance_k):
         out.append(finding("dominance", Outcome.REVIEW,
                            f"only {len(tops)} contribution column(s); the ({policy.dominance_n}, {policy.dominance_k:g}%) rule needs {policy.dominance_n}",
                            policy, part=view.part))
