@@ -9,6 +9,8 @@ formulas are found in their XML (:mod:`egress_gate.embedded`).
 
 from __future__ import annotations
 
+import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..findings import Finding, Outcome
@@ -19,10 +21,30 @@ from ._base import cells_at, finding, passed, rows_of
 FORMULA = r"^[\t\r ]*(?:=|[+\-@][\t ]*[A-Za-z_(])"
 
 
+FIRST_BYTES = np.frombuffer(b"\t\r =+-@", np.uint8)
+
+
+def _candidates(array: pa.Array) -> np.ndarray:
+    """Rows whose first byte could start a formula: one vectorised look at the offsets, no per-row regex."""
+    data = array.buffers()[2]
+    if data is None or not len(array):
+        return np.zeros(0, np.int64)
+    offsets = np.frombuffer(array.buffers()[1], np.int32, len(array) + 1, array.offset * 4)
+    bytes_ = np.frombuffer(data, np.uint8)
+    starts, ends = offsets[:-1], offsets[1:]
+    nonempty = ends > starts
+    first = np.zeros(len(array), np.uint8)
+    first[nonempty] = bytes_[starts[nonempty]]
+    return np.flatnonzero(np.isin(first, FIRST_BYTES) & nonempty)
+
+
 def check_formulas(view: TableView, policy: Policy) -> list[Finding]:
     cells, total = [], 0
     for c in view.strings:
-        rows = rows_of(pc.match_substring_regex(c.array, FORMULA))
+        maybe = _candidates(c.array)
+        if not len(maybe):
+            continue
+        rows = maybe[rows_of(pc.match_substring_regex(c.array.take(pa.array(maybe)), FORMULA))]
         total += len(rows)
         cells += cells_at(rows, c.name, c.array, policy)
     headers = [n for n in view.table.column_names if pc.match_substring_regex([str(n)], FORMULA)[0].as_py()]
