@@ -64,13 +64,16 @@ class TableView:
     columns: list[Column] = field(default_factory=list)
 
     hex: dict = field(default_factory=dict)  # column name -> (rows, hi, lo) of its 32-hex cells
+    sorted_hi: dict = field(default_factory=dict)  # column name -> its hi words sorted (shared by the checks)
 
     def __post_init__(self):
         arrays = [_one_chunk(self.table.column(i)) for i in range(self.table.num_columns)]
         for name, array in zip(self.table.column_names, arrays):
             if pa.types.is_string(array.type):
                 self.hex[name] = hex_words(array)
-        self.columns = [_profile(name, array, self.min_key_rows, self.hex.get(name))
+                if len(self.hex[name][1]):
+                    self.sorted_hi[name] = np.sort(self.hex[name][1])
+        self.columns = [_profile(name, array, self.min_key_rows, self.hex.get(name), self.sorted_hi.get(name))
                         for name, array in zip(self.table.column_names, arrays)]
 
     @property
@@ -98,10 +101,10 @@ def numeric_values(array: pa.Array) -> np.ndarray:
     return array.cast(pa.float64()).to_numpy(zero_copy_only=False)
 
 
-def _all_distinct(array: pa.Array, hexed) -> bool:
+def _all_distinct(array: pa.Array, hexed, sorted_hi=None) -> bool:
     n = len(array) - array.null_count
     if hexed is not None and len(hexed[0]) == n:
-        return distinct_count(hexed[1], hexed[2]) == n
+        return distinct_count(hexed[1], hexed[2], sorted_hi) == n
     head = array.slice(0, SAMPLE).drop_null()
     if pc.count_distinct(head).as_py() < len(head):
         return False
@@ -111,13 +114,13 @@ def _all_distinct(array: pa.Array, hexed) -> bool:
     return pc.count_distinct(array).as_py() == n
 
 
-def _profile(name: str, array: pa.Array, min_key_rows: int, hexed=None) -> Column:
+def _profile(name: str, array: pa.Array, min_key_rows: int, hexed=None, sorted_hi=None) -> Column:
     t = array.type
     if pa.types.is_temporal(t):
         return Column(name, array, "date")
     if pa.types.is_boolean(t) or not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)):
         n = len(array) - array.null_count
-        if n >= min_key_rows and pa.types.is_string(t) and _all_distinct(array, hexed):
+        if n >= min_key_rows and pa.types.is_string(t) and _all_distinct(array, hexed, sorted_hi):
             return Column(name, array, "key")
         return Column(name, array, "label")
     values = numeric_values(array)

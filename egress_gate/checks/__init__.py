@@ -6,9 +6,12 @@ read gives a failing `readable` finding that names the problem (never an excepti
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
+
+import pyarrow as pa
 
 from ..context import CheckContext
 from ..errors import EgressError
@@ -95,7 +98,21 @@ def check_table(table, policy: Policy, context: CheckContext, part: str | None =
     for name, check in TABLE_CHECKS:
         step(name)
         findings += check(view, policy, context)
-    return findings
+    return [_labelled(f, view) for f in findings]
+
+
+def _labelled(f: Finding, view: TableView) -> Finding:
+    """The finding with each listed cell's row named by its label values (a row number helps nobody)."""
+    if not any(c.row is not None for c in f.cells):
+        return f
+    labels = [c for c in view.by_role("label", "date")][:3]
+    if not labels:
+        return f
+    rows = sorted({c.row for c in f.cells if c.row is not None and 0 <= c.row < view.num_rows})
+    taken = {c.name: dict(zip(rows, c.array.take(pa.array(rows, pa.int64())).to_pylist())) for c in labels}
+    cells = tuple(dataclasses.replace(c, label=", ".join(f"{n}={taken[n][c.row]}" for n in taken if n != c.column))
+                  if c.row in rows else c for c in f.cells)
+    return dataclasses.replace(f, cells=cells)
 
 
 def _acro_results(path: Path):

@@ -53,6 +53,16 @@ def member_mask(values: pa.Array, pseudonyms: pa.Array) -> pa.Array | None:
     return mask if pc.any(mask).as_py() else None
 
 
+def _first_hits(keys, rows: np.ndarray, hi: np.ndarray, lo: np.ndarray, wanted: int) -> np.ndarray:
+    hits, step = [], 65_536
+    for start in range(0, len(hi), step):
+        chunk = rows[start: start + step][keys.contains(hi[start: start + step], lo[start: start + step])]
+        hits.append(chunk)
+        if sum(map(len, hits)) >= wanted:
+            break
+    return np.concatenate(hits)[:wanted] if hits else np.zeros(0, np.int64)
+
+
 def check_pseudonyms(view: TableView, policy: Policy, context: CheckContext) -> list[Finding]:
     pseudonyms = context.pseudonyms
     cells, total = [], 0
@@ -65,10 +75,10 @@ def check_pseudonyms(view: TableView, policy: Policy, context: CheckContext) -> 
     for c in view.strings:
         lengths = pc.utf8_length(c.array)
         rows, hi, lo = view.hex[c.name]
-        hit = rows[keys.contains(hi, lo)]
-        if len(hit):
-            total += len(hit)
-            cells += cells_at(hit, c.name, c.array, policy)
+        found = keys.count_in(view.sorted_hi[c.name]) if c.name in view.sorted_hi else 0
+        if found:  # the count needs no per-row mapping; only the listed cells are looked up, chunk by chunk
+            total += found
+            cells += cells_at(_first_hits(keys, rows, hi, lo, policy.max_cells_listed), c.name, c.array, policy)
         longer = rows_of(pc.greater(lengths, PSEUDONYM_LENGTH))
         if len(longer):  # a pseudonym inside a longer cell ("patient 3fa...")
             texts = c.array.take(pa.array(longer))
