@@ -30,7 +30,8 @@ TOTAL_TOKENS = {"total", "sum", "somme", "montant", "amount", "cost", "cout", "d
 
 def _is_contribution(c) -> bool:
     return bool(CONTRIBUTION.match(str(c.name))) or (
-        c.values is not None and bool(name_tokens(c.name) & LARGEST_TOKENS) and c.role not in ("percent", "key", "label"))
+        c.values is not None and bool(name_tokens(c.name) & LARGEST_TOKENS) and c.role not in ("percent", "key", "label")
+        and not name_tokens(c.name) & {"share", "pct", "percent", "part", "ratio", "proportion"})
 
 
 def _contributions(view: TableView) -> list[np.ndarray]:
@@ -48,10 +49,30 @@ def _total_column(view: TableView, top_sum: np.ndarray):
     return max(pool, key=lambda c: np.nansum(c.values)) if pool else None
 
 
+def _largest_shares(view: TableView, policy: Policy) -> list[Finding]:
+    """The largest contributor given as its share of the cell (a percentage or a fraction)."""
+    out = []
+    for c in view.by_role("percent", "measure"):
+        if c.values is None or not name_tokens(c.name) & LARGEST_TOKENS:
+            continue
+        present = c.values[~np.isnan(c.values)]
+        if not len(present) or present.min() < 0 or present.max() > 100:
+            continue
+        share = c.values * (100.0 if present.max() <= 1 else 1.0)
+        dominated = np.flatnonzero(np.nan_to_num(share) > policy.dominance_k)
+        if len(dominated):
+            out.append(finding("dominance", Outcome.FAIL,
+                               f"{len(dominated)} cell(s) where the largest contributor alone makes more than "
+                               f"{policy.dominance_k:g}% of the total (column {c.name}, e.g. {share[dominated[0]]:.1f}%)",
+                               policy, _cells(dominated, c.name, c.values, policy), len(dominated), view.part))
+    return out
+
+
 def check_dominance(view: TableView, policy: Policy) -> list[Finding]:
+    shares = _largest_shares(view, policy)
     tops = _contributions(view)
     if not tops:
-        return _unassessable(view, policy)
+        return shares or _unassessable(view, policy)
     n = min(policy.dominance_n, len(tops))
     total_col = _total_column(view, tops[0] + (tops[1] if len(tops) > 1 else 0))
     if total_col is None:

@@ -78,7 +78,7 @@ def check_people(view: TableView, policy: Policy) -> list[Finding]:
                                "yet repeated, like an attribute of individuals, not a group label",
                                policy, [Cell(None, c.name)], 1, view.part))
     if not qis or frequencies:
-        return out
+        return out  # counts beside the labels: an aggregate, judged by the count checks
     sizes, groups = _combinations(view, qis)
     if groups < view.num_rows:
         repeated = int(np.sum(sizes > 1))

@@ -258,3 +258,13 @@ def test_dominance_with_a_max_contributor_column(tmp_path):
     safe.write_text("hospital_group,total_spend,n_providers,largest_payment\nA,100000,40,9000\n"
                     "B,80000,35,9000\nC,60000,30,8000\n")
     assert worst(safe, "dominance") == "pass" and worst(safe, "p_percent") == "pass"
+
+
+@pytest.mark.parametrize("column,values", [("largest_share_pct", ("92.5", "30.1", "20.4")),
+                                           ("top_provider_share", ("0.925", "0.301", "0.204"))])
+def test_dominance_with_the_largest_share_given_as_a_column(tmp_path, column, values):
+    path = tmp_path / "shares.csv"
+    path.write_text(f"hospital,total_cost,{column}\n" + "".join(f"{h},{t},{v}\n" for h, t, v in
+                                                                zip("ABC", (100000, 80000, 60000), values)))
+    assert worst(path, "dominance") == "fail"
+
