@@ -219,6 +219,10 @@ class Gate:
     def view(self, username: str, request_id: int):
         with self.session() as session:
             self.known_user(session, username)
+            request = workflow.get_request(session, request_id)
+            if not permissions.user_can_view(session, username, request):
+                raise permissions.NotFound(f"egress request {request_id} does not exist",
+                                           "see your requests at the gate's home page")
             request, decisions = workflow.view(session, request_id, username)
             reviewer = permissions.user_can_review(session, username, request)
             steward = permissions.is_steward(session, username)
