@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+MAX_UNKNOWNS = 400  # hidden cells solved for together (one SVD); past it only the pairing rule applies
+
 
 def row_total_columns(values: np.ndarray) -> list[tuple[int, list[int]]]:
     """(total column, part columns) where one column equals the sum of all the others on every row.
@@ -55,30 +57,30 @@ def relations_of(values: np.ndarray) -> list[list[tuple[int, int]]]:
 
 
 def recoverable(hidden: np.ndarray, relations: list[list[tuple[int, int]]]) -> list[tuple[int, int]]:
-    """Hidden cells whose value the relations determine exactly (linear algebra over all of them at once)."""
+    """Hidden cells whose value the relations determine exactly, all relations taken together.
+
+    The hidden cells are the unknowns of the linear system the relations make; a cell is
+    determined when every solution of the homogeneous system is zero in it, i.e. its coordinate
+    vanishes in the system's null space (one SVD for all cells)."""
     unknowns = [tuple(map(int, x)) for x in np.argwhere(hidden)]
     if not unknowns or not relations:
         return []
     index = {cell: i for i, cell in enumerate(unknowns)}
     rows = []
     for cells in relations:
-        row = np.zeros(len(unknowns))
-        for i, cell in enumerate(cells):
-            if cell in index:
+        touched = [(i, cell) for i, cell in enumerate(cells) if cell in index]
+        if touched:
+            row = np.zeros(len(unknowns))
+            for i, cell in touched:
                 row[index[cell]] = -1.0 if i == len(cells) - 1 else 1.0
-        if row.any():
             rows.append(row)
     if not rows:
         return []
-    system = np.array(rows)
-    rank = np.linalg.matrix_rank(system)
-    found = []
-    for i, cell in enumerate(unknowns):
-        unit = np.zeros(len(unknowns))
-        unit[i] = 1.0
-        if np.linalg.matrix_rank(np.vstack([system, unit])) == rank:
-            found.append(cell)
-    return found
+    _, singular, vt = np.linalg.svd(np.array(rows))
+    rank = int(np.sum(singular > 1e-9 * max(1.0, singular[0] if len(singular) else 1.0)))
+    null = vt[rank:]
+    free = np.any(np.abs(null) > 1e-9, axis=0) if len(null) else np.zeros(len(unknowns), bool)
+    return [cell for cell, f in zip(unknowns, free) if not f]
 
 
 def secondary_suppression(values: np.ndarray, suppressed: np.ndarray) -> np.ndarray:
@@ -103,7 +105,7 @@ def _smallest_visible(values: np.ndarray, hidden: np.ndarray, cells: list[tuple[
 
 
 def _break_determined(values, hidden, relations) -> bool:
-    if hidden.sum() > 2000:  # too many unknowns to solve for here; pairing up is still done
+    if hidden.sum() > MAX_UNKNOWNS:  # too many to solve for here; pairing up is still done
         return False
     for cell in recoverable(hidden, relations):
         for cells in relations:

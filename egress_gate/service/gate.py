@@ -58,6 +58,8 @@ from .preview import TablePreview, table_preview
 # A released file keeps its name, so it must be a name the release store accepts.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 MAX_FILES = 50
+# Findings that say the file could not be read safely: no preview is attempted in the gate's process.
+UNREADABLE = ("budget", "structure", "readable", "archive", "file_type")
 QUEUE_STATES = (RequestState.submitted, RequestState.under_review, RequestState.approved)
 
 
@@ -263,6 +265,11 @@ class Gate:
             record(session, username, "egress.preview", request.project_slug, request=request.id, file=name,
                    sha256=file.sha256)
         result = FilePreview(name, file.sha256, [])
+        unread = [f["check"] for f in file.findings or [] if f.get("check") in UNREADABLE and f.get("outcome") == "fail"]
+        if unread:  # the checks could not read it within budget: neither can the gate's own process, safely
+            result.problem = (f"no preview: the automated checks could not read this file ({', '.join(unread)}); "
+                              "download the held file to inspect it offline")
+            return result
         with self.scratch() as folder:
             path = self.quarantine.export(file.sha256, folder / name)
             try:

@@ -199,3 +199,12 @@ def test_a_busy_registry_gives_one_clear_line_not_a_traceback(gate_server):
     assert "registry database is busy" in result.stderr and "try again" in result.stderr
     _, again = _enclave_list(env)
     assert again.returncode == 0
+
+
+def test_a_file_the_checks_could_not_read_is_not_previewed_in_the_gate(gate_server):
+    """The worker ran out of budget on it: the gate's own process does not try to render it either."""
+    (gate_server.workspace() / "outputs" / "deep.svg").write_bytes(BUILDERS["deep_groups.svg"]())
+    body = gate_server.submit("remi", ["outputs/deep.svg"]).json()
+    assert [f["outcome"] for f in body["files"][0]["findings"] if f["check"] == "structure"] == ["fail"]
+    preview = gate_server.gate.preview("sven", body["id"], "deep.svg")
+    assert preview.tables == [] and preview.problem.startswith("no preview: the automated checks could not read")
