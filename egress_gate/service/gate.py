@@ -53,6 +53,7 @@ from ..release import ReleaseStore
 from ..submission import open_submission
 from ..tables import file_type, read_tables
 from .config import GateConfig
+from .images import reencode
 from .preview import TablePreview, table_preview
 
 # A released file keeps its name, so it must be a name the release store accepts.
@@ -288,6 +289,19 @@ class Gate:
                 result.anonymised_sha256 = hashlib.sha256(out.read_bytes()).hexdigest()
                 result.anonymised_summary = summary.to_dict()
         return result
+
+    def figure(self, username: str, request_id: int, name: str) -> tuple[bytes, str]:
+        """A held figure re-encoded for a steward's preview (audited as a preview)."""
+        with self.session() as session:
+            request = workflow.get_request(session, request_id)
+            permissions.check_user_can_review(session, username, request)
+            file = next((f for f in request.files if f.name == name), None)
+            if file is None:
+                raise workflow.WorkflowError(f"egress request {request_id} has no file {name!r}")
+            record(session, username, "egress.preview", request.project_slug, request=request.id, file=name,
+                   sha256=file.sha256, reencoded=True)
+            sha = file.sha256
+        return reencode(file_type(Path(name)), self.quarantine.open(sha))
 
     def download(self, username: str, request_id: int, name: str) -> tuple[bytes, bool]:
         """(bytes, released): released bytes for members, held bytes for reviewers (audited by the workflow)."""

@@ -21,6 +21,7 @@ from ..errors import EgressError
 from ..permissions import NotFound, PermissionDenied
 from ..workflow import WorkflowError
 from .gate import request_json
+from .images import IMAGE_CSP
 from .preview import preview_csv
 
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; "
@@ -211,6 +212,16 @@ class PreviewHandler(BaseHandler):
     async def get(self, request_id: str, name: str):
         preview = await in_thread(self.gate.preview, self.username, int(request_id), name)
         self.render_page("preview.html", request_id=int(request_id), preview=preview)
+
+
+class FigureHandler(BaseHandler):
+    @web.authenticated
+    async def get(self, request_id: str, name: str):
+        data, content_type = await in_thread(self.gate.figure, self.username, int(request_id), name)
+        self.set_header("Content-Type", content_type)
+        self.set_header("Content-Security-Policy", IMAGE_CSP)
+        self.set_header("Content-Disposition", "inline")
+        self.finish(data)
 
 
 class PreviewCsvHandler(BaseHandler):

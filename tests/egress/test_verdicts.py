@@ -112,27 +112,3 @@ def test_the_vote_form_is_gone_once_the_steward_has_voted(gate_server):
     assert 'id="decision-form"' not in page and 'id="my-vote"' in page and "approve" in page
     assert 'id="decision-form"' in gate_server.page("stella", f"requests/{rid}").text
 
-
-def test_the_queue_shows_the_worst_finding_first_and_filters(gate_server):
-    failing = submit(gate_server)["id"]
-    clean = submit(gate_server, ("outputs/table1.csv",))["id"]
-    page = gate_server.page("sven", "queue").text
-    assert page.index(f"requests/{failing}\"") < page.index(f"requests/{clean}\"")  # worst first
-    assert 'class="worst-fail"' in page and "ids.csv/pseudonyms" in page
-    only_fail = gate_server.page("sven", "queue?worst=fail").text
-    assert f"requests/{failing}\"" in only_fail and f"requests/{clean}\"" not in only_fail
-    oldest = gate_server.page("sven", "queue?sort=oldest").text
-    assert oldest.index(f"requests/{failing}\"") < oldest.index(f"requests/{clean}\"")
-    assert f"requests/{clean}\"" not in gate_server.page("sven", "queue?project=other").text
-
-
-def test_stewards_land_on_the_queue_and_researchers_on_their_requests(gate_server):
-    steward = gate_server.browser("sven").get(gate_server.url + "/services/egress/", allow_redirects=False, timeout=30)
-    researcher = gate_server.browser("remi").get(gate_server.url + "/services/egress/", allow_redirects=False, timeout=30)
-    assert steward.headers["Location"].endswith("/queue") and researcher.headers["Location"].endswith("/requests")
-
-
-def test_another_projects_request_is_not_found(gate_server):
-    rid = submit(gate_server, ("outputs/table1.csv",))["id"]
-    page = gate_server.page("nora", f"requests/{rid}")
-    assert page.status_code == 404 and "does not exist" in page.text and "cohort-a" not in page.text
