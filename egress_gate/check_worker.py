@@ -86,11 +86,12 @@ def check_in_worker(path: Path | str, policy: Policy, context: CheckContext, bud
 
 
 def _worker_env() -> dict[str, str]:
-    """The parent's environment, with this very copy of the package first on the path."""
+    """A bare environment (no hub token, no database URL: the worker needs neither), with this very
+    copy of the package first on the path and one compute thread (a check may take one core)."""
     here = str(Path(__file__).resolve().parent.parent)
     path = os.environ.get("PYTHONPATH")
-    # One compute thread: a check may take one core, never all of them.
-    return {**os.environ, "PYTHONPATH": here + (os.pathsep + path if path else ""), "OMP_NUM_THREADS": "1"}
+    kept = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR") if k in os.environ}
+    return {**kept, "PYTHONPATH": here + (os.pathsep + path if path else ""), "OMP_NUM_THREADS": "1"}
 
 
 def _write_job(job: Path, path: Path, policy: Policy, context: CheckContext) -> None:

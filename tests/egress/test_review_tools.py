@@ -52,3 +52,48 @@ def test_figures_are_shown_re_encoded_without_metadata_or_trailing_bytes(gate_se
     assert gate_server.gate.quarantine.open(__import__("hashlib").sha256(held).hexdigest()) == held  # held as submitted
     # only a steward who may review it sees the figure
     assert gate_server.page("remi", f"requests/{rid}/files/figure.png/figure").status_code == 403
+
+
+def _client(gate_server, monkeypatch, user: str = "remi"):
+    """The in-container client (images/python/enclave_export.py), pointed at the in-process gate."""
+    import importlib.util
+
+    from ..conftest import REPO
+    spec = importlib.util.spec_from_file_location("enclave_export_under_test", REPO / "images/python/enclave_export.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setenv("ENCLAVE_EGRESS_URL", gate_server.url + "/services/egress/")
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", gate_server.tokens[user])
+    monkeypatch.setenv("ENCLAVE_PROJECT", "cohort-a")
+    monkeypatch.setenv("ENCLAVE_WORK_DIR", str(gate_server.workspace()))
+    monkeypatch.chdir(gate_server.workspace())
+    return module
+
+
+def test_status_without_an_id_lists_the_callers_requests_and_what_happens_next(gate_server, monkeypatch, capsys):
+    client = _client(gate_server, monkeypatch)
+    assert client.main(["status"]) == 0
+    assert "no request yet" in capsys.readouterr().out
+    rid = submit(gate_server, ("outputs/table1.csv",))["id"]
+    assert client.main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert f"request {rid}  cohort-a  submitted: waiting for a steward" in out
+
+
+def test_submit_without_a_justification_asks_for_one(gate_server, monkeypatch, capsys):
+    client = _client(gate_server, monkeypatch)
+    monkeypatch.setattr("sys.stdin", open("/dev/null"))  # not a terminal: say which flag is missing
+    assert client.main(["submit", "outputs/table1.csv"]) == 1
+    assert "--justification" in capsys.readouterr().err
+
+    class Terminal:  # a researcher at a terminal, typing the justification when asked
+        def isatty(self):
+            return True
+
+        def readline(self):
+            return "Table 1 of the paper: counts by age band, all >= 10\n"
+
+    monkeypatch.setattr("sys.stdin", Terminal())
+    assert client.main(["submit", "outputs/table1.csv"]) == 0
+    out = capsys.readouterr().out
+    assert "Justification" in out and ": submitted" in out
