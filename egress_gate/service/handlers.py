@@ -132,7 +132,8 @@ class MyRequestsHandler(BaseHandler):
     async def get(self):
         requests = await in_thread(self.gate.my_requests, self.username)
         steward = await in_thread(self._is_steward)
-        self.render_page("my_requests.html", requests=requests, steward=steward)
+        pending = len(await in_thread(self.gate.queue, self.username)) if steward else 0
+        self.render_page("my_requests.html", requests=requests, steward=steward, pending=pending)
 
     def _is_steward(self) -> bool:
         from ..permissions import is_steward
@@ -312,7 +313,7 @@ class ApiRequestsHandler(ApiHandler):
         request = await in_thread(self.gate.submit, self.username, body.get("project"), body.get("paths"),
                                   body.get("justification") or "")
         self.write_json({"id": request.id, "state": str(request.state),
-                         "url": self.url(f"requests/{request.id}"),
+                         "url": (self.settings["config"].public_url or "") + self.url(f"requests/{request.id}"),
                          "files": [{"name": f.name, "sha256": f.sha256, "size": f.size, "findings": f.findings}
                                    for f in request.files]}, status=201)
 

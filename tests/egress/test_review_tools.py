@@ -97,3 +97,23 @@ def test_submit_without_a_justification_asks_for_one(gate_server, monkeypatch, c
     assert client.main(["submit", "outputs/table1.csv"]) == 0
     out = capsys.readouterr().out
     assert "Justification" in out and ": submitted" in out
+
+
+def test_a_steward_sees_the_pending_count_on_the_home_page(gate_server):
+    submit(gate_server, ("outputs/table1.csv",))
+    submit(gate_server)
+    page = gate_server.page("sven", "requests").text
+    assert "2 request(s) waiting for a steward" in page
+
+
+def test_the_link_the_api_returns_is_absolute_when_the_public_address_is_known(gate_server):
+    import dataclasses
+    relative = submit(gate_server, ("outputs/table1.csv",))["url"]
+    assert relative.startswith("/services/egress/requests/")
+    app_config = gate_server.gate.config
+    public = dataclasses.replace(app_config, public_url="https://enclave.example.org")
+    from egress_gate.service import GateConfig
+    assert GateConfig.from_env({"ENCLAVE_HOME": str(gate_server.root / "home"),
+                                "ENCLAVE_PUBLIC_URL": "https://enclave.example.org/"}).public_url == public.public_url
+    assert GateConfig.from_env({"ENCLAVE_HOME": str(gate_server.root / "home"),
+                                "ENCLAVE_PUBLIC_URL": "http://0.0.0.0:8000"}).public_url is None
