@@ -61,12 +61,13 @@ def check_in_worker(path: Path | str, policy: Policy, context: CheckContext, bud
     """The findings (as dicts) of checking ``path`` in a worker process held to ``budget``."""
     job = Path(tempfile.mkdtemp(prefix="check-", dir=work_dir))
     try:
-        _write_job(job, Path(path), policy, context)
+        _write_job(job, Path(path), policy, context, budget)
         started = time.monotonic()
         with open(job / "stderr", "wb") as stderr:
+            # The worker applies its limits to itself first thing (no preexec_fn: the gate is threaded).
             process = subprocess.Popen([sys.executable, "-m", "egress_gate.check_worker", str(job)],
                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
-                                       preexec_fn=_limits(budget), close_fds=True, cwd=job, env=_worker_env())
+                                       close_fds=True, cwd=job, env=_worker_env())
             try:
                 code = process.wait(timeout=budget.seconds)
             except subprocess.TimeoutExpired:
@@ -94,25 +95,25 @@ def _worker_env() -> dict[str, str]:
     return {**kept, "PYTHONPATH": here + (os.pathsep + path if path else ""), "OMP_NUM_THREADS": "1"}
 
 
-def _write_job(job: Path, path: Path, policy: Policy, context: CheckContext) -> None:
+def _write_job(job: Path, path: Path, policy: Policy, context: CheckContext, budget: Budget) -> None:
     values = dataclasses.asdict(policy)
     values["allowed_types"] = list(policy.allowed_types)
     (job / "job.json").write_text(json.dumps({
         "path": str(path.absolute()), "policy": values, "project": context.project,
+        "budget": {"seconds": budget.seconds, "memory_bytes": budget.memory_bytes},
         "releases": [str(p) for p in context.releases]}))
     pseudonyms = pa.table({"p": context.pseudonyms.cast(pa.string())})
     with pa.OSFile(str(job / "pseudonyms.arrow"), "wb") as sink, pa.ipc.new_file(sink, pseudonyms.schema) as writer:
         writer.write_table(pseudonyms)
 
 
-def _limits(budget: Budget):
-    def apply():  # runs in the child between fork and exec
-        resource.setrlimit(resource.RLIMIT_AS, (budget.memory_bytes, budget.memory_bytes))
-        cpu = int(budget.seconds) + 2
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        os.nice(10)  # the hub, the CLI and logins come first
-    return apply
+def _limit_self(seconds: float, memory_bytes: int) -> None:
+    """In the worker, before the file is opened: memory, CPU time, no core dump, low priority."""
+    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    cpu = int(seconds) + 2
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    os.nice(10)  # the hub, the CLI and logins come first
 
 
 def _looks_like_memory(tail: list[str]) -> bool:
@@ -138,6 +139,7 @@ def _run(job: Path) -> int:
     pa.set_cpu_count(1)
     pa.set_io_thread_count(1)
     spec = json.loads((job / "job.json").read_text())
+    _limit_self(spec["budget"]["seconds"], spec["budget"]["memory_bytes"])
     values = spec["policy"]
     values["allowed_types"] = tuple(values["allowed_types"])
     policy = Policy(**values)
