@@ -53,6 +53,15 @@ class Column:
     def is_integer_typed(self) -> bool:
         return pa.types.is_integer(self.array.type)
 
+    @cached_property
+    def lengths(self) -> pa.Array:
+        """Characters per cell of a text column, computed once for every check that needs them."""
+        return pc.utf8_length(self.array)
+
+    @cached_property
+    def length_range(self):
+        return pc.min_max(self.lengths)
+
 
 @dataclass
 class TableView:

@@ -73,7 +73,7 @@ def check_pseudonyms(view: TableView, policy: Policy, context: CheckContext) -> 
             total += 1
     keys = context.pseudonym_keys
     for c in view.strings:
-        lengths = pc.utf8_length(c.array)
+        lengths = c.lengths
         rows, hi, lo = view.hex[c.name]
         found = keys.count_in(view.sorted_hi[c.name]) if c.name in view.sorted_hi else 0
         if found:  # the count needs no per-row mapping; only the listed cells are looked up, chunk by chunk
@@ -117,7 +117,7 @@ def valid_nir_mask(nirs: list[str] | pa.Array) -> np.ndarray:
 
 
 def _nir_rows_in_strings(c: Column) -> np.ndarray:
-    lengths = pc.utf8_length(c.array)
+    lengths = c.lengths
     idx = rows_of(pc.and_(pc.greater_equal(lengths, 15), pc.less_equal(lengths, 21)))
     if not len(idx):
         return idx
@@ -163,7 +163,7 @@ def _as_dates(c: Column) -> pa.Array | None:
         return c.array if pa.types.is_date(t) or pa.types.is_timestamp(t) else None
     if not c.is_string or len(c.array) == c.array.null_count:
         return None
-    lengths = pc.min_max(pc.utf8_length(c.array))
+    lengths = c.length_range
     if lengths["min"].as_py() != 10 or lengths["max"].as_py() != 10:
         return None
     for pattern, fmt in ((ISO_DATE, "%Y-%m-%d"), (FR_DATE, "%d/%m/%Y")):
@@ -209,7 +209,7 @@ def check_places(view: TableView, policy: Policy) -> list[Finding]:
     for c in view.columns:
         rows = None
         if c.is_string and len(c.array) > c.array.null_count:
-            lengths = pc.min_max(pc.utf8_length(c.array))
+            lengths = c.length_range
             if lengths["min"].as_py() == 5 and lengths["max"].as_py() == 5:
                 match = pc.match_substring_regex(c.array, POSTCODE)
                 if pc.sum(match).as_py() >= 0.9 * (len(c.array) - c.array.null_count):
@@ -250,7 +250,7 @@ def check_contact_details(view: TableView, policy: Policy) -> list[Finding]:
             hit = at[rows_of(pc.match_substring_regex(c.array.take(pa.array(at)), EMAIL))]
             total += len(hit)
             cells += cells_at(hit, c.name, c.array, policy)
-        lengths = pc.utf8_length(c.array)
+        lengths = c.lengths
         maybe = rows_of(pc.and_(pc.greater_equal(lengths, 10), pc.less_equal(lengths, 17)))
         if len(maybe):
             hit = maybe[rows_of(pc.match_substring_regex(c.array.take(pa.array(maybe)), PHONE))]

@@ -58,6 +58,17 @@ def _combinations(view: TableView, columns: list) -> tuple[np.ndarray, int]:
     return sizes.sort_by("_row").column("_k").to_numpy(), groups.num_rows
 
 
+def _unique_so_far(array: pa.Array) -> bool:
+    """Whether the first 10,000, then 100,000 rows are still mostly unique (cheap looks before a full count)."""
+    for size in (10_000, 100_000):
+        head = array.slice(0, size)
+        if pc.count_distinct(head).as_py() < MOSTLY_UNIQUE * (len(head) - head.null_count):
+            return False
+        if size >= len(array):
+            break
+    return True
+
+
 def check_people(view: TableView, policy: Policy) -> list[Finding]:
     """One row per person, whatever the table's size (see the module's docstring)."""
     if view.num_rows < MIN_UNITS:
@@ -68,8 +79,7 @@ def check_people(view: TableView, policy: Policy) -> list[Finding]:
     out = []
     for c in qis:
         present = len(c.array) - c.array.null_count
-        head = c.array.slice(0, 10_000)
-        if present < 2 * MIN_UNITS or pc.count_distinct(head).as_py() < MOSTLY_UNIQUE * (len(head) - head.null_count):
+        if present < 2 * MIN_UNITS or not _unique_so_far(c.array):
             continue  # repeats within its first rows already: not mostly unique (saves a full distinct count)
         distinct = pc.count_distinct(c.array).as_py()
         if present >= 2 * MIN_UNITS and MOSTLY_UNIQUE * present <= distinct < present:
