@@ -24,8 +24,10 @@ NIR_SHAPE = r"^[1-478][0-9]{4}(?:[0-9]{2}|2[AB])[0-9]{8}$"
 # Text patterns run on RE2 (google-re2, and Arrow's own regex engine for columns): matching time is
 # linear in the text whatever it holds, so no file can make a check run for minutes. RE2 has no
 # look-around: a match's neighbours are part of the pattern instead (see `_bounded`).
-NIR_IN_TEXT = re2.compile(r"[^0-9A-Za-z]([1-478] ?[0-9]{2} ?[0-9]{2} ?(?:[0-9]{2}|2[ABab]) ?[0-9]{3} ?[0-9]{3} ?[0-9]{2})[^0-9A-Za-z]")
-PSEUDONYM_IN_TEXT = re2.compile(r"[^0-9a-f]([0-9a-f]{32})[^0-9a-f]")
+NIR_IN_TEXT = re2.compile(r"[^0-9A-Za-z]([1-478][ .-]?[0-9]{2}[ .-]?[0-9]{2}[ .-]?(?:[0-9]{2}|2[ABab])[ .-]?[0-9]{3}"
+                          r"[ .-]?[0-9]{3}[ .-]?[0-9]{2})[^0-9A-Za-z]")
+# Either case: an upper-cased pseudonym is still one (it is lower-cased before the lookup).
+PSEUDONYM_IN_TEXT = re2.compile(r"[^0-9a-fA-F]([0-9a-fA-F]{32})[^0-9a-fA-F]")
 EMAIL = r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$"
 EMAIL_IN_TEXT = re2.compile(r"[^@\s<>()\[\]\"',;:]+@[^@\s<>()\[\]\"',;:]+\.[A-Za-z]{2,}")
 PHONE = r"^(?:\+33 ?|0)[1-9](?:[ .-]?[0-9]{2}){4}$"
@@ -82,10 +84,10 @@ def check_pseudonyms(view: TableView, policy: Policy, context: CheckContext) -> 
         longer = rows_of(pc.greater(lengths, PSEUDONYM_LENGTH))
         if len(longer):  # a pseudonym inside a longer cell ("patient 3fa...")
             texts = c.array.take(pa.array(longer))
-            holds = rows_of(pc.match_substring_regex(texts, "[0-9a-f]{32}"))
+            holds = rows_of(pc.match_substring_regex(texts, "[0-9a-fA-F]{32}"))
             for r in longer[holds]:
                 value = c.array[int(r)].as_py()
-                tokens = pa.array([t for _, t in _bounded(PSEUDONYM_IN_TEXT, value)], pa.string())
+                tokens = pa.array([t.lower() for _, t in _bounded(PSEUDONYM_IN_TEXT, value)], pa.string())
                 if member_mask(tokens, pseudonyms) is not None:
                     total += 1
                     cells.append(Cell(int(r), c.name, value))
@@ -285,13 +287,13 @@ def check_text(text: str, policy: Policy, context: CheckContext, part: str | Non
 
     out = []
     matches = list(_bounded(PSEUDONYM_IN_TEXT, text))
-    mask = member_mask(pa.array([m for _, m in matches], pa.string()), context.pseudonyms) if matches else None
+    mask = member_mask(pa.array([m.lower() for _, m in matches], pa.string()), context.pseudonyms) if matches else None
     hits = [cell(*m) for m, keep in zip(matches, mask.to_pylist()) if keep] if mask is not None else []
     out.append(finding("pseudonyms", Outcome.FAIL, f"{len(hits)} pseudonym(s) of this project in the text", policy,
                        hits[: policy.max_cells_listed], len(hits), part) if hits
                else passed("pseudonyms", "no project pseudonym in the text", policy, part))
     shaped = list(_bounded(NIR_IN_TEXT, text))
-    compact = [m.replace(" ", "").upper() for _, m in shaped]
+    compact = [m.replace(" ", "").replace(".", "").replace("-", "").upper() for _, m in shaped]
     valid = valid_nir_mask(compact) if compact else np.zeros(0, bool)
     nirs = [cell(*m) for m, ok in zip(shaped, valid) if ok]
     out.append(finding("nir", Outcome.FAIL, f"{len(nirs)} NIR(s) with a valid key in the text", policy,

@@ -268,3 +268,15 @@ def test_dominance_with_the_largest_share_given_as_a_column(tmp_path, column, va
                                                                 zip("ABC", (100000, 80000, 60000), values)))
     assert worst(path, "dominance") == "fail"
 
+
+
+def test_text_variants_of_identifiers(tmp_path):
+    """An upper-cased pseudonym, a NIR written with dots or dashes: still identifiers."""
+    nir = valid_nir()
+    dotted = f"{nir[0]}.{nir[1:3]}.{nir[3:5]}.{nir[5:7]}.{nir[7:10]}.{nir[10:13]}-{nir[13:]}"
+    notes = tmp_path / "notes.txt"
+    notes.write_text(f"outlier {KNOWN.upper()}\nNIR: {dotted}\n")
+    assert {"pseudonyms", "nir"} <= failing(notes)
+    cells = tmp_path / "cells.csv"
+    cells.write_text(f"label,n\npatient {KNOWN.upper()} seen,120\n")
+    assert "pseudonyms" in failing(cells)
