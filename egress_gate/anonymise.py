@@ -13,9 +13,13 @@ parquet:
   percentage beside its denominator gives the count back;
 - a marker column ``_suppressed`` names, on each row, the columns suppressed there.
 
-Zeros are left as they are (a steward judges whether they are structural), and so are totals:
-only *primary* suppression is done, so a suppressed cell may still be recovered from a margin.
-Run the checks again on the output and show the findings to the steward.
+- secondary suppression: where the table holds its own margins (a column that is the sum of the
+  other count columns, a row that is the sum of the other rows; found by value, see
+  :mod:`egress_gate.margins`), further cells are suppressed so that no suppressed cell can be
+  given back by subtracting the others from the total.
+
+Zeros are left as they are (a steward judges whether they are structural). Run the checks again
+on the output and show the findings to the steward.
 
 The output is written to a temporary file beside ``path_out`` then renamed: a failure leaves
 nothing half-written.
@@ -33,6 +37,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from .errors import EgressError
+from .margins import secondary_suppression
 from .policy import Policy
 from .profile import TableView
 from .tables import file_type, read_tables
@@ -46,7 +51,8 @@ class AnonymiseSummary:
     """What the anonymiser changed, for the steward's page and the ledger."""
 
     count_columns: tuple[str, ...]
-    cells_suppressed: int  # count cells nulled
+    cells_suppressed: int  # count cells nulled (small counts)
+    cells_secondary: int  # count cells nulled so that no suppressed cell is recovered from a margin
     cells_rounded: int  # count cells whose value changed by rounding
     percent_cells_suppressed: int
     zeros_kept: int
@@ -55,6 +61,7 @@ class AnonymiseSummary:
 
     def to_dict(self) -> dict:
         return {"count_columns": list(self.count_columns), "cells_suppressed": self.cells_suppressed,
+                "cells_secondary": self.cells_secondary,
                 "cells_rounded": self.cells_rounded, "percent_cells_suppressed": self.percent_cells_suppressed,
                 "zeros_kept": self.zeros_kept, "marker_column": self.marker_column,
                 "policy_version": self.policy_version}
@@ -80,15 +87,24 @@ def anonymise_table(path_in: Path | str, path_out: Path | str, policy: Policy) -
     suppressed_here: list[list[str]] = [[] for _ in range(n)]
     new_columns: dict[str, pa.Array] = {}
     n_suppressed = n_rounded = n_zeros = 0
-    for c in counts:
+    grid = np.column_stack([c.values for c in counts]) if counts else np.zeros((n, 0))
+    primary = np.zeros(grid.shape, bool)
+    rounded_all = []
+    for j, c in enumerate(counts):
         values = c.values
         present = ~np.isnan(values)
         rounded = np.where(present, np.floor(np.where(present, values, 0) / base + 0.5) * base, np.nan)
-        small = present & (values > 0) & ((values < threshold) | (rounded < threshold))
+        primary[:, j] = present & (values > 0) & ((values < threshold) | (rounded < threshold))
+        rounded_all.append(rounded)
+    secondary = secondary_suppression(grid, primary)
+    for j, c in enumerate(counts):
+        values, rounded = c.values, rounded_all[j]
+        present = ~np.isnan(values)
+        small = primary[:, j] | secondary[:, j]
         changed = present & ~small & (rounded != values)
-        n_suppressed += int(small.sum())
+        n_suppressed += int(primary[:, j].sum())
         n_rounded += int(changed.sum())
-        n_zeros += int((present & (values == 0)).sum())
+        n_zeros += int((present & (values == 0) & ~small).sum())
         for r in np.flatnonzero(small):
             suppressed_here[r].append(c.name)
         mask = ~present | small
@@ -109,14 +125,14 @@ def anonymise_table(path_in: Path | str, path_out: Path | str, policy: Policy) -
         i = out.column_names.index(name)
         out = out.set_column(i, pa.field(name, array.type), array)
     marker = None
-    if n_suppressed or n_percent:
+    if n_suppressed or n_percent or secondary.any():
         marker = MARKER
         while marker in out.column_names:
             marker = "_" + marker
         out = out.append_column(marker, pa.array([",".join(s) for s in suppressed_here], pa.string()))
     _write_atomically(out, path_out)
-    return AnonymiseSummary(tuple(c.name for c in counts), n_suppressed, n_rounded, n_percent, n_zeros, marker,
-                            policy.version)
+    return AnonymiseSummary(tuple(c.name for c in counts), n_suppressed, int(secondary.sum()), n_rounded, n_percent,
+                            n_zeros, marker, policy.version)
 
 
 def _as_type(values: np.ndarray, mask: np.ndarray, type_: pa.DataType) -> pa.Array:

@@ -19,14 +19,19 @@ class Outcome(str, Enum):
 
 @dataclass(frozen=True)
 class Cell:
-    """One cell concerned by a finding: 0-based data row (None for a whole column), column, value."""
+    """One cell concerned by a finding: 0-based data row (None for a whole column), column, value,
+    and the row's label values ("region=B, year=2020"), which is how a person finds it."""
 
     row: int | None
     column: str | None
     value: Any = None
+    label: str | None = None
 
     def to_dict(self) -> dict:
-        return {"row": self.row, "column": self.column, "value": _plain(self.value)}
+        out = {"row": self.row, "column": self.column, "value": _plain(self.value)}
+        if self.label:
+            out["label"] = self.label
+        return out
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The egress gate's tables: requests, their snapshotted files, stewards' decisions and releases.
 
 They share the registry's database and :class:`enclave.models.Base` (one schema, one Alembic
-history: ``enclave/migrations/versions/0003_egress.py``), but live here because ``enclave`` knows
+history: ``enclave/migrations/versions/0003_egress.py``, ``0004_egress_overrides.py``), but live here because ``enclave`` knows
 nothing of the gate. Import this module before comparing ``Base.metadata`` with the database.
 
 States change only through :mod:`egress_gate.workflow`, which writes the audit event in the same
@@ -103,6 +103,8 @@ class EgressDecision(Base):
     vote: Mapped[Vote] = mapped_column(_enum(Vote, "egress_vote"))
     reason: Mapped[str] = mapped_column(Text)
     release_anonymised: Mapped[bool] = mapped_column(Boolean, default=False)
+    # An approval of a request with failing findings: [{"file", "check", "part", "reason"}], one per finding.
+    overrides: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, server_default="[]")
     at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     request: Mapped[EgressRequest] = relationship(back_populates="decisions")

@@ -27,6 +27,10 @@ class PermissionDenied(EnclaveError):
     """The user may not take this action on this request, whatever its state."""
 
 
+class NotFound(PermissionDenied):
+    """What a user who may not see a request is told: it does not exist (for them)."""
+
+
 def _user(session: Session, username: str) -> User | None:
     return session.scalar(select(User).where(User.username == username))
 
@@ -93,9 +97,9 @@ def user_can_view(session: Session, username: str, request: EgressRequest) -> bo
 
 def check_user_can_view(session: Session, username: str, request: EgressRequest) -> None:
     if not user_can_view(session, username, request):
-        raise PermissionDenied(f"{username!r} may not see egress request {request.id}: it belongs to project "
-                               f"{request.project_slug!r}, of which they are not a member, and they are not a "
-                               "steward")
+        # The project is not named: to an outsider, another project's request does not exist.
+        raise PermissionDenied(f"{username!r} may not see egress request {request.id}: they are neither a member "
+                               "of its project nor a steward")
 
 
 def user_can_download(session: Session, username: str, request: EgressRequest) -> bool:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from .errors import EgressError
 
-ALL_TYPES = ("csv", "tsv", "parquet", "xlsx", "json", "txt", "md", "png", "jpg", "pdf")
+ALL_TYPES = ("csv", "tsv", "parquet", "xlsx", "json", "txt", "md", "png", "jpg", "svg", "pdf")
 
 
 @dataclass(frozen=True)

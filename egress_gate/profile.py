@@ -24,7 +24,11 @@ DIMENSION_TOKENS = {
     "id", "code", "year", "annee", "an", "age", "mois", "month", "week", "semaine", "dep", "departement",
     "region", "reg", "cp", "zip", "insee", "depcom", "commune", "rank", "rang", "index", "idx", "sexe", "sex",
     "classe", "group", "groupe", "cat", "categorie", "category", "level", "niveau", "version", "num", "numero",
+    "department", "dept", "district", "county", "state", "area", "zone", "city", "town", "postcode", "zipcode",
+    "cause", "diagnosis", "diag", "icd", "cim", "gender", "quarter", "trimestre", "day", "jour",
 }
+# Integer columns with these name tokens are statistics (measures), even when they look like codes.
+STATISTIC_TOKENS = {"mean", "avg", "average", "median", "moyenne", "mediane", "sd", "std", "stddev", "variance", "iqr"}
 PERCENT_TOKENS = {"pct", "percent", "percentage", "pourcent", "pourcentage", "taux", "rate", "share", "part", "prop", "proportion", "ratio"}
 
 
@@ -49,6 +53,15 @@ class Column:
     def is_integer_typed(self) -> bool:
         return pa.types.is_integer(self.array.type)
 
+    @cached_property
+    def lengths(self) -> pa.Array:
+        """Characters per cell of a text column, computed once for every check that needs them."""
+        return pc.utf8_length(self.array)
+
+    @cached_property
+    def length_range(self):
+        return pc.min_max(self.lengths)
+
 
 @dataclass
 class TableView:
@@ -60,13 +73,16 @@ class TableView:
     columns: list[Column] = field(default_factory=list)
 
     hex: dict = field(default_factory=dict)  # column name -> (rows, hi, lo) of its 32-hex cells
+    sorted_hi: dict = field(default_factory=dict)  # column name -> its hi words sorted (shared by the checks)
 
     def __post_init__(self):
         arrays = [_one_chunk(self.table.column(i)) for i in range(self.table.num_columns)]
         for name, array in zip(self.table.column_names, arrays):
             if pa.types.is_string(array.type):
                 self.hex[name] = hex_words(array)
-        self.columns = [_profile(name, array, self.min_key_rows, self.hex.get(name))
+                if len(self.hex[name][1]):
+                    self.sorted_hi[name] = np.sort(self.hex[name][1])
+        self.columns = [_profile(name, array, self.min_key_rows, self.hex.get(name), self.sorted_hi.get(name))
                         for name, array in zip(self.table.column_names, arrays)]
 
     @property
@@ -94,10 +110,10 @@ def numeric_values(array: pa.Array) -> np.ndarray:
     return array.cast(pa.float64()).to_numpy(zero_copy_only=False)
 
 
-def _all_distinct(array: pa.Array, hexed) -> bool:
+def _all_distinct(array: pa.Array, hexed, sorted_hi=None) -> bool:
     n = len(array) - array.null_count
     if hexed is not None and len(hexed[0]) == n:
-        return distinct_count(hexed[1], hexed[2]) == n
+        return distinct_count(hexed[1], hexed[2], sorted_hi) == n
     head = array.slice(0, SAMPLE).drop_null()
     if pc.count_distinct(head).as_py() < len(head):
         return False
@@ -107,13 +123,13 @@ def _all_distinct(array: pa.Array, hexed) -> bool:
     return pc.count_distinct(array).as_py() == n
 
 
-def _profile(name: str, array: pa.Array, min_key_rows: int, hexed=None) -> Column:
+def _profile(name: str, array: pa.Array, min_key_rows: int, hexed=None, sorted_hi=None) -> Column:
     t = array.type
     if pa.types.is_temporal(t):
         return Column(name, array, "date")
     if pa.types.is_boolean(t) or not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)):
         n = len(array) - array.null_count
-        if n >= min_key_rows and pa.types.is_string(t) and _all_distinct(array, hexed):
+        if n >= min_key_rows and pa.types.is_string(t) and _all_distinct(array, hexed, sorted_hi):
             return Column(name, array, "key")
         return Column(name, array, "label")
     values = numeric_values(array)
@@ -123,6 +139,8 @@ def _profile(name: str, array: pa.Array, min_key_rows: int, hexed=None) -> Colum
         return Column(name, array, "measure", values)
     lo, hi = float(present.min()), float(present.max())
     integral = bool(np.all(present == np.floor(present)))
+    if tokens & STATISTIC_TOKENS and not tokens & PERCENT_TOKENS:
+        return Column(name, array, "measure", values)
     if integral and lo >= 0 and not (tokens & PERCENT_TOKENS and hi <= 100 and pa.types.is_floating(t)):
         if tokens & DIMENSION_TOKENS or (lo >= 1900 and hi <= 2100 and pc.count_distinct(array).as_py() <= 200):
             return Column(name, array, "label", values)

@@ -18,8 +18,8 @@ from .errors import EgressError
 
 TABLE_TYPES = ("csv", "tsv", "parquet", "xlsx", "json")
 TEXT_TYPES = ("txt", "md", "json")
-IMAGE_TYPES = ("png", "jpg", "pdf")
-ALIASES = {"jpeg": "jpg", "markdown": "md", "tab": "tsv"}
+IMAGE_TYPES = ("png", "jpg", "svg", "pdf")
+ALIASES = {"jpeg": "jpg", "jpe": "jpg", "markdown": "md", "tab": "tsv"}
 
 # What the first bytes of a binary type must be: a renamed file is refused, not trusted.
 MAGIC = {
@@ -39,12 +39,14 @@ def file_type(path: Path) -> str:
 
 def content_matches_type(path: Path, kind: str) -> bool:
     """Whether the file's first bytes are those of `kind` (always true for types without a signature)."""
-    signatures = MAGIC.get(kind)
-    if not signatures:
-        return True
     with open(path, "rb") as fh:
-        head = fh.read(8)
-    return any(head.startswith(s) for s in signatures)
+        return head_matches_type(fh.read(8), kind)
+
+
+def head_matches_type(head: bytes, kind: str) -> bool:
+    """Whether a file's first bytes are those of `kind` (always true for types without a signature)."""
+    signatures = MAGIC.get(kind)
+    return not signatures or any(head.startswith(s) for s in signatures)
 
 
 def read_tables(path: Path) -> list[tuple[str | None, pa.Table]]:
@@ -57,7 +59,10 @@ def read_tables(path: Path) -> list[tuple[str | None, pa.Table]]:
         return reader(path)
     except EgressError:
         raise
-    except (pa.ArrowInvalid, pa.ArrowException, ValueError, OSError, KeyError, TypeError, UnicodeDecodeError) as exc:
+    except pa.ArrowMemoryError as exc:
+        raise MemoryError(str(exc)) from None  # a budget ran out: not a corrupt file
+    except (pa.ArrowInvalid, pa.ArrowException, ValueError, OSError, KeyError, TypeError, UnicodeDecodeError,
+            RecursionError) as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise EgressError(
             f"{path.name}: cannot be read as {kind.upper()} ({detail[:200]})",
@@ -73,7 +78,14 @@ def read_text(path: Path, max_bytes: int) -> str:
 
 def _read_csv(path: Path, delimiter: str = ",") -> list:
     parse = pacsv.ParseOptions(delimiter=delimiter)
-    return [(None, pacsv.read_csv(path, parse_options=parse))]
+    try:
+        return [(None, pacsv.read_csv(path, parse_options=parse))]
+    except pa.ArrowInvalid as exc:
+        if "straddling" not in str(exc):
+            raise
+    # A cell longer than Arrow's block (1 MB): read the file as one block (it is within the size limit).
+    whole = pacsv.ReadOptions(block_size=path.stat().st_size + 1)
+    return [(None, pacsv.read_csv(path, read_options=whole, parse_options=parse))]
 
 
 def _read_tsv(path: Path) -> list:
@@ -123,7 +135,7 @@ def _is_one_document(path: Path) -> bool:
     try:
         json.loads(path.read_bytes())
         return True
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
 
 

@@ -17,6 +17,13 @@ request's row is locked before a vote is counted (``SELECT ... FOR UPDATE`` on P
 SQLite every transaction already holds the write lock, see :mod:`enclave.db`), so two votes
 arriving together are both recorded and produce exactly one outcome.
 
+Verdicts bind: a request with a ``fail`` finding cannot be approved on votes alone. Each steward
+who approves it must record an *override* for every failing finding — naming it (file, check,
+part) and giving a reason — in the same call as their vote (:func:`failing_findings`); a vote
+that does not is refused. The overrides are in the vote's audit event, and the release checks
+again that the required number of approving stewards each overrode every failing finding. The
+other way out is the researcher's: a resubmission with the problem fixed.
+
 Resubmission: a request in ``changes_requested`` is answered by a *new* request
 (:func:`resubmit`), linked to the old one by ``resubmits_id``, with its own snapshot and its own
 votes from scratch — the stewards approve exact bytes (invariant 3), and changed files are other
@@ -29,6 +36,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -40,8 +48,13 @@ from enclave.errors import EnclaveError
 from enclave.models import AuditEvent, Project, ProjectState
 
 from . import permissions
+from .anonymise import KINDS as ANONYMISABLE
 from .models import EgressDecision, EgressFile, EgressRelease, EgressRequest, RequestState, Vote
 from .policy import DEFAULT_POLICY
+from .tables import file_type
+
+# Failing checks the anonymised version fixes by construction (suppression, then secondary suppression).
+ANONYMISER_RESOLVES = frozenset({"small_counts"})
 
 
 class Action(StrEnum):
@@ -206,12 +219,61 @@ def start_review(session: Session, request_id: int, steward: str) -> EgressReque
     return request
 
 
+def finding_key(file: str, finding: Mapping[str, Any]) -> str:
+    """How an override names a finding: ``file/check`` (``file/check@part`` for a sheet or part)."""
+    part = finding.get("part")
+    return f"{file}/{finding.get('check')}" + (f"@{part}" if part else "")
+
+
+def failing_findings(request: EgressRequest, anonymised: bool = False) -> dict[str, dict[str, Any]]:
+    """The request's ``fail`` findings by :func:`finding_key` (one key per file, check and part).
+
+    ``anonymised``: those left when the anonymised version is released — the anonymiser removes
+    small counts (with secondary suppression) from the tables it handles, so those need no override."""
+    return {finding_key(f.name, x): {"file": f.name, **x} for f in request.files for x in f.findings or []
+            if x.get("outcome") == "fail"
+            and not (anonymised and x.get("check") in ANONYMISER_RESOLVES and file_type(Path(f.name)) in ANONYMISABLE)}
+
+
+def _check_overrides(request: EgressRequest, vote: Vote, overrides: Mapping[str, str] | None,
+                     anonymised: bool = False) -> list[dict]:
+    """The overrides to record with ``vote``: an approval must override every failing finding, with a reason."""
+    given = {k: (v or "").strip() for k, v in (overrides or {}).items() if (v or "").strip()}
+    failing = failing_findings(request)
+    unknown = sorted(set(given) - set(failing))
+    if unknown:
+        raise WorkflowError(f"egress request {request.id} has no failing finding {', '.join(unknown)}",
+                            f"its failing findings: {', '.join(failing) or 'none'}")
+    if vote is not Vote.approve:
+        return [{"finding": k, "reason": r} for k, r in given.items()]
+    failing = failing_findings(request, anonymised)
+    missing = [k for k in failing if k not in given]
+    if missing:
+        raise WorkflowError(f"egress request {request.id} has failing finding(s) {', '.join(missing)}: an approval "
+                            "must override each one, naming it and giving a reason",
+                            "write an override reason for every failing finding, or request changes")
+    return [{"finding": k, "file": failing[k]["file"], "check": failing[k].get("check"),
+             "part": failing[k].get("part"), "reason": given[k]} for k in given]
+
+
+def overridden_by_all(request: EgressRequest) -> bool:
+    """Whether enough approving stewards each overrode every failing finding (true when none fails)."""
+    failing = set(failing_findings(request, release_anonymised(request)))
+    if not failing:
+        return True
+    covering = [d for d in request.decisions if d.vote is Vote.approve
+                and failing <= {o.get("finding") for o in d.overrides or []}]
+    return len(covering) >= request.stewards_required
+
+
 def decide(session: Session, request_id: int, steward: str, vote: Vote | str, reason: str,
-           anonymised: bool = False) -> EgressDecision:
+           anonymised: bool = False, overrides: Mapping[str, str] | None = None) -> EgressDecision:
     """Record ``steward``'s vote; when it is the last one required, apply the outcome too.
 
     ``anonymised`` asks that the anonymised version (cells suppressed, counts rounded) be released
-    instead of the original bytes. Returns the decision; ``decision.request.state`` tells the outcome.
+    instead of the original bytes. ``overrides`` maps :func:`finding_key` to a reason: an approval
+    of a request with failing findings must give one for each. Returns the decision;
+    ``decision.request.state`` tells the outcome.
     """
     request = get_request(session, request_id, lock=True)
     permissions.check_user_can_review(session, steward, request)
@@ -226,14 +288,17 @@ def decide(session: Session, request_id: int, steward: str, vote: Vote | str, re
     if any(d.steward == steward for d in _decisions(session, request)):
         raise WorkflowError(f"{steward!r} already decided on egress request {request.id}",
                             "each steward votes once; the decision stands")
+    # The anonymised version is released if any approving steward asks for it, earlier votes included.
+    recorded_overrides = _check_overrides(request, vote, overrides, bool(anonymised) or release_anonymised(request))
     decision = EgressDecision(request=request, steward=steward, vote=vote, reason=reason,
-                              release_anonymised=bool(anonymised))
+                              release_anonymised=bool(anonymised), overrides=recorded_overrides)
     session.add(decision)
     session.flush()
     votes = _decisions(session, request)
     record(session, steward, f"egress.{Action.vote}", request.project_slug, request=request.id, vote=vote,
            reason=reason, release_anonymised=bool(anonymised), votes_in=len(votes),
-           votes_required=request.stewards_required)
+           votes_required=request.stewards_required,
+           **({"overrides": recorded_overrides} if recorded_overrides else {}))
     if len(votes) >= request.stewards_required:
         outcome = outcome_of([d.vote for d in votes])
         _transition(session, request, _OUTCOME_ACTION[outcome], steward,
@@ -267,6 +332,11 @@ def mark_released(session: Session, request_id: int, actor: str, ledger_hash: st
     request = get_request(session, request_id, lock=True)
     permissions.check_user_can_review(session, actor, request)
     check_allowed(request, Action.release)
+    session.refresh(request, ["decisions"])
+    if not overridden_by_all(request):
+        raise WorkflowError(f"egress request {request.id} has failing findings ({', '.join(failing_findings(request))}) "
+                            f"that {request.stewards_required} approving steward(s) did not each override",
+                            "it cannot be released; the researcher resubmits with the problem fixed")
     if len(ledger_hash) != 64:
         raise WorkflowError(f"ledger entry hash {ledger_hash!r} is not a SHA-256", "pass the ledger entry's hash")
     release = EgressRelease(request=request, released_by=actor, ledger_hash=ledger_hash)

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import click
+from sqlalchemy.exc import OperationalError
 
 from enclave.cli_auth import attach as attach_auth_commands
 from enclave.cli_catalog import DIALECT_HELP
@@ -14,6 +15,7 @@ from enclave.cli_provision import COMMANDS as PROVISION_COMMANDS
 from enclave.cli_provision import PROJECT_COMMANDS
 from enclave.cli_registry import COMMANDS as REGISTRY_COMMANDS
 from enclave.cli_registry import project as project_group
+from enclave.db import is_busy
 from enclave.errors import EnclaveError
 from enclave.settings import DEFAULT_CATALOG
 from pseudonymizer.errors import PseudonymizerError
@@ -28,6 +30,12 @@ class EnclaveGroup(click.Group):
         except (PseudonymizerError, EnclaveError) as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
+        except OperationalError as exc:
+            if not is_busy(exc):
+                raise
+            click.echo("error: the registry database is busy (another process holds its write lock for longer "
+                       "than the busy timeout); nothing was changed: try again in a moment", err=True)
+            sys.exit(3)
 
 
 @click.group(cls=EnclaveGroup, context_settings={"help_option_names": ["-h", "--help"]})

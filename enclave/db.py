@@ -8,6 +8,7 @@ once, could both read the same "current" state.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,10 +44,29 @@ def make_engine(url: str) -> Engine:
                            "set ENCLAVE_DB_URL to a sqlite:/// or postgresql+psycopg:// URL")
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(parsed, connect_args={"timeout": 30})
+    # A writer waits this long for another's write lock (WAL lets readers go on meanwhile).
+    engine = create_engine(parsed, connect_args={"timeout": busy_timeout()})
     event.listen(engine, "connect", _configure_sqlite)
     event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
     return engine
+
+
+def busy_timeout() -> float:
+    """Seconds a SQLite writer waits for the lock: ``ENCLAVE_DB_BUSY_TIMEOUT``, default 30."""
+    raw = os.environ.get("ENCLAVE_DB_BUSY_TIMEOUT") or "30"
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1
+    if value <= 0:
+        raise EnclaveError(f"ENCLAVE_DB_BUSY_TIMEOUT={raw!r} is not a positive number of seconds", "e.g. 30")
+    return value
+
+
+def is_busy(exc: BaseException) -> bool:
+    """Whether a database error means "another transaction holds the lock" (SQLite's busy/locked)."""
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    return "database is locked" in text or "database is busy" in text
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:

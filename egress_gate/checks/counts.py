@@ -68,41 +68,61 @@ def _decimals(p: np.ndarray) -> int:
     return 7
 
 
-def check_implied_counts(view: TableView, policy: Policy) -> list[Finding]:
-    """A percentage next to its denominator reveals its count: pct × denominator / 100.
-
-    Denominators tried: every count column (row by row) and every count column's total. A pairing
-    is believed when, on every row where the percentage's precision allows telling, the implied
-    count is a whole number; small implied counts then fail. Where precision never allows telling,
-    small implied counts go to review."""
-    percents, counts = view.by_role("percent"), view.by_role("count")
-    if not percents or not counts:
-        return []
+def _shares(view: TableView) -> list[tuple]:
+    """(column, scale) of every column that could be a share of a denominator, judged by its values:
+    percentages (0–100, scale 100) and fractions (0–1 with decimals, scale 1), whatever their names."""
     out = []
-    for p in percents:
+    for c in view.columns:
+        if c.values is None or c.role not in ("percent", "measure"):
+            continue
+        present = c.values[~np.isnan(c.values)]
+        if not len(present) or present.min() < 0:
+            continue
+        integral = bool(np.all(present == np.floor(present)))
+        if present.max() <= 1 and not integral:
+            out.append((c, 1.0))
+        if present.max() <= 100 and (c.role == "percent" or not integral):
+            out.append((c, 100.0))
+    return out
+
+
+def check_implied_counts(view: TableView, policy: Policy) -> list[Finding]:
+    """A share next to its denominator reveals its count: share × denominator (÷ 100 for a percentage).
+
+    Shares are found by value (see `_shares`), not by name. Denominators tried: every count
+    column (row by row) and every count column's total. A pairing is believed when, on every row
+    where the share's precision allows telling, the implied count is a whole number; small implied
+    counts then fail. Where precision never allows telling, small implied counts go to review."""
+    shares, counts = _shares(view), view.by_role("count")
+    out, reported = [], set()
+    for p, scale in shares if counts else []:
+        if p.name in reported:
+            continue  # a fraction is not reported again as a percentage
         pct = p.values
         k = _decimals(pct[~np.isnan(pct)])
-        candidates = [(c.name, c.values) for c in counts]
-        candidates += [(f"total of {c.name}", np.full(len(pct), np.nansum(c.values))) for c in counts]
+        candidates = [(c.name, c.values) for c in counts if c.name != p.name]
+        candidates += [(f"total of {c.name}", np.full(len(pct), np.nansum(c.values))) for c in counts if c.name != p.name]
         for label, denominator in candidates:
-            implied = pct * denominator / 100.0
-            tolerance = denominator * 0.5 * 10.0 ** -k / 100.0
+            implied = pct * denominator / scale
+            tolerance = denominator * 0.5 * 10.0 ** -k / scale
             ok = ~np.isnan(implied)
             telling = ok & (tolerance < 0.5)
             whole = np.abs(implied - np.rint(implied)) <= tolerance + 1e-9
             if telling.any() and not whole[telling].all():
-                continue  # not this percentage's denominator
+                continue  # not this share's denominator
             rounded = np.rint(implied)
             small = np.flatnonzero(ok & (pct > 0) & (rounded < policy.threshold))
             if not len(small):
                 continue
             confirmed = bool(telling.any())
             cells = [Cell(int(r), p.name, float(pct[r])) for r in small[: policy.max_cells_listed]]
+            shown = f"{pct[small[0]]:g}{'%' if scale == 100 else ''} of {denominator[small[0]]:g}"
             out.append(finding(
                 "implied_counts", Outcome.FAIL if confirmed else Outcome.REVIEW,
-                f"percentage column {p.name} with denominator {label} implies {len(small)} count(s) under "
-                f"{policy.threshold} (e.g. {pct[small[0]]:g}% of {denominator[small[0]]:g} = {implied[small[0]]:.0f})"
+                f"{'percentage' if scale == 100 else 'share'} column {p.name} with denominator {label} implies "
+                f"{len(small)} count(s) under {policy.threshold} (e.g. {shown} = {implied[small[0]]:.0f})"
                 + ("" if confirmed else "; the pairing could not be confirmed from the figures' precision"),
                 policy, cells, len(small), view.part))
-            break  # one denominator per percentage column is enough to report
-    return out or [passed("implied_counts", "no small count implied by a percentage and its denominator", policy, view.part)]
+            reported.add(p.name)
+            break  # one denominator per share column is enough to report
+    return out or [passed("implied_counts", "no small count implied by a share and its denominator", policy, view.part)]

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..embedded import ARCHIVE_MAGIC
+from ..errors import EgressError
 from ..findings import Finding, Outcome
 from ..policy import Policy
-from ..tables import content_matches_type, file_type
+from ..tables import content_matches_type, file_type, head_matches_type
 from ._base import finding, passed
 
-HUMAN_TYPES = {"png": "an image", "jpg": "an image", "pdf": "a PDF", "ipynb": "a notebook"}
+HUMAN_TYPES = {"png": "an image", "jpg": "an image", "svg": "an image", "pdf": "a PDF", "ipynb": "a notebook"}
 
 
 def check_type(path: Path, policy: Policy) -> list[Finding]:
@@ -21,6 +23,19 @@ def check_type(path: Path, policy: Policy) -> list[Finding]:
         return [finding("file_type", Outcome.FAIL,
                         f"{path.name}: the content is not {kind.upper()} although the name says so; export it again", policy)]
     return [passed("file_type", f"{path.name}: .{kind} is an allowed type", policy)]
+
+
+def refuse_type(requested: str, name: str, head: bytes, policy: Policy) -> None:
+    """Refuse, at submission, a file whose type may not leave or whose first bytes belie its name."""
+    kind = file_type(Path(name))
+    if kind not in policy.allowed_types:
+        raise EgressError(f"{requested}: .{kind or '(no extension)'} files may not leave (allowed: "
+                          f"{', '.join(policy.allowed_types)}); nothing was submitted",
+                          "export the result as one of the allowed types; archives: submit each file on its own")
+    archive = next((what for magic, what in ARCHIVE_MAGIC.items() if head.startswith(magic)), None)
+    if not head_matches_type(head, kind) or (archive and kind != "xlsx"):
+        raise EgressError(f"{requested}: the content is {archive or 'not ' + kind.upper()} although the name says "
+                          f".{kind}; nothing was submitted", "export the file again under its real type")
 
 
 def check_size(path: Path, policy: Policy) -> list[Finding]:

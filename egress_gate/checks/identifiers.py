@@ -8,9 +8,9 @@ already look like an identifier.
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 import numpy as np
+import re2
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -21,10 +21,15 @@ from ..profile import Column, TableView, name_tokens
 from ._base import cells_at, finding, passed, rows_of
 
 NIR_SHAPE = r"^[1-478][0-9]{4}(?:[0-9]{2}|2[AB])[0-9]{8}$"
-NIR_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])[1-478] ?[0-9]{2} ?[0-9]{2} ?(?:[0-9]{2}|2[ABab]) ?[0-9]{3} ?[0-9]{3} ?[0-9]{2}(?![0-9A-Za-z])")
-PSEUDONYM_IN_TEXT = re.compile(r"(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])")
+# Text patterns run on RE2 (google-re2, and Arrow's own regex engine for columns): matching time is
+# linear in the text whatever it holds, so no file can make a check run for minutes. RE2 has no
+# look-around: a match's neighbours are part of the pattern instead (see `_bounded`).
+NIR_IN_TEXT = re2.compile(r"[^0-9A-Za-z]([1-478][ .-]?[0-9]{2}[ .-]?[0-9]{2}[ .-]?(?:[0-9]{2}|2[ABab])[ .-]?[0-9]{3}"
+                          r"[ .-]?[0-9]{3}[ .-]?[0-9]{2})[^0-9A-Za-z]")
+# Either case: an upper-cased pseudonym is still one (it is lower-cased before the lookup).
+PSEUDONYM_IN_TEXT = re2.compile(r"[^0-9a-fA-F]([0-9a-fA-F]{32})[^0-9a-fA-F]")
 EMAIL = r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$"
-EMAIL_IN_TEXT = re.compile(r"[^@\s<>()\[\]\"',;:]+@[^@\s<>()\[\]\"',;:]+\.[A-Za-z]{2,}")
+EMAIL_IN_TEXT = re2.compile(r"[^@\s<>()\[\]\"',;:]+@[^@\s<>()\[\]\"',;:]+\.[A-Za-z]{2,}")
 PHONE = r"^(?:\+33 ?|0)[1-9](?:[ .-]?[0-9]{2}){4}$"
 POSTCODE = r"^(?:0[1-9]|[1-8][0-9]|9[0-8]|2[AB])[0-9]{3}$"
 BIRTH_TOKENS = {"birth", "naissance", "dob", "ddn", "nais", "born", "birthdate", "datenaissance", "bday", "birthday"}
@@ -50,6 +55,16 @@ def member_mask(values: pa.Array, pseudonyms: pa.Array) -> pa.Array | None:
     return mask if pc.any(mask).as_py() else None
 
 
+def _first_hits(keys, rows: np.ndarray, hi: np.ndarray, lo: np.ndarray, wanted: int) -> np.ndarray:
+    hits, step = [], 65_536
+    for start in range(0, len(hi), step):
+        chunk = rows[start: start + step][keys.contains(hi[start: start + step], lo[start: start + step])]
+        hits.append(chunk)
+        if sum(map(len, hits)) >= wanted:
+            break
+    return np.concatenate(hits)[:wanted] if hits else np.zeros(0, np.int64)
+
+
 def check_pseudonyms(view: TableView, policy: Policy, context: CheckContext) -> list[Finding]:
     pseudonyms = context.pseudonyms
     cells, total = [], 0
@@ -60,19 +75,19 @@ def check_pseudonyms(view: TableView, policy: Policy, context: CheckContext) -> 
             total += 1
     keys = context.pseudonym_keys
     for c in view.strings:
-        lengths = pc.utf8_length(c.array)
+        lengths = c.lengths
         rows, hi, lo = view.hex[c.name]
-        hit = rows[keys.contains(hi, lo)]
-        if len(hit):
-            total += len(hit)
-            cells += cells_at(hit, c.name, c.array, policy)
+        found = keys.count_in(view.sorted_hi[c.name]) if c.name in view.sorted_hi else 0
+        if found:  # the count needs no per-row mapping; only the listed cells are looked up, chunk by chunk
+            total += found
+            cells += cells_at(_first_hits(keys, rows, hi, lo, policy.max_cells_listed), c.name, c.array, policy)
         longer = rows_of(pc.greater(lengths, PSEUDONYM_LENGTH))
         if len(longer):  # a pseudonym inside a longer cell ("patient 3fa...")
             texts = c.array.take(pa.array(longer))
-            holds = rows_of(pc.match_substring_regex(texts, "[0-9a-f]{32}"))
+            holds = rows_of(pc.match_substring_regex(texts, "[0-9a-fA-F]{32}"))
             for r in longer[holds]:
                 value = c.array[int(r)].as_py()
-                tokens = pa.array(PSEUDONYM_IN_TEXT.findall(value))
+                tokens = pa.array([t.lower() for _, t in _bounded(PSEUDONYM_IN_TEXT, value)], pa.string())
                 if member_mask(tokens, pseudonyms) is not None:
                     total += 1
                     cells.append(Cell(int(r), c.name, value))
@@ -104,7 +119,7 @@ def valid_nir_mask(nirs: list[str] | pa.Array) -> np.ndarray:
 
 
 def _nir_rows_in_strings(c: Column) -> np.ndarray:
-    lengths = pc.utf8_length(c.array)
+    lengths = c.lengths
     idx = rows_of(pc.and_(pc.greater_equal(lengths, 15), pc.less_equal(lengths, 21)))
     if not len(idx):
         return idx
@@ -150,7 +165,7 @@ def _as_dates(c: Column) -> pa.Array | None:
         return c.array if pa.types.is_date(t) or pa.types.is_timestamp(t) else None
     if not c.is_string or len(c.array) == c.array.null_count:
         return None
-    lengths = pc.min_max(pc.utf8_length(c.array))
+    lengths = c.length_range
     if lengths["min"].as_py() != 10 or lengths["max"].as_py() != 10:
         return None
     for pattern, fmt in ((ISO_DATE, "%Y-%m-%d"), (FR_DATE, "%d/%m/%Y")):
@@ -196,7 +211,7 @@ def check_places(view: TableView, policy: Policy) -> list[Finding]:
     for c in view.columns:
         rows = None
         if c.is_string and len(c.array) > c.array.null_count:
-            lengths = pc.min_max(pc.utf8_length(c.array))
+            lengths = c.length_range
             if lengths["min"].as_py() == 5 and lengths["max"].as_py() == 5:
                 match = pc.match_substring_regex(c.array, POSTCODE)
                 if pc.sum(match).as_py() >= 0.9 * (len(c.array) - c.array.null_count):
@@ -237,7 +252,7 @@ def check_contact_details(view: TableView, policy: Policy) -> list[Finding]:
             hit = at[rows_of(pc.match_substring_regex(c.array.take(pa.array(at)), EMAIL))]
             total += len(hit)
             cells += cells_at(hit, c.name, c.array, policy)
-        lengths = pc.utf8_length(c.array)
+        lengths = c.lengths
         maybe = rows_of(pc.and_(pc.greater_equal(lengths, 10), pc.less_equal(lengths, 17)))
         if len(maybe):
             hit = maybe[rows_of(pc.match_substring_regex(c.array.take(pa.array(maybe)), PHONE))]
@@ -251,28 +266,40 @@ def check_contact_details(view: TableView, policy: Policy) -> list[Finding]:
 
 # --- free text ------------------------------------------------------------------------------
 
+def _bounded(pattern, text: str):
+    """(start, match) of group 1 of a pattern framed by one boundary character on each side.
+
+    The text is padded with a space at both ends, and each search resumes at the end of the last
+    match's group, so one boundary character may close a match and open the next (what a
+    look-around would do)."""
+    padded, pos = f" {text} ", 0
+    while (m := pattern.search(padded, pos)) is not None:
+        yield m.start(1) - 1, m.group(1)
+        pos = m.end(1)
+
+
 def check_text(text: str, policy: Policy, context: CheckContext, part: str | None = None) -> list[Finding]:
     """Identifiers in free text (txt, md, non-tabular JSON); a cell's row is its line number (0-based)."""
-    line_starts = np.array([0] + [m.end() for m in re.finditer("\n", text)])
+    newlines = np.flatnonzero(np.frombuffer(text.encode("utf-32-le"), np.uint32) == 10) if "\n" in text else np.zeros(0, int)
 
-    def cell(m: re.Match) -> Cell:
-        return Cell(int(np.searchsorted(line_starts, m.start(), side="right") - 1), None, m.group(0))
+    def cell(start: int, value: str) -> Cell:
+        return Cell(int(np.searchsorted(newlines, start, side="left")), None, value)
 
     out = []
-    matches = list(PSEUDONYM_IN_TEXT.finditer(text))
-    mask = member_mask(pa.array([m.group(0) for m in matches], pa.string()), context.pseudonyms) if matches else None
-    hits = [cell(m) for m, keep in zip(matches, mask.to_pylist()) if keep] if mask is not None else []
+    matches = list(_bounded(PSEUDONYM_IN_TEXT, text))
+    mask = member_mask(pa.array([m.lower() for _, m in matches], pa.string()), context.pseudonyms) if matches else None
+    hits = [cell(*m) for m, keep in zip(matches, mask.to_pylist()) if keep] if mask is not None else []
     out.append(finding("pseudonyms", Outcome.FAIL, f"{len(hits)} pseudonym(s) of this project in the text", policy,
                        hits[: policy.max_cells_listed], len(hits), part) if hits
                else passed("pseudonyms", "no project pseudonym in the text", policy, part))
-    shaped = list(NIR_IN_TEXT.finditer(text))
-    compact = [re.sub(" ", "", m.group(0)).upper() for m in shaped]
+    shaped = list(_bounded(NIR_IN_TEXT, text))
+    compact = [m.replace(" ", "").replace(".", "").replace("-", "").upper() for _, m in shaped]
     valid = valid_nir_mask(compact) if compact else np.zeros(0, bool)
-    nirs = [cell(m) for m, ok in zip(shaped, valid) if ok]
+    nirs = [cell(*m) for m, ok in zip(shaped, valid) if ok]
     out.append(finding("nir", Outcome.FAIL, f"{len(nirs)} NIR(s) with a valid key in the text", policy,
                        nirs[: policy.max_cells_listed], len(nirs), part) if nirs
                else passed("nir", "no NIR with a valid key in the text", policy, part))
-    emails = [cell(m) for m in EMAIL_IN_TEXT.finditer(text)]
+    emails = [cell(m.start(), m.group(0)) for m in EMAIL_IN_TEXT.finditer(text)] if "@" in text else []
     out.append(finding("contact_details", Outcome.FAIL, f"{len(emails)} e-mail address(es) in the text", policy,
                        emails[: policy.max_cells_listed], len(emails), part) if emails
                else passed("contact_details", "no e-mail address in the text", policy, part))

@@ -5,6 +5,7 @@
 | every ``ENCLAVE_*`` of :mod:`enclave.settings` | the registry, projects folder, audit head |
 | ``ENCLAVE_EGRESS_DIR`` | ``$ENCLAVE_HOME/egress``: ``quarantine/``, ``releases/``, ``work/``, ``cookie_secret`` |
 | ``ENCLAVE_EGRESS_PREVIEW_ROWS`` | ``200``: rows shown in a preview |
+| ``ENCLAVE_PUBLIC_URL`` | the hub's address as browsers reach it; when set, links the API returns are absolute |
 | ``JUPYTERHUB_SERVICE_PREFIX`` | ``/services/egress/`` (set by the hub) |
 | ``JUPYTERHUB_SERVICE_URL`` | ``http://127.0.0.1:10101`` (set by the hub from the service's ``url``) |
 
@@ -32,6 +33,7 @@ class GateConfig:
     bind_host: str = "127.0.0.1"
     bind_port: int = 10101
     preview_rows: int = 200
+    public_url: str | None = None  # e.g. https://enclave.example.org (no trailing slash)
 
     @property
     def quarantine_dir(self) -> Path:
@@ -68,5 +70,8 @@ class GateConfig:
         rows = env.get("ENCLAVE_EGRESS_PREVIEW_ROWS") or "200"
         if not rows.isdigit() or int(rows) < 1:
             raise EnclaveError(f"ENCLAVE_EGRESS_PREVIEW_ROWS={rows!r} is not a positive number", "e.g. 200")
+        public = (env.get("ENCLAVE_PUBLIC_URL") or "").strip().rstrip("/") or None
+        if public and (not public.startswith(("http://", "https://")) or urlparse(public).hostname in ("0.0.0.0", "::")):
+            public = None  # a bind address, not one a browser can open: links stay relative
         return cls(settings=settings, data_dir=data_dir, prefix=prefix, bind_host=url.hostname,
-                   bind_port=url.port, preview_rows=int(rows))
+                   bind_port=url.port, preview_rows=int(rows), public_url=public)

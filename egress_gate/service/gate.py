@@ -22,6 +22,7 @@ between ledger and database) is not released twice: its entry's hash is recorded
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import tempfile
@@ -41,7 +42,8 @@ from enclave.models import Membership, Project, User
 
 from .. import permissions, workflow
 from ..anonymise import KINDS as ANONYMISABLE, anonymise_table
-from ..checks import check_file
+from ..check_worker import Budget, check_in_worker
+from ..checks.files import refuse_type
 from ..context import CheckContext, load_pseudonyms
 from ..errors import EgressError
 from ..models import EgressRelease, EgressRequest, RequestState
@@ -51,11 +53,14 @@ from ..release import ReleaseStore
 from ..submission import open_submission
 from ..tables import file_type, read_tables
 from .config import GateConfig
+from .images import reencode
 from .preview import TablePreview, table_preview
 
 # A released file keeps its name, so it must be a name the release store accepts.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 MAX_FILES = 50
+# Findings that say the file could not be read safely: no preview is attempted in the gate's process.
+UNREADABLE = ("budget", "structure", "readable", "archive", "file_type")
 QUEUE_STATES = (RequestState.submitted, RequestState.under_review, RequestState.approved)
 
 
@@ -71,7 +76,7 @@ class FilePreview:
 
 
 class Gate:
-    def __init__(self, config: GateConfig, engine=None):
+    def __init__(self, config: GateConfig, engine=None, budget: Budget | None = None):
         self.config = config
         self.engine = engine or make_engine(config.settings.db_url)
         config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -80,6 +85,9 @@ class Gate:
         config.work_dir.mkdir(mode=0o700, exist_ok=True)
         self._pseudonyms: dict[str, tuple[tuple, pa.Array]] = {}
         self._lock = threading.Lock()
+        self.budget = budget or Budget.from_env()
+        # Checks run in worker processes; at most this many at once, the others wait their turn.
+        self._workers = threading.BoundedSemaphore(max(1, (os.cpu_count() or 2) - 1))
 
     # --- plumbing ------------------------------------------------------------------------
 
@@ -120,12 +128,15 @@ class Gate:
             self._pseudonyms[slug] = (key, values)
         return values
 
-    def context(self, session: Session, slug: str) -> CheckContext:
+    def released_paths(self, session: Session, slug: str) -> tuple[Path, ...]:
+        """The project's released files, for the differencing check."""
         released = session.scalars(select(EgressRequest).join(EgressRelease)
                                    .where(EgressRequest.project_slug == slug)).all()
-        paths = tuple(p for r in released for f in r.files
-                      if (p := self.releases.root / str(r.id) / f.name).is_file())
-        return CheckContext(pseudonyms=self.pseudonyms(slug), releases=paths, project=slug)
+        return tuple(p for r in released for f in r.files
+                     if (p := self.releases.root / str(r.id) / f.name).is_file())
+
+    def context(self, session: Session, slug: str) -> CheckContext:
+        return CheckContext(pseudonyms=self.pseudonyms(slug), releases=self.released_paths(session, slug), project=slug)
 
     @staticmethod
     def project(session: Session, slug: str) -> Project:
@@ -150,43 +161,78 @@ class Gate:
     # --- submission ----------------------------------------------------------------------
 
     def submit(self, username: str, slug: str, paths: list[str], justification: str) -> EgressRequest:
+        """Snapshot the files, check them in budgeted workers, then record the request.
+
+        No database transaction is open while files are read or checked: the registry is read
+        in one short transaction, and the request written in another (which re-checks who may
+        submit). A file of a refused type or size is refused before anything is quarantined,
+        naming the reason, and nothing is queued (the refusal is audited)."""
         if not isinstance(slug, str) or not slug:
             raise EgressError("the request names no project", "pass the project's slug")
         if not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths):
             raise EgressError("the request names no files", "pass paths: a list of files in the project workspace")
         if len(paths) > MAX_FILES:
             raise EgressError(f"{len(paths)} files in one request, over the limit of {MAX_FILES}", "split it")
+        if not (justification or "").strip():
+            raise workflow.WorkflowError("an egress request needs a written justification",
+                                         "say what the files are and why they are safe to release")
         with self.session() as session:
             self.known_user(session, username)
             permissions.check_user_can_submit(session, username, slug)  # before any path is looked at
-            project = self.project(session, slug)
-            policy = self.policy_for(project)
-            context = self.context(session, slug)
-            held = []
-            workspace = self.config.workspace(slug)
-            for requested in paths:
-                with open_submission(workspace, requested, policy.max_size_bytes) as submitted:
-                    name = submitted.relative.rsplit("/", 1)[-1]
-                    if not _NAME.fullmatch(name) or ".." in name:
-                        raise EgressError(f"{requested}: the file name {name!r} cannot be released as it is",
-                                          "rename it with letters, digits, '.', '_' and '-' only")
-                    sha, size = self.quarantine.snapshot(submitted, policy.max_size_bytes)
-                with self.scratch() as folder:
-                    copy = self.quarantine.export(sha, folder / name)
-                    findings = [f.to_dict() for f in check_file(copy, policy, context)]
-                held.append(workflow.HeldFile(name=name, sha256=sha, size=size, findings=findings))
+            policy = self.policy_for(self.project(session, slug))
+            releases = self.released_paths(session, slug)
+        context = CheckContext(pseudonyms=self.pseudonyms(slug), releases=releases, project=slug)
+        try:
+            snapshots = self.snapshot_all(slug, paths, policy)
+        except EgressError as exc:
+            with self.session() as session:
+                record(session, username, "egress.refused", slug, paths=paths[:MAX_FILES], reason=str(exc))
+            raise
+        held = []
+        for name, sha, size in snapshots:
+            with self.scratch() as folder:
+                copy = self.quarantine.export(sha, folder / name)
+                with self._workers:
+                    findings = check_in_worker(copy, policy, context, self.budget, folder)
+            held.append(workflow.HeldFile(name=name, sha256=sha, size=size, findings=findings))
+        with self.session() as session:
             return workflow.submit(session, slug, username, justification, held, policy.version)
+
+    def snapshot_all(self, slug: str, paths: list[str], policy: Policy) -> list[tuple[str, str, int]]:
+        """(name, sha256, size) of each file, quarantined only once every file passed the refusals."""
+        workspace = self.config.workspace(slug)
+        opened = []
+        try:
+            for requested in paths:
+                submitted = open_submission(workspace, requested, policy.max_size_bytes)
+                opened.append(submitted)
+                name = submitted.relative.rsplit("/", 1)[-1]
+                if not _NAME.fullmatch(name) or ".." in name:
+                    raise EgressError(f"{requested}: the file name {name!r} cannot be released as it is",
+                                      "rename it with letters, digits, '.', '_' and '-' only")
+                refuse_type(requested, name, os.pread(submitted.fd, 512, 0), policy)
+            return [(s.relative.rsplit("/", 1)[-1], *self.quarantine.snapshot(s, policy.max_size_bytes))
+                    for s in opened]
+        finally:
+            for submitted in opened:
+                submitted.close()
 
     # --- reading -------------------------------------------------------------------------
 
     def view(self, username: str, request_id: int):
         with self.session() as session:
             self.known_user(session, username)
+            request = workflow.get_request(session, request_id)
+            if not permissions.user_can_view(session, username, request):
+                raise permissions.NotFound(f"egress request {request_id} does not exist",
+                                           "see your requests at the gate's home page")
             request, decisions = workflow.view(session, request_id, username)
             reviewer = permissions.user_can_review(session, username, request)
             steward = permissions.is_steward(session, username)
             votes = workflow.votes_in(session, request)
+            mine = next((str(d.vote) for d in decisions if d.steward == username), None)
             return request, decisions, {"reviewer": reviewer, "steward": steward, "votes_in": votes,
+                                        "my_vote": mine, "failing": workflow.failing_findings(request),
                                         "withdrawable": username == request.requester
                                         and workflow.is_allowed(request, workflow.Action.withdraw)}
 
@@ -220,6 +266,11 @@ class Gate:
             record(session, username, "egress.preview", request.project_slug, request=request.id, file=name,
                    sha256=file.sha256)
         result = FilePreview(name, file.sha256, [])
+        unread = [f["check"] for f in file.findings or [] if f.get("check") in UNREADABLE and f.get("outcome") == "fail"]
+        if unread:  # the checks could not read it within budget: neither can the gate's own process, safely
+            result.problem = (f"no preview: the automated checks could not read this file ({', '.join(unread)}); "
+                              "download the held file to inspect it offline")
+            return result
         with self.scratch() as folder:
             path = self.quarantine.export(file.sha256, folder / name)
             try:
@@ -239,6 +290,19 @@ class Gate:
                 result.anonymised_summary = summary.to_dict()
         return result
 
+    def figure(self, username: str, request_id: int, name: str) -> tuple[bytes, str]:
+        """A held figure re-encoded for a steward's preview (audited as a preview)."""
+        with self.session() as session:
+            request = workflow.get_request(session, request_id)
+            permissions.check_user_can_review(session, username, request)
+            file = next((f for f in request.files if f.name == name), None)
+            if file is None:
+                raise workflow.WorkflowError(f"egress request {request_id} has no file {name!r}")
+            record(session, username, "egress.preview", request.project_slug, request=request.id, file=name,
+                   sha256=file.sha256, reencoded=True)
+            sha = file.sha256
+        return reencode(file_type(Path(name)), self.quarantine.open(sha))
+
     def download(self, username: str, request_id: int, name: str) -> tuple[bytes, bool]:
         """(bytes, released): released bytes for members, held bytes for reviewers (audited by the workflow)."""
         with self.session() as session:
@@ -252,13 +316,14 @@ class Gate:
 
     # --- decisions and release -----------------------------------------------------------
 
-    def decide(self, username: str, request_id: int, vote: str, reason: str, anonymised: bool) -> EgressRequest:
+    def decide(self, username: str, request_id: int, vote: str, reason: str, anonymised: bool,
+               overrides: dict[str, str] | None = None) -> EgressRequest:
         with self.session() as session:
             self.known_user(session, username)
             request = workflow.get_request(session, request_id, lock=True)
             if request.state is RequestState.submitted:
                 workflow.start_review(session, request_id, username)  # checks who, too
-            decision = workflow.decide(session, request_id, username, vote, reason, anonymised)
+            decision = workflow.decide(session, request_id, username, vote, reason, anonymised, overrides)
             request = decision.request
         if request.state is RequestState.approved:
             self.release(username, request_id)
@@ -276,9 +341,12 @@ class Gate:
             request = workflow.get_request(session, request_id)
             permissions.check_user_can_review(session, username, request)
             workflow.check_allowed(request, workflow.Action.release)
+            if not workflow.overridden_by_all(request):  # before anything reaches the release store
+                raise workflow.WorkflowError(f"egress request {request_id} has failing findings not overridden by "
+                                             f"{request.stewards_required} approving steward(s): it cannot be released")
             policy = self.policy_for(self.project(session, request.project_slug))
             anonymised = workflow.release_anonymised(request)
-            decisions = [{"steward": d.steward, "vote": str(d.vote), "reason": d.reason,
+            decisions = [{"steward": d.steward, "vote": str(d.vote), "reason": d.reason, "overrides": d.overrides or [],
                           "release_anonymised": d.release_anonymised, "at": d.at.isoformat()}
                          for d in request.decisions]
             files = [(f.name, f.sha256, f.findings) for f in request.files]

@@ -9,6 +9,7 @@ token; a browser cookie on the API is XSRF-checked like a form.
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
@@ -17,15 +18,16 @@ from tornado import web
 from tornado.ioloop import IOLoop
 
 from ..errors import EgressError
-from ..permissions import PermissionDenied
+from ..permissions import NotFound, PermissionDenied
 from ..workflow import WorkflowError
 from .enclave_origin import Origin, OriginRefused
 from .gate import request_json
+from .images import IMAGE_CSP
 from .preview import preview_csv
 
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; "
        "frame-ancestors 'none'; base-uri 'none'")
-STATUS = {PermissionDenied: 403, WorkflowError: 409, EgressError: 400}
+STATUS = {NotFound: 404, PermissionDenied: 403, WorkflowError: 409, EgressError: 400}
 
 
 class Refused(Exception):
@@ -121,7 +123,9 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
 class HomeHandler(BaseHandler):
     @web.authenticated
     async def get(self):
-        self.redirect(self.url("requests"))
+        """Stewards land on the review queue; researchers on their requests."""
+        steward = await in_thread(MyRequestsHandler._is_steward, self)
+        self.redirect(self.url("queue" if steward else "requests"))
 
 
 class MyRequestsHandler(BaseHandler):
@@ -129,7 +133,8 @@ class MyRequestsHandler(BaseHandler):
     async def get(self):
         requests = await in_thread(self.gate.my_requests, self.username)
         steward = await in_thread(self._is_steward)
-        self.render_page("my_requests.html", requests=requests, steward=steward)
+        pending = len(await in_thread(self.gate.queue, self.username)) if steward else 0
+        self.render_page("my_requests.html", requests=requests, steward=steward, pending=pending)
 
     def _is_steward(self) -> bool:
         from ..permissions import is_steward
@@ -172,8 +177,12 @@ class RequestHandler(BaseHandler):
 class DecisionHandler(BaseHandler):
     @web.authenticated
     async def post(self, request_id: str):
+        keys, reasons = self.get_arguments("override_finding"), self.get_arguments("override_reason")
+        if len(keys) != len(reasons):
+            raise Refused(400, "each override names one finding and gives one reason")
         await in_thread(self.gate.decide, self.username, int(request_id), self.get_argument("vote", ""),
-                        self.get_argument("reason", ""), self.get_argument("anonymised", "") == "yes")
+                        self.get_argument("reason", ""), self.get_argument("anonymised", "") == "yes",
+                        dict(zip(keys, reasons)))
         self.redirect(self.url(f"requests/{int(request_id)}"))
 
 
@@ -207,6 +216,16 @@ class PreviewHandler(BaseHandler):
         self.render_page("preview.html", request_id=int(request_id), preview=preview)
 
 
+class FigureHandler(BaseHandler):
+    @web.authenticated
+    async def get(self, request_id: str, name: str):
+        data, content_type = await in_thread(self.gate.figure, self.username, int(request_id), name)
+        self.set_header("Content-Type", content_type)
+        self.set_header("Content-Security-Policy", IMAGE_CSP)
+        self.set_header("Content-Disposition", "inline")
+        self.finish(data)
+
+
 class PreviewCsvHandler(BaseHandler):
     @web.authenticated
     async def get(self, request_id: str, name: str):
@@ -219,9 +238,37 @@ class PreviewCsvHandler(BaseHandler):
 
 
 class QueueHandler(BaseHandler):
+    SORTS = {"worst": lambda e: (-e.worst_rank, e.request.created_at), "oldest": lambda e: e.request.created_at,
+             "project": lambda e: (e.request.project_slug, e.request.created_at)}
+
     @web.authenticated
     async def get(self):
-        self.render_page("queue.html", requests=await in_thread(self.gate.queue, self.username))
+        """The queue, worst finding first by default; ?project=, ?worst=fail|review|pass and ?sort= narrow it."""
+        entries = [QueueEntry(r) for r in await in_thread(self.gate.queue, self.username)]
+        projects = sorted({e.request.project_slug for e in entries})
+        project, worst = self.get_argument("project", ""), self.get_argument("worst", "")
+        sort = self.get_argument("sort", "worst")
+        shown = [e for e in entries if (not project or e.request.project_slug == project) and (not worst or e.worst == worst)]
+        shown.sort(key=self.SORTS.get(sort, self.SORTS["worst"]))
+        self.render_page("queue.html", entries=shown, projects=projects, project=project, worst=worst, sort=sort,
+                         total=len(entries))
+
+
+class QueueEntry:
+    """A request as the queue shows it: its worst finding and its age."""
+
+    RANKS = {"pass": 0, "review": 1, "fail": 2}
+
+    def __init__(self, request):
+        self.request = request
+        outcomes = [x.get("outcome", "pass") for f in request.files for x in f.findings or []]
+        self.worst = max(outcomes, key=lambda o: self.RANKS.get(o, 2), default="pass")
+        self.worst_rank = self.RANKS.get(self.worst, 2)
+        self.failing = sorted({f"{f.name}/{x.get('check')}" for f in request.files for x in f.findings or []
+                               if x.get("outcome") == "fail"})
+        created = request.created_at if request.created_at.tzinfo else request.created_at.replace(tzinfo=timezone.utc)
+        hours = (datetime.now(timezone.utc) - created).total_seconds() / 3600
+        self.age = f"{hours:.0f} h" if hours < 48 else f"{hours / 24:.0f} days"
 
 
 class ApiHandler(BaseHandler):
@@ -290,7 +337,7 @@ class ApiRequestsHandler(ApiHandler):
         request = await in_thread(self.gate.submit, self.username, self.bound_project(body.get("project")), body.get("paths"),
                                   body.get("justification") or "")
         self.write_json({"id": request.id, "state": str(request.state),
-                         "url": self.url(f"requests/{request.id}"),
+                         "url": (self.settings["config"].public_url or "") + self.url(f"requests/{request.id}"),
                          "files": [{"name": f.name, "sha256": f.sha256, "size": f.size, "findings": f.findings}
                                    for f in request.files]}, status=201)
 

@@ -8,6 +8,7 @@ From a terminal::
 
     enclave-export submit work/table.csv --justification "Aggregate counts for the paper"
     enclave-export status 12
+    enclave-export status          # every request of yours, and what happens next
 
 The files must be in the project's shared workspace (~/work). A path is taken like any command
 takes it: absolute, or relative to the current directory; it is sent to the gate relative to the
@@ -31,7 +32,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-__all__ = ["ExportError", "format_request", "status", "submit", "to_workspace_path", "workspace_dir"]
+__all__ = ["ExportError", "format_request", "my_requests", "status", "submit", "to_workspace_path", "workspace_dir"]
 
 TIMEOUT = 300  # the gate checks the files before it answers
 
@@ -113,6 +114,39 @@ def status(request_id: int) -> dict:
     return _call("GET", f"api/requests/{int(request_id)}")
 
 
+def my_requests() -> list[dict]:
+    """Your requests, newest first: ``[{"id", "project", "state"}]``."""
+    return _call("GET", "api/requests").get("requests", [])
+
+
+NEXT = {
+    "submitted": "waiting for a steward to start the review",
+    "under_review": "stewards are reviewing it",
+    "approved": "approved: being released",
+    "changes_requested": "a steward asked for changes: see why with `enclave-export status ID`, fix, submit again",
+    "rejected": "rejected: see the stewards' reasons with `enclave-export status ID`",
+    "released": "released: download it from the gate's page (outside the enclave)",
+    "withdrawn": "withdrawn",
+}
+
+
+def format_requests(requests: list[dict]) -> str:
+    if not requests:
+        return "no request yet: submit files with `enclave-export submit PATH --justification \"...\"`"
+    return "\n".join(f"request {r.get('id')}  {r.get('project')}  {r.get('state')}: "
+                     f"{NEXT.get(r.get('state'), '')}".rstrip(": ") for r in requests)
+
+
+def _ask_justification() -> str:
+    if not sys.stdin.isatty():
+        raise ExportError("a written justification is required: pass --justification \"what the files are and why "
+                          "they are safe to release\"")
+    text = input("Justification (what the files are, and why they are safe to release): ").strip()
+    if not text:
+        raise ExportError("a written justification is required: nothing was submitted")
+    return text
+
+
 def _findings_lines(findings) -> list[str]:
     lines = []
     for finding in findings or []:
@@ -148,14 +182,21 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     sub = commands.add_parser("submit", help="submit files of ~/work for review and release")
     sub.add_argument("paths", nargs="+", metavar="PATH")
-    sub.add_argument("--justification", "-j", required=True, help="why these files must leave (required)")
+    sub.add_argument("--justification", "-j", help="why these files must leave (asked for when not given)")
     sub.add_argument("--json", action="store_true", help="print the gate's JSON answer")
-    st = commands.add_parser("status", help="show a request's state, findings and decisions")
-    st.add_argument("id", type=int)
+    st = commands.add_parser("status", help="show a request's state, findings and decisions (no id: all of yours)")
+    st.add_argument("id", type=int, nargs="?")
     st.add_argument("--json", action="store_true", help="print the gate's JSON answer")
     args = parser.parse_args(argv)
     try:
-        answer = submit(args.paths, args.justification) if args.command == "submit" else status(args.id)
+        if args.command == "submit":
+            answer = submit(args.paths, args.justification or _ask_justification())
+        elif args.id is None:
+            requests = my_requests()
+            print(json.dumps(requests, indent=2) if args.json else format_requests(requests))
+            return 0
+        else:
+            answer = status(args.id)
     except ExportError as error:
         print(f"enclave-export: {error}", file=sys.stderr)
         return 1

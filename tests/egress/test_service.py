@@ -66,7 +66,8 @@ def test_api_needs_a_token_and_membership(gate_server):
                                                               "justification": "x"})
     assert refused.status_code == 403 and "not a member" in refused.json()["error"]
     rid = submitted(gate_server, ["outputs/table1.csv"])["id"]
-    assert gate_server.api("nora", "GET", f"requests/{rid}").status_code == 403
+    other = gate_server.api("nora", "GET", f"requests/{rid}")  # another project's request: not found, unnamed
+    assert other.status_code == 404 and "does not exist" in other.text and "cohort-a" not in other.text
     assert gate_server.api("remi", "POST", "requests", data=b"not json").status_code == 400
 
 
