@@ -11,6 +11,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_SNDS = REPO.parent / "shared" / "data" / "synthetic-snds"
+# Every subprocess (the `enclave` command, a hub, its services) imports the code under test from this
+# checkout, whatever its working folder and wherever the virtual environment was installed from.
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
 
 
 def run_enclave(*args: str, env: dict | None = None, check: bool = False) -> subprocess.CompletedProcess:
