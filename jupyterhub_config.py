@@ -9,6 +9,7 @@ import sys
 
 from enclave.auth.hub import configure_login
 from enclave.auth.settings import AuthSettings
+from enclave.host_state import follow_state_changes
 from enclave.settings import Settings
 from spawner_config.home import TEMPLATES, projects_of
 from spawner_config.hub import check_firewall
@@ -17,6 +18,7 @@ from spawner_config.spawner import EnclaveSpawner
 c = get_config()  # noqa: F821 - provided by JupyterHub
 settings = Settings.from_env()
 check_firewall(settings)
+follow_state_changes(settings)  # the hub's own state changes (a first server activates its project)
 
 c.JupyterHub.spawner_class = EnclaveSpawner
 c.EnclaveSpawner.enclave_settings = settings

@@ -22,14 +22,17 @@ from sqlalchemy.orm import Session
 from enclave import audit, lifecycle, registry
 from enclave.db import check_schema, current_revision, make_engine, session_scope, upgrade
 from enclave.errors import EnclaveError
+from enclave.host_state import follow_state_changes
 from enclave.models import Project, Role, User
 from enclave.settings import Settings
 
 
 @contextmanager
 def open_registry() -> Iterator[tuple[Session, Settings]]:
-    """A session on the registry the environment names; refuses a database not yet upgraded."""
+    """A session on the registry the environment names; refuses a database not yet upgraded.
+    State changes made in it are followed by Docker and the firewall (:mod:`enclave.host_state`)."""
     settings = Settings.from_env()
+    follow_state_changes(settings)
     engine = make_engine(settings.db_url)
     try:
         check_schema(engine)

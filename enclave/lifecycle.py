@@ -69,8 +69,9 @@ StateChangeHook = Callable[[Project, ProjectState, ProjectState], None]
 STATE_CHANGE_HOOKS: list[StateChangeHook] = []
 """Called as ``hook(project, old, new)`` after each transition has committed, when its
 ``session_scope`` ends (``old == new`` for a reprovision; ``project`` is detached, its columns
-loaded). Provisioning appends here what must follow a state change outside the database: stop a
-suspended project's servers, remove a closed project's network. A hook that raises does not undo
+loaded). Nothing is added here by importing a module: each entry point registers what must follow
+a state change outside the database (:func:`enclave.host_state.follow_state_changes`: stop a
+suspended project's servers, remove a closed project's network). A hook that raises does not undo
 the change: the error reaches the caller, after the other hooks ran."""
 
 

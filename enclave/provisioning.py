@@ -333,18 +333,3 @@ def deprovision(settings: Settings, slug: str, reason: str, close: bool = False)
     finally:
         engine.dispose()
     return {"servers_stopped": stopped, "network_removed": removed, "extracts_deleted": evidence}
-
-
-def _follow_state(project: Project, old: ProjectState, new: ProjectState) -> None:
-    """Keep Docker in step with the registry after any transition (suspend, resume, expire...)."""
-    running = (ProjectState.provisioned, ProjectState.active, ProjectState.suspended)
-    if old in running and new in (ProjectState.suspended, ProjectState.closed, ProjectState.authorised) and old is not new:
-        networks.remove_network(project.slug)
-    elif new is ProjectState.active and old is ProjectState.suspended:
-        networks.ensure_network(project.slug)
-    else:
-        return
-    firewall.apply(firewall.current_openings(), Settings.from_env().firewall_ports)
-
-
-lifecycle.STATE_CHANGE_HOOKS.append(_follow_state)

@@ -17,6 +17,7 @@ import requests
 from enclave import lifecycle
 from enclave.audit import record
 from enclave.db import make_engine, session_scope
+from enclave.host_state import follow_state_changes
 from enclave.settings import Settings
 from spawner_config.access import may_run
 
@@ -64,6 +65,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s reconciler %(message)s")
     settings = Settings.from_env()
+    follow_state_changes(settings)  # an expired project loses its network and firewall opening
     engine = make_engine(settings.db_url)
     hub = Hub(os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"])
     while True:
