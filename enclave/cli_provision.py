@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from enclave import provisioning
+from enclave.layout import extracts_dir, workspace_dir
 from enclave.host_state import follow_state_changes
 from enclave.settings import Settings
 
@@ -32,8 +33,8 @@ def provision(slug: str, quiet: bool) -> None:
     settings = _settings()
     job = provisioning.provision(settings, slug, progress=not quiet, echo=click.echo)
     where = settings.project_dir(slug)
-    click.echo(f"project {slug}: {job.outcome} — extracts in {where / provisioning.EXTRACTS}, "
-               f"workspace {where / provisioning.WORKSPACE}, network {job.network.name if job.network else '-'}")
+    click.echo(f"project {slug}: {job.outcome} — extracts in {extracts_dir(where)}, "
+               f"workspace {workspace_dir(where)}, network {job.network.name if job.network else '-'}")
 
 
 @click.command()

@@ -23,6 +23,7 @@ from enclave import audit, lifecycle, registry
 from enclave.db import check_schema, current_revision, make_engine, session_scope, upgrade
 from enclave.errors import EnclaveError
 from enclave.host_state import follow_state_changes
+from enclave.layout import EXTRACT_MANIFEST, extracts_dir
 from enclave.models import Project, Role, User
 from enclave.settings import Settings
 
@@ -122,7 +123,7 @@ def show(slug: str) -> None:
     """One project: state, members, approvals, expiry, egress policy, extracts."""
     with open_registry() as (session, settings):
         project = registry.get_project(session, slug)
-        for label, value in _describe(project, settings.project_dir(slug) / "extracts" / "manifest.json"):
+        for label, value in _describe(project, extracts_dir(settings.project_dir(slug)) / EXTRACT_MANIFEST):
             click.echo(f"{label:10} {value}")
 
 

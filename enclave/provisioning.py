@@ -23,6 +23,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from enclave import audit, firewall, lifecycle, networks, registry
+from enclave.layout import (EXTRACTS, NOTEBOOK_GID, NOTEBOOK_UID, RETIRED_EXTRACTS, WORKSPACE, WORKSPACE_MODE,
+                            read_extract_manifest)
 from enclave.db import check_schema, make_engine, session_scope
 from enclave.errors import EnclaveError
 from enclave.manifest import ProjectManifest, load_manifest, manifest_path
@@ -32,11 +34,6 @@ from pseudonymizer.catalog import load_catalog
 from pseudonymizer.extract import extract
 from pseudonymizer.keys import load_master_key
 
-EXTRACTS = "extracts"
-RETIRED = ".extracts-retired"  # extracts taken out of reach, deleted once the audit log has their evidence
-WORKSPACE = "workspace"
-WORKSPACE_MODE = 0o2770  # the project's members share it; set-gid keeps files in the group
-NOTEBOOK_UID, NOTEBOOK_GID = 1000, 100  # the researcher's user in the notebook image (jovyan:users)
 _MANIFEST_FIELDS = ("title", "purpose", "committee_reference", "committee_date", "cnil_reference", "cnil_date",
                     "expires_on", "data_request", "egress_policy", "resources")
 
@@ -154,17 +151,9 @@ def _sync_members(session: Session, project: Project, m: ProjectManifest, actor:
     session.flush()
 
 
-def read_extract_manifest(project_dir: Path, folder: str = EXTRACTS) -> dict | None:
-    path = project_dir / folder / "manifest.json"
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-
-
 def extract_evidence(project_dir: Path, folder: str = EXTRACTS) -> dict[str, Any]:
     """Each extract file's recorded hash and rows, checked against the bytes on disk."""
-    manifest = read_extract_manifest(project_dir, folder)
+    manifest = read_extract_manifest(project_dir / folder)
     if manifest is None:
         return {}
     evidence = {}
@@ -179,7 +168,7 @@ def extract_evidence(project_dir: Path, folder: str = EXTRACTS) -> dict[str, Any
 def _extract(job: Job) -> None:
     m = job.manifest
     assert m is not None
-    previous = read_extract_manifest(job.project_dir)
+    previous = read_extract_manifest(job.project_dir / EXTRACTS)
     if previous and previous.get("labels", {}).get("request_fingerprint") == job.fingerprint:
         if all(e["intact"] for e in extract_evidence(job.project_dir).values()) and _on_record(job, previous):
             return  # this very request was extracted already, the files are whole, the audit log has them
@@ -310,7 +299,7 @@ def deprovision(settings: Settings, slug: str, reason: str, close: bool = False)
     change and its evidence are committed, then the files are deleted; a re-run finishes the job."""
     action = lifecycle.Action.close if close else lifecycle.Action.deprovision
     project_dir = settings.project_dir(slug)
-    retired = project_dir / RETIRED
+    retired = project_dir / RETIRED_EXTRACTS
     engine = _open(settings)
     try:
         with session_scope(engine, settings.audit_head) as session:
@@ -323,7 +312,7 @@ def deprovision(settings: Settings, slug: str, reason: str, close: bool = False)
         if (project_dir / EXTRACTS).exists():
             shutil.rmtree(retired, ignore_errors=True)  # an older retirement, already on the record
             os.rename(project_dir / EXTRACTS, retired)
-        evidence = extract_evidence(project_dir, RETIRED)
+        evidence = extract_evidence(project_dir, RETIRED_EXTRACTS)
         with session_scope(engine, settings.audit_head) as session:
             project = registry.get_project(session, slug)
             lifecycle.transition(session, project, action, settings.actor, reason, servers_stopped=stopped,

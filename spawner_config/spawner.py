@@ -25,7 +25,7 @@ from enclave import lifecycle, networks
 from enclave.audit import record
 from enclave.db import make_engine, session_scope
 from enclave.models import ProjectState
-from enclave.provisioning import EXTRACTS, NOTEBOOK_GID, NOTEBOOK_UID, WORKSPACE
+from enclave.layout import NOTEBOOK_GID, NOTEBOOK_UID, extracts_dir, workspace_dir
 from enclave.registry import get_project
 from enclave.settings import Settings
 from spawner_config.access import SpawnRefused, check_spawn
@@ -117,8 +117,8 @@ class EnclaveSpawner(DockerSpawner):
         self.volumes = {}
         self.read_only_volumes = {}
         self.mounts = [
-            {"type": "bind", "source": str(project_dir / EXTRACTS), "target": self.data_path, "read_only": True},
-            {"type": "bind", "source": str(project_dir / WORKSPACE), "target": self.work_path, "read_only": False},
+            {"type": "bind", "source": str(extracts_dir(project_dir)), "target": self.data_path, "read_only": True},
+            {"type": "bind", "source": str(workspace_dir(project_dir)), "target": self.work_path, "read_only": False},
         ]
         resources = grant.resources
         self.mem_limit = resources.get("mem_limit", "4G")

@@ -21,6 +21,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from enclave.errors import EnclaveError
+from enclave.layout import extracts_dir, workspace_dir
 from enclave.settings import Settings
 
 
@@ -47,10 +48,10 @@ class GateConfig:
         return self.data_dir / "work"
 
     def workspace(self, slug: str) -> Path:
-        return self.settings.project_dir(slug) / "workspace"
+        return workspace_dir(self.settings.project_dir(slug))
 
     def extracts(self, slug: str) -> Path:
-        return self.settings.project_dir(slug) / "extracts"
+        return extracts_dir(self.settings.project_dir(slug))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GateConfig:
