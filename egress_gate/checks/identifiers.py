@@ -22,7 +22,7 @@ from ._base import cells_at, finding, passed, rows_of
 
 NIR_SHAPE = r"^[1-478][0-9]{4}(?:[0-9]{2}|2[AB])[0-9]{8}$"
 NIR_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])[1-478] ?[0-9]{2} ?[0-9]{2} ?(?:[0-9]{2}|2[ABab]) ?[0-9]{3} ?[0-9]{3} ?[0-9]{2}(?![0-9A-Za-z])")
-PSEUDONYM_IN_TEXT = re.compile(r"(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])")
+PSEUDONYM_IN_TEXT = re.compile(rf"(?<![0-9a-f])[0-9a-f]{{{PSEUDONYM_LENGTH}}}(?![0-9a-f])")
 EMAIL = r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$"
 EMAIL_IN_TEXT = re.compile(r"[^@\s<>()\[\]\"',;:]+@[^@\s<>()\[\]\"',;:]+\.[A-Za-z]{2,}")
 PHONE = r"^(?:\+33 ?|0)[1-9](?:[ .-]?[0-9]{2}){4}$"
@@ -69,7 +69,7 @@ def check_pseudonyms(view: TableView, policy: Policy, context: CheckContext) -> 
         longer = rows_of(pc.greater(lengths, PSEUDONYM_LENGTH))
         if len(longer):  # a pseudonym inside a longer cell ("patient 3fa...")
             texts = c.array.take(pa.array(longer))
-            holds = rows_of(pc.match_substring_regex(texts, "[0-9a-f]{32}"))
+            holds = rows_of(pc.match_substring_regex(texts, f"[0-9a-f]{{{PSEUDONYM_LENGTH}}}"))
             for r in longer[holds]:
                 value = c.array[int(r)].as_py()
                 tokens = pa.array(PSEUDONYM_IN_TEXT.findall(value))
