@@ -61,7 +61,7 @@ def db_upgrade() -> None:
         after = current_revision(engine)
         if before != after:
             with session_scope(engine, settings.audit_head) as session:
-                audit.record(session, settings.actor, "db.upgrade", from_revision=before, to_revision=after)
+                audit.record(session, settings.actor, audit.AuditAction.db_upgrade, from_revision=before, to_revision=after)
         where = engine.url.render_as_string(hide_password=True)
     finally:
         engine.dispose()

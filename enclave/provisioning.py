@@ -109,7 +109,7 @@ def _register(job: Job) -> None:
             if changed:
                 for name in wanted:
                     setattr(project, name, wanted[name])
-                audit.record(session, actor, "project.update", m.slug, manifest_sha256=m.sha256, changed=changed)
+                audit.record(session, actor, audit.AuditAction.project_update, m.slug, manifest_sha256=m.sha256, changed=changed)
                 job.changes.update(changed)
         _sync_members(session, project, m, actor, job)
         if project.state is ProjectState.requested:
@@ -138,15 +138,15 @@ def _sync_members(session: Session, project: Project, m: ProjectManifest, actor:
         role = MemberRole.pi if name == m.principal_investigator else MemberRole.member
         if name not in current:
             project.memberships.append(Membership(user=registry.get_user(session, name), role=role))
-            audit.record(session, actor, "project.member.add", m.slug, username=name, role=role)
+            audit.record(session, actor, audit.AuditAction.project_member_add, m.slug, username=name, role=role)
             job.changes.setdefault("members_added", []).append(name)
         elif current[name].role is not role:
             current[name].role = role
-            audit.record(session, actor, "project.member.role", m.slug, username=name, role=role)
+            audit.record(session, actor, audit.AuditAction.project_member_role, m.slug, username=name, role=role)
     for name, membership in current.items():
         if name not in m.members:
             project.memberships.remove(membership)
-            audit.record(session, actor, "project.member.remove", m.slug, username=name)
+            audit.record(session, actor, audit.AuditAction.project_member_remove, m.slug, username=name)
             job.changes.setdefault("members_removed", []).append(name)
     session.flush()
 
@@ -182,7 +182,7 @@ def _extract(job: Job) -> None:
     diff = _extract_diff(previous, made)
     job.changes["extract"] = diff
     with job.session() as session:
-        audit.record(session, job.settings.actor, "project.extract", m.slug, key_version=data["key_version"],
+        audit.record(session, job.settings.actor, audit.AuditAction.project_extract, m.slug, key_version=data["key_version"],
                      key_fingerprint=made["key_fingerprint"], tables=job.extract_summary, changed=diff)
 
 
@@ -191,7 +191,7 @@ def _on_record(job: Job, manifest: dict) -> bool:
     between publishing an extract and recording it leaves one that the log does not know."""
     with job.session() as session:
         recorded = session.scalar(select(AuditEvent.details).where(
-            AuditEvent.project == job.slug, AuditEvent.action == "project.extract").order_by(AuditEvent.seq.desc()).limit(1))
+            AuditEvent.project == job.slug, AuditEvent.action == audit.AuditAction.project_extract).order_by(AuditEvent.seq.desc()).limit(1))
     return recorded is not None and recorded.get("tables") == _summary(manifest)
 
 
@@ -256,7 +256,7 @@ def _record(job: Job) -> None:
             lifecycle.transition(session, project, lifecycle.Action.reprovision, actor, **details)
             job.outcome = "re-provisioned"
         else:
-            audit.record(session, actor, "project.provision.unchanged", job.slug, fingerprint=job.fingerprint)
+            audit.record(session, actor, audit.AuditAction.project_provision_unchanged, job.slug, fingerprint=job.fingerprint)
             job.outcome = "unchanged"
         project.provisioned_fingerprint = job.fingerprint
 

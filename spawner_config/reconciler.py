@@ -15,7 +15,7 @@ from datetime import date
 
 import requests
 from enclave import lifecycle
-from enclave.audit import record
+from enclave.audit import AuditAction, record
 from enclave.db import make_engine, session_scope
 from enclave.host_state import follow_state_changes
 from enclave.settings import Settings
@@ -52,7 +52,7 @@ def reconcile(settings: Settings, engine, hub: Hub, today: date | None = None) -
         if why:
             hub.stop(user, server)
             with session_scope(engine, settings.audit_head) as session:
-                record(session, "reconciler", "server.stop", server, username=user, reason=why)
+                record(session, "reconciler", AuditAction.server_stop, server, username=user, reason=why)
             log.info("stopped %s/%s: %s", user, server, why)
             stopped.append((user, server, why))
     return stopped

@@ -17,7 +17,7 @@ from oauthenticator.generic import GenericOAuthenticator
 from sqlalchemy import Engine, select
 from traitlets import Float, Instance, Unicode, default
 
-from enclave.audit import record
+from enclave.audit import AuditAction, record
 from enclave.auth import roles, totp
 from enclave.auth.handlers import LogoutHandler, OidcCallbackHandler, TotpHandler
 from enclave.auth.identity import UnknownIdentity, find_registered
@@ -123,7 +123,7 @@ class EnclaveAuthenticator(GenericOAuthenticator):
         with self.registry() as session:
             user = find_registered(session, identity)
             if user is None:
-                record(session, f"oidc:{identity}"[:200], "auth.refused", identity=identity,
+                record(session, f"oidc:{identity}"[:200], AuditAction.auth_refused, identity=identity,
                        reason="not registered")
         if user is None:
             raise UnknownIdentity(identity)

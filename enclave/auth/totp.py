@@ -23,7 +23,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from enclave.audit import record
+from enclave.audit import AuditAction, record
 from enclave.errors import EnclaveError
 from enclave.models import User, UserTotp, utcnow
 
@@ -114,7 +114,7 @@ def start_enrolment(session: Session, box: SecretBox, user: User) -> str:
     secret = pyotp.random_base32()
     session.add(UserTotp(user_id=user.id, secret_encrypted=box.seal(secret), failures=0))
     session.flush()
-    record(session, user.username, "auth.totp.enrolment_started", username=user.username)
+    record(session, user.username, AuditAction.totp_enrolment_started, username=user.username)
     return secret
 
 
@@ -145,7 +145,7 @@ def verify(session: Session, box: SecretBox, user: User, code: str, now: datetim
         return Verdict(Outcome.not_enrolled)
     if row.locked_until is not None:
         if now < row.locked_until:
-            record(session, user.username, "auth.totp.failure", username=user.username, reason="locked",
+            record(session, user.username, AuditAction.totp_failure, username=user.username, reason="locked",
                    locked_until=row.locked_until.isoformat())
             return Verdict(Outcome.locked, 0, row.locked_until)
         row.locked_until, row.failures = None, 0  # the lock has run out: a fresh count
@@ -159,19 +159,19 @@ def _accept(session: Session, user: User, row: UserTotp, step: int, now: datetim
     row.last_step, row.failures = step, 0
     if row.confirmed_at is None:
         row.confirmed_at = now
-        record(session, user.username, "auth.totp.enrolled", username=user.username)
-    record(session, user.username, "auth.totp.success", username=user.username)
+        record(session, user.username, AuditAction.totp_enrolled, username=user.username)
+    record(session, user.username, AuditAction.totp_success, username=user.username)
     session.flush()
     return Verdict(Outcome.accepted)
 
 
 def _fail(session: Session, user: User, row: UserTotp, outcome: Outcome, now: datetime) -> Verdict:
     row.failures += 1
-    record(session, user.username, "auth.totp.failure", username=user.username, reason=outcome.value,
+    record(session, user.username, AuditAction.totp_failure, username=user.username, reason=outcome.value,
            failures=row.failures)
     if row.failures >= MAX_FAILURES:
         row.locked_until = now + LOCK_DURATION
-        record(session, user.username, "auth.totp.locked", username=user.username, failures=row.failures,
+        record(session, user.username, AuditAction.totp_locked, username=user.username, failures=row.failures,
                locked_until=row.locked_until.isoformat())
         session.flush()
         return Verdict(Outcome.locked, 0, row.locked_until)
@@ -188,5 +188,5 @@ def reset(session: Session, actor: str, user: User, reason: str = "") -> bool:
     if row is not None:
         session.delete(row)
         session.flush()
-    record(session, actor, "auth.totp.reset", username=user.username, had_factor=row is not None, reason=reason)
+    record(session, actor, AuditAction.totp_reset, username=user.username, had_factor=row is not None, reason=reason)
     return row is not None
