@@ -77,6 +77,11 @@ class ProjectState(StrEnum):
     closed = "closed"
 
 
+DATA_REACHABLE = frozenset({ProjectState.provisioned, ProjectState.active})
+"""The states in which a project's data is within its members' reach: servers may run, outputs
+may be submitted, and the authorisation must not have expired."""
+
+
 class MemberRole(StrEnum):
     pi = "pi"
     member = "member"
@@ -109,10 +114,12 @@ def default_data_request() -> DataRequest:
 
 
 def default_egress_policy() -> EgressPolicy:
+    """The egress policy of a project whose manifest sets none (the one place these defaults live)."""
     return {"small_cell_threshold": 10, "stewards_required": 2}
 
 
 def default_resources() -> Resources:
+    """The container limits of a project whose manifest sets none (the one place these defaults live)."""
     return {"mem_limit": "4G", "cpu_limit": 2.0, "pids_limit": 512}
 
 

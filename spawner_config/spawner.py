@@ -24,7 +24,7 @@ from traitlets import Any, Int, Unicode, default
 from enclave import lifecycle, networks
 from enclave.audit import record
 from enclave.db import make_engine, session_scope
-from enclave.models import ProjectState
+from enclave.models import ProjectState, default_resources
 from enclave.layout import NOTEBOOK_GID, NOTEBOOK_UID, extracts_dir, workspace_dir
 from enclave.registry import get_project
 from enclave.settings import Settings
@@ -120,9 +120,9 @@ class EnclaveSpawner(DockerSpawner):
             {"type": "bind", "source": str(extracts_dir(project_dir)), "target": self.data_path, "read_only": True},
             {"type": "bind", "source": str(workspace_dir(project_dir)), "target": self.work_path, "read_only": False},
         ]
-        resources = grant.resources
-        self.mem_limit = resources.get("mem_limit", "4G")
-        self.cpu_limit = float(resources.get("cpu_limit", 2.0))
+        resources = {**default_resources(), **grant.resources}
+        self.mem_limit = resources["mem_limit"]
+        self.cpu_limit = float(resources["cpu_limit"])
         self.extra_host_config = {
             "read_only": True,
             "tmpfs": {
@@ -131,7 +131,7 @@ class EnclaveSpawner(DockerSpawner):
             },
             "cap_drop": ["ALL"],
             "security_opt": ["no-new-privileges"],
-            "pids_limit": int(resources.get("pids_limit", 512)),
+            "pids_limit": int(resources["pids_limit"]),
             "network_mode": network.name,
         }
         self.extra_create_kwargs = {
