@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import click
 
-from enclave import provisioning
-from enclave.layout import extracts_dir, workspace_dir
 from enclave.host_state import follow_state_changes
+from enclave.layout import extracts_dir, workspace_dir
 from enclave.settings import Settings
 
 
@@ -30,6 +29,8 @@ def provision(slug: str, quiet: bool) -> None:
     changes nothing; a changed one re-extracts and the audit log records the difference; a run
     that crashed is completed.
     """
+    from enclave import provisioning  # pyarrow and the pseudonymizer: only the commands that need them import them
+
     settings = _settings()
     job = provisioning.provision(settings, slug, progress=not quiet, echo=click.echo)
     where = settings.project_dir(slug)
@@ -46,6 +47,8 @@ def deprovision(slug: str, reason: str) -> None:
     The files' hashes and row counts are kept in the audit log as evidence; the workspace and
     the audit trail stay. The project returns to `authorised` and can be provisioned again.
     """
+    from enclave import provisioning
+
     done = provisioning.deprovision(_settings(), slug, reason)
     _report(slug, "deprovisioned", done)
 
@@ -55,6 +58,8 @@ def deprovision(slug: str, reason: str) -> None:
 @click.option("--reason", required=True, help="Why: written to the audit log.")
 def close(slug: str, reason: str) -> None:
     """Close SLUG for good: as deprovision, and the project can never start again."""
+    from enclave import provisioning
+
     done = provisioning.deprovision(_settings(), slug, reason, close=True)
     _report(slug, "closed", done)
 

@@ -28,6 +28,25 @@ def run_enclave(*args: str, env: dict | None = None, check: bool = False) -> sub
     return result
 
 
+# Tests run in parts (README, "Tests"): a test is marked by what it needs, from the fixtures it uses,
+# so that `pytest -m "not docker and not postgres and not browser"` runs the pure ones.
+NEEDS = {  # fixture -> marker
+    "docker_engine": "docker", "image": "docker", "platform": "docker", "new_slug": "docker",
+    "browser": "browser", "login_hub": "browser",
+    "postgres_server": "postgres",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        wanted = {NEEDS[name] for name in getattr(item, "fixturenames", ()) if name in NEEDS}
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("backend") == "postgresql":
+            wanted.add("postgres")
+        for marker in sorted(wanted - {m.name for m in item.iter_markers()}):
+            item.add_marker(marker)
+
+
 @pytest.fixture(scope="session")
 def master_key() -> bytes:
     return os.urandom(32)
