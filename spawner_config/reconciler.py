@@ -60,7 +60,7 @@ def reconcile(settings: Settings, engine, hub: Hub, today: date | None = None) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--interval", type=float, default=60, help="seconds between passes (default 60)")
+    parser.add_argument("--interval", type=float, help="seconds between passes (default: ENCLAVE_RECONCILE_INTERVAL, 60)")
     parser.add_argument("--once", action="store_true", help="one pass, then exit")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s reconciler %(message)s")
@@ -75,7 +75,7 @@ def main() -> None:
             log.exception("reconcile pass failed")
         if args.once:
             return
-        time.sleep(args.interval)
+        time.sleep(args.interval or settings.reconcile_interval)
 
 
 if __name__ == "__main__":

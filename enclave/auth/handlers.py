@@ -97,7 +97,7 @@ class TotpHandler(_EnclavePage, BaseHandler):
         code = self.get_body_argument("code", "")
         with self._authenticator.registry() as session:
             user = get_user(session, login.username)
-            verdict = totp.verify(session, self._authenticator.box, user, code)
+            verdict = totp.verify(session, self._authenticator.box, user, code, limits=self._authenticator.totp_limits)
         if verdict.accepted:
             self._authenticator.pending.discard(handle)
             self.clear_cookie(PENDING_COOKIE, path=self.hub.base_url)
@@ -115,7 +115,7 @@ class TotpHandler(_EnclavePage, BaseHandler):
                  if verdict.outcome is totp.Outcome.replayed else "This code is not right.")
         self.set_status(400)
         await self._render_step(login, error=f"{error} {verdict.failures_left} attempts left before the "
-                                f"second factor is locked for {int(totp.LOCK_DURATION.total_seconds() // 60)} minutes.")
+                                f"second factor is locked for {self._authenticator.totp_limits.lock_minutes:g} minutes.")
 
     async def _render_step(self, login: PendingLogin, error: str = "") -> None:
         with self._authenticator.registry() as session:
