@@ -8,10 +8,8 @@ from pathlib import Path
 import click
 
 from enclave.cli_auth import attach as attach_auth_commands
-from enclave.cli_provision import COMMANDS as PROVISION_COMMANDS
-from enclave.cli_provision import PROJECT_COMMANDS
-from enclave.cli_registry import COMMANDS as REGISTRY_COMMANDS
-from enclave.cli_registry import project as project_group
+from enclave.cli_provision import COMMANDS as PROVISION_COMMANDS, PROJECT_COMMANDS
+from enclave.cli_registry import COMMANDS as REGISTRY_COMMANDS, project as project_group
 from enclave.errors import EnclaveError
 from enclave.settings import DEFAULT_CATALOG
 from pseudonymizer.errors import PseudonymizerError
@@ -40,10 +38,12 @@ def main():
 
 
 @main.command()
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to write the Parquet tables into (created if needed).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write the Parquet tables into (created if needed).")
 @click.option("--people", default=10_000, show_default=True, type=click.IntRange(min=1), help="Number of beneficiaries.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Random seed: the same seed gives byte-identical files.")
-@click.option("--care-rows-per-person", default=10.0, show_default=True, type=click.FloatRange(min=0), help="Mean number of care-sheet (ER_PRS_F) rows per person.")
+@click.option("--care-rows-per-person", default=10.0, show_default=True, type=click.FloatRange(min=0),
+              help="Mean number of care-sheet (ER_PRS_F) rows per person.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def synth(out_dir: Path, people: int, seed: int, care_rows_per_person: float, quiet: bool):
     """Generate SNDS-like *identifying* source tables (IR_BEN_R, ER_PRS_F, T_MCOaaB, T_MCOaaC, KI_CCI_R).
@@ -59,20 +59,31 @@ def synth(out_dir: Path, people: int, seed: int, care_rows_per_person: float, qu
 
 
 @main.command()
-@click.option("--catalog", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_CATALOG, show_default="the synthetic catalog", help="Role file (TOML) naming each table's Table Schema and each column's role.")
-@click.option("--schemas", "schema_dir", type=click.Path(file_okay=False, path_type=Path), help="Folder of the Table Schema files, if not the catalog's schema_dir.")
-@click.option("--sources", "sources_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder of the identifying source tables (<TABLE>.parquet or .csv).")
+@click.option("--catalog", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_CATALOG, show_default="the synthetic catalog",
+              help="Role file (TOML) naming each table's Table Schema and each column's role.")
+@click.option("--schemas", "schema_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder of the Table Schema files, if not the catalog's schema_dir.")
+@click.option("--sources", "sources_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder of the identifying source tables (<TABLE>.parquet or .csv).")
 @click.option("--project", required=True, help="Project slug: each project gets its own pseudonyms.")
 @click.option("--tables", "tables", multiple=True, help="Authorised tables, comma-separated or repeated (default: all in the catalog).")
-@click.option("--columns", "columns", multiple=True, help="Authorised columns as TABLE.COLUMN (or TABLE.*), comma-separated or repeated; a table not named gets all its non-direct columns.")
-@click.option("--where", "where", multiple=True, help="Row filter, repeatable: '[TABLE.]COLUMN OP VALUE' (OP: = != < <= > >=) or '[TABLE.]COLUMN between A and B'.")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Extract folder; replaced atomically when the run succeeds.")
-@click.option("--key-version", default=1, show_default=True, type=click.IntRange(min=1), help="Pseudonym key version (a new version gives new pseudonyms).")
-@click.option("--master-key-file", type=click.Path(dir_okay=False, path_type=Path), help="File holding the master secret (default: $ENCLAVE_MASTER_KEY_FILE, else $ENCLAVE_MASTER_KEY).")
-@click.option("--fictive-policy", type=click.Choice(["drop", "random"]), help="Rows whose id is fictive or a placeholder: drop them, or give each a unique random pseudonym (default: the catalog's, else drop).")
+@click.option("--columns", "columns", multiple=True,
+              help="Authorised columns as TABLE.COLUMN (or TABLE.*), comma-separated or repeated; a table not named gets all its non-direct columns.")
+@click.option("--where", "where", multiple=True,
+              help="Row filter, repeatable: '[TABLE.]COLUMN OP VALUE' (OP: = != < <= > >=) or '[TABLE.]COLUMN between A and B'.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Extract folder; replaced atomically when the run succeeds.")
+@click.option("--key-version", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Pseudonym key version (a new version gives new pseudonyms).")
+@click.option("--master-key-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="File holding the master secret (default: $ENCLAVE_MASTER_KEY_FILE, else $ENCLAVE_MASTER_KEY).")
+@click.option("--fictive-policy", type=click.Choice(["drop", "random"]),
+              help="Rows whose id is fictive or a placeholder: drop them, or give each a unique random pseudonym "
+                   "(default: the catalog's, else drop).")
 @click.option("--batch-rows", default=1 << 18, show_default=True, type=click.IntRange(min=1), help="Rows per record batch: bounds memory.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def pseudonymize(catalog, schema_dir, sources_dir, project, tables, columns, where, out_dir, key_version, master_key_file, fictive_policy, batch_rows, quiet):
+def pseudonymize(catalog, schema_dir, sources_dir, project, tables, columns, where, out_dir, key_version, master_key_file,
+                 fictive_policy, batch_rows, quiet):
     """Write a project's pseudonymised extract: Parquet tables, manifest.json, DATA_DICTIONARY.md.
 
     Direct identifiers are dropped, linkage ids become keyed pseudonyms of this project, and
@@ -93,7 +104,8 @@ def pseudonymize(catalog, schema_dir, sources_dir, project, tables, columns, whe
     )
     for name, entry in manifest["tables"].items():
         dropped = sum(entry["rows_dropped"].values())
-        click.echo(f"{name:10} {entry['rows_in']:>12,} rows in  {entry['rows_out']:>12,} out  {dropped:>10,} dropped  ({len(entry['columns'])} columns)")
+        click.echo(f"{name:10} {entry['rows_in']:>12,} rows in  {entry['rows_out']:>12,} out  {dropped:>10,} dropped  "
+                   f"({len(entry['columns'])} columns)")
     click.echo(f"extract of project {project} written to {out_dir} (manifest.json, DATA_DICTIONARY.md)")
 
 

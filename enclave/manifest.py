@@ -44,8 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from enclave.errors import EnclaveError
-from enclave.models import (SLUG_PATTERN, DataRequest, EgressPolicy, Purpose, Resources, default_egress_policy,
-                            default_resources)
+from enclave.models import SLUG_PATTERN, DataRequest, EgressPolicy, Purpose, Resources, default_egress_policy, default_resources
 from pseudonymizer.catalog import Catalog
 from pseudonymizer.errors import PseudonymizerError
 from pseudonymizer.extract import check_request, parse_columns

@@ -11,8 +11,7 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any, TypedDict
 
-from sqlalchemy import JSON, BigInteger, Date, DateTime, Dialect, ForeignKey, Integer, MetaData, String, TypeDecorator
-from sqlalchemy import Enum as SqlEnum
+from sqlalchemy import JSON, BigInteger, Date, DateTime, Dialect, Enum as SqlEnum, ForeignKey, Integer, MetaData, String, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
 from enclave.errors import EnclaveError

@@ -23,12 +23,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from enclave import audit, firewall, lifecycle, networks, registry
-from enclave.layout import (EXTRACTS, NOTEBOOK_GID, NOTEBOOK_UID, RETIRED_EXTRACTS, WORKSPACE, WORKSPACE_MODE,
-                            read_extract_manifest)
 from enclave.db import check_schema, make_engine, session_scope
 from enclave.errors import EnclaveError
+from enclave.layout import EXTRACTS, NOTEBOOK_GID, NOTEBOOK_UID, RETIRED_EXTRACTS, WORKSPACE, WORKSPACE_MODE, read_extract_manifest
 from enclave.manifest import ProjectManifest, load_manifest, manifest_path
-from enclave.models import AuditEvent, Membership, MemberRole, Project, ProjectState, User
+from enclave.models import AuditEvent, MemberRole, Membership, Project, ProjectState, User
 from enclave.settings import Settings
 from pseudonymizer.catalog import load_catalog
 from pseudonymizer.extract import extract
@@ -72,7 +71,8 @@ def _validate(job: Job) -> None:
         raise EnclaveError(f"project {job.slug} is not authorised: its manifest has no CNIL authorisation",
                            "record approvals.cnil_reference and approvals.cnil_date once the CNIL has authorised it")
     if existing in (ProjectState.suspended, ProjectState.closed):
-        hint = f"resume it first: enclave project resume {job.slug} --reason ..." if existing is ProjectState.suspended else "a closed project stays closed; register a new one"
+        hint = (f"resume it first: enclave project resume {job.slug} --reason ..." if existing is ProjectState.suspended
+                else "a closed project stays closed; register a new one")
         raise EnclaveError(f"project {job.slug} is {existing}: it cannot be provisioned", hint)
     job.master_key = load_master_key()
     sources = job.settings.require_sources_dir()

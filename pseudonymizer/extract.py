@@ -22,14 +22,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from .catalog import Catalog, Column, Table, FICTIVE_POLICIES
+from .catalog import FICTIVE_POLICIES, Catalog, Column, Table
 from .coarsening import RULES, output_type
 from .dictionary import write_dictionary
 from .errors import PseudonymizerError
 from .filters import Filter, parse_filter
 from .keys import fingerprint, project_key
-from .publish import staging
 from .pseudonyms import Pseudonymizer, random_pseudonyms
+from .publish import staging
 from .reading import Source, arrow_type, check_source, find_source, iter_batches
 
 MANIFEST_FORMAT = "enclave-extract/1"

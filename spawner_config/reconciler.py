@@ -14,6 +14,7 @@ import time
 from datetime import date
 
 import requests
+
 from enclave import lifecycle
 from enclave.audit import AuditAction, record
 from enclave.db import make_engine, session_scope

@@ -17,15 +17,15 @@ from __future__ import annotations
 from datetime import date
 
 from dockerspawner import DockerSpawner
-from tornado import web
 from jupyterhub.roles import get_default_roles
+from tornado import web
 from traitlets import Any, Int, Unicode, default
 
 from enclave import lifecycle, networks
 from enclave.audit import record
 from enclave.db import make_engine, session_scope
-from enclave.models import ProjectState, default_resources
 from enclave.layout import NOTEBOOK_GID, NOTEBOOK_UID, extracts_dir, workspace_dir
+from enclave.models import ProjectState, default_resources
 from enclave.registry import get_project
 from enclave.settings import Settings
 from spawner_config.access import SpawnRefused, check_spawn

@@ -15,14 +15,13 @@ from ..findings import Finding, Outcome
 from ..policy import DEFAULT_POLICY, Policy
 from ..profile import TableView
 from ..tables import TABLE_TYPES, TEXT_TYPES, file_type, read_tables, read_text
-from ._base import finding, passed
+from ._base import finding
 from .acro import acro_findings, is_acro_results
 from .counts import check_implied_counts, check_rounding, check_small_counts
 from .differencing import check_differencing
 from .dominance import check_dominance
 from .files import check_needs_human, check_rows, check_size, check_type
-from .identifiers import (check_column_names, check_contact_details, check_dates, check_nir, check_places,
-                          check_pseudonyms, check_text)
+from .identifiers import check_column_names, check_contact_details, check_dates, check_nir, check_places, check_pseudonyms, check_text
 from .rowlevel import check_row_level
 
 __all__ = ["check_file", "check_table"]

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..hexkeys import looks_hex
 from ..findings import Cell, Finding, Outcome
+from ..hexkeys import looks_hex
 from ..policy import Policy
 from ..profile import TableView
 from ._base import finding, passed

@@ -24,7 +24,6 @@ from enclave.errors import EnclaveError
 from enclave.layout import extracts_dir, workspace_dir
 from enclave.settings import Settings
 
-
 VARIABLES = ("ENCLAVE_EGRESS_DIR", "ENCLAVE_EGRESS_PREVIEW_ROWS")  # the gate's own, passed to its service by the hub
 
 

@@ -118,7 +118,8 @@ def main() -> int:
     }
     (BENCH / "pseudonymizer.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"\n{'measure':<34}{'rows':>12}{'seconds':>10}{'rows/s':>14}{'peak RSS MiB':>14}")
-    for name, label in (("copy", "copy limit (pyarrow read+write)"), ("ours", "ours, 10M rows"), ("ours_small", "ours, 2.5M rows"), ("naive", "naive pandas per-row hmac")):
+    for name, label in (("copy", "copy limit (pyarrow read+write)"), ("ours", "ours, 10M rows"), ("ours_small", "ours, 2.5M rows"),
+                        ("naive", "naive pandas per-row hmac")):
         r = results[name]
         print(f"{label:<34}{r['rows']:>12,}{r['seconds']:>10.2f}{r['rows_per_s']:>14,.0f}{r['peak_rss_mib']:>14.0f}")
     print(f"\nours / copy limit = {summary['ratio_to_copy_limit']:.2f}x (target >= 0.5)")

@@ -40,7 +40,7 @@ def workspace(tmp_path, sources, master_key, good_extract):
 
 def assert_refused(result, *phrases, ws):
     assert result.returncode == 2, result.stderr
-    lines = [l for l in result.stderr.splitlines() if l.strip()]
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     for phrase in phrases:
         assert phrase in lines[0], (phrase, lines[0])
@@ -69,7 +69,7 @@ def test_column_without_role(workspace):
     catalog = workspace["tmp"] / "catalog"
     shutil.copytree(SYNTH_CATALOG.parent, catalog)
     text = (catalog / "catalog.toml").read_text()
-    lines = [l for l in text.splitlines() if not l.strip().startswith("BEN_TEL")]
+    lines = [line for line in text.splitlines() if not line.strip().startswith("BEN_TEL")]
     assert len(lines) < len(text.splitlines())
     (catalog / "catalog.toml").write_text("\n".join(lines))
     r = run_enclave(*workspace["base"], "--catalog", catalog / "catalog.toml")

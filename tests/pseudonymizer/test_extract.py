@@ -229,7 +229,8 @@ def test_only_authorised_columns_and_rows(catalog, sources, master_key, tmp_path
     dates = care.column("EXE_SOI_DTD").to_pylist()
     assert dates and min(dates) >= dt.date(2019, 1, 1) and max(dates) < dt.date(2020, 1, 1)
     src = source(sources, "ER_PRS_F")
-    in_range = pc.and_(pc.greater_equal(src.column("EXE_SOI_DTD"), pa.scalar(dt.date(2019, 1, 1))), pc.less(src.column("EXE_SOI_DTD"), pa.scalar(dt.date(2020, 1, 1))))
+    in_range = pc.and_(pc.greater_equal(src.column("EXE_SOI_DTD"), pa.scalar(dt.date(2019, 1, 1))),
+                       pc.less(src.column("EXE_SOI_DTD"), pa.scalar(dt.date(2020, 1, 1))))
     trusted = pc.equal(src.column("BEN_CDI_NIR"), "00")
     assert care.num_rows == pc.sum(pc.and_(in_range, trusted)).as_py()
     years = extracted(out, "IR_BEN_R").column("BEN_NAI_ANN").to_pylist()
