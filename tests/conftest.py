@@ -69,3 +69,7 @@ def browser():
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield launched
         launched.close()
+
+
+# The registry's database for every folder's tests (SQLite and a throw-away PostgreSQL server).
+from .registry_database import backend, new_database, postgres_server, registry, sqlite_template  # noqa: E402, F401

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from egress_gate import CheckContext, DEFAULT_POLICY, check_file
+
+from egress_gate import DEFAULT_POLICY, CheckContext, check_file
 
 
 def pseudonym() -> str:

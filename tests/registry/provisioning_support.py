@@ -29,7 +29,7 @@ from enclave.settings import DEFAULT_CATALOG
 from ..conftest import REPO, run_enclave
 
 if TYPE_CHECKING:
-    from .conftest import Registry
+    from ..registry_database import Registry
 
 USERS = ("alice", "bob", "carol")
 PROJECT_LABEL = "enclave.project"

@@ -15,7 +15,7 @@ from pseudonymizer.extract import extract
 from pseudonymizer.synth import generate
 
 from ..conftest import REPO, run_enclave
-from .conftest import Registry
+from ..registry_database import Registry
 from .factories import create_project_at_state
 
 S = ProjectState
