@@ -65,7 +65,7 @@ def _postgres_bindir() -> Path:
     found = sorted(Path("/").glob(PG_BIN_GLOB.lstrip("/")), key=lambda p: int(p.parent.name))
     if not found or not (found[-1] / "pg_ctl").exists():
         pytest.fail(f"PostgreSQL server binaries not found in {PG_BIN_GLOB}: the registry tests run against a real "
-                    "server — install it with `apt-get install postgresql` (CI: scripts/ci_prepare.sh)", pytrace=False)
+                    "server — install it with `apt-get install postgresql` (or `make host`)", pytrace=False)
     return found[-1]
 
 

@@ -11,6 +11,8 @@ import pytest
 from ..conftest import run_enclave
 from .conftest import SYNTH_CATALOG
 
+pytestmark = pytest.mark.slow  # every test runs the `enclave` command, a process each
+
 
 @pytest.fixture(scope="module")
 def good_extract(tmp_path_factory, sources, master_key):
