@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo-data
 PEOPLE ?= 2000
 
-.PHONY: install host images test bench demo demo-stop provision deprovision clean help
+.PHONY: install host images lint test test-pure bench demo demo-stop provision deprovision clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -27,8 +27,14 @@ host:  ## install and start what the enclave needs on this host (Docker engine, 
 images: $(STAMP) host  ## build the notebook image offline (debootstrap base; BASE_IMAGE=... for an upstream one)
 	@bash scripts/build_images.sh
 
-test: $(STAMP) host  ## run the whole test suite (Docker and PostgreSQL included)
+lint: $(STAMP)  ## check the code with ruff (rules and line length in pyproject.toml)
+	$(BIN)/ruff check .
+
+test: $(STAMP) host lint  ## lint, then run the whole test suite (Docker and PostgreSQL included)
 	$(BIN)/pytest tests
+
+test-pure: $(STAMP)  ## the tests that need no Docker, PostgreSQL or browser (no `make host` needed)
+	$(BIN)/pytest tests -m "not docker and not postgres and not browser"
 
 bench: $(STAMP) host  ## measure speed against baselines measured in the same run (writes .bench/*.json)
 	$(BIN)/python -m tests.bench.pseudonymizer_bench

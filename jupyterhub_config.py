@@ -1,16 +1,19 @@
 """JupyterHub configuration of the enclave: settings only; the logic is in spawner_config/ and enclave/.
 
 Start with `jupyterhub -f jupyterhub_config.py` as root (the hub manages Docker and the host
-firewall), with the ENCLAVE_* environment of enclave/settings.py.
+firewall), with the ENCLAVE_* environment of enclave/settings.py and enclave/auth/settings.py:
+every value below comes from there.
 """
 
 import os
 import sys
 
+from egress_gate.service.config import VARIABLES as GATE_VARIABLES
 from enclave.auth.hub import configure_login
 from enclave.auth.settings import AuthSettings
+from enclave.host_state import follow_state_changes
 from enclave.hygiene import check_host_files
-from enclave.settings import Settings
+from enclave.settings import Settings, service_environment
 from spawner_config.home import TEMPLATES, projects_of
 from spawner_config.hub import check_firewall
 from spawner_config.spawner import EnclaveSpawner
@@ -20,12 +23,13 @@ settings = Settings.from_env()
 os.umask(0o077)  # what the hub and its services write (databases, logs, quarantine) is root's alone
 check_host_files(settings)  # refuses to start if a key or source is readable by others
 check_firewall(settings)
+follow_state_changes(settings)  # the hub's own state changes (a first server activates its project)
 
 c.JupyterHub.spawner_class = EnclaveSpawner
 c.EnclaveSpawner.enclave_settings = settings
-c.EnclaveSpawner.image = os.environ.get("ENCLAVE_NOTEBOOK_IMAGE", "enclave/notebook:latest")
-c.EnclaveSpawner.start_timeout = 120
-c.EnclaveSpawner.http_timeout = 90
+c.EnclaveSpawner.image = settings.notebook_image
+c.EnclaveSpawner.start_timeout = settings.spawn_timeout
+c.EnclaveSpawner.http_timeout = settings.spawn_timeout
 c.JupyterHub.allow_named_servers = True
 c.JupyterHub.named_server_limit_per_user = 0  # one per project, each checked by the spawner
 c.JupyterHub.default_server_name = ""
@@ -35,26 +39,28 @@ c.JupyterHub.template_vars = {"enclave_projects": projects_of(settings)}
 
 # The proxy's public port (never reachable from containers) and the hub API (reached at each project
 # network's gateway; see enclave/firewall.py).
-c.JupyterHub.bind_url = os.environ.get("ENCLAVE_PUBLIC_URL", f"http://0.0.0.0:{settings.proxy_port}")
+c.JupyterHub.bind_url = settings.public_url
 c.JupyterHub.hub_bind_url = f"http://0.0.0.0:{settings.hub_api_port}"
 c.JupyterHub.db_url = f"sqlite:///{settings.home / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = str(settings.home / "jupyterhub_cookie_secret")
 c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{settings.proxy_api_port}"
 c.ConfigurableHTTPProxy.pid_file = str(settings.home / "jupyterhub-proxy.pid")
 
-# Login: OpenID Connect then a TOTP code, for registered users (ENCLAVE_OIDC_*, ENCLAVE_TOTP_KEY,
+# Login: OpenID Connect then a TOTP code, for registered users (ENCLAVE_OIDC_*, ENCLAVE_TOTP_*,
 # ENCLAVE_SESSION_HOURS: see enclave/auth/settings.py).
 configure_login(c, settings, AuthSettings.from_env())
 
-# Our services get the registry's settings, none of the secrets (master key, TOTP key, OIDC client secret).
-service_environment = {k: v for k, v in os.environ.items() if k.startswith("ENCLAVE_")
-                       and not k.startswith(("ENCLAVE_MASTER_KEY", "ENCLAVE_TOTP_KEY", "ENCLAVE_OIDC_CLIENT_SECRET"))}
+# Our services get an allow-list of the environment (enclave.settings.SERVICE_VARIABLES and the
+# gate's own): the registry's settings, none of the secrets, and nothing added later by default.
+service_env = service_environment(os.environ, extra=GATE_VARIABLES)
 
 # Keeping it tidy: idle servers are culled; servers that must not run are stopped.
 c.JupyterHub.services = [
-    {"name": "idle-culler", "command": [sys.executable, "-m", "jupyterhub_idle_culler", "--timeout=3600"]},
-    {"name": "enclave-reconciler", "command": [sys.executable, "-m", "spawner_config.reconciler", "--interval=60"],
-     "environment": service_environment},
+    {"name": "idle-culler",
+     "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={settings.idle_timeout}"]},
+    {"name": "enclave-reconciler",
+     "command": [sys.executable, "-m", "spawner_config.reconciler", f"--interval={settings.reconcile_interval}"],
+     "environment": service_env},
 ]
 c.JupyterHub.load_roles += [
     {"name": "idle-culler", "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
@@ -68,12 +74,12 @@ c.JupyterHub.load_roles += [
 # to it by name, only to the servers it stands for.
 c.JupyterHub.services.append(
     {"name": "enclave-seal", "command": [sys.executable, "-m", "spawner_config.seal", f"--port={settings.seal_port}"],
-     "environment": service_environment})
+     "environment": service_env})
 
 # The egress gate (egress_gate/service): pages at /services/egress/ (hub OAuth), API with hub tokens.
 # Every user may reach it (the default `user` role plus access to this one service); what each may
 # do there is decided by the registry (members submit, stewards outside the project review).
 c.JupyterHub.services.append(
-    {"name": "egress", "url": f"http://127.0.0.1:{settings.egress_port}", "command": [sys.executable, "-m", "egress_gate.service"],
-     "oauth_no_confirm": True, "environment": service_environment})
+    {"name": "egress", "url": f"http://127.0.0.1:{settings.egress_port}",
+     "command": [sys.executable, "-m", "egress_gate.service"], "oauth_no_confirm": True, "environment": service_env})
 c.JupyterHub.load_roles += [{"name": "user", "scopes": ["self", "access:services!service=egress"]}]

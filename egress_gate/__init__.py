@@ -1,7 +1,10 @@
 """The egress gate: every output file is held, checked for disclosure risk and reviewed before release.
 
-This package so far holds the automated disclosure checks, pure functions over files:
-``check_file(path, policy, context) -> list[Finding]``.
+The package's top level exports the automated disclosure checks, pure functions over files
+(``check_file(path, policy, context) -> list[Finding]``); the rest is in its modules: safe
+submission into a quarantine (``submission``, ``quarantine``), the request workflow and its state
+table (``workflow``, ``permissions``, ``models``), the anonymiser (``anonymise``), the release ledger
+(``release``) and the web service stewards and researchers use (``service``).
 """
 
 from .checks import check_file

@@ -1,4 +1,4 @@
-"""32-hex-character strings (pseudonyms) as pairs of 64-bit integers, for sort-based set work.
+"""Pseudonyms (32 hex characters: the pseudonymizer's width) as pairs of 64-bit integers, for sort-based set work.
 
 Hashing a million 32-byte strings costs more than reading the CSV they came in; turning them into
 two uint64 words and sorting is several times faster and gives membership and distinct counts
@@ -11,7 +11,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-WIDTH = 32
+from pseudonymizer.pseudonyms import PSEUDONYM_HEX
+
+WIDTH = PSEUDONYM_HEX  # the pseudonymizer's width
+if WIDTH != 32:  # hex_words packs a pseudonym into exactly two 64-bit words
+    raise ImportError(f"egress_gate.hexkeys handles 32-character pseudonyms, the pseudonymizer writes {WIDTH}")
 LOW_NIBBLES = np.uint64(0x0F0F0F0F0F0F0F0F)
 BIT_SIX = np.uint64(0x0101010101010101)
 
@@ -52,7 +56,7 @@ def looks_hex(array: pa.Array, sample: int = 10_000) -> float:
     head = array.slice(0, sample).drop_null()
     if not len(head):
         return 0.0
-    return (pc.sum(pc.match_substring_regex(head, "^[0-9a-f]{32}$")).as_py() or 0) / len(head)
+    return (pc.sum(pc.match_substring_regex(head, f"^[0-9a-f]{{{WIDTH}}}$")).as_py() or 0) / len(head)
 
 
 class SortedKeys:

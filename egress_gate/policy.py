@@ -9,7 +9,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from enclave.models import default_egress_policy
 
 from .errors import EgressError
 
@@ -19,7 +21,7 @@ ALL_TYPES = ("csv", "tsv", "parquet", "xlsx", "json", "txt", "md", "png", "jpg",
 @dataclass(frozen=True)
 class Policy:
     version: str = "2025.1"
-    threshold: int = 10  # smallest count that may be released
+    threshold: int = default_egress_policy()["small_cell_threshold"]  # smallest count that may be released
     zeros_allowed: bool = False  # when False a zero count needs a steward (it may be structural)
     dominance_n: int = 2  # (n, k) rule: the n largest contributors ...
     dominance_k: float = 85.0  # ... must not make more than k% of a cell's total

@@ -45,7 +45,7 @@ from sqlalchemy.orm import Session
 
 from enclave.audit import record
 from enclave.errors import EnclaveError
-from enclave.models import AuditEvent, Project, ProjectState
+from enclave.models import DATA_REACHABLE, AuditEvent, Project, default_egress_policy
 
 from . import permissions
 from .anonymise import KINDS as ANONYMISABLE
@@ -90,7 +90,7 @@ _OUTCOME_ACTION = {Vote.approve: Action.approve, Vote.request_changes: Action.re
                    Vote.reject: Action.reject}
 
 # The project states in which its members may submit outputs.
-SUBMITTABLE_PROJECT_STATES = frozenset({ProjectState.active, ProjectState.provisioned})
+SUBMITTABLE_PROJECT_STATES = DATA_REACHABLE
 # Downloads: members get the released files; reviewers the held ones, to review them.
 MEMBER_DOWNLOAD_STATES = frozenset({_S.released})
 REVIEWER_DOWNLOAD_STATES = frozenset(RequestState) - {_S.withdrawn}
@@ -165,7 +165,7 @@ def submit(session: Session, project: str, requester: str, justification: str, f
         raise WorkflowError("an egress request needs a written justification",
                             "say what the files are and why they are safe to release")
     held = _check_files(list(files))
-    stewards_required = int((project_row.egress_policy or {}).get("stewards_required", 2))
+    stewards_required = int({**default_egress_policy(), **(project_row.egress_policy or {})}["stewards_required"])
     if stewards_required < 1:
         raise WorkflowError(f"project {slug!r} requires {stewards_required} stewards per egress request",
                             "set egress_policy.stewards_required to 1 or more in its manifest")

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from enclave.audit_actions import AuditAction
 from enclave.db import AUDIT_HEAD_KEY, after_commit
 from enclave.errors import EnclaveError
 from enclave.models import AuditEvent, utcnow
@@ -61,13 +62,20 @@ def compute_hash(event: _EventFields) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def record(session: Session, actor: str, action: str, project: str | None = None, **details: Any) -> AuditEvent:
+def record(session: Session, actor: str, action: AuditAction | str, project: str | None = None,
+           **details: Any) -> AuditEvent:
     """Append an audit event in the session's transaction, so it commits or rolls back with the change.
 
-    ``project`` is a slug; ``details`` must be JSON values (dates, enums, paths and sets are
-    converted). The session must come from ``session_scope(engine, audit_head=...)``: the head
+    ``action`` is one of :class:`AuditAction` (its value is accepted too; any other name is
+    refused). ``project`` is a slug; ``details`` must be JSON values (dates, enums, paths and sets
+    are converted). The session must come from ``session_scope(engine, audit_head=...)``: the head
     file is rewritten once the transaction has committed (when the scope ends).
     """
+    try:
+        action = AuditAction(action).value
+    except ValueError:
+        raise EnclaveError(f"{action!r} is not an audit action",
+                           "add it to enclave.audit_actions.AuditAction") from None
     head_path = _head_path(session, action)
     if not actor:
         raise EnclaveError(f"audit event {action!r} has no actor", "set ENCLAVE_ACTOR or pass the acting user name")
@@ -90,13 +98,13 @@ def anchor(session: Session, actor: str, reason: str) -> AuditEvent:
     For when :func:`verify` fails only because the head file is missing, stale (a crash between
     a commit and the head write) or belongs to a restored backup. The event records the old head.
     """
-    head_path = _head_path(session, "audit.anchor")
+    head_path = _head_path(session, AuditAction.audit_anchor)
     try:
         seq, hash_ = read_head(head_path)
         previous: dict[str, Any] | str = {"seq": seq, "hash": hash_}
     except EnclaveError:
         previous = "missing" if not head_path.exists() else "unreadable"
-    event = record(session, actor, "audit.anchor", reason=reason, previous_head=previous)
+    event = record(session, actor, AuditAction.audit_anchor, reason=reason, previous_head=previous)
     after_commit(session, partial(write_head, head_path, event.seq, event.hash, force=True), key=_HEAD_WRITE)
     return event
 

@@ -50,10 +50,12 @@ def main():
 
 
 @main.command()
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to write the Parquet tables into (created if needed).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write the Parquet tables into (created if needed).")
 @click.option("--people", default=10_000, show_default=True, type=click.IntRange(min=1), help="Number of beneficiaries.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Random seed: the same seed gives byte-identical files.")
-@click.option("--care-rows-per-person", default=10.0, show_default=True, type=click.FloatRange(min=0), help="Mean number of care-sheet (ER_PRS_F) rows per person.")
+@click.option("--care-rows-per-person", default=10.0, show_default=True, type=click.FloatRange(min=0),
+              help="Mean number of care-sheet (ER_PRS_F) rows per person.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def synth(out_dir: Path, people: int, seed: int, care_rows_per_person: float, quiet: bool):
     """Generate SNDS-like *identifying* source tables (IR_BEN_R, ER_PRS_F, T_MCOaaB, T_MCOaaC, KI_CCI_R).
@@ -69,9 +71,12 @@ def synth(out_dir: Path, people: int, seed: int, care_rows_per_person: float, qu
 
 
 @main.command()
-@click.option("--catalog", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_CATALOG, show_default="the synthetic catalog", help="Role file (TOML) naming each table's Table Schema and each column's role.")
-@click.option("--schemas", "schema_dir", type=click.Path(file_okay=False, path_type=Path), help="Folder of the Table Schema files, if not the catalog's schema_dir.")
-@click.option("--sources", "sources_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder of the identifying source tables (<TABLE>.parquet or .csv).")
+@click.option("--catalog", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_CATALOG, show_default="the synthetic catalog",
+              help="Role file (TOML) naming each table's Table Schema and each column's role.")
+@click.option("--schemas", "schema_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder of the Table Schema files, if not the catalog's schema_dir.")
+@click.option("--sources", "sources_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder of the identifying source tables (<TABLE>.parquet or .csv).")
 @click.option("--project", required=True, help="Project slug: each project gets its own pseudonyms.")
 @click.option("--tables", "tables", multiple=True, help="Authorised tables, comma-separated or repeated (default: all in the catalog).")
 @click.option("--columns", "columns", multiple=True, help="Authorised columns as TABLE.COLUMN (or TABLE.*), comma-separated or repeated; a table not named gets all its non-direct columns.")

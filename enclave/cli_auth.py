@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from enclave.auth import totp
 from enclave.cli_registry import open_registry
 from enclave.registry import get_user
 
@@ -14,6 +13,8 @@ from enclave.registry import get_user
 @click.option("--reason", default="", help="Why (lost phone, suspected compromise…): written to the audit log.")
 def reset_totp(username: str, reason: str) -> None:
     """Forget USERNAME's TOTP second factor: they set up a new one at their next sign-in."""
+    from enclave.auth import totp  # here, not at the top: every `enclave` command would pay for its imports
+
     with open_registry() as (session, settings):
         user = get_user(session, username)
         had = totp.reset(session, settings.actor, user, reason)

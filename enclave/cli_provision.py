@@ -1,15 +1,19 @@
-"""The operators' provisioning commands: `enclave provision SLUG`, `enclave deprovision SLUG`.
-
-Importing this module also keeps Docker in step with every state change (suspend, resume, close,
-expire): see :func:`enclave.provisioning._follow_state`.
-"""
+"""The operators' provisioning commands: `enclave provision SLUG`, `enclave deprovision SLUG`."""
 
 from __future__ import annotations
 
 import click
 
-from enclave import provisioning
+from enclave.host_state import follow_state_changes
+from enclave.layout import extracts_dir, workspace_dir
 from enclave.settings import Settings
+
+
+def _settings() -> Settings:
+    """The environment's settings, with Docker and the firewall following each state change."""
+    settings = Settings.from_env()
+    follow_state_changes(settings)
+    return settings
 
 
 @click.command()
@@ -25,11 +29,13 @@ def provision(slug: str, quiet: bool) -> None:
     changes nothing; a changed one re-extracts and the audit log records the difference; a run
     that crashed is completed.
     """
-    settings = Settings.from_env()
+    from enclave import provisioning  # pyarrow and the pseudonymizer: only the commands that need them import them
+
+    settings = _settings()
     job = provisioning.provision(settings, slug, progress=not quiet, echo=click.echo)
     where = settings.project_dir(slug)
-    click.echo(f"project {slug}: {job.outcome} — extracts in {where / provisioning.EXTRACTS}, "
-               f"workspace {where / provisioning.WORKSPACE}, network {job.network.name if job.network else '-'}")
+    click.echo(f"project {slug}: {job.outcome} — extracts in {extracts_dir(where)}, "
+               f"workspace {workspace_dir(where)}, network {job.network.name if job.network else '-'}")
 
 
 @click.command()
@@ -41,7 +47,9 @@ def deprovision(slug: str, reason: str) -> None:
     The files' hashes and row counts are kept in the audit log as evidence; the workspace and
     the audit trail stay. The project returns to `authorised` and can be provisioned again.
     """
-    done = provisioning.deprovision(Settings.from_env(), slug, reason)
+    from enclave import provisioning
+
+    done = provisioning.deprovision(_settings(), slug, reason)
     _report(slug, "deprovisioned", done)
 
 
@@ -50,7 +58,9 @@ def deprovision(slug: str, reason: str) -> None:
 @click.option("--reason", required=True, help="Why: written to the audit log.")
 def close(slug: str, reason: str) -> None:
     """Close SLUG for good: as deprovision, and the project can never start again."""
-    done = provisioning.deprovision(Settings.from_env(), slug, reason, close=True)
+    from enclave import provisioning
+
+    done = provisioning.deprovision(_settings(), slug, reason, close=True)
     _report(slug, "closed", done)
 
 

@@ -22,14 +22,18 @@ from sqlalchemy.orm import Session
 from enclave import audit, lifecycle, registry
 from enclave.db import check_schema, current_revision, make_engine, session_scope, upgrade
 from enclave.errors import EnclaveError
+from enclave.host_state import follow_state_changes
+from enclave.layout import EXTRACT_MANIFEST, extracts_dir
 from enclave.models import Project, Role, User
 from enclave.settings import Settings
 
 
 @contextmanager
 def open_registry() -> Iterator[tuple[Session, Settings]]:
-    """A session on the registry the environment names; refuses a database not yet upgraded."""
+    """A session on the registry the environment names; refuses a database not yet upgraded.
+    State changes made in it are followed by Docker and the firewall (:mod:`enclave.host_state`)."""
     settings = Settings.from_env()
+    follow_state_changes(settings)
     engine = make_engine(settings.db_url)
     try:
         check_schema(engine)
@@ -57,7 +61,7 @@ def db_upgrade() -> None:
         after = current_revision(engine)
         if before != after:
             with session_scope(engine, settings.audit_head) as session:
-                audit.record(session, settings.actor, "db.upgrade", from_revision=before, to_revision=after)
+                audit.record(session, settings.actor, audit.AuditAction.db_upgrade, from_revision=before, to_revision=after)
         where = engine.url.render_as_string(hide_password=True)
     finally:
         engine.dispose()
@@ -119,7 +123,7 @@ def show(slug: str) -> None:
     """One project: state, members, approvals, expiry, egress policy, extracts."""
     with open_registry() as (session, settings):
         project = registry.get_project(session, slug)
-        for label, value in _describe(project, settings.project_dir(slug) / "extracts" / "manifest.json"):
+        for label, value in _describe(project, extracts_dir(settings.project_dir(slug)) / EXTRACT_MANIFEST):
             click.echo(f"{label:10} {value}")
 
 

@@ -7,7 +7,9 @@ on the hub API port and the proxy port, and only at that network's own gateway a
 is forwarded from or to an enclave network (another project, docker0's containers, the outside).
 
 Rules live in two chains of our own, rebuilt whole from the list of enclave networks each time
-(provisioning calls :func:`apply`; the hub calls :func:`check` at start and applies if needed):
+(provisioning and every project state change call :func:`apply`; the hub compares the host's rules
+with :func:`problems` at start and applies if needed, which also moves our jumps back to first
+place when another tool inserted rules above them):
 
     INPUT       -i encl-+ -j ENCLAVE-INPUT       (first rule)
     DOCKER-USER -j ENCLAVE-FORWARD               (first rule; FORWARD if Docker has no DOCKER-USER)
@@ -93,14 +95,28 @@ def _by_chain(rules: list[list[str]]) -> dict[str, list[list[str]]]:
     return {chain: [r[1:] for r in rules if r[0] == chain] for chain in (INPUT_CHAIN, FORWARD_CHAIN)}
 
 
-def apply(openings: list[Opening], ports: list[int]) -> None:
-    """Rebuild our chains for these networks and ports (atomically), and hook them first in INPUT
-    and FORWARD."""
+def apply(openings: list[Opening], ports: list[int]) -> list[str]:
+    """Rebuild our chains for these networks and ports (atomically), and make their jumps the first
+    rule of INPUT and of DOCKER-USER (or FORWARD).
+
+    A jump that another tool (Docker Swarm, ufw, fail2ban) pushed down by inserting rules above it
+    is moved back to the top, the foreign rules kept below it. Returns what was moved or added, one
+    line each (empty when the jumps were already first)."""
+    fixed = []
     for tool, rules in ruleset(openings, ports).items():
         _restore(tool, _by_chain(rules))
         for parent, jump in _jumps(tool):
-            if _run(tool, "-C", parent, *jump, check=False).returncode != 0:
-                _run(tool, "-I", parent, "1", *jump)
+            listing = _listing(tool, parent) or []
+            if listing[:1] == [" ".join(jump)] and listing.count(" ".join(jump)) == 1:
+                continue
+            found = 0
+            while _run(tool, "-C", parent, *jump, check=False).returncode == 0:
+                _run(tool, "-D", parent, *jump)
+                found += 1
+            _run(tool, "-I", parent, "1", *jump)
+            fixed.append(f"{tool}: {'moved' if found else 'added'} the jump to {jump[-1]} as the first rule of "
+                         f"{parent}" + (f" (it was below {listing.index(' '.join(jump))} other rules)" if found else ""))
+    return fixed
 
 
 def _listing(tool: str, chain: str) -> list[str] | None:

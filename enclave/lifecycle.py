@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from enclave.audit import record
 from enclave.db import after_commit
 from enclave.errors import EnclaveError
-from enclave.models import AuditEvent, Project, ProjectState
+from enclave.models import DATA_REACHABLE, AuditEvent, Project, ProjectState
 
 
 class Action(StrEnum):
@@ -56,8 +56,6 @@ TRANSITIONS: Mapping[tuple[ProjectState, Action], ProjectState] = MappingProxyTy
     (_S.suspended, _A.close): _S.closed,
 })
 
-# Data is only put within researchers' reach while the authorisation runs.
-_NEEDS_UNEXPIRED = frozenset({ProjectState.provisioned, ProjectState.active})
 _APPROVALS = ("committee_reference", "committee_date", "cnil_reference", "cnil_date")
 
 
@@ -69,8 +67,9 @@ StateChangeHook = Callable[[Project, ProjectState, ProjectState], None]
 STATE_CHANGE_HOOKS: list[StateChangeHook] = []
 """Called as ``hook(project, old, new)`` after each transition has committed, when its
 ``session_scope`` ends (``old == new`` for a reprovision; ``project`` is detached, its columns
-loaded). Provisioning appends here what must follow a state change outside the database: stop a
-suspended project's servers, remove a closed project's network. A hook that raises does not undo
+loaded). Nothing is added here by importing a module: each entry point registers what must follow
+a state change outside the database (:func:`enclave.host_state.follow_state_changes`: stop a
+suspended project's servers, remove a closed project's network). A hook that raises does not undo
 the change: the error reaches the caller, after the other hooks ran."""
 
 
@@ -118,7 +117,7 @@ def _check_preconditions(project: Project, action: Action, new: ProjectState) ->
         if missing:
             raise LifecycleError(f"project {project.slug!r} cannot be authorised: {', '.join(missing)} not recorded",
                                  "add the committee's and the CNIL's references and dates to its manifest")
-    if new in _NEEDS_UNEXPIRED and project.expires_on < date.today():
+    if new in DATA_REACHABLE and project.expires_on < date.today():
         raise LifecycleError(f"project {project.slug!r} cannot {action}: its authorisation expired on "
                              f"{project.expires_on}",
                              "record a renewed authorisation (a later expires_on), or close it")
@@ -130,7 +129,7 @@ def suspend_expired(session: Session, actor: str, today: date | None = None) -> 
 
     today = today or date.today()
     expired = session.scalars(select(Project).where(
-        Project.state.in_([ProjectState.provisioned, ProjectState.active]), Project.expires_on < today,
+        Project.state.in_(DATA_REACHABLE), Project.expires_on < today,
     ).order_by(Project.slug)).all()
     for project in expired:
         transition(session, project, Action.suspend, actor, f"authorisation expired on {project.expires_on}")

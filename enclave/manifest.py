@@ -47,13 +47,12 @@ from pathlib import Path
 from typing import Any
 
 from enclave.errors import EnclaveError
-from enclave.models import DataRequest, EgressPolicy, Purpose, Resources
+from enclave.models import SLUG_PATTERN, DataRequest, EgressPolicy, Purpose, Resources, default_egress_policy, default_resources
 from enclave.workspace import parse_size
 from pseudonymizer.catalog import Catalog
 from pseudonymizer.errors import PseudonymizerError
 from pseudonymizer.extract import check_request, parse_columns
 
-SLUG = re.compile(r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$")
 MEMORY = re.compile(r"^\d+(\.\d+)?[kmgKMG]?$")
 TOP_LEVEL = {"slug", "title", "purpose", "principal_investigator", "members", "approvals", "data", "egress", "resources"}
 SECTIONS = {  # the fields of each table; a misspelt one must not silently fall back to a default
@@ -152,7 +151,7 @@ def load_manifest(path: Path, catalog: Catalog, known_users: set[str], today: da
             raise r.error(f"{section}.{unknown[0]}", "unknown field", f"known fields of [{section}]: {', '.join(sorted(known))}")
 
     slug = r.get("slug", str)
-    if not SLUG.match(slug):
+    if not SLUG_PATTERN.match(slug):
         raise r.error("slug", f"{slug!r} is not a valid slug", "use 3-40 lowercase letters, digits and dashes, starting with a letter")
     if path.stem != slug:
         raise r.error("slug", f"{slug!r} differs from the file name {path.name}", f"name the file {slug}.toml")
@@ -231,8 +230,9 @@ def _data_request(r: _Reader, catalog: Catalog) -> DataRequest:
 
 
 def _egress(r: _Reader) -> EgressPolicy:
-    threshold = r.get("egress.small_cell_threshold", int, 10)
-    stewards = r.get("egress.stewards_required", int, 2)
+    default = default_egress_policy()
+    threshold = r.get("egress.small_cell_threshold", int, default["small_cell_threshold"])
+    stewards = r.get("egress.stewards_required", int, default["stewards_required"])
     if threshold < 1:
         raise r.error("egress.small_cell_threshold", f"{threshold} is below 1", "use the smallest count that may be released, e.g. 10")
     if stewards < 1:
@@ -241,11 +241,12 @@ def _egress(r: _Reader) -> EgressPolicy:
 
 
 def _resources(r: _Reader) -> Resources:
-    mem = r.get("resources.mem_limit", str, "4G")
+    default = default_resources()
+    mem = r.get("resources.mem_limit", str, default["mem_limit"])
     if not MEMORY.match(mem):
         raise r.error("resources.mem_limit", f"{mem!r} is not a memory size", "write e.g. \"2G\" or \"512M\"")
-    cpu = float(r.get("resources.cpu_limit", (int, float), 2.0))
-    pids = r.get("resources.pids_limit", int, 512)
+    cpu = float(r.get("resources.cpu_limit", (int, float), default["cpu_limit"]))
+    pids = r.get("resources.pids_limit", int, default["pids_limit"])
     if cpu <= 0 or pids < 32:
         field = "resources.cpu_limit" if cpu <= 0 else "resources.pids_limit"
         raise r.error(field, "too small", "give at least 0.1 CPU and 32 processes")

@@ -11,8 +11,7 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any, TypedDict
 
-from sqlalchemy import JSON, BigInteger, Date, DateTime, Dialect, ForeignKey, Integer, MetaData, String, TypeDecorator
-from sqlalchemy import Enum as SqlEnum
+from sqlalchemy import JSON, BigInteger, Date, DateTime, Dialect, Enum as SqlEnum, ForeignKey, Integer, MetaData, String, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
 from enclave.errors import EnclaveError
@@ -77,6 +76,11 @@ class ProjectState(StrEnum):
     closed = "closed"
 
 
+DATA_REACHABLE = frozenset({ProjectState.provisioned, ProjectState.active})
+"""The states in which a project's data is within its members' reach: servers may run, outputs
+may be submitted, and the authorisation must not have expired."""
+
+
 class MemberRole(StrEnum):
     pi = "pi"
     member = "member"
@@ -112,10 +116,12 @@ def default_data_request() -> DataRequest:
 
 
 def default_egress_policy() -> EgressPolicy:
+    """The egress policy of a project whose manifest sets none (the one place these defaults live)."""
     return {"small_cell_threshold": 10, "stewards_required": 2}
 
 
 def default_resources() -> Resources:
+    """The container limits of a project whose manifest sets none (the one place these defaults live)."""
     return {"mem_limit": "4G", "cpu_limit": 2.0, "pids_limit": 512}
 
 

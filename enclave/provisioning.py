@@ -25,18 +25,14 @@ from sqlalchemy.orm import Session
 from enclave import audit, firewall, lifecycle, networks, registry, workspace
 from enclave.db import check_schema, make_engine, session_scope
 from enclave.errors import EnclaveError
+from enclave.layout import EXTRACTS, NOTEBOOK_GID, NOTEBOOK_UID, RETIRED_EXTRACTS, WORKSPACE, WORKSPACE_MODE, read_extract_manifest
 from enclave.manifest import ProjectManifest, load_manifest, manifest_path
-from enclave.models import AuditEvent, Membership, MemberRole, Project, ProjectState, User
+from enclave.models import AuditEvent, MemberRole, Membership, Project, ProjectState, User
 from enclave.settings import Settings
 from pseudonymizer.catalog import load_catalog
 from pseudonymizer.extract import extract
 from pseudonymizer.keys import load_master_key
 
-EXTRACTS = "extracts"
-RETIRED = ".extracts-retired"  # extracts taken out of reach, deleted once the audit log has their evidence
-WORKSPACE = "workspace"
-WORKSPACE_MODE = 0o2770  # the project's members share it; set-gid keeps files in the group
-NOTEBOOK_UID, NOTEBOOK_GID = 1000, 100  # the researcher's user in the notebook image (jovyan:users)
 _MANIFEST_FIELDS = ("title", "purpose", "committee_reference", "committee_date", "cnil_reference", "cnil_date",
                     "expires_on", "data_request", "egress_policy", "resources")
 
@@ -75,7 +71,8 @@ def _validate(job: Job) -> None:
         raise EnclaveError(f"project {job.slug} is not authorised: its manifest has no CNIL authorisation",
                            "record approvals.cnil_reference and approvals.cnil_date once the CNIL has authorised it")
     if existing in (ProjectState.suspended, ProjectState.closed):
-        hint = f"resume it first: enclave project resume {job.slug} --reason ..." if existing is ProjectState.suspended else "a closed project stays closed; register a new one"
+        hint = (f"resume it first: enclave project resume {job.slug} --reason ..." if existing is ProjectState.suspended
+                else "a closed project stays closed; register a new one")
         raise EnclaveError(f"project {job.slug} is {existing}: it cannot be provisioned", hint)
     job.master_key = load_master_key()
     sources = job.settings.require_sources_dir()
@@ -112,7 +109,7 @@ def _register(job: Job) -> None:
             if changed:
                 for name in wanted:
                     setattr(project, name, wanted[name])
-                audit.record(session, actor, "project.update", m.slug, manifest_sha256=m.sha256, changed=changed)
+                audit.record(session, actor, audit.AuditAction.project_update, m.slug, manifest_sha256=m.sha256, changed=changed)
                 job.changes.update(changed)
         _sync_members(session, project, m, actor, job)
         if project.state is ProjectState.requested:
@@ -141,30 +138,22 @@ def _sync_members(session: Session, project: Project, m: ProjectManifest, actor:
         role = MemberRole.pi if name == m.principal_investigator else MemberRole.member
         if name not in current:
             project.memberships.append(Membership(user=registry.get_user(session, name), role=role))
-            audit.record(session, actor, "project.member.add", m.slug, username=name, role=role)
+            audit.record(session, actor, audit.AuditAction.project_member_add, m.slug, username=name, role=role)
             job.changes.setdefault("members_added", []).append(name)
         elif current[name].role is not role:
             current[name].role = role
-            audit.record(session, actor, "project.member.role", m.slug, username=name, role=role)
+            audit.record(session, actor, audit.AuditAction.project_member_role, m.slug, username=name, role=role)
     for name, membership in current.items():
         if name not in m.members:
             project.memberships.remove(membership)
-            audit.record(session, actor, "project.member.remove", m.slug, username=name)
+            audit.record(session, actor, audit.AuditAction.project_member_remove, m.slug, username=name)
             job.changes.setdefault("members_removed", []).append(name)
     session.flush()
 
 
-def read_extract_manifest(project_dir: Path, folder: str = EXTRACTS) -> dict | None:
-    path = project_dir / folder / "manifest.json"
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-
-
 def extract_evidence(project_dir: Path, folder: str = EXTRACTS) -> dict[str, Any]:
     """Each extract file's recorded hash and rows, checked against the bytes on disk."""
-    manifest = read_extract_manifest(project_dir, folder)
+    manifest = read_extract_manifest(project_dir / folder)
     if manifest is None:
         return {}
     evidence = {}
@@ -179,7 +168,7 @@ def extract_evidence(project_dir: Path, folder: str = EXTRACTS) -> dict[str, Any
 def _extract(job: Job) -> None:
     m = job.manifest
     assert m is not None
-    previous = read_extract_manifest(job.project_dir)
+    previous = read_extract_manifest(job.project_dir / EXTRACTS)
     if previous and previous.get("labels", {}).get("request_fingerprint") == job.fingerprint:
         if all(e["intact"] for e in extract_evidence(job.project_dir).values()) and _on_record(job, previous):
             return  # this very request was extracted already, the files are whole, the audit log has them
@@ -193,7 +182,7 @@ def _extract(job: Job) -> None:
     diff = _extract_diff(previous, made)
     job.changes["extract"] = diff
     with job.session() as session:
-        audit.record(session, job.settings.actor, "project.extract", m.slug, key_version=data["key_version"],
+        audit.record(session, job.settings.actor, audit.AuditAction.project_extract, m.slug, key_version=data["key_version"],
                      key_fingerprint=made["key_fingerprint"], tables=job.extract_summary, changed=diff)
 
 
@@ -202,7 +191,7 @@ def _on_record(job: Job, manifest: dict) -> bool:
     between publishing an extract and recording it leaves one that the log does not know."""
     with job.session() as session:
         recorded = session.scalar(select(AuditEvent.details).where(
-            AuditEvent.project == job.slug, AuditEvent.action == "project.extract").order_by(AuditEvent.seq.desc()).limit(1))
+            AuditEvent.project == job.slug, AuditEvent.action == audit.AuditAction.project_extract).order_by(AuditEvent.seq.desc()).limit(1))
     return recorded is not None and recorded.get("tables") == _summary(manifest)
 
 
@@ -261,7 +250,7 @@ def _record(job: Job) -> None:
             lifecycle.transition(session, project, lifecycle.Action.reprovision, actor, **details)
             job.outcome = "re-provisioned"
         else:
-            audit.record(session, actor, "project.provision.unchanged", job.slug, fingerprint=job.fingerprint)
+            audit.record(session, actor, audit.AuditAction.project_provision_unchanged, job.slug, fingerprint=job.fingerprint)
             job.outcome = "unchanged"
         project.provisioned_fingerprint = job.fingerprint
 
@@ -304,7 +293,7 @@ def deprovision(settings: Settings, slug: str, reason: str, close: bool = False)
     change and its evidence are committed, then the files are deleted; a re-run finishes the job."""
     action = lifecycle.Action.close if close else lifecycle.Action.deprovision
     project_dir = settings.project_dir(slug)
-    retired = project_dir / RETIRED
+    retired = project_dir / RETIRED_EXTRACTS
     engine = _open(settings)
     try:
         with session_scope(engine, settings.audit_head) as session:
@@ -317,7 +306,7 @@ def deprovision(settings: Settings, slug: str, reason: str, close: bool = False)
         if (project_dir / EXTRACTS).exists():
             shutil.rmtree(retired, ignore_errors=True)  # an older retirement, already on the record
             os.rename(project_dir / EXTRACTS, retired)
-        evidence = extract_evidence(project_dir, RETIRED)
+        evidence = extract_evidence(project_dir, RETIRED_EXTRACTS)
         with session_scope(engine, settings.audit_head) as session:
             project = registry.get_project(session, slug)
             lifecycle.transition(session, project, action, settings.actor, reason, servers_stopped=stopped,
@@ -327,18 +316,3 @@ def deprovision(settings: Settings, slug: str, reason: str, close: bool = False)
     finally:
         engine.dispose()
     return {"servers_stopped": stopped, "network_removed": removed, "extracts_deleted": evidence}
-
-
-def _follow_state(project: Project, old: ProjectState, new: ProjectState) -> None:
-    """Keep Docker in step with the registry after any transition (suspend, resume, expire...)."""
-    running = (ProjectState.provisioned, ProjectState.active, ProjectState.suspended)
-    if old in running and new in (ProjectState.suspended, ProjectState.closed, ProjectState.authorised) and old is not new:
-        networks.remove_network(project.slug)
-    elif new is ProjectState.active and old is ProjectState.suspended:
-        networks.ensure_network(project.slug)
-    else:
-        return
-    firewall.apply(firewall.current_openings(), Settings.from_env().firewall_ports)
-
-
-lifecycle.STATE_CHANGE_HOOKS.append(_follow_state)

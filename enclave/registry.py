@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from enclave.audit import record
+from enclave.audit import AuditAction, record
 from enclave.errors import EnclaveError
 from enclave.models import MemberRole, Membership, Project, ProjectState, Role, User
 
@@ -44,7 +44,7 @@ def add_user(session: Session, actor: str, username: str, roles: Iterable[Role |
     user.roles = chosen
     session.add(user)
     session.flush()
-    record(session, actor, "user.add", username=username, roles=chosen, display_name=display_name, oidc_sub=oidc_sub)
+    record(session, actor, AuditAction.user_add, username=username, roles=chosen, display_name=display_name, oidc_sub=oidc_sub)
     return user
 
 
@@ -67,7 +67,7 @@ def register_project(session: Session, actor: str, project: Project) -> Project:
         pi_membership.role = MemberRole.pi
     session.add(project)
     session.flush()
-    record(session, actor, "project.register", project.slug, title=project.title, purpose=project.purpose,
+    record(session, actor, AuditAction.project_register, project.slug, title=project.title, purpose=project.purpose,
            principal_investigator=pi.username, state=project.state, expires_on=project.expires_on,
            manifest_sha256=project.manifest_sha256)
     return project

@@ -18,6 +18,15 @@ Every component (CLI, provisioning, hub, egress gate) builds one :class:`Setting
 | ``ENCLAVE_EGRESS_PORT`` | ``10101``: the egress gate's pages and API, on loopback (reached through the proxy) |
 | ``ENCLAVE_EGRESS_ENCLAVE_PORT`` | ``10103``: the egress gate's submission API for enclave containers (at their gateway) |
 | ``ENCLAVE_SEAL_PORT`` | ``10102``: the seal between the proxy and enclave servers, on loopback |
+| ``ENCLAVE_EGRESS_PORT`` | ``10101``: the egress gate service, on loopback (reached through the proxy) |
+| ``ENCLAVE_PUBLIC_URL`` | ``http://0.0.0.0:<proxy port>``: where the hub's proxy listens for browsers |
+| ``ENCLAVE_NOTEBOOK_IMAGE`` | ``enclave/notebook:latest``: the researchers' container image |
+| ``ENCLAVE_IDLE_TIMEOUT`` | ``3600``: seconds without activity before a server is stopped |
+| ``ENCLAVE_RECONCILE_INTERVAL`` | ``60``: seconds between the reconciler's passes |
+| ``ENCLAVE_SPAWN_TIMEOUT`` | ``120``: seconds a server may take to start and answer |
+
+The hub's services get only :data:`SERVICE_VARIABLES` (:func:`service_environment`): a new
+variable, a secret above all, reaches them only once it is added there.
 """
 
 from __future__ import annotations
@@ -55,6 +64,26 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
     return int(text)
 
 
+def _seconds(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name) or str(default)
+    if not text.isdigit() or int(text) < 1:
+        raise EnclaveError(f"{name}={text!r} is not a number of seconds", f"use a whole number above 0 (default {default})")
+    return int(text)
+
+
+# What the hub's services (reconciler, egress gate) get of the hub's environment: the registry's
+# settings, never a secret (master key, TOTP key, OIDC client secret) nor the sources' folder.
+SERVICE_VARIABLES = ("ENCLAVE_HOME", "ENCLAVE_DB_URL", "ENCLAVE_PROJECTS_DIR", "ENCLAVE_CATALOG", "ENCLAVE_AUDIT_HEAD",
+                     "ENCLAVE_ACTOR", "ENCLAVE_HUB_API_PORT", "ENCLAVE_PROXY_PORT", "ENCLAVE_PROXY_API_PORT",
+                     "ENCLAVE_EGRESS_PORT", "ENCLAVE_EGRESS_ENCLAVE_PORT", "ENCLAVE_SEAL_PORT", "ENCLAVE_PUBLIC_URL",
+                     "ENCLAVE_NOTEBOOK_IMAGE", "ENCLAVE_DB_BUSY_TIMEOUT")
+
+
+def service_environment(environ: Mapping[str, str], extra: tuple[str, ...] = ()) -> dict[str, str]:
+    """The variables of :data:`SERVICE_VARIABLES` (and ``extra``) that ``environ`` sets, nothing else."""
+    return {name: environ[name] for name in (*SERVICE_VARIABLES, *extra) if environ.get(name)}
+
+
 @dataclass(frozen=True)
 class Settings:
     """Enclave's configuration; paths are absolute."""
@@ -72,6 +101,11 @@ class Settings:
     egress_port: int = 10101
     egress_enclave_port: int = 10103
     seal_port: int = 10102
+    public_url: str = ""  # "" until from_env: http://0.0.0.0:<proxy_port>
+    notebook_image: str = "enclave/notebook:latest"
+    idle_timeout: int = 3600
+    reconcile_interval: int = 60
+    spawn_timeout: int = 120
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -103,6 +137,11 @@ class Settings:
             egress_port=_port(env, "ENCLAVE_EGRESS_PORT", 10101),
             egress_enclave_port=_port(env, "ENCLAVE_EGRESS_ENCLAVE_PORT", 10103),
             seal_port=_port(env, "ENCLAVE_SEAL_PORT", 10102),
+            public_url=env.get("ENCLAVE_PUBLIC_URL") or f"http://0.0.0.0:{_port(env, 'ENCLAVE_PROXY_PORT', 8000)}",
+            notebook_image=env.get("ENCLAVE_NOTEBOOK_IMAGE") or cls.notebook_image,
+            idle_timeout=_seconds(env, "ENCLAVE_IDLE_TIMEOUT", cls.idle_timeout),
+            reconcile_interval=_seconds(env, "ENCLAVE_RECONCILE_INTERVAL", cls.reconcile_interval),
+            spawn_timeout=_seconds(env, "ENCLAVE_SPAWN_TIMEOUT", cls.spawn_timeout),
         )
 
     def require_sources_dir(self) -> Path:

@@ -43,7 +43,7 @@ if [ -f "$ENCLAVE_SOURCES_DIR/.people-$PEOPLE" ]; then
     echo "already generated in $ENCLAVE_SOURCES_DIR"
 else
     rm -rf "$ENCLAVE_SOURCES_DIR"
-    "$ENCLAVE" synth --out "$ENCLAVE_SOURCES_DIR" --people "$PEOPLE" --seed 42
+    "$ENCLAVE" synth --out "$ENCLAVE_SOURCES_DIR" --people "$PEOPLE" --seed 42 --quiet
     touch "$ENCLAVE_SOURCES_DIR/.people-$PEOPLE"
 fi
 chmod -R go-rwx "$ENCLAVE_SOURCES_DIR"  # identifying data: root's alone (the hub refuses to start otherwise)
@@ -62,14 +62,21 @@ add_user oscar ops "Oscar Leroy"   # the dev OIDC provider signs in whoever type
 
 step 4 "provision the demo project (projects/demo-cardio.toml)"
 cp projects/demo-cardio.toml "$ENCLAVE_PROJECTS_DIR/demo-cardio.toml"
-"$ENCLAVE" provision demo-cardio
+"$ENCLAVE" provision demo-cardio --quiet
 
 step 5 "check"
 "$ENCLAVE" show demo-cardio
 "$ENCLAVE" audit verify
 
 step 6 "notebook image (built offline; minutes the first time, seconds after)"
-bash scripts/build_images.sh
+# Quiet unless it fails: the build's whole output goes to its log, its end to the screen on failure.
+if bash scripts/build_images.sh > "$DEMO_DIR/build_images.log" 2>&1; then
+    echo "enclave/notebook:latest ready (log: $DEMO_DIR/build_images.log)"
+else
+    tail -40 "$DEMO_DIR/build_images.log" >&2
+    echo "the notebook image build failed: see $DEMO_DIR/build_images.log" >&2
+    exit 1
+fi
 
 step 7 "local OpenID Connect provider and hub"
 running() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
@@ -83,19 +90,20 @@ fi
 if running "$DEMO_DIR/hub.pid"; then
     echo "hub already running (pid $(cat "$DEMO_DIR/hub.pid"))"
 else
-    if curl -s -o /dev/null http://127.0.0.1:8000/; then
+    if curl -s -o /dev/null http://127.0.0.1:8000/; then  # -s: a refused connection is the expected answer
         echo "port 8000 is taken by another program (an earlier hub?): run make demo-stop, or stop it" >&2
         exit 1
     fi
     repo=$(pwd)
     (cd "$DEMO_DIR"; umask 077; nohup "$repo/.venv/bin/jupyterhub" -f "$repo/jupyterhub_config.py" > hub.log 2>&1 & echo $! > hub.pid)
 fi
-for _ in $(seq 1 60); do
-    curl -fsS -o /dev/null http://127.0.0.1:8000/hub/api/ && break
+for _ in $(seq 1 60); do  # -s without -S: no "Failed to connect" line each second while the hub starts
+    curl -fs -o /dev/null http://127.0.0.1:8000/hub/api/ && break
     running "$DEMO_DIR/hub.pid" || { tail -20 "$DEMO_DIR/hub.log" >&2; echo "the hub stopped: see $DEMO_DIR/hub.log" >&2; exit 1; }
     sleep 1
 done
-curl -fsS -o /dev/null http://127.0.0.1:8000/hub/api/ || { echo "the hub did not answer: see $DEMO_DIR/hub.log" >&2; exit 1; }
+curl -fs -o /dev/null http://127.0.0.1:8000/hub/api/ || { echo "the hub did not answer: see $DEMO_DIR/hub.log" >&2; exit 1; }
+echo "hub answering at http://127.0.0.1:8000/ (log: $DEMO_DIR/hub.log)"
 
 cat <<DONE
 

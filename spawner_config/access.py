@@ -9,9 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from enclave.errors import EnclaveError
-from enclave.models import Membership, Project, ProjectState, User
-
-RUNNABLE = (ProjectState.provisioned, ProjectState.active)
+from enclave.models import DATA_REACHABLE, Membership, Project, ProjectState, User
 
 
 class SpawnRefused(EnclaveError):
@@ -45,7 +43,7 @@ def check_spawn(session: Session, username: str, slug: str, today: date | None =
     if project.expires_on < today:
         raise SpawnRefused(f"project {slug}'s authorisation expired on {project.expires_on}",
                            "it can start again once its renewed authorisation is recorded")
-    if project.state not in RUNNABLE:
+    if project.state not in DATA_REACHABLE:
         raise SpawnRefused(f"project {slug} is {project.state}", "it can start only while provisioned or active; ask the operators")
     return Grant(slug=slug, username=username, state=project.state, resources=dict(project.resources))
 

@@ -9,9 +9,8 @@ from typing import Any, Callable
 from sqlalchemy import select
 
 from enclave.db import make_engine, session_scope
-from enclave.models import Membership, Project, User
+from enclave.models import DATA_REACHABLE, Membership, Project, User
 from enclave.settings import Settings
-from spawner_config.access import RUNNABLE
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -35,7 +34,7 @@ def projects_of(settings: Settings) -> Callable[[Any], list[dict]]:
                     "state": str(p.state),
                     "expires_on": p.expires_on.isoformat(),
                     "days_left": (p.expires_on - today).days,
-                    "runnable": p.state in RUNNABLE and p.expires_on >= today,
+                    "runnable": p.state in DATA_REACHABLE and p.expires_on >= today,
                     "running": bool(getattr(user.spawners.get(p.slug), "active", False)),
                 }
                 for p in rows

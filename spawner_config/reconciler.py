@@ -14,9 +14,11 @@ import time
 from datetime import date
 
 import requests
+
 from enclave import lifecycle
-from enclave.audit import record
+from enclave.audit import AuditAction, record
 from enclave.db import make_engine, session_scope
+from enclave.host_state import follow_state_changes
 from enclave.settings import Settings
 from spawner_config.access import may_run
 
@@ -51,7 +53,7 @@ def reconcile(settings: Settings, engine, hub: Hub, today: date | None = None) -
         if why:
             hub.stop(user, server)
             with session_scope(engine, settings.audit_head) as session:
-                record(session, "reconciler", "server.stop", server, username=user, reason=why)
+                record(session, "reconciler", AuditAction.server_stop, server, username=user, reason=why)
             log.info("stopped %s/%s: %s", user, server, why)
             stopped.append((user, server, why))
     return stopped
@@ -59,11 +61,12 @@ def reconcile(settings: Settings, engine, hub: Hub, today: date | None = None) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--interval", type=float, default=60, help="seconds between passes (default 60)")
+    parser.add_argument("--interval", type=float, help="seconds between passes (default: ENCLAVE_RECONCILE_INTERVAL, 60)")
     parser.add_argument("--once", action="store_true", help="one pass, then exit")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s reconciler %(message)s")
     settings = Settings.from_env()
+    follow_state_changes(settings)  # an expired project loses its network and firewall opening
     engine = make_engine(settings.db_url)
     hub = Hub(os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"])
     while True:
@@ -73,7 +76,7 @@ def main() -> None:
             log.exception("reconcile pass failed")
         if args.once:
             return
-        time.sleep(args.interval)
+        time.sleep(args.interval or settings.reconcile_interval)
 
 
 if __name__ == "__main__":

@@ -19,15 +19,15 @@ from __future__ import annotations
 from datetime import date
 
 from dockerspawner import DockerSpawner
-from tornado import web
 from jupyterhub.roles import get_default_roles
+from tornado import web
 from traitlets import Any, Int, Unicode, default
 
 from enclave import lifecycle, networks, workspace
 from enclave.audit import record
 from enclave.db import make_engine, session_scope
-from enclave.models import ProjectState
-from enclave.provisioning import EXTRACTS, NOTEBOOK_GID, NOTEBOOK_UID, WORKSPACE, WORKSPACE_MODE
+from enclave.layout import NOTEBOOK_GID, NOTEBOOK_UID, WORKSPACE_MODE, extracts_dir, workspace_dir
+from enclave.models import ProjectState, default_resources
 from enclave.registry import get_project
 from enclave.settings import Settings
 from spawner_config.access import SpawnRefused, check_spawn
@@ -120,16 +120,16 @@ class EnclaveSpawner(DockerSpawner):
         self.hub_connect_url = f"http://{network.gateway}:{self.hub_api_port}"
         self.volumes = {}
         self.read_only_volumes = {}
-        resources = grant.resources
+        resources = {**default_resources(), **grant.resources}
         # The workspace is a filesystem of its own (quota; nosuid,nodev), mounted again after a reboot.
-        workspace.ensure(project_dir / WORKSPACE, resources.get("workspace_quota", workspace.DEFAULT_QUOTA),
+        workspace.ensure(workspace_dir(project_dir), resources.get("workspace_quota", workspace.DEFAULT_QUOTA),
                          NB_UID, NB_GID, WORKSPACE_MODE)
         self.mounts = [
-            {"type": "bind", "source": str(project_dir / EXTRACTS), "target": self.data_path, "read_only": True},
-            {"type": "bind", "source": str(project_dir / WORKSPACE), "target": self.work_path, "read_only": False},
+            {"type": "bind", "source": str(extracts_dir(project_dir)), "target": self.data_path, "read_only": True},
+            {"type": "bind", "source": str(workspace_dir(project_dir)), "target": self.work_path, "read_only": False},
         ]
-        self.mem_limit = resources.get("mem_limit", "4G")
-        self.cpu_limit = float(resources.get("cpu_limit", 2.0))
+        self.mem_limit = resources["mem_limit"]
+        self.cpu_limit = float(resources["cpu_limit"])
         self.extra_host_config = {
             "read_only": True,
             "tmpfs": {
@@ -138,7 +138,7 @@ class EnclaveSpawner(DockerSpawner):
             },
             "cap_drop": ["ALL"],
             "security_opt": ["no-new-privileges"],
-            "pids_limit": int(resources.get("pids_limit", 512)),
+            "pids_limit": int(resources["pids_limit"]),
             "network_mode": network.name,
         }
         self.extra_create_kwargs = {

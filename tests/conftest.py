@@ -11,6 +11,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_SNDS = REPO.parent / "shared" / "data" / "synthetic-snds"
+# Every subprocess (the `enclave` command, a hub, its services) imports the code under test from this
+# checkout, whatever its working folder and wherever the virtual environment was installed from.
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
 
 
 def run_enclave(*args: str, env: dict | None = None, check: bool = False) -> subprocess.CompletedProcess:
@@ -43,6 +46,23 @@ def workspaces_unmounted(tmp_path_factory):
         _unmount_workspaces(stale)
     yield
     _unmount_workspaces(base)
+# Tests run in parts (README, "Tests"): a test is marked by what it needs, from the fixtures it uses,
+# so that `pytest -m "not docker and not postgres and not browser"` runs the pure ones.
+NEEDS = {  # fixture -> marker
+    "docker_engine": "docker", "image": "docker", "platform": "docker", "new_slug": "docker",
+    "browser": "browser", "login_hub": "browser",
+    "postgres_server": "postgres",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        wanted = {NEEDS[name] for name in getattr(item, "fixturenames", ()) if name in NEEDS}
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("backend") == "postgresql":
+            wanted.add("postgres")
+        for marker in sorted(wanted - {m.name for m in item.iter_markers()}):
+            item.add_marker(marker)
 
 
 @pytest.fixture(scope="session")
@@ -67,3 +87,7 @@ def browser():
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield launched
         launched.close()
+
+
+# The registry's database for every folder's tests (SQLite and a throw-away PostgreSQL server).
+from .registry_database import backend, new_database, postgres_server, registry, sqlite_template  # noqa: E402, F401

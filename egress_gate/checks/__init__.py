@@ -19,7 +19,7 @@ from ..findings import Finding, Outcome
 from ..policy import DEFAULT_POLICY, Policy
 from ..profile import TableView
 from ..tables import TABLE_TYPES, TEXT_TYPES, file_type, read_tables, read_text
-from ._base import finding, passed
+from ._base import finding
 from .acro import acro_findings, is_acro_results
 from .counts import check_implied_counts, check_rounding, check_small_counts
 from .differencing import check_differencing

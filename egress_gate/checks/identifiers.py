@@ -14,7 +14,7 @@ import re2
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..context import CheckContext, PSEUDONYM_LENGTH
+from ..context import PSEUDONYM_LENGTH, CheckContext
 from ..findings import Cell, Finding, Outcome
 from ..policy import Policy
 from ..profile import Column, TableView, name_tokens

@@ -22,8 +22,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..hexkeys import looks_hex
 from ..findings import Cell, Finding, Outcome
+from ..hexkeys import looks_hex
 from ..policy import Policy
 from ..profile import TableView
 from ._base import finding, passed

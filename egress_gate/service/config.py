@@ -22,7 +22,11 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from enclave.errors import EnclaveError
+from enclave.layout import extracts_dir, workspace_dir
 from enclave.settings import Settings
+
+VARIABLES = ("ENCLAVE_EGRESS_DIR", "ENCLAVE_EGRESS_PREVIEW_ROWS", "ENCLAVE_EGRESS_CHECK_SECONDS",
+             "ENCLAVE_EGRESS_CHECK_MEMORY_MB")  # the gate's own, passed to its service by the hub
 
 
 @dataclass(frozen=True)
@@ -49,10 +53,10 @@ class GateConfig:
         return self.data_dir / "work"
 
     def workspace(self, slug: str) -> Path:
-        return self.settings.project_dir(slug) / "workspace"
+        return workspace_dir(self.settings.project_dir(slug))
 
     def extracts(self, slug: str) -> Path:
-        return self.settings.project_dir(slug) / "extracts"
+        return extracts_dir(self.settings.project_dir(slug))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GateConfig:

@@ -15,9 +15,9 @@ import requests
 from jupyterhub.utils import url_path_join
 from oauthenticator.generic import GenericOAuthenticator
 from sqlalchemy import Engine, select
-from traitlets import Float, Instance, Unicode, default
+from traitlets import Float, Instance, Int, Unicode, default
 
-from enclave.audit import record
+from enclave.audit import AuditAction, record
 from enclave.auth import roles, totp
 from enclave.auth.handlers import LogoutHandler, OidcCallbackHandler, TotpHandler
 from enclave.auth.identity import UnknownIdentity, find_registered
@@ -44,6 +44,10 @@ class EnclaveAuthenticator(GenericOAuthenticator):
     totp_key = Unicode("", config=True, help="Fernet key encrypting TOTP secrets in the registry "
                        "(from ENCLAVE_TOTP_KEY).")
     totp_issuer = Unicode("Enclave", config=True, help="The name authenticator apps show next to the code.")
+    totp_max_failures = Int(totp.DEFAULT_LIMITS.max_failures, config=True,
+                            help="Wrong codes in a row that lock the second factor (ENCLAVE_TOTP_MAX_FAILURES).")
+    totp_lock_minutes = Float(totp.DEFAULT_LIMITS.lock_minutes, config=True,
+                              help="How long a locked second factor refuses every code (ENCLAVE_TOTP_LOCK_MINUTES).")
     pending_login_seconds = Float(300, config=True, help="How long a login that passed OIDC may wait for its "
                                   "TOTP code before the user must sign in again.")
 
@@ -80,6 +84,7 @@ class EnclaveAuthenticator(GenericOAuthenticator):
             raise EnclaveError("environment variable ENCLAVE_TOTP_KEY is not set",
                                "export ENCLAVE_TOTP_KEY=<a Fernet key> and start the hub again")
         self.box = totp.SecretBox(self.totp_key)
+        self.totp_limits = totp.Limits(self.totp_max_failures, self.totp_lock_minutes)
         self.pending = PendingLogins(self.pending_login_seconds)
         check_schema(self.engine)  # fail at start-up, not at the first login
 
@@ -123,7 +128,7 @@ class EnclaveAuthenticator(GenericOAuthenticator):
         with self.registry() as session:
             user = find_registered(session, identity)
             if user is None:
-                record(session, f"oidc:{identity}"[:200], "auth.refused", identity=identity,
+                record(session, f"oidc:{identity}"[:200], AuditAction.auth_refused, identity=identity,
                        reason="not registered")
         if user is None:
             raise UnknownIdentity(identity)

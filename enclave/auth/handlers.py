@@ -33,7 +33,10 @@ PENDING_COOKIE = "enclave-pending-login"
 
 
 class _EnclavePage:
-    """Mixin: our templates first, then the hub's (``page.html``), sharing the hub's environment."""
+    """Mixin: our templates first, then the hub's (``page.html``), sharing the hub's environment.
+
+    Pages end with ``self.finish(...)``, never ``await self.finish(...)``: JupyterHub's
+    ``BaseHandler.finish`` returns None, not tornado's Future."""
 
     settings: dict[str, Any]
 
@@ -55,7 +58,7 @@ class OidcCallbackHandler(_EnclavePage, OAuthCallbackHandler):
             auth_model = await authenticator.get_authenticated_user(self, None)
         except UnknownIdentity as exc:
             self.set_status(403)
-            await self.finish(await self.render_template(
+            self.finish(await self.render_template(
                 "enclave_message.html", title="Access refused", kind="refused", identity=exc.identity))
             return
         if auth_model is None:
@@ -94,7 +97,7 @@ class TotpHandler(_EnclavePage, BaseHandler):
         code = self.get_body_argument("code", "")
         with self._authenticator.registry() as session:
             user = get_user(session, login.username)
-            verdict = totp.verify(session, self._authenticator.box, user, code)
+            verdict = totp.verify(session, self._authenticator.box, user, code, limits=self._authenticator.totp_limits)
         if verdict.accepted:
             self._authenticator.pending.discard(handle)
             self.clear_cookie(PENDING_COOKIE, path=self.hub.base_url)
@@ -112,7 +115,7 @@ class TotpHandler(_EnclavePage, BaseHandler):
                  if verdict.outcome is totp.Outcome.replayed else "This code is not right.")
         self.set_status(400)
         await self._render_step(login, error=f"{error} {verdict.failures_left} attempts left before the "
-                                f"second factor is locked for {int(totp.LOCK_DURATION.total_seconds() // 60)} minutes.")
+                                f"second factor is locked for {self._authenticator.totp_limits.lock_minutes:g} minutes.")
 
     async def _render_step(self, login: PendingLogin, error: str = "") -> None:
         with self._authenticator.registry() as session:
@@ -129,19 +132,19 @@ class TotpHandler(_EnclavePage, BaseHandler):
         if secret:
             uri = totp.provisioning_uri(secret, login.username, self._authenticator.totp_issuer)
             namespace.update(secret=secret, qr_data_uri=qr_svg_data_uri(uri), title="Set up your second factor")
-        await self.finish(await self.render_template("enclave_totp.html", **namespace))
+        self.finish(await self.render_template("enclave_totp.html", **namespace))
 
     async def _locked(self, until: Any) -> None:
         self.set_status(403)
         when = until.astimezone(UTC).strftime("%H:%M UTC") if until is not None else "in a few minutes"
-        await self.finish(await self.render_template("enclave_message.html", title="Second factor locked",
-                                                     kind="locked", until=when))
+        self.finish(await self.render_template("enclave_message.html", title="Second factor locked",
+                                               kind="locked", until=when))
 
     async def _expired(self) -> None:
         self.set_status(403)
         minutes = int(self._authenticator.pending_login_seconds // 60)
-        await self.finish(await self.render_template("enclave_message.html", title="Sign-in expired",
-                                                     kind="expired", minutes=minutes))
+        self.finish(await self.render_template("enclave_message.html", title="Sign-in expired",
+                                               kind="expired", minutes=minutes))
 
 
 class LogoutHandler(OAuthLogoutHandler):

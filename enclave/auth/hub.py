@@ -24,6 +24,8 @@ def configure_login(c: Any, settings: Settings, auth: AuthSettings) -> None:
     c.EnclaveAuthenticator.oauth_callback_url = auth.callback_url
     c.EnclaveAuthenticator.username_claim = auth.username_claim
     c.EnclaveAuthenticator.totp_key = auth.totp_key
+    c.EnclaveAuthenticator.totp_max_failures = auth.totp_max_failures
+    c.EnclaveAuthenticator.totp_lock_minutes = auth.totp_lock_minutes
     c.EnclaveAuthenticator.logout_redirect_url = auth.logout_url
     # One login lasts session_hours: the hub cookie, and the OAuth tokens of the servers' cookies.
     c.JupyterHub.cookie_max_age_days = auth.session_days

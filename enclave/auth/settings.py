@@ -9,6 +9,8 @@
 | ``ENCLAVE_OIDC_LOGOUT_URL`` | optional: where logout sends the browser (e.g. the provider's end-session page) |
 | ``ENCLAVE_TOTP_KEY`` | Fernet key encrypting TOTP secrets at rest (32 url-safe base64 bytes, see :func:`totp_key`) |
 | ``ENCLAVE_SESSION_HOURS`` | lifetime of a login, hub and servers (default 8) |
+| ``ENCLAVE_TOTP_MAX_FAILURES`` | wrong codes in a row that lock the second factor (default 5) |
+| ``ENCLAVE_TOTP_LOCK_MINUTES`` | how long it stays locked (default 15) |
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from enclave.errors import EnclaveError
 from enclave.settings import require
 
 DEFAULT_SESSION_HOURS = 8.0
+DEFAULT_TOTP_MAX_FAILURES = 5
+DEFAULT_TOTP_LOCK_MINUTES = 15.0
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,8 @@ class AuthSettings:
     username_claim: str = "sub"
     logout_url: str = ""
     session_hours: float = DEFAULT_SESSION_HOURS
+    totp_max_failures: int = DEFAULT_TOTP_MAX_FAILURES
+    totp_lock_minutes: float = DEFAULT_TOTP_LOCK_MINUTES
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AuthSettings:
@@ -50,6 +56,8 @@ class AuthSettings:
             username_claim=env.get("ENCLAVE_OIDC_USERNAME_CLAIM") or "sub",
             logout_url=env.get("ENCLAVE_OIDC_LOGOUT_URL", ""),
             session_hours=_hours(env.get("ENCLAVE_SESSION_HOURS") or str(DEFAULT_SESSION_HOURS)),
+            totp_max_failures=int(_positive(env, "ENCLAVE_TOTP_MAX_FAILURES", DEFAULT_TOTP_MAX_FAILURES, whole=True)),
+            totp_lock_minutes=_positive(env, "ENCLAVE_TOTP_LOCK_MINUTES", DEFAULT_TOTP_LOCK_MINUTES),
         )
 
     @property
@@ -72,6 +80,18 @@ def totp_key(environ: Mapping[str, str] | None = None) -> str:
                            "make one with `python -c 'from cryptography.fernet import Fernet; "
                            "print(Fernet.generate_key().decode())'`") from None
     return key
+
+
+def _positive(env: Mapping[str, str], name: str, default: float, whole: bool = False) -> float:
+    text = env.get(name) or str(default)
+    try:
+        value = int(text) if whole else float(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise EnclaveError(f"{name}={text!r} is not a positive {'whole ' if whole else ''}number",
+                           f"use e.g. {default} (the default)")
+    return value
 
 
 def _hours(text: str) -> float:

@@ -1,8 +1,9 @@
 """The TOTP second factor over the registry: enrolment, verification, lock-out and reset.
 
 Rules (DESIGN.md invariant 5): a code is accepted once — the time step of the last accepted code
-is stored and only a later step is accepted; ``MAX_FAILURES`` wrong codes in a row lock the factor
-for ``LOCK_DURATION``, during which even a right code is refused. Secrets are stored encrypted
+is stored and only a later step is accepted; ``Limits.max_failures`` wrong codes in a row lock the
+factor for ``Limits.lock_minutes`` (settings ``ENCLAVE_TOTP_*``), during which even a right code is
+refused. Secrets are stored encrypted
 (Fernet, key ``ENCLAVE_TOTP_KEY``). Every success, failure, lock, enrolment and reset is an audit
 event written in the same transaction as the change, so the log and the state never disagree.
 
@@ -23,15 +24,29 @@ from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from enclave.audit import record
+from enclave.audit import AuditAction, record
+from enclave.auth.settings import DEFAULT_TOTP_LOCK_MINUTES, DEFAULT_TOTP_MAX_FAILURES
 from enclave.errors import EnclaveError
 from enclave.models import User, UserTotp, utcnow
 
-MAX_FAILURES = 5
-LOCK_DURATION = timedelta(minutes=15)
 STEP_SECONDS = 30
 # One step either side absorbs clock drift between the phone and the hub.
 VALID_WINDOW = 1
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How many wrong codes in a row lock the factor, and for how long."""
+
+    max_failures: int = DEFAULT_TOTP_MAX_FAILURES
+    lock_minutes: float = DEFAULT_TOTP_LOCK_MINUTES
+
+    @property
+    def lock_duration(self) -> timedelta:
+        return timedelta(minutes=self.lock_minutes)
+
+
+DEFAULT_LIMITS = Limits()
 
 
 class Outcome(StrEnum):
@@ -47,7 +62,7 @@ class Verdict:
     """What became of one code; ``failures_left`` counts down to the lock."""
 
     outcome: Outcome
-    failures_left: int = MAX_FAILURES
+    failures_left: int = DEFAULT_LIMITS.max_failures
     locked_until: datetime | None = None
 
     @property
@@ -114,7 +129,7 @@ def start_enrolment(session: Session, box: SecretBox, user: User) -> str:
     secret = pyotp.random_base32()
     session.add(UserTotp(user_id=user.id, secret_encrypted=box.seal(secret), failures=0))
     session.flush()
-    record(session, user.username, "auth.totp.enrolment_started", username=user.username)
+    record(session, user.username, AuditAction.totp_enrolment_started, username=user.username)
     return secret
 
 
@@ -137,7 +152,8 @@ def matching_step(secret: str, code: str, at: datetime) -> int | None:
     return None
 
 
-def verify(session: Session, box: SecretBox, user: User, code: str, now: datetime | None = None) -> Verdict:
+def verify(session: Session, box: SecretBox, user: User, code: str, now: datetime | None = None,
+           limits: Limits = DEFAULT_LIMITS) -> Verdict:
     """Check ``code`` for ``user``, update the replay and lock state, and audit the outcome."""
     now = now or utcnow()
     row = _row(session, user)
@@ -145,38 +161,38 @@ def verify(session: Session, box: SecretBox, user: User, code: str, now: datetim
         return Verdict(Outcome.not_enrolled)
     if row.locked_until is not None:
         if now < row.locked_until:
-            record(session, user.username, "auth.totp.failure", username=user.username, reason="locked",
+            record(session, user.username, AuditAction.totp_failure, username=user.username, reason="locked",
                    locked_until=row.locked_until.isoformat())
             return Verdict(Outcome.locked, 0, row.locked_until)
         row.locked_until, row.failures = None, 0  # the lock has run out: a fresh count
     step = matching_step(box.open(row.secret_encrypted), code, now)
     if step is not None and (row.last_step is None or step > row.last_step):
         return _accept(session, user, row, step, now)
-    return _fail(session, user, row, Outcome.replayed if step is not None else Outcome.wrong, now)
+    return _fail(session, user, row, Outcome.replayed if step is not None else Outcome.wrong, now, limits)
 
 
 def _accept(session: Session, user: User, row: UserTotp, step: int, now: datetime) -> Verdict:
     row.last_step, row.failures = step, 0
     if row.confirmed_at is None:
         row.confirmed_at = now
-        record(session, user.username, "auth.totp.enrolled", username=user.username)
-    record(session, user.username, "auth.totp.success", username=user.username)
+        record(session, user.username, AuditAction.totp_enrolled, username=user.username)
+    record(session, user.username, AuditAction.totp_success, username=user.username)
     session.flush()
     return Verdict(Outcome.accepted)
 
 
-def _fail(session: Session, user: User, row: UserTotp, outcome: Outcome, now: datetime) -> Verdict:
+def _fail(session: Session, user: User, row: UserTotp, outcome: Outcome, now: datetime, limits: Limits) -> Verdict:
     row.failures += 1
-    record(session, user.username, "auth.totp.failure", username=user.username, reason=outcome.value,
+    record(session, user.username, AuditAction.totp_failure, username=user.username, reason=outcome.value,
            failures=row.failures)
-    if row.failures >= MAX_FAILURES:
-        row.locked_until = now + LOCK_DURATION
-        record(session, user.username, "auth.totp.locked", username=user.username, failures=row.failures,
+    if row.failures >= limits.max_failures:
+        row.locked_until = now + limits.lock_duration
+        record(session, user.username, AuditAction.totp_locked, username=user.username, failures=row.failures,
                locked_until=row.locked_until.isoformat())
         session.flush()
         return Verdict(Outcome.locked, 0, row.locked_until)
     session.flush()
-    return Verdict(outcome, MAX_FAILURES - row.failures)
+    return Verdict(outcome, limits.max_failures - row.failures)
 
 
 def reset(session: Session, actor: str, user: User, reason: str = "") -> bool:
@@ -188,5 +204,5 @@ def reset(session: Session, actor: str, user: User, reason: str = "") -> bool:
     if row is not None:
         session.delete(row)
         session.flush()
-    record(session, actor, "auth.totp.reset", username=user.username, had_factor=row is not None, reason=reason)
+    record(session, actor, AuditAction.totp_reset, username=user.username, had_factor=row is not None, reason=reason)
     return row is not None

@@ -4,12 +4,16 @@ Called through Alembic's command API without a connection (``alembic_config(url)
 one from the ``sqlalchemy.url`` option, e.g. to autogenerate a revision.
 """
 
+import importlib
+
 from alembic import context
 
-from enclave.db import make_engine
+from enclave.db import MODEL_MODULES, make_engine
 from enclave.errors import EnclaveError
 from enclave.models import Base
 
+for module in MODEL_MODULES:  # every table of the database in Base.metadata, the gate's included
+    importlib.import_module(module)
 config = context.config
 
 

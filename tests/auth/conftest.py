@@ -25,7 +25,6 @@ from enclave.auth.devidp import running_idp
 
 from ..conftest import REPO, run_enclave
 from ..enclave.platform import _wait_http, free_port
-from ..registry.conftest import backend, new_database, postgres_server, registry, sqlite_template  # noqa: F401
 
 ADMIN_TOKEN = "enclave-auth-test-" + os.urandom(8).hex()
 USERS = [  # name, roles, oidc subject (None: the subject is the user name)

@@ -43,6 +43,17 @@ def logout(page: Page, hub: LoginHub) -> None:
     page.wait_for_url(f"{hub.url}/hub/login**")
 
 
+@pytest.fixture(autouse=True)
+def no_uncaught_exception_in_the_hub_log(login_hub):
+    """Fail the test if the hub logged an uncaught exception while it ran, even behind a 200 page."""
+    start = login_hub.log.stat().st_size
+    yield
+    with open(login_hub.log, "rb") as log:
+        log.seek(start)
+        written = log.read().decode("utf-8", "replace")
+    assert "Uncaught exception" not in written and "Traceback" not in written, written[-4000:]
+
+
 @pytest.fixture
 def page(browser: Browser):
     context = browser.new_context(viewport={"width": 1100, "height": 900})

@@ -35,9 +35,9 @@ def enrolled(registry, box) -> str:
     return secret
 
 
-def check(registry, box, code: str, at: datetime) -> totp.Verdict:
+def check(registry, box, code: str, at: datetime, limits: totp.Limits = totp.DEFAULT_LIMITS) -> totp.Verdict:
     with registry.session() as session:
-        return totp.verify(session, box, get_user(session, "alice"), code, now=at)
+        return totp.verify(session, box, get_user(session, "alice"), code, now=at, limits=limits)
 
 
 def actions(registry) -> list[str]:
@@ -69,6 +69,18 @@ def test_five_failures_lock_for_fifteen_minutes_then_a_fresh_count(registry, box
     events = actions(registry)
     assert events.count("auth.totp.locked") == 1 and events.count("auth.totp.failure") == 6
     assert events[-1] == "auth.totp.success"
+
+
+def test_the_lock_limits_are_settings(registry, box, enrolled):
+    limits = AuthSettings.from_env({**LOGIN_ENV, "ENCLAVE_TOTP_KEY": Fernet.generate_key().decode(),
+                                    "ENCLAVE_TOTP_MAX_FAILURES": "2", "ENCLAVE_TOTP_LOCK_MINUTES": "3"})
+    strict = totp.Limits(limits.totp_max_failures, limits.totp_lock_minutes)
+    wrong = "000000" if pyotp.TOTP(enrolled).at(T0 + timedelta(minutes=1)) != "000000" else "111111"
+    assert check(registry, box, wrong, T0 + timedelta(minutes=1), strict).failures_left == 1
+    locked = check(registry, box, wrong, T0 + timedelta(minutes=1), strict)
+    assert locked.outcome is totp.Outcome.locked and locked.locked_until == T0 + timedelta(minutes=4)
+    after = T0 + timedelta(minutes=4, seconds=1)
+    assert check(registry, box, pyotp.TOTP(enrolled).at(after), after, strict).accepted
 
 
 def test_a_success_resets_the_failure_count(registry, box, enrolled):
@@ -133,9 +145,12 @@ def test_pending_logins_expire():
     assert pending.get(handle) is None and len(pending) == 0
 
 
+LOGIN_ENV = {"ENCLAVE_OIDC_ISSUER": "http://127.0.0.1:9400/", "ENCLAVE_OIDC_CLIENT_ID": "hub",
+             "ENCLAVE_OIDC_CLIENT_SECRET": "s", "ENCLAVE_OIDC_CALLBACK_URL": "http://hub/hub/oauth_callback"}
+
+
 def test_login_settings_fail_fast_naming_the_variable():
-    env = {"ENCLAVE_OIDC_ISSUER": "http://127.0.0.1:9400/", "ENCLAVE_OIDC_CLIENT_ID": "hub",
-           "ENCLAVE_OIDC_CLIENT_SECRET": "s", "ENCLAVE_OIDC_CALLBACK_URL": "http://hub/hub/oauth_callback"}
+    env = LOGIN_ENV
     with pytest.raises(EnclaveError, match="environment variable ENCLAVE_TOTP_KEY is not set"):
         AuthSettings.from_env(env)
     with pytest.raises(EnclaveError, match="ENCLAVE_TOTP_KEY is not a Fernet key"):
@@ -148,3 +163,6 @@ def test_login_settings_fail_fast_naming_the_variable():
     assert AuthSettings.from_env({**env, "ENCLAVE_TOTP_KEY": key}).session_hours == 8
     with pytest.raises(EnclaveError, match="ENCLAVE_SESSION_HOURS='0'"):
         AuthSettings.from_env({**env, "ENCLAVE_TOTP_KEY": key, "ENCLAVE_SESSION_HOURS": "0"})
+    assert (settings.totp_max_failures, settings.totp_lock_minutes) == (5, 15)
+    with pytest.raises(EnclaveError, match="ENCLAVE_TOTP_MAX_FAILURES='2.5' is not a positive whole number"):
+        AuthSettings.from_env({**env, "ENCLAVE_TOTP_KEY": key, "ENCLAVE_TOTP_MAX_FAILURES": "2.5"})

@@ -33,6 +33,10 @@ rng = np.random.default_rng(1)
 project = random_pseudonyms(n)
 os.makedirs(f"{folder}/extracts", exist_ok=True)
 pq.write_table(pa.table({"BEN_NIR_PSA": project, "age": rng.integers(0, 100, n)}), f"{folder}/extracts/IR_BEN_R.parquet")
+import json  # the manifest the gate reads the linkage columns from, as the pseudonymizer writes it
+columns = [{"name": "BEN_NIR_PSA", "role": "linkage"}, {"name": "age", "role": "quasi"}]
+with open(f"{folder}/extracts/manifest.json", "w") as out:
+    json.dump({"tables": {"IR_BEN_R": {"columns": columns, "output": {"file": "IR_BEN_R.parquet"}}}}, out)
 ids = random_pseudonyms(rows)
 mine = rng.random(rows) < 0.5
 ids = pa.array(np.where(mine, project.to_numpy(zero_copy_only=False)[rng.integers(0, n, rows)], ids.to_numpy(zero_copy_only=False)))

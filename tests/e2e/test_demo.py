@@ -17,8 +17,7 @@ import pytest
 
 from ..conftest import REPO
 from ..enclave.test_egress_e2e import gate, log_in
-from .test_journeys import (READ_PY, READ_R, TABLES, approve, download_released, row_counts, run_notebook,
-                            submit_flagged_then_fixed)
+from .test_journeys import READ_PY, READ_R, TABLES, approve, download_released, row_counts, run_notebook, submit_flagged_then_fixed
 
 PROJECT = "demo-cardio"
 NETWORK = f"enclave-{PROJECT}"

@@ -4,6 +4,9 @@ import pytest
 
 from egress_gate import DEFAULT_POLICY
 
+from .conftest_files import workspace  # noqa: F401 - for test_quarantine and test_submission
+from .service_fixtures import gate_server  # noqa: F401 - for test_service
+
 
 @pytest.fixture
 def lenient():

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from egress_gate import CheckContext, DEFAULT_POLICY, check_file
+
+from egress_gate import DEFAULT_POLICY, CheckContext, check_file
 
 
 def pseudonym() -> str:
@@ -22,9 +23,14 @@ def write_csv(folder: Path, name: str, text: str) -> Path:
 
 
 def write_extract(folder: Path, pseudonyms: list[str]) -> Path:
+    """An extract folder as the pseudonymizer lays it out: one table whose linkage column holds
+    ``pseudonyms``, and the manifest.json that names that column's role."""
     extracts = folder / "extracts"
     extracts.mkdir(exist_ok=True)
     pq.write_table(pa.table({"BEN_NIR_PSA": pseudonyms, "sexe": [1] * len(pseudonyms)}), extracts / "IR_BEN_R.parquet")
+    columns = [{"name": "BEN_NIR_PSA", "role": "linkage", "type": "string"}, {"name": "sexe", "role": "quasi", "type": "int64"}]
+    manifest = {"tables": {"IR_BEN_R": {"columns": columns, "output": {"file": "IR_BEN_R.parquet"}}}}
+    (extracts / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     return extracts
 
 

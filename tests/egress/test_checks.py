@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from egress_gate import CheckContext, DEFAULT_POLICY, EgressError, Outcome, check_file, load_pseudonyms, worst
+from egress_gate import DEFAULT_POLICY, CheckContext, EgressError, Outcome, check_file, load_pseudonyms, worst
 from egress_gate.checks.identifiers import valid_nir_mask
 from egress_gate.tables import read_tables
 

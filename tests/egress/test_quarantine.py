@@ -12,8 +12,6 @@ from egress_gate import EgressError
 from egress_gate.quarantine import Quarantine
 from egress_gate.submission import open_submission
 
-from .conftest_files import workspace  # noqa: F401  (fixture)
-
 
 def mode(path) -> int:
     return stat.S_IMODE(os.lstat(path).st_mode)

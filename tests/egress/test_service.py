@@ -13,15 +13,13 @@ import html
 import io
 
 from markupsafe import escape
-
 from sqlalchemy import select
 
 from egress_gate.anonymise import anonymise_table
 from egress_gate.models import EgressDecision
 from enclave.models import AuditEvent
 
-from ..registry.conftest import sqlite_template  # noqa: F401
-from .service_fixtures import NASTY, PREFIX, TABLE1, gate_server  # noqa: F401
+from .service_fixtures import NASTY, PREFIX, TABLE1
 
 SCRIPT = '<script>alert("j")</script><img src=x onerror=alert(1)>'
 

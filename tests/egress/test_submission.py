@@ -13,8 +13,6 @@ from egress_gate import EgressError
 from egress_gate.quarantine import Quarantine
 from egress_gate.submission import open_submission, resolve_submission
 
-from .conftest_files import workspace  # noqa: F401  (fixture)
-
 MAX = 1024
 
 

@@ -16,7 +16,6 @@ from egress_gate.workflow import TRANSITIONS, Action, WorkflowError
 from enclave.audit import verify
 from enclave.models import AuditEvent, Project
 
-from ..registry.conftest import backend, new_database, postgres_server, registry, sqlite_template  # noqa: F401
 from .workflow_fixtures import (
     MEMBER,
     MEMBER_STEWARD,

@@ -239,8 +239,11 @@ for _ in range(240):
         time.sleep(0.5)
 status, landing, _ = call("/")
 kernel = json.loads(call("/api/kernels", "POST")[2])
-time.sleep(5)
-kernels = json.loads(call("/api/kernels")[2])
+for _ in range(120):  # until the kernel has started (or died): a poll, not a fixed wait
+    kernels = json.loads(call("/api/kernels")[2])
+    if kernels and all(k["execution_state"] not in ("starting", "restarting") for k in kernels):
+        break
+    time.sleep(0.5)
 server.terminate()
 print(json.dumps({"landing": landing, "hub_default_url": os.environ.get("JUPYTERHUB_DEFAULT_URL"),
                   "kernel_state": [k["execution_state"] for k in kernels],

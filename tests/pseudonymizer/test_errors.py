@@ -11,24 +11,38 @@ import pytest
 from ..conftest import run_enclave
 from .conftest import SYNTH_CATALOG
 
+pytestmark = pytest.mark.slow  # every test runs the `enclave` command, a process each
+
+
+@pytest.fixture(scope="module")
+def good_extract(tmp_path_factory, sources, master_key):
+    """A good extract made once by the real command, copied into each test's workspace."""
+    root = tmp_path_factory.mktemp("good-extract")
+    key_file = root / "master.key"
+    key_file.write_text(master_key.hex())
+    out = root / "extracts"
+    run_enclave("pseudonymize", "--sources", sources, "--project", "alpha", "--out", out,
+                "--master-key-file", key_file, "--quiet", "--tables", "IR_BEN_R,KI_CCI_R", check=True)
+    return out
+
 
 @pytest.fixture
-def workspace(tmp_path, sources, master_key):
+def workspace(tmp_path, sources, master_key, good_extract):
     """A writable copy of the sources, a key file, and a previous good extract to protect."""
     src = tmp_path / "sources"
     shutil.copytree(sources, src)
     key_file = tmp_path / "master.key"
     key_file.write_text(master_key.hex())
     out = tmp_path / "project" / "extracts"
+    shutil.copytree(good_extract, out)
     base = ["pseudonymize", "--sources", src, "--project", "alpha", "--out", out, "--master-key-file", key_file, "--quiet"]
-    run_enclave(*base, "--tables", "IR_BEN_R,KI_CCI_R", check=True)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     return {"src": src, "out": out, "base": base, "before": before, "tmp": tmp_path}
 
 
 def assert_refused(result, *phrases, ws):
     assert result.returncode == 2, result.stderr
-    lines = [l for l in result.stderr.splitlines() if l.strip()]
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     for phrase in phrases:
         assert phrase in lines[0], (phrase, lines[0])
@@ -57,7 +71,7 @@ def test_column_without_role(workspace):
     catalog = workspace["tmp"] / "catalog"
     shutil.copytree(SYNTH_CATALOG.parent, catalog)
     text = (catalog / "catalog.toml").read_text()
-    lines = [l for l in text.splitlines() if not l.strip().startswith("BEN_TEL")]
+    lines = [line for line in text.splitlines() if not line.strip().startswith("BEN_TEL")]
     assert len(lines) < len(text.splitlines())
     (catalog / "catalog.toml").write_text("\n".join(lines))
     r = run_enclave(*workspace["base"], "--catalog", catalog / "catalog.toml")

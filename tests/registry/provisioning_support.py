@@ -1,9 +1,8 @@
 """What the provisioning tests share: manifests written from dicts, one project on a test registry
 driven through the real `enclave` command, and snapshots of what provisioning leaves behind.
 
-Nothing here imports :mod:`enclave.provisioning`: importing it adds a Docker hook to every
-lifecycle transition of the test process (and so of every other test). Provisioning runs in
-subprocesses, as operators run it.
+Provisioning runs in subprocesses, as operators run it (the `enclave` command registers the
+Docker and firewall hook of :mod:`enclave.host_state`; this test process registers none).
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ from enclave.settings import DEFAULT_CATALOG
 from ..conftest import REPO, run_enclave
 
 if TYPE_CHECKING:
-    from .conftest import Registry
+    from ..registry_database import Registry
 
 USERS = ("alice", "bob", "carol")
 PROJECT_LABEL = "enclave.project"

@@ -23,7 +23,7 @@ from .factories import ACTOR, create_project_at_state
 def write_events(registry, n: int, project: str | None = None) -> None:
     for i in range(n):
         with registry.session() as session:
-            record(session, ACTOR, "test.event", project, index=i)
+            record(session, ACTOR, "user.add", project, index=i)
 
 
 def verified(registry) -> VerifyResult:
@@ -48,7 +48,7 @@ def test_events_chain_from_genesis_and_the_head_file_follows_the_last_commit(reg
 def test_rolled_back_event_leaves_neither_row_nor_head(registry):
     write_events(registry, 1)
     with pytest.raises(RuntimeError), registry.session() as session:
-        record(session, ACTOR, "test.event")
+        record(session, ACTOR, "user.add")
         raise RuntimeError("the change failed")
     assert read_head(registry.audit_head)[0] == 1
     assert verified(registry).events == 1
@@ -60,7 +60,7 @@ class Colour(Enum):
 
 def test_details_become_plain_json_that_verifies(registry):
     with registry.session() as session:
-        record(session, ACTOR, "test.event", when=date(2025, 1, 2), roles={"b", "a"}, colour=Colour.red,
+        record(session, ACTOR, "user.add", when=date(2025, 1, 2), roles={"b", "a"}, colour=Colour.red,
                reason="accès révoqué", nested={"n": [1, 2.5, None]})
     with registry.session() as session:
         (event,) = tail(session, 1)
@@ -71,9 +71,26 @@ def test_details_become_plain_json_that_verifies(registry):
 
 def test_recording_needs_the_head_file_and_an_actor(registry):
     with session_scope(registry.engine) as session, pytest.raises(EnclaveError, match="without an audit head file"):
-        record(session, ACTOR, "test.event")
+        record(session, ACTOR, "user.add")
     with registry.session() as session, pytest.raises(EnclaveError, match="has no actor .* ENCLAVE_ACTOR"):
-        record(session, "", "test.event")
+        record(session, "", "user.add")
+
+
+def test_only_known_actions_are_recorded(registry):
+    with registry.session() as session, pytest.raises(EnclaveError, match="'project.pause' is not an audit action"):
+        record(session, ACTOR, "project.pause")
+    assert verified(registry).events == 0
+
+
+def test_every_lifecycle_and_egress_action_has_its_audit_action():
+    from egress_gate.workflow import Action as EgressAction
+    from enclave.audit_actions import AuditAction
+    from enclave.lifecycle import Action as LifecycleAction
+
+    known = {str(a) for a in AuditAction}
+    missing = [f"project.{a}" for a in LifecycleAction if f"project.{a}" not in known]
+    missing += [f"egress.{a}" for a in EgressAction if f"egress.{a}" not in known]
+    assert missing == [], f"add these to enclave.audit_actions.AuditAction: {missing}"
 
 
 def test_tail_gives_the_last_events_oldest_first_optionally_of_one_project(registry):
@@ -222,7 +239,7 @@ def test_concurrent_writers_build_one_valid_chain(registry):
         try:
             for i in range(per_writer):
                 with session_scope(engine, registry.audit_head) as session:
-                    record(session, f"writer-{writer}", "test.event", i=i)
+                    record(session, f"writer-{writer}", "user.add", i=i)
         finally:
             engine.dispose()
 

@@ -15,8 +15,10 @@ from pseudonymizer.extract import extract
 from pseudonymizer.synth import generate
 
 from ..conftest import REPO, run_enclave
-from .conftest import Registry
+from ..registry_database import Registry
 from .factories import create_project_at_state
+
+pytestmark = pytest.mark.slow  # every test runs the `enclave` command several times, a process each
 
 S = ProjectState
 SYNTH_CATALOG = REPO / "pseudonymizer" / "catalogs" / "synthetic" / "catalog.toml"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -31,6 +34,17 @@ def test_upgrade_creates_the_schema_the_models_describe(new_database):
         assert differences == []
     finally:
         engine.dispose()
+
+
+def test_autogenerate_through_the_migrations_environment_sees_every_table(new_database):
+    """`alembic check` in a fresh interpreter: only what migrations/env.py imports is compared, so
+    a model module it forgot (the gate's tables) would show as tables to drop."""
+    url = new_database(True)
+    script = "import sys; from alembic import command; from enclave.db import alembic_config; " \
+             "command.check(alembic_config(sys.argv[1]))"
+    checked = subprocess.run([sys.executable, "-c", script, url], capture_output=True, text=True, timeout=120)
+    assert checked.returncode == 0, checked.stderr[-3000:]
+    assert "No new upgrade operations detected" in checked.stdout + checked.stderr
 
 
 def test_downgrade_removes_everything_and_upgrade_rebuilds_it(new_database):

@@ -8,7 +8,7 @@ import getpass
 import pytest
 
 from enclave.errors import EnclaveError
-from enclave.settings import DEFAULT_CATALOG, Settings, require
+from enclave.settings import DEFAULT_CATALOG, Settings, require, service_environment
 
 
 def test_defaults(tmp_path, monkeypatch):
@@ -17,8 +17,10 @@ def test_defaults(tmp_path, monkeypatch):
     assert settings == Settings(
         home=tmp_path / "var", db_url=f"sqlite:///{tmp_path / 'var' / 'registry.db'}",
         projects_dir=tmp_path / "projects", sources_dir=None, catalog=DEFAULT_CATALOG,
-        audit_head=tmp_path / "var" / "audit.head", actor=getpass.getuser(),
+        audit_head=tmp_path / "var" / "audit.head", actor=getpass.getuser(), public_url="http://0.0.0.0:8000",
     )
+    assert (settings.notebook_image, settings.idle_timeout, settings.reconcile_interval, settings.spawn_timeout) == \
+        ("enclave/notebook:latest", 3600, 60, 120)
     assert DEFAULT_CATALOG.is_file()
     assert settings.project_dir("cohort-a") == tmp_path / "projects" / "cohort-a"
 
@@ -53,3 +55,26 @@ def test_require_names_the_missing_variable():
     with pytest.raises(EnclaveError, match="ENCLAVE_SOURCES_DIR is not set"):
         Settings.from_env({}).require_sources_dir()
     assert str(Settings.from_env({"ENCLAVE_SOURCES_DIR": "/srv/s"}).require_sources_dir()) == "/srv/s"
+
+
+def test_the_hub_settings_are_read_and_checked():
+    settings = Settings.from_env({"ENCLAVE_PROXY_PORT": "8443", "ENCLAVE_NOTEBOOK_IMAGE": "enclave/notebook:2026.11",
+                                  "ENCLAVE_IDLE_TIMEOUT": "600", "ENCLAVE_RECONCILE_INTERVAL": "5",
+                                  "ENCLAVE_SPAWN_TIMEOUT": "300"})
+    assert settings.public_url == "http://0.0.0.0:8443"
+    assert (settings.notebook_image, settings.idle_timeout, settings.reconcile_interval, settings.spawn_timeout) == \
+        ("enclave/notebook:2026.11", 600, 5, 300)
+    assert Settings.from_env({"ENCLAVE_PUBLIC_URL": "https://enclave.example.org"}).public_url == \
+        "https://enclave.example.org"
+    with pytest.raises(EnclaveError, match="ENCLAVE_IDLE_TIMEOUT='1h' is not a number of seconds"):
+        Settings.from_env({"ENCLAVE_IDLE_TIMEOUT": "1h"})
+
+
+def test_services_get_an_allow_list_of_the_environment():
+    environ = {"ENCLAVE_HOME": "/var/lib/enclave", "ENCLAVE_DB_URL": "postgresql+psycopg://enclave@db/registry",
+               "ENCLAVE_EGRESS_DIR": "/srv/egress", "ENCLAVE_MASTER_KEY_FILE": "/etc/enclave/master.key",
+               "ENCLAVE_TOTP_KEY": "k", "ENCLAVE_OIDC_CLIENT_SECRET": "s", "ENCLAVE_SOURCES_DIR": "/srv/sources",
+               "ENCLAVE_NEW_API_SECRET": "added later, by someone else", "PATH": "/usr/bin"}
+    assert service_environment(environ, extra=("ENCLAVE_EGRESS_DIR",)) == {
+        "ENCLAVE_HOME": "/var/lib/enclave", "ENCLAVE_DB_URL": "postgresql+psycopg://enclave@db/registry",
+        "ENCLAVE_EGRESS_DIR": "/srv/egress"}

@@ -1,0 +1,58 @@
+"""Every action the audit log knows, once: :func:`enclave.audit.record` refuses any other name.
+
+A project's lifecycle actions (``project.<action>`` of :class:`enclave.lifecycle.Action`) and the
+egress gate's (``egress.<action>`` of :class:`egress_gate.workflow.Action`) are listed here too;
+tests check that each of those enums has its audit action.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class AuditAction(StrEnum):
+    db_upgrade = "db.upgrade"
+    audit_anchor = "audit.anchor"
+    user_add = "user.add"
+    # login (enclave/auth)
+    auth_refused = "auth.refused"
+    totp_enrolment_started = "auth.totp.enrolment_started"
+    totp_enrolled = "auth.totp.enrolled"
+    totp_success = "auth.totp.success"
+    totp_failure = "auth.totp.failure"
+    totp_locked = "auth.totp.locked"
+    totp_reset = "auth.totp.reset"
+    # projects: registration and provisioning
+    project_register = "project.register"
+    project_update = "project.update"
+    project_member_add = "project.member.add"
+    project_member_role = "project.member.role"
+    project_member_remove = "project.member.remove"
+    project_extract = "project.extract"
+    project_provision_unchanged = "project.provision.unchanged"
+    # projects: lifecycle transitions (enclave.lifecycle.Action)
+    project_review = "project.review"
+    project_authorise = "project.authorise"
+    project_provision = "project.provision"
+    project_activate = "project.activate"
+    project_suspend = "project.suspend"
+    project_resume = "project.resume"
+    project_close = "project.close"
+    project_deprovision = "project.deprovision"
+    project_reprovision = "project.reprovision"
+    # servers
+    server_start = "server.start"
+    server_stop = "server.stop"
+    # the egress gate (egress_gate.workflow.Action, then what is only read)
+    egress_submit = "egress.submit"
+    egress_start_review = "egress.start_review"
+    egress_vote = "egress.vote"
+    egress_approve = "egress.approve"
+    egress_request_changes = "egress.request_changes"
+    egress_reject = "egress.reject"
+    egress_withdraw = "egress.withdraw"
+    egress_resubmit = "egress.resubmit"
+    egress_release = "egress.release"
+    egress_view = "egress.view"
+    egress_preview = "egress.preview"
+    egress_download = "egress.download"
