@@ -4,6 +4,7 @@
 |---|---|
 | every ``ENCLAVE_*`` of :mod:`enclave.settings` | the registry, projects folder, catalog, audit head |
 | ``ENCLAVE_PORTAL_DIR`` | ``$ENCLAVE_HOME/portal``: ``decisions/`` (the authority's documents), ``cookie_secret`` |
+| ``ENCLAVE_EGRESS_DIR`` | read as the egress gate reads it: published results are checked against its release ledger |
 | ``ENCLAVE_PORTAL_DATASETS`` | ``portal/datasets.toml``: producers and coverage of the catalog's datasets |
 | ``ENCLAVE_COMMITTEE_FAVOURABLE`` | ``2``: favourable committee opinions that approve a request |
 | ``ENCLAVE_PUBLIC_URL`` | ``http://127.0.0.1:$ENCLAVE_PROXY_PORT``: where the public reaches the hub (catalogue IRIs) |
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from egress_gate.service.config import GateConfig
 from enclave.settings import Settings
 
 from .catalogue import DEFAULT_DATASETS
@@ -37,6 +39,7 @@ class PortalConfig:
     prefix: str = "/services/portal/"
     bind_host: str = "127.0.0.1"
     bind_port: int = DEFAULT_PORT
+    releases_dir: Path | None = None  # the egress gate's release store (its ledger proves what was released)
 
     @property
     def decisions_dir(self) -> Path:
@@ -66,5 +69,8 @@ class PortalConfig:
         public = env.get("ENCLAVE_PUBLIC_URL") or f"http://127.0.0.1:{settings.proxy_port}"
         if public.startswith("http://0.0.0.0"):
             public = public.replace("0.0.0.0", "127.0.0.1", 1)
+        # The gate's own reading of its folders (without the portal's JUPYTERHUB_* service variables).
+        gate = GateConfig.from_env({k: v for k, v in env.items() if not k.startswith("JUPYTERHUB_")})
         return cls(settings=settings, data_dir=data_dir, datasets=datasets, favourable_required=int(required),
-                   public_url=public, prefix=prefix, bind_host=url.hostname, bind_port=url.port)
+                   public_url=public, prefix=prefix, bind_host=url.hostname, bind_port=url.port,
+                   releases_dir=gate.releases_dir)
