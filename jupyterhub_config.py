@@ -10,6 +10,7 @@ import sys
 from enclave.auth.hub import configure_login
 from enclave.auth.settings import AuthSettings
 from enclave.settings import Settings
+from portal.config import portal_port
 from spawner_config.home import TEMPLATES, projects_of
 from spawner_config.hub import check_firewall
 from spawner_config.spawner import EnclaveSpawner
@@ -65,3 +66,10 @@ c.JupyterHub.services.append(
     {"name": "egress", "url": f"http://127.0.0.1:{settings.egress_port}", "command": [sys.executable, "-m", "egress_gate.service"],
      "oauth_no_confirm": True, "environment": service_environment})
 c.JupyterHub.load_roles += [{"name": "user", "scopes": ["self", "access:services!service=egress"]}]
+
+# The front office (portal/service): catalogue and project directory public at /services/portal/,
+# access requests, committee opinions, authorisations and publishing for any registered user (hub OAuth).
+c.JupyterHub.services.append(
+    {"name": "portal", "url": f"http://127.0.0.1:{portal_port()}", "command": [sys.executable, "-m", "portal.service"],
+     "oauth_no_confirm": True, "environment": service_environment})
+next(role for role in c.JupyterHub.load_roles if role["name"] == "user")["scopes"].append("access:services!service=portal")

@@ -8,6 +8,7 @@
 | ``ENCLAVE_PORTAL_DATASETS`` | ``portal/datasets.toml``: producers and coverage of the catalog's datasets |
 | ``ENCLAVE_COMMITTEE_FAVOURABLE`` | ``2``: favourable committee opinions that approve a request |
 | ``ENCLAVE_PUBLIC_URL`` | ``http://127.0.0.1:$ENCLAVE_PROXY_PORT``: where the public reaches the hub (catalogue IRIs) |
+| ``ENCLAVE_PORTAL_PORT`` | ``10102``: the service's loopback port (``jupyterhub_config.py`` reads it) |
 | ``JUPYTERHUB_SERVICE_PREFIX`` | ``/services/portal/`` (set by the hub) |
 | ``JUPYTERHUB_SERVICE_URL`` | ``http://127.0.0.1:10102`` (set by the hub from the service's ``url``) |
 """
@@ -27,6 +28,14 @@ from .catalogue import DEFAULT_DATASETS
 from .errors import PortalError
 
 DEFAULT_PORT = 10102
+
+
+def portal_port(environ: Mapping[str, str] | None = None) -> int:
+    """``ENCLAVE_PORTAL_PORT`` (default 10102): the service's loopback port, reached through the proxy."""
+    text = (os.environ if environ is None else environ).get("ENCLAVE_PORTAL_PORT") or str(DEFAULT_PORT)
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise PortalError(f"ENCLAVE_PORTAL_PORT={text!r} is not a TCP port", f"use 1-65535 (default {DEFAULT_PORT})")
+    return int(text)
 
 
 @dataclass(frozen=True)
