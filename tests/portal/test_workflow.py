@@ -150,3 +150,22 @@ def test_authorisation_is_refused_before_approval_and_never_overwrites_a_manifes
 def test_state_diagram_comes_from_the_table():
     diagram = workflow.mermaid_diagram()
     assert all(f"{src} --> {dst} : {act}" in diagram for (src, act), dst in workflow.TRANSITIONS.items())
+
+
+def test_demo_seed_puts_one_request_at_each_stage_once(office):
+    from enclave.models import Role
+    from portal.seed import STAGES, seed
+
+    from ..registry.factories import create_user
+
+    with office.session() as s:
+        for name, role in (("alice", Role.researcher), ("bob", Role.researcher), ("oscar", Role.ops),
+                           ("claire", Role.committee), ("hugo", Role.committee), ("ines", Role.committee)):
+            create_user(s, name, role)
+    made = seed(office)
+    assert [stage for stage, _ in made] == [stage for stage, _, _ in STAGES]
+    with office.session() as s:
+        states = {workflow.get_request(s, rid).state.value: rid for _, rid in made}
+    assert set(states) == {stage for stage, _, _ in STAGES}
+    assert (office.config.settings.projects_dir / "demo-readmissions.toml").exists()
+    assert seed(office) == []  # a second run adds nothing
