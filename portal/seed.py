@@ -63,7 +63,7 @@ def seed(office: Office, applicant: str = "alice", committee: tuple[str, str, st
             workflow.comment(s, applicant, request, "Could the staff check that these tables are enough?")
             workflow.comment(s, staff, request, "Yes; add the period so that the committee sees it is bounded.")
             if stage != "draft":
-                workflow.submit(s, applicant, request, office.config.favourable_required)
+                workflow.submit(s, applicant, request, office.config.favourable_required, office.catalog)
             if stage == "submitted":
                 workflow.declare_conflict(s, committee[2], request, "works in the applicant's department")
             if stage == "changes_requested":

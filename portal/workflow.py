@@ -4,7 +4,7 @@ Pages call these functions and never change a state themselves. Each action appe
 event (``access_request.<action>``) in the same transaction as the change; the caller's
 ``session_scope`` commits both or neither. *Who* may act is :mod:`portal.permissions`.
 
-Committee: each member without a conflict gives one opinion — each of the three criteria
+Committee: each member without a conflict gives one opinion, without seeing the others' first — each of the three criteria
 (:data:`portal.models.CRITERIA`) met or not, each with its reason. An opinion is favourable when
 all three are met. As soon as ``favourable_required`` opinions (configured, frozen on the request
 at submission) are favourable the request is approved; as soon as that many are unfavourable it
@@ -219,12 +219,14 @@ def missing_for_submission(request: AccessRequest) -> list[str]:
     return missing
 
 
-def submit(session: Session, actor: str, request: AccessRequest, favourable_required: int) -> None:
+def submit(session: Session, actor: str, request: AccessRequest, favourable_required: int,
+           catalog: Catalog) -> None:
     permissions.check_user_is_applicant(session, actor, request)
     missing = missing_for_submission(request)
     if missing:
         raise WorkflowError(f"access request {request.id} is incomplete: {', '.join(missing)}",
                             "fill them in, then submit")
+    check_data(catalog, request.data)  # the catalog may have changed since the draft was saved
     request.favourable_required = favourable_required
     request.submitted_at = utcnow()
     transition(session, request, Action.submit, actor, favourable_required=favourable_required,
@@ -317,6 +319,14 @@ def give_opinion(session: Session, member: str, request: AccessRequest, verdicts
         transition(session, request, action, member, favourable=favourable, unfavourable=unfavourable,
                    required=required)
     return request.state
+
+
+def visible_opinions(request: AccessRequest, username: str, *, staff: bool, has_voted: bool) -> list[CommitteeOpinion]:
+    """Opinions stay independent: a member sees the others' once they gave theirs, the applicant once the
+    committee decided; the staff always (they run the committee's secretariat)."""
+    if staff or has_voted or request.state in DECIDED or request.state is RequestState.withdrawn:
+        return list(request.opinions)
+    return []
 
 
 def send_back(session: Session, member: str, request: AccessRequest, reason: str) -> None:

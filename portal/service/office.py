@@ -58,17 +58,17 @@ class Office:
             permissions.check_user_can_view(session, username, request)
             is_applicant = username == request.applicant
             committee = permissions.is_committee(session, username)
-            decided = request.state in workflow.DECIDED
+            staff = permissions.is_staff(session, username)
+            has_voted = any(o.member == username for o in request.opinions)
             return {
                 "request": request,
                 "is_applicant": is_applicant,
-                "staff": permissions.is_staff(session, username),
+                "staff": staff,
                 "committee": committee,
                 "vote_refusal": permissions.vote_refusal(session, username, request) if committee else None,
-                "has_voted": any(o.member == username for o in request.opinions),
+                "has_voted": has_voted,
                 "has_conflict": any(c.member == username for c in request.conflicts),
-                # The applicant sees the opinions and their reasons once the committee decided.
-                "opinions": request.opinions if (committee or decided or not is_applicant) else [],
+                "opinions": workflow.visible_opinions(request, username, staff=staff, has_voted=has_voted),
                 "revision": session.scalar(_revision_of(request.id)),
                 "suggested_slug": authorisation.suggested_slug(request),
                 "comments": list(request.comments),
@@ -82,7 +82,7 @@ class Office:
     def submit(self, username: str, request_id: int) -> None:
         with self.session() as session:
             workflow.submit(session, username, workflow.get_request(session, request_id),
-                            self.config.favourable_required)
+                            self.config.favourable_required, self.catalog)
 
     def withdraw(self, username: str, request_id: int, reason: str) -> None:
         with self.session() as session:

@@ -58,7 +58,7 @@ def request_at_state(session: Session, catalog: Catalog, state: RequestState, ap
     if state is RequestState.withdrawn:
         workflow.withdraw(session, applicant, request, "changed my mind")
         return request
-    workflow.submit(session, applicant, request, favourable_required)
+    workflow.submit(session, applicant, request, favourable_required, catalog)
     if state is RequestState.submitted:
         return request
     if state is RequestState.changes_requested:

@@ -72,6 +72,11 @@ def test_the_applicant_sees_no_opinion_before_the_outcome(portal_server):
             "adequacy_reason": "too many columns", "methodology_reason": "fine"}
     assert portal_server.post("cleo", f"requests/{rid}/opinion", vote).status_code == 302
     assert "too many columns" not in portal_server.page("ada", f"requests/{rid}").text
+    # Opinions stay independent: another member sees it only once they gave theirs; the staff always.
+    assert "too many columns" not in portal_server.page("cyril", f"requests/{rid}").text
+    assert "too many columns" in portal_server.page("otto", f"requests/{rid}").text
+    assert portal_server.post("cyril", f"requests/{rid}/opinion", {**vote, "adequacy": "met"}).status_code == 302
+    assert "too many columns" in portal_server.page("cyril", f"requests/{rid}").text
 
 
 def test_every_form_needs_its_xsrf_token(portal_server):

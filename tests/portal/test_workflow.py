@@ -72,7 +72,7 @@ def test_sent_back_request_is_revised_once_as_a_linked_draft(office):
         assert (new.state, new.resubmits_id, new.title, new.data) == (RequestState.draft, old.id, old.title, old.data)
         with pytest.raises(WorkflowError, match="already revised"):
             workflow.revise(s, "ada", old, office.catalog)
-        workflow.submit(s, "ada", new, 2)
+        workflow.submit(s, "ada", new, 2, office.catalog)
         assert old.state is RequestState.changes_requested and new.state is RequestState.submitted
 
 
@@ -82,7 +82,7 @@ def test_only_the_applicant_edits_and_only_a_draft(office):
         for intruder in ("ben", "cleo", "otto"):
             with pytest.raises(PermissionDenied, match="only the applicant"):
                 workflow.update_draft(s, intruder, request, {"title": "hijacked"}, office.catalog)
-        workflow.submit(s, "ada", request, 2)
+        workflow.submit(s, "ada", request, 2, office.catalog)
         with pytest.raises(WorkflowError, match="only a draft can be edited"):
             workflow.update_draft(s, "ada", request, {"title": "late change"}, office.catalog)
 
@@ -103,7 +103,7 @@ def test_incomplete_request_cannot_be_submitted(office):
     with office.session() as s:
         request = workflow.create_draft(s, "ada", {"title": "Only a title"}, office.catalog)
         with pytest.raises(WorkflowError, match="incomplete: summary, methodology"):
-            workflow.submit(s, "ada", request, 2)
+            workflow.submit(s, "ada", request, 2, office.catalog)
 
 
 def test_authorisation_generates_a_valid_manifest_from_the_request(office, tmp_path):
