@@ -19,6 +19,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	@# HealthDCAT-AP SHACL shapes for the catalogue test; --no-deps: its DataHub client is not needed
+	$(BIN)/pip install --quiet --no-deps dh-healthdcat==0.2.0
 	touch $(STAMP)
 
 host:  ## install and start what the enclave needs on this host (Docker engine, proxy; PostgreSQL and Chromium for tests)

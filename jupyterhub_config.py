@@ -14,6 +14,8 @@ from enclave.auth.settings import AuthSettings
 from enclave.host_state import follow_state_changes
 from enclave.hygiene import check_host_files
 from enclave.settings import Settings, service_environment
+from portal.config import VARIABLES as PORTAL_VARIABLES
+from portal.config import portal_port
 from spawner_config.home import TEMPLATES, projects_of
 from spawner_config.hub import check_firewall
 from spawner_config.spawner import EnclaveSpawner
@@ -52,7 +54,7 @@ configure_login(c, settings, AuthSettings.from_env())
 
 # Our services get an allow-list of the environment (enclave.settings.SERVICE_VARIABLES and the
 # gate's own): the registry's settings, none of the secrets, and nothing added later by default.
-service_env = service_environment(os.environ, extra=GATE_VARIABLES)
+service_env = service_environment(os.environ, extra=GATE_VARIABLES + PORTAL_VARIABLES)
 
 # Keeping it tidy: idle servers are culled; servers that must not run are stopped.
 c.JupyterHub.services = [
@@ -83,3 +85,10 @@ c.JupyterHub.services.append(
     {"name": "egress", "url": f"http://127.0.0.1:{settings.egress_port}",
      "command": [sys.executable, "-m", "egress_gate.service"], "oauth_no_confirm": True, "environment": service_env})
 c.JupyterHub.load_roles += [{"name": "user", "scopes": ["self", "access:services!service=egress"]}]
+
+# The front office (portal/service): catalogue and project directory public at /services/portal/,
+# access requests, committee opinions, authorisations and publishing for any registered user (hub OAuth).
+c.JupyterHub.services.append(
+    {"name": "portal", "url": f"http://127.0.0.1:{portal_port()}", "command": [sys.executable, "-m", "portal.service"],
+     "oauth_no_confirm": True, "environment": service_env})
+next(role for role in c.JupyterHub.load_roles if role["name"] == "user")["scopes"].append("access:services!service=portal")

@@ -27,6 +27,7 @@ class Role(StrEnum):
     researcher = "researcher"
     steward = "steward"
     ops = "ops"
+    committee = "committee"  # the scientific and ethics committee (portal: opinions on access requests)
 
 
 class Purpose(StrEnum):

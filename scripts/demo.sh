@@ -59,6 +59,10 @@ add_user bob researcher "Bob Durand"
 add_user carol steward "Carol Petit"
 add_user dave steward "Dave Moreau"
 add_user oscar ops "Oscar Leroy"   # the dev OIDC provider signs in whoever types a user name
+add_user claire committee "Claire Dubois"   # the scientific and ethics committee (portal)
+add_user hugo committee "Hugo Bernard"
+add_user ines committee "Inès Garnier"
+.venv/bin/python -m portal.seed   # one access request at each stage of the front office
 
 step 4 "provision the demo project (projects/demo-cardio.toml)"
 cp projects/demo-cardio.toml "$ENCLAVE_PROJECTS_DIR/demo-cardio.toml"
@@ -112,6 +116,9 @@ Done. Open http://127.0.0.1:8000/ (from this machine; an SSH tunnel from elsewhe
   carol or dave (stewards), oscar (ops) — then enrol a TOTP code (scan the QR code, or compute it:
   .venv/bin/python -c 'import pyotp; print(pyotp.TOTP("SECRET").now())').
   Then start the project's server: http://127.0.0.1:8000/hub/spawn/alice/demo-cardio
+Front office: http://127.0.0.1:8000/services/portal/ — catalogue and projects without signing in;
+  requests at every stage (alice applies, claire/hugo/ines are the committee, oscar records authorisations);
+  the authorised one is projects/demo-readmissions.toml: make provision PROJECT=demo-readmissions
 Operators: . $DEMO_DIR/enclave.env, then enclave list | enclave show demo-cardio | enclave audit tail
 Stop everything: make demo-stop. Logs: $DEMO_DIR/hub.log, $DEMO_DIR/idp.log
 DONE

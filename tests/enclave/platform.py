@@ -169,11 +169,14 @@ def running_platform(root: Path, image: str, projects: dict[str, list[str]], hub
     (root / "projects").mkdir()
     p = Platform(root=root, env={}, hub_api_port=free_port(), proxy_port=free_port(), proxy_api_port=free_port(),
                  image=image, projects=[slug(name) for name in projects])
-    p.env = {**os.environ, "ENCLAVE_HOME": str(root / "var"), "ENCLAVE_PROJECTS_DIR": str(root / "projects"),
+    # PYTHONPATH: the hub and its services run this checkout's code, whichever checkout the venv was installed from.
+    pythonpath = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    p.env = {**os.environ, "PYTHONPATH": pythonpath, "ENCLAVE_HOME": str(root / "var"), "ENCLAVE_PROJECTS_DIR": str(root / "projects"),
              "ENCLAVE_SOURCES_DIR": str(root / "sources"), "ENCLAVE_MASTER_KEY_FILE": str(root / "master.key"),
              "ENCLAVE_HUB_API_PORT": str(p.hub_api_port), "ENCLAVE_PROXY_PORT": str(p.proxy_port),
              "ENCLAVE_PROXY_API_PORT": str(p.proxy_api_port), "ENCLAVE_EGRESS_PORT": str(free_port()),
              "ENCLAVE_EGRESS_ENCLAVE_PORT": str(free_port()), "ENCLAVE_SEAL_PORT": str(free_port()),
+             "ENCLAVE_PORTAL_PORT": str(free_port()),
              "ENCLAVE_NOTEBOOK_IMAGE": image, "ENCLAVE_ACTOR": "test-ops",
              # A real login: OIDC with the development provider (started below), then TOTP; the egress
              # test's stewards log in with a browser.

@@ -12,6 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
 import egress_gate.models  # noqa: F401  (the gate's tables are in Base.metadata too)
+import portal.models  # noqa: F401  (and the front office's)
 from enclave.db import alembic_config, check_schema, current_revision, head_revision, make_engine, upgrade
 from enclave.errors import EnclaveError
 from enclave.models import Base
@@ -59,7 +60,8 @@ def test_downgrade_removes_everything_and_upgrade_rebuilds_it(new_database):
         upgrade(url)
         tables = set(inspect(engine).get_table_names())
         assert {"users", "user_roles", "projects", "memberships", "audit_events", "user_totp", "egress_requests",
-                "egress_files", "egress_decisions", "egress_releases"} <= tables
+                "egress_files", "egress_decisions", "egress_releases", "access_requests", "access_request_opinions",
+                "access_authorisations", "published_results"} <= tables
     finally:
         engine.dispose()
 

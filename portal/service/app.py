@@ -1,0 +1,90 @@
+"""The tornado application of the portal, and :func:`main`, which the hub runs as the ``portal`` service.
+
+Identity as in the egress gate: browsers log in with the hub's OAuth (callback at
+``<prefix>oauth_callback``); public pages need no login. Every form carries JupyterHub's XSRF
+token (``xsrf_cookies=True``). The one seam for tests is the ``portal_identity_provider``
+application setting (:data:`IDENTITY_PROVIDER_SETTING`), which replaces only the hub's lookup of
+the user model; production never sets it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jupyterhub.services.auth import HubOAuth
+from tornado import web
+from tornado.httpserver import HTTPServer
+
+from ..config import PortalConfig
+from . import handlers as h
+from .office import Office
+
+IDENTITY_PROVIDER_SETTING = "portal_identity_provider"
+TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
+log = logging.getLogger("portal.service")
+
+
+def templates() -> Environment:
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True,
+                      default_for_string=True), trim_blocks=True, lstrip_blocks=True)
+    assert env.autoescape is not False
+    return env
+
+
+def cookie_secret(config: PortalConfig) -> bytes:
+    """Persisted (0600) so that a restart does not log everyone out."""
+    path = config.data_dir / "cookie_secret"
+    config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return path.read_text().strip().encode()
+
+
+def make_app(config: PortalConfig, hub_auth: HubOAuth | None = None, office: Office | None = None,
+             identity_provider=None, **settings) -> web.Application:
+    office = office or Office(config)
+    hub_auth = hub_auth or HubOAuth(cache_max_age=60)
+    p = config.prefix
+    n = r"(\d+)"
+    routes = [
+        (p, h.HomeHandler),
+        (p + "oauth_callback", h.OAuthCallbackHandler),
+        (p + "catalogue", h.CatalogueHandler),
+        (p + r"catalogue\.(ttl|jsonld)", h.ExportHandler),
+        (p + "catalogue/datasets/([a-z0-9-]+)", h.DatasetHandler),
+        (p + "catalogue/tables/([A-Za-z0-9_]+)", h.TableHandler),
+        (p + "directory", h.DirectoryHandler),
+        (p + "requests", h.MyRequestsHandler),
+        (p + "requests/new", h.NewRequestHandler),
+        (p + f"requests/{n}", h.RequestHandler),
+        (p + f"requests/{n}/(submit|withdraw|revise|comment|conflict|opinion|send-back|authorise)", h.ActionHandler),
+        (p + "committee", h.CommitteeHandler),
+        (p + "staff", h.StaffHandler),
+        (p + "publish", h.PublishHandler),
+    ]
+    return web.Application(
+        routes, office=office, config=config, hub_auth=hub_auth, jinja=templates(), prefix=p,
+        hub_base=os.environ.get("JUPYTERHUB_BASE_URL", "/"),
+        cookie_secret=settings.pop("cookie_secret", None) or cookie_secret(config),
+        xsrf_cookies=True, login_url=hub_auth.login_url,
+        **{IDENTITY_PROVIDER_SETTING: identity_provider}, **settings,
+    )
+
+
+async def serve(config: PortalConfig) -> None:
+    app = make_app(config)
+    server = HTTPServer(app, xheaders=True)
+    server.listen(config.bind_port, config.bind_host)
+    log.info("portal listening on %s:%s%s", config.bind_host, config.bind_port, config.prefix)
+    await asyncio.Event().wait()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(serve(PortalConfig.from_env()))
