@@ -14,8 +14,7 @@ from enclave.auth.settings import AuthSettings
 from enclave.host_state import follow_state_changes
 from enclave.hygiene import check_host_files
 from enclave.settings import Settings, service_environment
-from portal.config import VARIABLES as PORTAL_VARIABLES
-from portal.config import portal_port
+from portal.config import VARIABLES as PORTAL_VARIABLES, portal_port
 from spawner_config.home import TEMPLATES, projects_of
 from spawner_config.hub import check_firewall
 from spawner_config.spawner import EnclaveSpawner

@@ -9,12 +9,9 @@ import click
 from sqlalchemy.exc import OperationalError
 
 from enclave.cli_auth import attach as attach_auth_commands
-from enclave.cli_catalog import DIALECT_HELP
-from enclave.cli_catalog import catalog as catalog_group
-from enclave.cli_provision import COMMANDS as PROVISION_COMMANDS
-from enclave.cli_provision import PROJECT_COMMANDS
-from enclave.cli_registry import COMMANDS as REGISTRY_COMMANDS
-from enclave.cli_registry import project as project_group
+from enclave.cli_catalog import DIALECT_HELP, catalog as catalog_group
+from enclave.cli_provision import COMMANDS as PROVISION_COMMANDS, PROJECT_COMMANDS
+from enclave.cli_registry import COMMANDS as REGISTRY_COMMANDS, project as project_group
 from enclave.db import is_busy
 from enclave.errors import EnclaveError
 from enclave.settings import DEFAULT_CATALOG

@@ -255,7 +255,7 @@ def _links(catalog: Catalog) -> list[Link]:
         for column in table.columns:
             if column.role == "linkage":
                 by_domain.setdefault(column.domain or column.name, []).append((table.name, column.name))
-    declared = {(link.from_table, link.to_table) for link in links} | {(l.to_table, l.from_table) for l in links}
+    declared = {(link.from_table, link.to_table) for link in links} | {(link.to_table, link.from_table) for link in links}
     for domain, members in by_domain.items():
         for i, (t1, c1) in enumerate(members):
             for t2, c2 in members[i + 1:]:

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import numpy as np
 
-from .catalog import STATUS_COLUMN, Catalog, Column, Table, FICTIVE_POLICIES
+from .catalog import FICTIVE_POLICIES, STATUS_COLUMN, Catalog, Column, Table
 from .coarsening import RULES, output_type
 from .dictionary import write_dictionary
 from .errors import PseudonymizerError
@@ -30,8 +30,8 @@ from .filters import Filter, parse_filter
 from .keys import fingerprint, project_key
 from .nomenclatures import Nomenclatures
 from .progress import Progress
-from .publish import staging
 from .pseudonyms import Pseudonymizer, row_pseudonyms
+from .publish import staging
 from .reading import Source, arrow_type, check_source, find_sources, iter_batches, source_columns, source_files
 
 MANIFEST_FORMAT = "enclave-extract/2"

@@ -35,8 +35,7 @@ from enclave.db import make_engine, session_scope
 from enclave.registry import get_project
 from enclave.settings import Settings
 from spawner_config.seal_budget import AuditCoalescer, Budgets
-from spawner_config.seal_rules import (Limits, Refusal, Route, check_request, judge_contents, looks_binary,
-                                       parse_route, shrink_message, socket_channel)
+from spawner_config.seal_rules import Limits, Refusal, Route, check_request, judge_contents, looks_binary, parse_route, shrink_message, socket_channel
 from spawner_config.seal_targets import AssetIndex, Targets
 
 log = logging.getLogger("enclave.seal")

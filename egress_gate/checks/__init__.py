@@ -26,9 +26,8 @@ from .differencing import check_differencing
 from .dominance import check_dominance
 from .embedded import check_embedded
 from .files import check_needs_human, check_rows, check_size, check_type
-from .identifiers import (check_column_names, check_contact_details, check_dates, check_nir, check_places,
-                          check_pseudonyms, check_text)
 from .formulas import check_formulas
+from .identifiers import check_column_names, check_contact_details, check_dates, check_nir, check_places, check_pseudonyms, check_text
 from .rowlevel import check_row_level
 
 __all__ = ["check_file", "check_table"]

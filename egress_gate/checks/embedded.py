@@ -23,6 +23,6 @@ def check_embedded(path: Path, policy: Policy, context: CheckContext) -> list[Fi
         out += [f for f in check_text(text, policy, context, part=where) if f.outcome is not Outcome.PASS]
     if not any(f.outcome is Outcome.FAIL for f in out):
         places = ", ".join(w for w, _ in found.texts[:5]) + (" ..." if len(found.texts) > 5 else "")
-        out.append(passed("embedded_text", f"no identifier in the file's metadata, comments or other hidden text"
+        out.append(passed("embedded_text", "no identifier in the file's metadata, comments or other hidden text"
                           + (f" (checked: {places})" if places else ""), policy))
     return out

@@ -10,9 +10,9 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
-import re2
 import pyarrow as pa
 import pyarrow.compute as pc
+import re2
 
 from ..context import PSEUDONYM_LENGTH, CheckContext
 from ..findings import Cell, Finding, Outcome

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from egress_gate import CheckContext, DEFAULT_POLICY, check_file
+from egress_gate import DEFAULT_POLICY, CheckContext, check_file
 
 from .factories import pseudonym
 from .hostile_files import png_text_chunk, tiny_png

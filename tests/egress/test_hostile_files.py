@@ -33,10 +33,8 @@ from enclave.models import AuditEvent
 from enclave.registry import get_user
 
 from ..conftest import REPO
-from ..registry.conftest import sqlite_template  # noqa: F401
 from .factories import pseudonym
 from .hostile_files import BUILDERS, build
-from .service_fixtures import gate_server  # noqa: F401
 
 HARD_LIMIT = 5.0  # seconds for one pathological file, worker start-up included
 

@@ -6,9 +6,7 @@ Through the real gate service (see service_fixtures.py); figures are built byte 
 from __future__ import annotations
 
 from .hostile_files import png_text_chunk, tiny_png
-from .service_fixtures import gate_server  # noqa: F401
 from .test_verdicts import submit
-from ..registry.conftest import sqlite_template  # noqa: F401
 
 
 def test_the_queue_shows_the_worst_finding_first_and_filters(gate_server):

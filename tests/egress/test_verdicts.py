@@ -14,9 +14,6 @@ from egress_gate import workflow
 from egress_gate.models import EgressRequest
 from enclave.models import AuditEvent
 
-from ..registry.conftest import sqlite_template  # noqa: F401
-from .service_fixtures import gate_server  # noqa: F401
-
 
 def submit(server, paths=("outputs/ids.csv",)) -> dict:
     response = server.submit("remi", list(paths))

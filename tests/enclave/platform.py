@@ -243,9 +243,8 @@ def _teardown(p: Platform) -> None:
             networks.remove_network(project)  # its containers first
         except Exception:  # noqa: BLE001 - clean up the rest regardless
             pass
-    from enclave.settings import Settings
-
     from enclave import workspace
+    from enclave.settings import Settings
 
     for point in workspace.mounted_under(p.root):
         subprocess.run(["umount", "-l", str(point)], check=False, capture_output=True)

@@ -11,7 +11,6 @@ import csv
 import json
 import random
 from collections import defaultdict
-from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -232,7 +231,7 @@ def test_cli_summary_shows_affected_rows(fixture, master_key, tmp_path):
         "--out", tmp_path / "out", "--master-key-file", key, "--fictive-policy", "null", "--status-column", check=True,
     )
     fictive = sum(p["BEN_CDI_NIR"] != "00" for p in rows["PERSON"])
-    line = next(l for l in result.stdout.splitlines() if l.startswith("PERSON"))
+    line = next(text for text in result.stdout.splitlines() if text.startswith("PERSON"))
     assert f"rows with ids of no one (null): {fictive} fictive_id" in line, result.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["master.key", "out"]  # no lock file left
 
@@ -268,7 +267,7 @@ def test_progress_lines_in_logs(fixture, master_key, tmp_path):
         "--out", tmp_path / "out", "--master-key-file", key,
         env={"ENCLAVE_PROGRESS_SECONDS": "0"}, check=True,
     )
-    lines = [l for l in result.stderr.splitlines() if l.startswith("CARE: ")]
+    lines = [text for text in result.stderr.splitlines() if text.startswith("CARE: ")]
     assert len(lines) >= 2 and "rows/s" in lines[0] and lines[-1] == lines[-1].split(", done")[0] + ", done", result.stderr
     assert "\r" not in result.stderr  # no terminal bar in a log
     quiet = run_enclave(

@@ -10,8 +10,17 @@ import json
 import pytest
 
 from spawner_config.seal_budget import AuditCoalescer, Budgets
-from spawner_config.seal_rules import (NOTICE, Limits, Refusal, check_request, judge_contents, looks_binary,
-                                       parse_route, shrink_message, socket_channel)
+from spawner_config.seal_rules import (
+    NOTICE,
+    Limits,
+    Refusal,
+    check_request,
+    judge_contents,
+    looks_binary,
+    parse_route,
+    shrink_message,
+    socket_channel,
+)
 
 PREFIX = "/user/bob/cardio/"
 
