@@ -41,6 +41,7 @@ test-pure: $(STAMP)  ## the tests that need no Docker, PostgreSQL or browser (no
 bench: $(STAMP) host  ## measure speed against baselines measured in the same run (writes .bench/*.json)
 	$(BIN)/python -m tests.bench.pseudonymizer_bench
 	$(BIN)/python -m tests.bench.enclave_bench
+	$(BIN)/python -m tests.bench.seal_bench
 	$(BIN)/python -m tests.bench.egress_bench
 
 demo: $(STAMP) host  ## the whole system on embedded defaults (see README)

@@ -25,7 +25,6 @@ from enclave.db import make_engine, session_scope
 from portal.config import PortalConfig
 from portal.service import Office, make_app
 
-from ..registry.conftest import sqlite_template  # noqa: F401
 from .factories import USERS, create_cast
 
 PREFIX = "/services/portal/"

@@ -15,7 +15,6 @@ from portal.config import PortalConfig
 from portal.models import AccessRequest, RequestState
 from portal.service import Office
 
-from ..registry.conftest import backend, new_database, postgres_server, registry  # noqa: F401
 from .factories import GOOD, REASONS, create_cast, request_at_state
 
 
