@@ -56,3 +56,23 @@ class AuditAction(StrEnum):
     egress_view = "egress.view"
     egress_preview = "egress.preview"
     egress_download = "egress.download"
+    egress_refused = "egress.refused"  # a submission refused before anything was queued
+    # the seal between browsers and enclave servers (spawner_config.seal)
+    seal_refused = "seal.refused"
+    seal_output_capped = "seal.output_capped"
+    # the front office (portal.workflow.Action, then what is not a transition)
+    access_request_create = "access_request.create"
+    access_request_edit = "access_request.edit"
+    access_request_comment = "access_request.comment"
+    access_request_conflict = "access_request.conflict"
+    access_request_opinion = "access_request.opinion"
+    access_request_manifest = "access_request.manifest"
+    access_request_submit = "access_request.submit"
+    access_request_send_back = "access_request.send_back"
+    access_request_approve = "access_request.approve"
+    access_request_reject = "access_request.reject"
+    access_request_revise = "access_request.revise"
+    access_request_authorise = "access_request.authorise"
+    access_request_refuse = "access_request.refuse"
+    access_request_withdraw = "access_request.withdraw"
+    result_publish = "result.publish"

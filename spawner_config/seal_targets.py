@@ -73,7 +73,8 @@ class Targets:
         if cached and now - cached[0] < self.ttl:
             return cached[1]
         target = self._lookup(user, slug)
-        self._cache[key] = (now, target)
+        if target is not None:  # a server still starting is looked up again at once
+            self._cache[key] = (now, target)
         return target
 
     def _lookup(self, user: str, slug: str) -> Target | None:
