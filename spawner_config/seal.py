@@ -131,11 +131,16 @@ class Seal:
         try:
             async with self.session.request(request.method, target.url + request.raw_path, headers=headers, data=body,
                                             allow_redirects=False) as upstream:
-                answer = bytearray()
-                async for chunk in upstream.content.iter_chunked(256 * 1024):
-                    answer += chunk
-                    if len(answer) > MAX_ANSWER:
-                        raise Refusal(f"an answer over {MAX_ANSWER // 2**20} MiB", 413)
+                if int(upstream.headers.get("Content-Length") or 0) > MAX_ANSWER:
+                    raise Refusal(f"an answer over {MAX_ANSWER // 2**20} MiB", 413)
+                if "Content-Length" in upstream.headers:
+                    answer = await upstream.read()
+                else:  # chunked: counted as it comes
+                    answer = bytearray()
+                    async for chunk in upstream.content.iter_any():
+                        answer += chunk
+                        if len(answer) > MAX_ANSWER:
+                            raise Refusal(f"an answer over {MAX_ANSWER // 2**20} MiB", 413)
                 status, answer_headers = upstream.status, [(k, v) for k, v in upstream.headers.items()
                                                            if k.lower() not in HOP_BY_HOP]
         except aiohttp.ClientError as error:
