@@ -9,7 +9,9 @@ for part in "$@"; do
     case "$part" in
         python)   python3 -c 'import venv, ensurepip' 2>/dev/null || want python3-venv ;;
         docker)   command -v dockerd >/dev/null || want docker.io
-                  command -v iptables >/dev/null || want iptables ;;
+                  command -v iptables >/dev/null || want iptables
+                  command -v mkfs.ext4 >/dev/null || [ -x /usr/sbin/mkfs.ext4 ] || want e2fsprogs  # workspace quotas
+                  command -v ss >/dev/null || want iproute2 ;;
         postgres) ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || want postgresql ;;
         proxy)    command -v npm >/dev/null || want nodejs npm ;;
         images)   command -v debootstrap >/dev/null || want debootstrap ;;
