@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import secrets
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment
 from jupyterhub.services.auth import HubOAuth
 from tornado import web
 from tornado.httpserver import HTTPServer
+
+from enclave.web import escaping_templates, persistent_cookie_secret
 
 from ..config import PortalConfig
 from . import handlers as h
@@ -29,21 +30,11 @@ log = logging.getLogger("portal.service")
 
 
 def templates() -> Environment:
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True,
-                      default_for_string=True), trim_blocks=True, lstrip_blocks=True)
-    assert env.autoescape is not False
-    return env
+    return escaping_templates(TEMPLATES)
 
 
 def cookie_secret(config: PortalConfig) -> bytes:
-    """Persisted (0600) so that a restart does not log everyone out."""
-    path = config.data_dir / "cookie_secret"
-    config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(32))
-    return path.read_text().strip().encode()
+    return persistent_cookie_secret(config.data_dir)
 
 
 def make_app(config: PortalConfig, hub_auth: HubOAuth | None = None, office: Office | None = None,
