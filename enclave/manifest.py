@@ -204,7 +204,7 @@ def _data_request(r: _Reader, catalog: Catalog) -> DataRequest:
     if not tables:
         raise r.error("data.tables", "empty", f"name the authorised tables, among: {', '.join(sorted(catalog.tables))}")
     for i, table in enumerate(tables):
-        if table not in catalog.tables:
+        if not any(t.describes(table) for t in catalog.tables.values()):  # a name, or a year-family member (T_MCO22C)
             raise r.error(f"data.tables[{i}]", f"{table!r} is not in the catalog", f"known tables: {', '.join(sorted(catalog.tables))}")
     column_specs = r.strings("data.columns")
     where = r.strings("data.where")

@@ -145,3 +145,13 @@ def test_enclave_provision_refuses_a_bad_manifest_in_one_line(registry, enclave_
     assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
     assert project.row() is None and project.events() == []
     assert not project.project_dir.exists() and project.network() is None
+
+
+def test_a_year_family_member_is_a_table_of_the_catalog(tmp_path, catalog):
+    """T_MCO22C is the 2022 member of the family T_MCOaaC: a manifest may name one year only,
+    as `enclave pseudonymize --tables` may; a name no family describes is still refused."""
+    path = write_manifest(tmp_path, SLUG, {"data.tables": ["IR_BEN_R", "T_MCO22C"], "data.where": DELETE})
+    assert load_manifest(path, catalog, set(USERS)).data["tables"] == ["IR_BEN_R", "T_MCO22C"]
+    path = write_manifest(tmp_path, SLUG, {"data.tables": ["IR_BEN_R", "T_MCOXXC"], "data.where": DELETE})
+    with pytest.raises(ManifestError, match="'T_MCOXXC' is not in the catalog"):
+        load_manifest(path, catalog, set(USERS))
