@@ -260,8 +260,12 @@ def spark_session(engine: EngineSpec, extra: dict[str, str] | None = None):
         raise PseudonymizerError("the spark engine needs the 'pyspark' package and a Java runtime (17+)",
                                  "pip install pyspark; apt-get install openjdk-17-jre-headless") from None
     builder = SparkSession.builder.master(engine.address or f"local[{engine.local_workers}]").appName("enclave-extract")
-    if not engine.address:
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # local workers run this interpreter (read at session start)
+    if not engine.address:  # local workers run this interpreter and this code (read when the JVM starts)
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        root = str(Path(__file__).resolve().parent.parent)
+        paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+        if root not in paths:
+            os.environ["PYTHONPATH"] = os.pathsep.join([root, *filter(None, paths)])
     for name, value in {**SPARK_CONF, **(extra or {})}.items():
         builder = builder.config(name, value)
     session = builder.getOrCreate()
