@@ -10,8 +10,10 @@ from those batches, in source order, with the local engine's writer: the same ro
 bytes. A CSV source is one slice: a CSV row's number is known only once the rows before it are read.
 
 The project key (never the master key) travels to the workers inside the task (Dask) or inside the
-pickled function (Spark): it is never a SQL literal, so it is in no query plan, and a task's
-pseudonym cache (and the key with it) lives no longer than the task.
+pickled function (Spark): it is never a SQL literal, so it is in no query plan. Each worker process
+keeps one pseudonym cache per run (each distinct id is hashed once per worker, not once per slice)
+and forgets it, key included, when the run ends (Dask) or its next run starts (Spark, whose
+executors end with the session that a run opens itself).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import os
 import pickle
 import shutil
 import sys
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
@@ -53,6 +56,7 @@ class Slice:
 class Job:
     """What every task of one run needs; shipped to the workers once."""
 
+    run: str
     plans: list[TablePlan]
     slices: list[Slice]
     key: bytes
@@ -61,7 +65,7 @@ class Job:
     parts: str
 
     def __repr__(self) -> str:  # engines print tasks' arguments in errors: never the key
-        return f"Job({len(self.plans)} tables, {len(self.slices)} slices, parts={self.parts})"
+        return f"Job({self.run}: {len(self.plans)} tables, {len(self.slices)} slices, parts={self.parts})"
 
 
 def plan_slices(plans: list[TablePlan], batch_rows: int, slice_rows: int | None, parallelism: int) -> list[Slice]:
@@ -93,8 +97,8 @@ def run_slice(job: Job, i: int) -> tuple[int, TableReport | None, tuple[str, str
     temp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}")
     report = TableReport()
     try:
-        with Pseudonymizer(job.key, workers=1) as pseudonymizer, pa.OSFile(str(temp), "wb") as sink, \
-                pa.ipc.new_stream(sink, plan.output_schema()) as writer:
+        pseudonymizer = _resident(job)
+        with pa.OSFile(str(temp), "wb") as sink, pa.ipc.new_stream(sink, plan.output_schema()) as writer:
             for batch in iter_range_batches(plan.source, plan.read, job.batch_rows, piece.start, piece.stop):
                 first_row = piece.start + report.rows_in
                 report.rows_in += batch.num_rows
@@ -108,6 +112,27 @@ def run_slice(job: Job, i: int) -> tuple[int, TableReport | None, tuple[str, str
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
     return i, report, None
+
+
+_RESIDENT: dict[tuple[str, int], Pseudonymizer] = {}  # (run, thread) -> this worker's cache of that run
+
+
+def _resident(job: Job) -> Pseudonymizer:
+    """This worker thread's pseudonymizer of the run; any other run's is forgotten first (one key at most)."""
+    here = (job.run, threading.get_ident())
+    for other in [k for k in _RESIDENT if k[0] != job.run]:
+        _RESIDENT.pop(other).close()
+    if here not in _RESIDENT:
+        _RESIDENT[here] = Pseudonymizer(job.key, workers=1)
+    return _RESIDENT[here]
+
+
+def forget(run: str) -> int:
+    """On a worker: drop the run's pseudonym caches and the key they hold; how many there were."""
+    mine = [k for k in _RESIDENT if k[0] == run]
+    for k in mine:
+        _RESIDENT.pop(k).close()
+    return len(mine)
 
 
 def merge_reports(total: TableReport, part: TableReport) -> None:
@@ -176,7 +201,7 @@ def extract_tables(engine: EngineSpec, plans: list[TablePlan], work: Path, key: 
     try:
         with runner(engine) as (parallelism, run):
             slices = plan_slices(plans, batch_rows, engine.slice_rows, parallelism)
-            job = Job(plans, slices, key, policy, batch_rows, str(parts.absolute()))
+            job = Job(uuid.uuid4().hex, plans, slices, key, policy, batch_rows, str(parts.absolute()))
             assembler = _Assembler(plans, slices, work, parts)
             total = sum(_known_rows(plan) or 0 for plan in plans) or None
             label = f"{len(plans)} table(s) on {engine.name} ({parallelism} workers, {len(slices)} slices)"
@@ -233,6 +258,7 @@ def dask_runner(engine: EngineSpec) -> Iterator[tuple[int, Runner]]:
                     yield future.result()
             finally:
                 client.cancel(futures + [shared])
+                client.run(forget, job.run, on_error="ignore")  # a worker lost meanwhile took the key with it
 
         yield parallelism, run
     finally:

@@ -13,6 +13,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import distributed
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -95,6 +96,14 @@ def test_dask_gives_the_local_extract(case, dask_cluster, local_extract, tmp_pat
     manifest = _engine_extract(case, EngineSpec("dask", address=dask_cluster.scheduler_address), out, request)
     _assert_same_extract(local_extract(case), out)
     assert manifest == json.loads((local_extract(case) / "manifest.json").read_text())
+    with distributed.Client(dask_cluster) as client:  # the workers forgot the run's caches, and the key in them
+        assert client.run(_resident_caches) == dict.fromkeys(dask_cluster.scheduler_info["workers"], 0)
+
+
+def _resident_caches() -> int:
+    from pseudonymizer import distributed as ours
+
+    return len(ours._RESIDENT)
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -182,7 +191,7 @@ def test_spark_plans_logs_and_event_log_never_hold_the_key(spark, synth_sources,
             fictive_policy="random", engine=EngineSpec("spark", session=session))
     key = project_key(MASTER, "secret-project", 1)
     plans, _ = plan_extraction(load_catalog(SYNTH_CATALOG), synth_sources)
-    job = Job(plans, plan_slices(plans, 5000, None, 2), key, "random", 5000, str(tmp_path))
+    job = Job("run", plans, plan_slices(plans, 5000, None, 2), key, "random", 5000, str(tmp_path))
     frame = slices_frame(session, job)
     plan_texts = [frame._jdf.queryExecution().toString(), frame._jdf.queryExecution().explainString(
         session._jvm.org.apache.spark.sql.execution.ExplainMode.fromString("extended"))]
