@@ -202,7 +202,8 @@ def helm_values(settings: Settings) -> dict[str, Any]:
                                         "targetPort": settings.egress_enclave_port}]},
             "networkPolicy": {"ingress": [
                 {"from": [{"podSelector": {"matchLabels": {"component": "proxy"}}}], "ports": [{"port": settings.seal_port}]},
-                {"from": [{"podSelector": {"matchLabels": {ROLE_LABEL: "notebook"}}}], "ports": [{"port": settings.egress_enclave_port}]},
+                {"from": [{"podSelector": {"matchLabels": {ROLE_LABEL: "notebook"}}}],
+                 "ports": [{"port": settings.hub_api_port}, {"port": settings.egress_enclave_port}]},
             ]},
         },
         "singleuser": {

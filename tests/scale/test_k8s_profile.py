@@ -155,3 +155,20 @@ def test_the_evaluator_is_not_a_wall():
                                                           "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]}}]}]}}
     assert admits([lax], server, "Egress", internet, 443, "TCP", NAMESPACES)
     assert not admits([lax], server, "Egress", Endpoint("m", None, ip="169.254.169.254"), 80, "TCP", NAMESPACES)
+
+
+def test_the_hub_pod_lets_servers_reach_the_api_and_the_gate_and_the_proxy_the_seal(rendered):
+    """Both ends must agree: the chart's hub policy, with our values' extra ingress rules, admits what
+    the servers' policies let out (else the servers could not start), and the proxy's way to the seal."""
+    hub_rules = rendered["alpha"]["values.yaml"]["hub"]["networkPolicy"]["ingress"]
+    hub_policy = {"metadata": {"namespace": "enclave"},
+                  "spec": {"podSelector": {"matchLabels": k8s.HUB_POD}, "policyTypes": ["Ingress"], "ingress": hub_rules}}
+    policies = [*rendered["alpha"]["networkpolicies.yaml"], hub_policy]
+    alice = Endpoint("alpha-alice", "enclave", rendered["alpha"]["pods.yaml"][0]["metadata"]["labels"])
+    hub, proxy = _endpoints(rendered)["hub"], _endpoints(rendered)["proxy"]
+    for port in (SETTINGS.hub_api_port, SETTINGS.egress_enclave_port):
+        assert reachable(policies, alice, hub, port, "TCP", NAMESPACES)
+    assert reachable(policies, proxy, hub, SETTINGS.seal_port, "TCP", NAMESPACES)
+    assert not reachable(policies, alice, hub, SETTINGS.seal_port, "TCP", NAMESPACES)  # a server never reaches the seal
+    assert reachable(policies, hub, alice, k8s.NOTEBOOK_PORT, "TCP", NAMESPACES)
+    assert not reachable(policies, proxy, alice, k8s.NOTEBOOK_PORT, "TCP", NAMESPACES)
