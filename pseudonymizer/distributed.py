@@ -5,9 +5,10 @@ size. A worker reads it with :func:`.reading.iter_range_batches` (the very batch
 reads), runs :func:`.extract.transform` on each with the row numbers they have in the source (so
 row filters, coarsening, fictive-id policies with their deterministic 'random' pseudonyms and
 ID_STATUS are the local engine's by construction, not a re-implementation), and writes the output
-batches to an Arrow IPC file in the staging folder. The driver writes each table's Parquet file
-from those batches, in source order, with the local engine's writer: the same row groups, the same
-bytes. A CSV source is one slice: a CSV row's number is known only once the rows before it are read.
+batches with the local engine's Parquet writer to a part file in the staging folder. The driver
+then joins each table's parts, in source order, by copying their row groups under one footer
+(:mod:`.parquet_concat`): the file the local engine writes, byte for byte, without decoding a
+value. A CSV source is one slice: a CSV row's number is known only once the rows before it are read.
 
 The project key (never the master key) travels to the workers inside the task (Dask) or inside the
 pickled function (Spark): it is never a SQL literal, so it is in no query plan. Each worker process
@@ -36,6 +37,7 @@ import pyarrow.parquet as pq
 from .engines import EngineSpec
 from .errors import PseudonymizerError
 from .extract import TablePlan, TableReport, transform
+from .parquet_concat import NotConcatenable, concat
 from .progress import Progress
 from .pseudonyms import Pseudonymizer
 from .reading import iter_range_batches
@@ -93,12 +95,12 @@ def run_slice(job: Job, i: int) -> tuple[int, TableReport | None, tuple[str, str
     (i, None, (problem, hint)) for bad input, which the driver raises as the local engine would."""
     piece = job.slices[i]
     plan = job.plans[piece.plan]
-    final = Path(job.parts) / f"{i:06d}.arrow"
+    final = Path(job.parts) / f"{i:06d}.parquet"
     temp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}")
     report = TableReport()
     try:
         pseudonymizer = _resident(job)
-        with pa.OSFile(str(temp), "wb") as sink, pa.ipc.new_stream(sink, plan.output_schema()) as writer:
+        with pq.ParquetWriter(temp, plan.output_schema()) as writer:  # the local engine's writer: the same row groups
             for batch in iter_range_batches(plan.source, plan.read, job.batch_rows, piece.start, piece.stop):
                 first_row = piece.start + report.rows_in
                 report.rows_in += batch.num_rows
@@ -152,44 +154,36 @@ def merge_reports(total: TableReport, part: TableReport) -> None:
 
 
 class _Assembler:
-    """Writes each table's Parquet file from its slices' parts, in source order, as they arrive."""
+    """Each table's Parquet file from its slices' parts, in source order, once all have arrived: their
+    row groups copied as they are under one footer (:mod:`.parquet_concat`), else re-encoded."""
 
     def __init__(self, plans: list[TablePlan], slices: list[Slice], work: Path, parts: Path):
-        self.plans, self.work, self.parts = plans, work, parts
+        self.plans, self.slices, self.work, self.parts = plans, slices, work, parts
         self.order = [[i for i, s in enumerate(slices) if s.plan == p] for p in range(len(plans))]
-        self.next = [0] * len(plans)
+        self.waiting = [len(o) for o in self.order]
         self.reports = [TableReport() for _ in plans]
-        self.arrived: dict[int, TableReport] = {}
-        self.writers: dict[int, pq.ParquetWriter] = {}
-        self.slices = slices
 
     def add(self, i: int, report: TableReport) -> None:
-        self.arrived[i] = report
         p = self.slices[i].plan
-        while self.next[p] < len(self.order[p]) and self.order[p][self.next[p]] in self.arrived:
-            self._write(p, self.order[p][self.next[p]])
-            self.next[p] += 1
-        if self.next[p] == len(self.order[p]):
-            self._writer(p).close()
+        merge_reports(self.reports[p], report)
+        self.waiting[p] -= 1
+        if not self.waiting[p]:
+            self._write(p)
 
-    def _writer(self, p: int) -> pq.ParquetWriter:
-        if p not in self.writers:
-            plan = self.plans[p]
-            self.writers[p] = pq.ParquetWriter(self.work / f"{plan.name}.parquet", plan.output_schema())
-        return self.writers[p]
-
-    def _write(self, p: int, i: int) -> None:
-        part = self.parts / f"{i:06d}.arrow"
-        writer = self._writer(p)
-        with pa.OSFile(str(part), "rb") as source, pa.ipc.open_stream(source) as reader:
-            for batch in reader:
-                writer.write_batch(batch)
-        part.unlink()
-        merge_reports(self.reports[p], self.arrived.pop(i))
-
-    def close(self) -> None:
-        for writer in self.writers.values():
-            writer.close()
+    def _write(self, p: int) -> None:
+        parts = [self.parts / f"{i:06d}.parquet" for i in self.order[p]]
+        path = self.work / f"{self.plans[p].name}.parquet"
+        try:
+            with open(path, "wb") as out:
+                concat(parts, out)
+        except NotConcatenable:  # data beside the row groups (a page index): write them again, one row group at a time
+            with pq.ParquetWriter(path, self.plans[p].output_schema()) as writer:
+                for part in parts:
+                    source = pq.ParquetFile(part)
+                    for k in range(source.num_row_groups):
+                        writer.write_table(source.read_row_group(k))
+        for part in parts:
+            part.unlink()
 
 
 def extract_tables(engine: EngineSpec, plans: list[TablePlan], work: Path, key: bytes, policy: str, batch_rows: int,
@@ -205,15 +199,12 @@ def extract_tables(engine: EngineSpec, plans: list[TablePlan], work: Path, key: 
             assembler = _Assembler(plans, slices, work, parts)
             total = sum(_known_rows(plan) or 0 for plan in plans) or None
             label = f"{len(plans)} table(s) on {engine.name} ({parallelism} workers, {len(slices)} slices)"
-            try:
-                with Progress(label, total, enabled=progress) as meter:
-                    for i, report, error in run(job):
-                        if error is not None:
-                            raise PseudonymizerError(*error)
-                        assembler.add(i, report)
-                        meter.update(report.rows_in)
-            finally:
-                assembler.close()
+            with Progress(label, total, enabled=progress) as meter:
+                for i, report, error in run(job):
+                    if error is not None:
+                        raise PseudonymizerError(*error)
+                    assembler.add(i, report)
+                    meter.update(report.rows_in)
     finally:
         shutil.rmtree(parts, ignore_errors=True)
     return assembler.reports

@@ -213,3 +213,32 @@ def test_a_slice_of_no_rows_or_only_null_ids_gets_nulls():
         assert fresh.pseudonymize("d", pa.array([], pa.string())).to_pylist() == []
         assert fresh.pseudonymize("d", pa.array([None, None], pa.string())).to_pylist() == [None, None]
         assert fresh.pseudonymize("d", pa.array(["a", None], pa.string())).null_count == 1
+
+
+def test_parquet_parts_join_into_the_file_one_writer_writes(tmp_path, synth_sources):
+    """The driver's join (pseudonymizer/parquet_concat.py): row groups copied under one footer equal
+    the file one writer makes of the same batches, empty parts included; a part with a page index
+    (data beside its row groups) is refused, so the caller re-encodes."""
+    from pseudonymizer.parquet_concat import NotConcatenable, concat, roundtrip
+
+    source = pq.ParquetFile(synth_sources / "ER_PRS_F.parquet")
+    batches = list(source.iter_batches(batch_size=3000))
+    whole = tmp_path / "whole.parquet"
+    with pq.ParquetWriter(whole, source.schema_arrow) as writer:
+        for batch in batches:
+            writer.write_batch(batch)
+    assert roundtrip(whole)
+    parts = []
+    for i, chunk in enumerate([batches[:2], [], batches[2:3], batches[3:]]):
+        parts.append(tmp_path / f"part{i}.parquet")
+        with pq.ParquetWriter(parts[-1], source.schema_arrow) as writer:
+            for batch in chunk:
+                writer.write_batch(batch)
+    joined = tmp_path / "joined.parquet"
+    with open(joined, "wb") as out:
+        concat(parts, out)
+    assert joined.read_bytes() == whole.read_bytes()
+    indexed = tmp_path / "indexed.parquet"
+    pq.write_table(pa.Table.from_batches(batches[:2]), indexed, write_page_index=True)
+    with pytest.raises(NotConcatenable), open(tmp_path / "x.parquet", "wb") as out:
+        concat([parts[0], indexed], out)
