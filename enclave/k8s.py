@@ -92,8 +92,8 @@ def kubespawner_config(slug: str, resources: dict, settings: Settings, cluster: 
         "service_account": None,
         "cpu_limit": float(resources["cpu_limit"]),
         "cpu_guarantee": float(resources["cpu_limit"]),
-        "mem_limit": _quantity(resources["mem_limit"]),
-        "mem_guarantee": _quantity(resources["mem_limit"]),
+        "mem_limit": resources["mem_limit"],  # JupyterHub's byte specification, as on Docker ("2G" = 2 GiB)
+        "mem_guarantee": resources["mem_limit"],
         "hub_connect_url": f"http://{cluster.hub_ip}:{settings.hub_api_port}",
         "environment": {"ENCLAVE_PROJECT": slug, "ENCLAVE_EGRESS_URL": gate},
         "extra_labels": _labels(slug, "notebook"),
@@ -115,18 +115,13 @@ def kubespawner_config(slug: str, resources: dict, settings: Settings, cluster: 
     }
 
 
-def _quantity(size: str) -> str:
-    """Docker's "2G" / "512m" as a Kubernetes quantity ("2Gi", "512Mi")."""
-    size = size.strip()
-    unit = size[-1].upper() if size[-1].isalpha() else ""
-    return f"{size[:-1]}{unit}i" if unit in ("K", "M", "G") else size
-
-
 def pod_manifest(slug: str, username: str, config: dict[str, Any]) -> dict[str, Any]:
     """The pod KubeSpawner makes for `username`'s server in project `slug`, built offline by
     KubeSpawner's own ``make_pod`` from the traits above."""
+    from jupyterhub.traitlets import ByteSpecification
     from kubespawner.objects import make_pod
 
+    memory = {k: ByteSpecification().validate(None, config[k]) for k in ("mem_limit", "mem_guarantee")}  # bytes, as KubeSpawner passes them
     env = {**config["environment"], "JUPYTERHUB_API_URL": f"{config['hub_connect_url']}/hub/api"}
     pod = make_pod(
         name=f"jupyter-{username}--{slug}", cmd=["jupyterhub-singleuser"], port=config["port"], image=config["image"],
@@ -135,8 +130,8 @@ def pod_manifest(slug: str, username: str, config: dict[str, Any]) -> dict[str, 
         container_security_context=config["container_security_context"], pod_security_context=config["pod_security_context"],
         env=env, working_dir=config["working_dir"], volumes=config["volumes"], volume_mounts=config["volume_mounts"],
         labels={**config["extra_labels"], "hub.jupyter.org/username": username, "component": "singleuser-server"},
-        cpu_limit=config["cpu_limit"], cpu_guarantee=config["cpu_guarantee"], mem_limit=config["mem_limit"],
-        mem_guarantee=config["mem_guarantee"], automount_service_account_token=config["automount_service_account_token"],
+        cpu_limit=config["cpu_limit"], cpu_guarantee=config["cpu_guarantee"], mem_limit=memory["mem_limit"],
+        mem_guarantee=memory["mem_guarantee"], automount_service_account_token=config["automount_service_account_token"],
         service_account=config["service_account"], extra_pod_config=config["extra_pod_config"],
     )
     manifest = _plain(pod)

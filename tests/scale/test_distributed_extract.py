@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pseudonymizer.catalog import load_catalog
-from pseudonymizer.distributed import plan_slices
+from pseudonymizer.distributed import SPARK_CONF, plan_slices
 from pseudonymizer.engines import EngineSpec
 from pseudonymizer.errors import PseudonymizerError
 from pseudonymizer.extract import extract, plan_extraction
@@ -186,6 +186,9 @@ def test_spark_plans_logs_and_event_log_never_hold_the_key(spark, synth_sources,
     from pseudonymizer.keys import project_key
 
     session, log, events = spark
+    conf = session.sparkContext.getConf()  # ours (SPARK_CONF), but for the event log this test turns on
+    assert conf.get("spark.ui.enabled") == "false" and conf.get("spark.io.encryption.enabled") == "true"
+    assert SPARK_CONF["spark.eventLog.enabled"] == "false" and conf.get("spark.eventLog.enabled") == "true"
     out = tmp_path / "extracts"
     extract(load_catalog(SYNTH_CATALOG), synth_sources, "secret-project", out, MASTER, progress=False, batch_rows=5000,
             fictive_policy="random", engine=EngineSpec("spark", session=session))

@@ -104,6 +104,19 @@ def test_the_policies_select_the_rendered_pods_and_only_their_projects(rendered)
             assert chosen == {f"jupyter-alice--{slug}", f"jupyter-bob--{slug}"}
 
 
+def test_kubespawner_settings_are_kubespawner_traits_with_valid_values(rendered):
+    """kubespawner.yaml is loaded into KubeSpawner: each name must be one of its configurable traits,
+    each value one the trait accepts (a Kubernetes quantity like "3Gi" is not: JupyterHub wants "3G")."""
+    from kubespawner import KubeSpawner
+
+    settings = rendered["alpha"]["kubespawner.yaml"]["KubeSpawner"]
+    traits = KubeSpawner.class_traits(config=True)
+    assert set(settings) <= set(traits), sorted(set(settings) - set(traits))
+    spawner = KubeSpawner.__new__(KubeSpawner)  # validation needs an instance, not a hub
+    for name, value in settings.items():
+        traits[name]._validate(spawner, value)
+
+
 def test_pods_carry_the_docker_hardening_and_the_project_resources(rendered):
     pod = rendered["alpha"]["pods.yaml"][0]
     spec, container = pod["spec"], pod["spec"]["containers"][0]
@@ -118,7 +131,7 @@ def test_pods_carry_the_docker_hardening_and_the_project_resources(rendered):
     assert mounts["/home/jovyan/data"]["readOnly"] is True
     claim = {v["name"]: v for v in spec["volumes"]}["extracts"]["persistentVolumeClaim"]
     assert claim == {"claimName": "enclave-alpha-extracts", "readOnly": True}
-    assert container["resources"]["limits"] == {"cpu": 1.5, "memory": "3Gi"}
+    assert container["resources"]["limits"] == {"cpu": 1.5, "memory": 3 * 1024**3}
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["JUPYTERHUB_API_URL"] == "http://10.96.0.81:8081/hub/api"
     assert env["ENCLAVE_EGRESS_URL"] == "http://10.96.0.81:10103/services/egress/" and env["ENCLAVE_PROJECT"] == "alpha"
