@@ -10,11 +10,13 @@ from sqlalchemy.exc import OperationalError
 
 from enclave.cli_auth import attach as attach_auth_commands
 from enclave.cli_catalog import DIALECT_HELP, catalog as catalog_group
+from enclave.cli_k8s import k8s as k8s_group
 from enclave.cli_provision import COMMANDS as PROVISION_COMMANDS, PROJECT_COMMANDS
 from enclave.cli_registry import COMMANDS as REGISTRY_COMMANDS, project as project_group
 from enclave.db import is_busy
 from enclave.errors import EnclaveError
 from enclave.settings import DEFAULT_CATALOG
+from pseudonymizer.engines import ADDRESS_HELP, ENGINES
 from pseudonymizer.errors import PseudonymizerError
 
 
@@ -42,6 +44,7 @@ def main():
     Generate synthetic sources (synth), propose or check a catalog (catalog init, catalog check),
     turn sources into a project's pseudonymised extract (pseudonymize), or make a master key (keygen). Keep the registry: its database (db), users
     (user), projects (list, show, project, expire), audit log (audit) and lifecycle (lifecycle).
+    Render a project's Kubernetes profile (k8s render).
     Settings come from ENCLAVE_* environment variables (see enclave/settings.py).
     """
 
@@ -86,16 +89,22 @@ def synth(out_dir: Path, people: int, seed: int, care_rows_per_person: float, qu
 @click.option("--dialect", "dialect", multiple=True, help=DIALECT_HELP)
 @click.option("--nomenclatures", type=click.Path(file_okay=False, exists=True, path_type=Path), help="Folder of SNDS nomenclatures (code lists): their labels go into the data dictionary.")
 @click.option("--batch-rows", default=1 << 18, show_default=True, type=click.IntRange(min=1), help="Rows per record batch: bounds memory.")
+@click.option("--engine", type=click.Choice(ENGINES), default="local", show_default=True,
+              help="Where the work runs: this process (local), Dask workers or Spark executors. Every engine writes the same files, byte for byte.")
+@click.option("--workers", type=click.IntRange(min=1), help="dask/spark without --address: worker processes started for this run (default 2).")
+@click.option("--address", help="An existing cluster: " + ADDRESS_HELP + ".")
 @click.option("--quiet", is_flag=True, help="No progress bars or progress lines.")
-def pseudonymize(catalog, schema_dir, sources_dir, project, tables, columns, where, out_dir, key_version, master_key_file, fictive_policy, status_column, dialect, nomenclatures, batch_rows, quiet):
+def pseudonymize(catalog, schema_dir, sources_dir, project, tables, columns, where, out_dir, key_version, master_key_file, fictive_policy, status_column, dialect, nomenclatures, batch_rows, engine, workers, address, quiet):
     """Write a project's pseudonymised extract: Parquet tables, manifest.json, DATA_DICTIONARY.md.
 
     Direct identifiers are dropped, linkage ids become keyed pseudonyms of this project, and
     quasi-identifiers are coarsened, as the catalog says. Nothing is written unless the whole run
     succeeds. Without --tables, every catalog table that has a source file is extracted. Run
-    `enclave catalog check` first on new sources: it lists every mismatch at once.
+    `enclave catalog check` first on new sources: it lists every mismatch at once. With --engine
+    dask or spark, the sources and --out must be on a filesystem every worker reaches.
     """
     from pseudonymizer.catalog import load_catalog, parse_dialect_options, with_dialect
+    from pseudonymizer.engines import EngineSpec
     from pseudonymizer.extract import extract, parse_columns
     from pseudonymizer.keys import load_master_key
 
@@ -106,7 +115,7 @@ def pseudonymize(catalog, schema_dir, sources_dir, project, tables, columns, whe
         cat, sources_dir, project, out_dir, master,
         key_version=key_version, tables=table_list, columns=parse_columns(columns), where=where,
         fictive_policy=fictive_policy, batch_rows=batch_rows, progress=not quiet,
-        status_column=status_column, nomenclatures=nomenclatures,
+        status_column=status_column, nomenclatures=nomenclatures, engine=EngineSpec(engine, workers, address),
     )
     width = max(len(n) for n in manifest["tables"])
     for name, entry in manifest["tables"].items():
@@ -135,6 +144,7 @@ for _command in PROJECT_COMMANDS:
     project_group.add_command(_command)
 attach_auth_commands(main)  # enclave user reset-totp
 main.add_command(catalog_group)
+main.add_command(k8s_group)
 
 
 if __name__ == "__main__":

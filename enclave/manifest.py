@@ -33,6 +33,11 @@ One file per project, ``<projects_dir>/<slug>.toml``::
     output_message_cap = "512K"               # one kernel/terminal message to the browser (the seal)
     output_budget_per_hour = "32M"            # all a server sends to the browser, per hour (the seal)
 
+    [extraction]                              # where provisioning runs the pseudonymizer (default: local)
+    engine = "dask"                           # local, dask or spark: the same extract, byte for byte
+    workers = 2                               # without address: worker processes started for the run
+    address = "tcp://scheduler:8786"          # optional: an existing Dask scheduler or Spark master URL
+
 Every error names the file and the field, and says what to do.
 """
 
@@ -50,17 +55,19 @@ from enclave.errors import EnclaveError
 from enclave.models import SLUG_PATTERN, DataRequest, EgressPolicy, Purpose, Resources, default_egress_policy, default_resources
 from enclave.workspace import parse_size
 from pseudonymizer.catalog import Catalog
+from pseudonymizer.engines import ENGINES, EngineSpec
 from pseudonymizer.errors import PseudonymizerError
 from pseudonymizer.extract import check_request, parse_columns
 
 MEMORY = re.compile(r"^\d+(\.\d+)?[kmgKMG]?$")
-TOP_LEVEL = {"slug", "title", "purpose", "principal_investigator", "members", "approvals", "data", "egress", "resources"}
+TOP_LEVEL = {"slug", "title", "purpose", "principal_investigator", "members", "approvals", "data", "egress", "resources", "extraction"}
 SECTIONS = {  # the fields of each table; a misspelt one must not silently fall back to a default
     "approvals": {"committee_reference", "committee_date", "cnil_reference", "cnil_date", "expires_on"},
     "data": {"tables", "columns", "where", "key_version"},
     "egress": {"small_cell_threshold", "stewards_required"},
     "resources": {"mem_limit", "cpu_limit", "pids_limit", "workspace_quota", "output_message_cap",
                   "output_budget_per_hour"},
+    "extraction": {"engine", "workers", "address"},
 }
 
 
@@ -86,6 +93,7 @@ class ProjectManifest:
     data: DataRequest
     egress: EgressPolicy
     resources: Resources
+    extraction: EngineSpec = EngineSpec()  # how provisioning runs the pseudonymizer; not part of the extract's fingerprint
 
     @property
     def authorised(self) -> bool:
@@ -180,7 +188,22 @@ def load_manifest(path: Path, catalog: Catalog, known_users: set[str], today: da
         data=_data_request(r, catalog),
         egress=_egress(r),
         resources=_resources(r),
+        extraction=_extraction(r),
     )
+
+
+def _extraction(r: _Reader) -> EngineSpec:
+    engine = r.get("extraction.engine", str, "local")
+    if engine not in ENGINES:
+        raise r.error("extraction.engine", f"{engine!r} is not an engine", f"use one of: {', '.join(ENGINES)}")
+    workers = r.get("extraction.workers", int, None)
+    address = r.get("extraction.address", str, None)
+    if engine == "local" and (workers is not None or address is not None):
+        raise r.error("extraction.workers" if workers is not None else "extraction.address", "the local engine takes none",
+                      'set extraction.engine = "dask" or "spark", or remove it')
+    if workers is not None and workers < 1:
+        raise r.error("extraction.workers", f"{workers} is below 1", "give at least one worker")
+    return EngineSpec(engine, workers, address)
 
 
 def _approvals(r: _Reader, today: date) -> Approvals:

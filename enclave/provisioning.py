@@ -176,14 +176,14 @@ def _extract(job: Job) -> None:
     made = extract(
         load_catalog(job.settings.catalog), job.settings.require_sources_dir(), m.slug, job.project_dir / EXTRACTS,
         job.master_key, key_version=data["key_version"], tables=data["tables"], columns=data["columns"],
-        where=data["where"], progress=job.progress, labels={"request_fingerprint": job.fingerprint},
+        where=data["where"], progress=job.progress, labels={"request_fingerprint": job.fingerprint}, engine=m.extraction,
     )
     job.extract_summary = _summary(made)
     diff = _extract_diff(previous, made)
     job.changes["extract"] = diff
     with job.session() as session:
         audit.record(session, job.settings.actor, audit.AuditAction.project_extract, m.slug, key_version=data["key_version"],
-                     key_fingerprint=made["key_fingerprint"], tables=job.extract_summary, changed=diff)
+                     engine=m.extraction.name, key_fingerprint=made["key_fingerprint"], tables=job.extract_summary, changed=diff)
 
 
 def _on_record(job: Job, manifest: dict) -> bool:

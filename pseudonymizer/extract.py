@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from .catalog import FICTIVE_POLICIES, STATUS_COLUMN, Catalog, Column, Table
 from .coarsening import RULES, output_type
 from .dictionary import write_dictionary
+from .engines import EngineSpec
 from .errors import PseudonymizerError
 from .filters import Filter, parse_filter
 from .keys import fingerprint, project_key
@@ -214,11 +215,13 @@ def extract(
     labels: dict[str, str] | None = None,
     status_column: bool | None = None,
     nomenclatures: str | Path | None = None,
+    engine: EngineSpec | None = None,
 ) -> dict:
     """Write the project's extract folder and return its manifest (also in manifest.json).
 
     `labels` are stored as they are in the manifest (provisioning records its request's fingerprint);
-    `nomenclatures` is a folder of SNDS code lists, whose labels go into the data dictionary."""
+    `nomenclatures` is a folder of SNDS code lists, whose labels go into the data dictionary;
+    `engine` runs the tables on Dask or Spark workers (:mod:`.distributed`): the same files, byte for byte."""
     policy = fictive_policy or catalog.fictive_policy
     if policy not in FICTIVE_POLICIES:
         raise PseudonymizerError(f"fictive-id policy {policy!r} is unknown", f"use one of {', '.join(FICTIVE_POLICIES)}")
@@ -238,14 +241,24 @@ def extract(
         "tables_without_source": absent,
         "tables": {},
     }
-    with staging(Path(out_dir)) as work, Pseudonymizer(key) as pseudonymizer, ThreadPoolExecutor(2) as pool:
-        for plan in plans:
-            source_hash = pool.submit(_sha256, plan.source.path)
-            report = _extract_table(plan, work / f"{plan.name}.parquet", pseudonymizer, policy, batch_rows, progress, pool)
+    with staging(Path(out_dir)) as work, ThreadPoolExecutor(2) as pool:
+        source_hashes = [pool.submit(_sha256, plan.source.path) for plan in plans]
+        if engine is None or engine.name == "local":
+            reports = _extract_local(plans, work, key, policy, batch_rows, progress, pool)
+        else:
+            from .distributed import extract_tables  # Dask or Spark: imported only when asked for
+
+            reports = extract_tables(engine, plans, work, key, policy, batch_rows, progress)
+        for plan, report, source_hash in zip(plans, reports, source_hashes):
             manifest["tables"][plan.name] = _table_manifest(plan, report, source_hash.result(), work)
         (work / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         write_dictionary(work / "DATA_DICTIONARY.md", manifest, plans, Nomenclatures(nomenclatures) if nomenclatures else None)
     return manifest
+
+
+def _extract_local(plans, work, key, policy, batch_rows, progress, pool) -> list[TableReport]:
+    with Pseudonymizer(key) as pseudonymizer:
+        return [_extract_table(plan, work / f"{plan.name}.parquet", pseudonymizer, policy, batch_rows, progress, pool) for plan in plans]
 
 
 def _extract_table(plan, path, pseudonymizer, policy, batch_rows, progress, pool) -> TableReport:

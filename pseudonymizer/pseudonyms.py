@@ -149,6 +149,8 @@ class Pseudonymizer:
         if position is None:
             position = self._lookup_generic(domain, cache, ids)
         valid = position >= 0
+        if not valid.any():  # no rows, or only null ids (perhaps before any id was hashed)
+            return pa.nulls(len(ids), pa.string())
         safe = position if valid.all() else np.where(valid, position, 0)
         pseudonyms = fixed_width_strings(np.take(cache.values, safe, axis=0), PSEUDONYM_HEX)
         if not valid.all():

@@ -162,6 +162,69 @@ def iter_batches(source: Source, columns: list[Column], batch_size: int) -> Iter
         row += batch.num_rows
 
 
+def iter_range_batches(source: Source, columns: list[Column], batch_size: int, start: int, stop: int | None) -> Iterator[pa.RecordBatch]:
+    """The batches :func:`iter_batches` yields for source rows [start, stop) of a Parquet source,
+    read from the row groups that hold them; `start` is a multiple of `batch_size`, and `stop` too
+    unless it is the end. One worker of a distributed extraction reads its slice this way."""
+    if start == 0 and stop is None:
+        yield from iter_batches(source, columns, batch_size)
+        return
+    if source.kind != "parquet" or start % batch_size or (stop is not None and stop % batch_size and stop != _parquet_rows(source)):
+        raise ValueError(f"rows [{start}, {stop}) of {source.path} are not a slice of whole batches of {batch_size}")
+    try:
+        meta = pq.ParquetFile(source.path).metadata
+        groups, offset, first = [], 0, None
+        for i in range(meta.num_row_groups):
+            rows = meta.row_group(i).num_rows
+            if offset + rows > start and (stop is None or offset < stop):
+                groups.append(i)
+                first = offset if first is None else first
+            offset += rows
+        stop = offset if stop is None else min(stop, offset)
+        if not groups or start >= stop:
+            return
+        raw = pq.ParquetFile(source.path).iter_batches(batch_size=batch_size, columns=[c.name for c in columns], row_groups=groups, use_threads=True)
+        row = start
+        for batch in _rebatch(raw, start - first, stop - start, batch_size):
+            yield _conform(source, columns, batch, row)
+            row += batch.num_rows
+    except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as exc:
+        raise _corrupt(source, exc) from None
+
+
+def _parquet_rows(source: Source) -> int:
+    return pq.ParquetFile(source.path).metadata.num_rows
+
+
+def _rebatch(batches: Iterator[pa.RecordBatch], skip: int, count: int, size: int) -> Iterator[pa.RecordBatch]:
+    """`count` rows after the first `skip` of `batches`, cut in batches of `size` rows (the last one shorter)."""
+    held: list[pa.RecordBatch] = []
+    have = 0
+    for batch in batches:
+        if skip:
+            if batch.num_rows <= skip:
+                skip -= batch.num_rows
+                continue
+            batch, skip = batch.slice(skip), 0
+        held.append(batch)
+        have += batch.num_rows
+        while count and (have >= size or have >= count):
+            n = min(size, count)
+            if len(held) == 1 and held[0].num_rows == n:
+                out, held = held[0], []
+            else:
+                table = pa.Table.from_batches(held)
+                out = table.slice(0, n).combine_chunks().to_batches()[0]
+                held = table.slice(n).to_batches()
+            have -= n
+            count -= n
+            yield out
+        if not count:
+            return
+    if count and have:
+        yield pa.Table.from_batches(held).slice(0, count).combine_chunks().to_batches()[0]
+
+
 def raw_batches(source: Source, names: list[str], batch_size: int) -> Iterator[pa.RecordBatch]:
     """Batches of the named columns as stored (all strings for a CSV)."""
     try:

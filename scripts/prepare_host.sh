@@ -7,7 +7,8 @@ missing=()
 want() { missing+=("$@"); }
 for part in "$@"; do
     case "$part" in
-        python)   python3 -c 'import venv, ensurepip' 2>/dev/null || want python3-venv ;;
+        python)   python3 -c 'import venv, ensurepip' 2>/dev/null || want python3-venv
+                  command -v java >/dev/null || want openjdk-17-jre-headless ;;  # Spark, the extraction engine
         docker)   command -v dockerd >/dev/null || want docker.io
                   command -v iptables >/dev/null || want iptables
                   command -v mkfs.ext4 >/dev/null || [ -x /usr/sbin/mkfs.ext4 ] || want e2fsprogs  # workspace quotas
