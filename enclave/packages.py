@@ -188,6 +188,7 @@ def approve(session: Session, request_id: int, actor: str, project_dir: Path, no
         if downloaded is None:
             raise EnclaveError(f"package request {request_id}: no wheels were downloaded", "use `enclave packages approve`")
         wheelhouse = wheelhouse_dir(project_dir)
+        wheelhouse.mkdir(mode=0o700, parents=True, exist_ok=True)
         for entry in downloaded.files:
             os.replace(downloaded.folder / str(entry["file"]), wheelhouse / str(entry["file"]))
         files = downloaded.files
