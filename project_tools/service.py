@@ -32,6 +32,9 @@ from . import git_http, index
 log = logging.getLogger("project_tools")
 HINT = "use git, pip and enclave-package from your server: they send its own token"
 MAX_BODY = 512 * 1024 * 1024  # a push's pack
+# A repository is for code: past this size a push is refused (it lives on the host, outside the
+# workspace's quota, and data has no business in it).
+MAX_REPOSITORY = 2 * 1024 * 1024 * 1024
 
 
 class Tools:
@@ -113,6 +116,10 @@ class GitHandler(ToolsHandler):
         if not (repository_dir(project_dir) / "HEAD").exists():
             self.fail(404, f"project {slug} has no repository (provision it again: enclave provision {slug})")
             return
+        if path == "git-receive-pack" and await in_thread(folder_size, repository_dir(project_dir)) > MAX_REPOSITORY:
+            self.fail(413, f"the project's repository is over {MAX_REPOSITORY // 2**30} GiB: pushes are refused "
+                           "(a repository holds code; ask ops to look at it)")
+            return
         answer = await in_thread(git_http.run_backend, project_dir / CODE, path, self.request.method,
                                  self.request.query, dict(self.request.headers), self.request.body,
                                  self.origin.user, self.request.remote_ip)
@@ -127,6 +134,10 @@ class GitHandler(ToolsHandler):
         refs = code_repository.branches(repository_dir(self.tools.settings.project_dir(slug)))
         with self.tools.session() as session:
             record(session, self.origin.user, AuditAction.code_push, slug, container=self.origin.container, refs=refs)
+
+
+def folder_size(folder) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file() and not f.is_symlink())
 
 
 class SimpleRootHandler(ToolsHandler):

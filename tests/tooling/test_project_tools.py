@@ -70,6 +70,21 @@ def test_push_and_pull_with_the_projects_remote(tooled, alice):
     assert len(pushes) == 2 and all(p["actor"] == "alice" and p["project"] == slug("lab") for p in pushes), pushes
 
 
+def test_jupyterlabs_git_panel_commits_and_pushes(tooled, alice):
+    """The calls JupyterLab's Git panel (jupyterlab-git) makes, through the seal, as the browser makes them."""
+    alice.start("lab")
+    rc, text = shell(alice, "lab", "cd ~/work && (test -d analysis || git clone -q \"$ENCLAVE_GIT_URL\" analysis) "
+                                   "&& printf 'import matplotlib\\n' > analysis/figure.py")
+    assert rc == 0, text
+    for call, body in (("add_all_untracked", {}), ("commit", {"commit_msg": "Figure, from the Git panel"}), ("push", {})):
+        answer = alice.request("POST", "lab", f"git/work/analysis/{call}", json=body)
+        assert answer.status_code == 200 and answer.json()["code"] == 0, (call, answer.text)
+    repository = repository_dir(tooled.settings().project_dir(slug("lab")))
+    subjects = subprocess.run(["git", "-C", str(repository), "log", "--format=%s %an", "main"], check=True,
+                              capture_output=True, text=True).stdout
+    assert subjects.splitlines()[0] == "Figure, from the Git panel alice", subjects
+
+
 def test_another_projects_server_a_borrowed_token_and_the_host_are_refused(tooled, alice, bob):
     lab = alice.start("lab")
     other = bob.start("other")
@@ -137,7 +152,7 @@ def test_a_code_export_with_a_pseudonym_inside_fails(tooled, alice):
     extracts = extracts_dir(tooled.settings().project_dir(slug("lab")))
     file, columns = next((f, c) for f, c in linkage_columns(read_extract_manifest(extracts)).items() if c)
     pseudonym = pq.read_table(extracts / file, columns=columns[:1]).column(0)[0].as_py()
-    rc, text = shell(alice, "lab", f"cd ~/work && (test -d analysis || {CLONE}) && cd analysis "
+    rc, text = shell(alice, "lab", "cd ~/work && (test -d analysis || git clone -q \"$ENCLAVE_GIT_URL\" analysis) && cd analysis "
                                    f"&& printf 'PATIENT = \"{pseudonym}\"  # the odd one\\n' > debug.py && git add debug.py "
                                    "&& git commit -qm 'Debug one patient' "
                                    "&& enclave-export code --justification 'analysis code for the paper' --json")
