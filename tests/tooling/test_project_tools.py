@@ -157,7 +157,8 @@ def test_a_code_export_with_a_pseudonym_inside_fails(tooled, alice):
                                    "&& git commit -qm 'Debug one patient' "
                                    "&& enclave-export code --justification 'analysis code for the paper' --json")
     assert rc == 0, text
-    answer = json.loads(text[text.index("{"):text.rindex("}") + 1])
+    output = text[text.index("7))X") + 4:]  # what came after the typed line
+    answer = json.loads(output[output.index("{"):output.rindex("}") + 1])
     assert answer["kind"] == "code"
     findings = answer["files"][0]["findings"]
     assert any(f["check"] == "pseudonyms" and f["outcome"] == "fail" for f in findings), findings
