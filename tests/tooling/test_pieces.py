@@ -24,6 +24,7 @@ from enclave.errors import EnclaveError
 from enclave.layout import CODE, RETIRED_CODE, repository_dir, wheelhouse_dir
 from enclave.models import AuditEvent, PackageState
 from project_tools import git_http, index
+from spawner_config.seal_rules import Limits, Refusal, judge_git_panel
 
 from ..egress.workflow_fixtures import MEMBER, OUTSIDER, SLUG, setup_project
 
@@ -136,3 +137,10 @@ def test_a_code_patch_is_read_for_pseudonyms_nirs_and_long_numbers(tmp_path):
     # Outside a code request, a patch is not an allowed type.
     assert {f.check: f for f in check_file(patch)}["file_type"].outcome is Outcome.FAIL
     assert not (tmp_path / RETIRED_CODE).exists()
+
+
+def test_the_git_panel_answers_are_held_to_the_text_editors_cap():
+    limits = Limits()
+    judge_git_panel(b'{"code": 0, "commits": []}', limits)
+    with pytest.raises(Refusal, match="Git panel answer over 256 KiB"):
+        judge_git_panel(b"x" * (limits.text_file_cap + 1), limits)
