@@ -77,6 +77,11 @@ c.JupyterHub.services.append(
     {"name": "enclave-seal", "command": [sys.executable, "-m", "spawner_config.seal", f"--port={settings.seal_port}"],
      "environment": service_env})
 
+# The project tools (project_tools): each project's git remote and package index, for its enclave
+# servers only, on ENCLAVE_TOOLS_ENCLAVE_PORT at each project network's gateway. No URL: browsers never reach it.
+c.JupyterHub.services.append(
+    {"name": "enclave-tools", "command": [sys.executable, "-m", "project_tools"], "environment": service_env})
+
 # The egress gate (egress_gate/service): pages at /services/egress/ (hub OAuth), API with hub tokens.
 # Every user may reach it (the default `user` role plus access to this one service); what each may
 # do there is decided by the registry (members submit, stewards outside the project review).

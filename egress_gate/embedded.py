@@ -37,7 +37,7 @@ ARCHIVE_MAGIC = {b"PK\x03\x04": "a zip archive", b"\x1f\x8b": "a gzip file", b"7
                  b"Rar!": "a RAR archive", b"BZh": "a bzip2 file", b"\xfd7zXZ": "an xz file",
                  b"\x28\xb5\x2f\xfd": "a zstd file", b"ustar": "a tar archive"}
 _CONTROL = re2.compile(r"[\x00-\x09\x0b-\x1f\x7f\x{fffd}]+")
-TEXT_KINDS = ("csv", "tsv", "txt", "md", "json", "svg")
+TEXT_KINDS = ("csv", "tsv", "txt", "md", "json", "svg", "patch", "diff")
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """The egress gate's tables: requests, their snapshotted files, stewards' decisions and releases.
 
 They share the registry's database and :class:`enclave.models.Base` (one schema, one Alembic
-history: ``enclave/migrations/versions/0003_egress.py``, ``0004_egress_overrides.py``), but live here because ``enclave`` knows
+history: ``enclave/migrations/versions/0003_egress.py``, ``0004_egress_overrides.py``,
+``0006_package_requests.py``), but live here because ``enclave`` knows
 nothing of the gate. Import this module before comparing ``Base.metadata`` with the database.
 
 States change only through :mod:`egress_gate.workflow`, which writes the audit event in the same
@@ -32,6 +33,14 @@ class RequestState(StrEnum):
     withdrawn = "withdrawn"
 
 
+class RequestKind(StrEnum):
+    """What a request carries: output files, or code (a patch of the project's repository,
+    made by ``enclave-export code``), checked for embedded data like any text."""
+
+    files = "files"
+    code = "code"
+
+
 class Vote(StrEnum):
     approve = "approve"
     request_changes = "request_changes"
@@ -56,6 +65,8 @@ class EgressRequest(Base):
     project_slug: Mapped[str] = mapped_column(ForeignKey("projects.slug"), index=True)
     requester: Mapped[str] = mapped_column(ForeignKey("users.username"))
     justification: Mapped[str] = mapped_column(Text)
+    kind: Mapped[RequestKind] = mapped_column(_enum(RequestKind, "egress_request_kind"), default=RequestKind.files,
+                                              server_default=RequestKind.files.value)
     state: Mapped[RequestState] = mapped_column(_enum(RequestState, "egress_request_state"),
                                                 default=RequestState.submitted)
     policy_version: Mapped[str] = mapped_column(String(64))

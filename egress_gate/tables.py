@@ -17,7 +17,8 @@ import pyarrow.parquet as pq
 from .errors import EgressError
 
 TABLE_TYPES = ("csv", "tsv", "parquet", "xlsx", "json")
-TEXT_TYPES = ("txt", "md", "json")
+TEXT_TYPES = ("txt", "md", "json", "patch", "diff")
+CODE_TYPES = ("patch", "diff")  # what a request of kind "code" carries (enclave-export code)
 IMAGE_TYPES = ("png", "jpg", "svg", "pdf")
 ALIASES = {"jpeg": "jpg", "jpe": "jpg", "markdown": "md", "tab": "tsv"}
 

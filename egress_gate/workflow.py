@@ -49,7 +49,7 @@ from enclave.models import DATA_REACHABLE, AuditEvent, Project, default_egress_p
 
 from . import permissions
 from .anonymise import KINDS as ANONYMISABLE
-from .models import EgressDecision, EgressFile, EgressRelease, EgressRequest, RequestState, Vote
+from .models import EgressDecision, EgressFile, EgressRelease, EgressRequest, RequestKind, RequestState, Vote
 from .policy import DEFAULT_POLICY
 from .tables import file_type
 
@@ -151,7 +151,8 @@ def get_request(session: Session, request_id: int, lock: bool = False) -> Egress
 
 
 def submit(session: Session, project: str, requester: str, justification: str, files: Iterable[HeldFile],
-           policy_version: str = DEFAULT_POLICY.version, resubmits: EgressRequest | None = None) -> EgressRequest:
+           policy_version: str = DEFAULT_POLICY.version, resubmits: EgressRequest | None = None,
+           kind: RequestKind = RequestKind.files) -> EgressRequest:
     """Hold ``files`` (already snapshotted by the caller) for review, as a new request in ``submitted``."""
     slug = project
     permissions.check_user_can_submit(session, requester, slug)
@@ -170,13 +171,13 @@ def submit(session: Session, project: str, requester: str, justification: str, f
         raise WorkflowError(f"project {slug!r} requires {stewards_required} stewards per egress request",
                             "set egress_policy.stewards_required to 1 or more in its manifest")
     request = EgressRequest(project_slug=slug, requester=requester, justification=justification,
-                            state=INITIAL, policy_version=policy_version, stewards_required=stewards_required,
+                            kind=kind, state=INITIAL, policy_version=policy_version, stewards_required=stewards_required,
                             resubmits_id=resubmits.id if resubmits else None,
                             files=[EgressFile(name=f.name, sha256=f.sha256, size=f.size, findings=f.findings)
                                    for f in held])
     session.add(request)
     session.flush()
-    record(session, requester, f"egress.{Action.submit}", slug, request=request.id, to=INITIAL,
+    record(session, requester, f"egress.{Action.submit}", slug, request=request.id, to=INITIAL, kind=kind,
            justification=justification, policy_version=policy_version, stewards_required=stewards_required,
            files=[{"name": f.name, "sha256": f.sha256, "size": f.size} for f in held],
            **({"resubmits": resubmits.id} if resubmits else {}))
@@ -206,7 +207,7 @@ def resubmit(session: Session, request_id: int, requester: str, justification: s
     check_allowed(old, Action.resubmit)
     if session.scalar(select(EgressRequest.id).where(EgressRequest.resubmits_id == old.id)) is not None:
         raise WorkflowError(f"egress request {old.id} was already resubmitted", "follow the newer request")
-    new = submit(session, old.project_slug, requester, justification, files, policy_version, resubmits=old)
+    new = submit(session, old.project_slug, requester, justification, files, policy_version, resubmits=old, kind=old.kind)
     _transition(session, old, Action.resubmit, requester, new_request=new.id)
     return new
 

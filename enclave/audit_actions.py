@@ -60,6 +60,12 @@ class AuditAction(StrEnum):
     # the seal between browsers and enclave servers (spawner_config.seal)
     seal_refused = "seal.refused"
     seal_output_capped = "seal.output_capped"
+    # the project tools (project_tools): package requests and decisions, the git remote
+    package_request = "package.request"
+    package_approve = "package.approve"
+    package_refuse = "package.refuse"
+    code_push = "code.push"
+    tools_refused = "tools.refused"  # a call at the tools' enclave port refused (not an enclave server, wrong project)
     # the front office (portal.workflow.Action, then what is not a transition)
     access_request_create = "access_request.create"
     access_request_edit = "access_request.edit"

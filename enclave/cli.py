@@ -11,6 +11,7 @@ from sqlalchemy.exc import OperationalError
 from enclave.cli_auth import attach as attach_auth_commands
 from enclave.cli_catalog import DIALECT_HELP, catalog as catalog_group
 from enclave.cli_k8s import k8s as k8s_group
+from enclave.cli_packages import packages_group
 from enclave.cli_provision import COMMANDS as PROVISION_COMMANDS, PROJECT_COMMANDS
 from enclave.cli_registry import COMMANDS as REGISTRY_COMMANDS, project as project_group
 from enclave.db import is_busy
@@ -43,7 +44,7 @@ def main():
 
     Generate synthetic sources (synth), propose or check a catalog (catalog init, catalog check),
     turn sources into a project's pseudonymised extract (pseudonymize), or make a master key (keygen). Keep the registry: its database (db), users
-    (user), projects (list, show, project, expire), audit log (audit) and lifecycle (lifecycle).
+    (user), projects (list, show, project, expire), audit log (audit) and lifecycle (lifecycle); decide researchers' package requests (packages).
     Render a project's Kubernetes profile (k8s render).
     Settings come from ENCLAVE_* environment variables (see enclave/settings.py).
     """
@@ -145,6 +146,7 @@ for _command in PROJECT_COMMANDS:
 attach_auth_commands(main)  # enclave user reset-totp
 main.add_command(catalog_group)
 main.add_command(k8s_group)
+main.add_command(packages_group)  # enclave packages list|approve|refuse
 
 
 if __name__ == "__main__":

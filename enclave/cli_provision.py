@@ -68,6 +68,9 @@ def _report(slug: str, what: str, done: dict) -> None:
     deleted = ", ".join(f"{t} ({e['rows']:,} rows, sha256 {e['sha256'][:12]}…)" for t, e in done["extracts_deleted"].items()) or "none"
     click.echo(f"project {slug} {what}: servers stopped: {', '.join(done['servers_stopped']) or 'none'}; "
                f"network removed: {'yes' if done['network_removed'] else 'there was none'}; extracts deleted: {deleted}")
+    if "repository_retired" in done:
+        retired = done["repository_retired"]
+        click.echo(f"git repository retired to {retired['retired_to'] or '(there was none)'}: {len(retired['refs'])} branch(es)/tag(s)")
 
 
 COMMANDS: list[click.Command] = [provision, deprovision]

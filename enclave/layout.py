@@ -8,6 +8,9 @@ imports nothing heavier than :mod:`json` (the hub's spawner imports it)::
             manifest.json    written by the pseudonymizer: tables, files, hashes, columns and roles
         workspace/           shared by the project's members, read-write in containers (~/work)
         .extracts-retired/   extracts taken out of reach, deleted once the audit log has their evidence
+        code/repository.git  the project's bare git repository (its remote, served by the project tools)
+        .code-retired/       the repository of a closed project, out of reach, kept for the record
+        wheelhouse/          the wheels of the Python packages ops approved for the project (its index)
 """
 
 from __future__ import annotations
@@ -19,6 +22,10 @@ from typing import Any
 EXTRACTS = "extracts"
 RETIRED_EXTRACTS = ".extracts-retired"
 WORKSPACE = "workspace"
+CODE = "code"
+REPOSITORY = "repository.git"
+RETIRED_CODE = ".code-retired"
+WHEELHOUSE = "wheelhouse"
 WORKSPACE_MODE = 0o2770  # the project's members share it; set-gid keeps files in the group
 NOTEBOOK_UID, NOTEBOOK_GID = 1000, 100  # the researcher's user in the notebook image (jovyan:users)
 EXTRACT_MANIFEST = "manifest.json"
@@ -31,6 +38,14 @@ def extracts_dir(project_dir: Path) -> Path:
 
 def workspace_dir(project_dir: Path) -> Path:
     return project_dir / WORKSPACE
+
+
+def repository_dir(project_dir: Path) -> Path:
+    return project_dir / CODE / REPOSITORY
+
+
+def wheelhouse_dir(project_dir: Path) -> Path:
+    return project_dir / WHEELHOUSE
 
 
 def read_extract_manifest(extracts: Path) -> dict[str, Any] | None:

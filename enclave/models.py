@@ -11,7 +11,21 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any, TypedDict
 
-from sqlalchemy import JSON, BigInteger, Date, DateTime, Dialect, Enum as SqlEnum, ForeignKey, Integer, MetaData, String, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Dialect,
+    Enum as SqlEnum,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
 from enclave.errors import EnclaveError
@@ -290,3 +304,43 @@ class AuditEvent(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class PackageState(StrEnum):
+    """Where a researcher's package request is: ops approve (the wheels are fetched) or refuse it."""
+
+    requested = "requested"
+    approved = "approved"
+    refused = "refused"
+
+
+class PackageEcosystem(StrEnum):
+    pypi = "pypi"  # served from the project's wheelhouse (pip install NAME inside the enclave)
+    cran = "cran"  # a Debian r-cran-* package, added to the image by ops (see the README)
+
+
+class PackageRequest(Base):
+    """A researcher's request for a package in one project, and ops' decision (:mod:`enclave.packages`).
+
+    ``name`` is normalised (PEP 503 for PyPI: lower case, runs of ``-_.`` as one ``-``); one open
+    or approved request per project, ecosystem and name. ``files`` lists the wheels an approval
+    put in the project's wheelhouse, with their hashes."""
+
+    __tablename__ = "package_requests"
+    __table_args__ = (
+        CheckConstraint("length(trim(reason)) > 0", name="reason_not_empty"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_slug: Mapped[str] = mapped_column(ForeignKey("projects.slug"), index=True)
+    requester: Mapped[str] = mapped_column(ForeignKey("users.username"))
+    ecosystem: Mapped[PackageEcosystem] = mapped_column(_enum(PackageEcosystem, "package_ecosystem"))
+    name: Mapped[str] = mapped_column(String(100))
+    version: Mapped[str] = mapped_column(String(100), default="")  # a requirement specifier, or "" for the newest
+    reason: Mapped[str] = mapped_column(Text)
+    state: Mapped[PackageState] = mapped_column(_enum(PackageState, "package_state"), default=PackageState.requested)
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decision_note: Mapped[str] = mapped_column(Text, default="")
+    files: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

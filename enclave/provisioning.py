@@ -22,10 +22,10 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from enclave import audit, firewall, lifecycle, networks, registry, workspace
+from enclave import audit, code_repository, firewall, lifecycle, networks, registry, workspace
 from enclave.db import check_schema, make_engine, session_scope
 from enclave.errors import EnclaveError
-from enclave.layout import EXTRACTS, NOTEBOOK_GID, NOTEBOOK_UID, RETIRED_EXTRACTS, WORKSPACE, WORKSPACE_MODE, read_extract_manifest
+from enclave.layout import EXTRACTS, NOTEBOOK_GID, NOTEBOOK_UID, RETIRED_EXTRACTS, WORKSPACE, WORKSPACE_MODE, read_extract_manifest, wheelhouse_dir
 from enclave.manifest import ProjectManifest, load_manifest, manifest_path
 from enclave.models import AuditEvent, MemberRole, Membership, Project, ProjectState, User
 from enclave.settings import Settings
@@ -232,6 +232,12 @@ def _workspace(job: Job) -> None:
     workspace.ensure(job.project_dir / WORKSPACE, quota, NOTEBOOK_UID, NOTEBOOK_GID, WORKSPACE_MODE)
 
 
+def _code(job: Job) -> None:
+    """The project's git repository and its (empty at first) wheelhouse, both served by the project tools."""
+    code_repository.ensure(job.project_dir)
+    wheelhouse_dir(job.project_dir).mkdir(mode=0o700, exist_ok=True)
+
+
 def _network(job: Job) -> None:
     job.network = networks.ensure_network(job.slug)
     firewall.apply(firewall.current_openings(), job.settings.firewall_ports)
@@ -261,6 +267,7 @@ STEPS: list[Step] = [
     ("register", "register the project and its members", _register),
     ("extract", "pseudonymise the authorised extracts", _extract),
     ("workspace", "create the shared workspace", _workspace),
+    ("code", "create the project's git repository and wheelhouse", _code),
     ("network", "create the project's internal network and firewall it", _network),
     ("record", "record the provisioning", _record),
 ]
@@ -287,7 +294,8 @@ def provision(settings: Settings, slug: str, progress: bool = True, echo: Callab
 def deprovision(settings: Settings, slug: str, reason: str, close: bool = False) -> dict[str, Any]:
     """Stop the project's servers, remove its network and delete its extracts, keeping the evidence
     (each file's hash and row count) in the audit log. The project goes back to ``authorised``,
-    or to ``closed`` with ``close=True``. The workspace is kept.
+    or to ``closed`` with ``close=True``. The workspace is kept; at close, the git repository is
+    retired (:func:`enclave.code_repository.retire`), its branches in the audit event.
 
     Crash-safe: the extracts are first moved out of reach (``.extracts-retired``), then the state
     change and its evidence are committed, then the files are deleted; a re-run finishes the job."""
@@ -307,12 +315,13 @@ def deprovision(settings: Settings, slug: str, reason: str, close: bool = False)
             shutil.rmtree(retired, ignore_errors=True)  # an older retirement, already on the record
             os.rename(project_dir / EXTRACTS, retired)
         evidence = extract_evidence(project_dir, RETIRED_EXTRACTS)
+        code = {"repository_retired": code_repository.retire(project_dir)} if close else {}
         with session_scope(engine, settings.audit_head) as session:
             project = registry.get_project(session, slug)
             lifecycle.transition(session, project, action, settings.actor, reason, servers_stopped=stopped,
-                                 network_removed=removed, extracts_deleted=evidence)
+                                 network_removed=removed, extracts_deleted=evidence, **code)
             project.provisioned_fingerprint = None
         shutil.rmtree(retired, ignore_errors=True)
     finally:
         engine.dispose()
-    return {"servers_stopped": stopped, "network_removed": removed, "extracts_deleted": evidence}
+    return {"servers_stopped": stopped, "network_removed": removed, "extracts_deleted": evidence, **code}

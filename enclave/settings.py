@@ -18,6 +18,7 @@ Every component (CLI, provisioning, hub, egress gate) builds one :class:`Setting
 | ``ENCLAVE_EGRESS_PORT`` | ``10101``: the egress gate's pages and API, on loopback (reached through the proxy) |
 | ``ENCLAVE_EGRESS_ENCLAVE_PORT`` | ``10103``: the egress gate's submission API for enclave containers (at their gateway) |
 | ``ENCLAVE_SEAL_PORT`` | ``10102``: the seal between the proxy and enclave servers, on loopback |
+| ``ENCLAVE_TOOLS_ENCLAVE_PORT`` | ``10105``: the project tools (git remote, package index) for enclave containers (at their gateway) |
 | ``ENCLAVE_EGRESS_PORT`` | ``10101``: the egress gate service, on loopback (reached through the proxy) |
 | ``ENCLAVE_PUBLIC_URL`` | ``http://0.0.0.0:<proxy port>``: where the hub's proxy listens for browsers |
 | ``ENCLAVE_NOTEBOOK_IMAGE`` | ``enclave/notebook:latest``: the researchers' container image |
@@ -76,7 +77,7 @@ def _seconds(env: Mapping[str, str], name: str, default: int) -> int:
 SERVICE_VARIABLES = ("ENCLAVE_HOME", "ENCLAVE_DB_URL", "ENCLAVE_PROJECTS_DIR", "ENCLAVE_CATALOG", "ENCLAVE_AUDIT_HEAD",
                      "ENCLAVE_ACTOR", "ENCLAVE_HUB_API_PORT", "ENCLAVE_PROXY_PORT", "ENCLAVE_PROXY_API_PORT",
                      "ENCLAVE_EGRESS_PORT", "ENCLAVE_EGRESS_ENCLAVE_PORT", "ENCLAVE_SEAL_PORT", "ENCLAVE_PUBLIC_URL",
-                     "ENCLAVE_NOTEBOOK_IMAGE", "ENCLAVE_DB_BUSY_TIMEOUT")
+                     "ENCLAVE_NOTEBOOK_IMAGE", "ENCLAVE_DB_BUSY_TIMEOUT", "ENCLAVE_TOOLS_ENCLAVE_PORT")
 
 
 def service_environment(environ: Mapping[str, str], extra: tuple[str, ...] = ()) -> dict[str, str]:
@@ -101,6 +102,7 @@ class Settings:
     egress_port: int = 10101
     egress_enclave_port: int = 10103
     seal_port: int = 10102
+    tools_enclave_port: int = 10105
     public_url: str = ""  # "" until from_env: http://0.0.0.0:<proxy_port>
     notebook_image: str = "enclave/notebook:latest"
     idle_timeout: int = 3600
@@ -137,6 +139,7 @@ class Settings:
             egress_port=_port(env, "ENCLAVE_EGRESS_PORT", 10101),
             egress_enclave_port=_port(env, "ENCLAVE_EGRESS_ENCLAVE_PORT", 10103),
             seal_port=_port(env, "ENCLAVE_SEAL_PORT", 10102),
+            tools_enclave_port=_port(env, "ENCLAVE_TOOLS_ENCLAVE_PORT", 10105),
             public_url=env.get("ENCLAVE_PUBLIC_URL") or f"http://0.0.0.0:{_port(env, 'ENCLAVE_PROXY_PORT', 8000)}",
             notebook_image=env.get("ENCLAVE_NOTEBOOK_IMAGE") or cls.notebook_image,
             idle_timeout=_seconds(env, "ENCLAVE_IDLE_TIMEOUT", cls.idle_timeout),
@@ -152,9 +155,10 @@ class Settings:
 
     @property
     def firewall_ports(self) -> list[int]:
-        """The host ports enclave containers may reach, at their network's gateway: the hub API and
-        the gate's submission port — never the public proxy, whose routes lead to other servers."""
-        return [self.hub_api_port, self.egress_enclave_port]
+        """The host ports enclave containers may reach, at their network's gateway: the hub API, the
+        gate's submission port and the project tools (git remote, package index) — never the public
+        proxy, whose routes lead to other servers."""
+        return [self.hub_api_port, self.egress_enclave_port, self.tools_enclave_port]
 
     def project_dir(self, slug: str) -> Path:
         """``<projects_dir>/<slug>``: holds the project's ``extracts/`` and ``workspace/``."""

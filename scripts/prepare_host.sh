@@ -12,7 +12,8 @@ for part in "$@"; do
         docker)   command -v dockerd >/dev/null || want docker.io
                   command -v iptables >/dev/null || want iptables
                   command -v mkfs.ext4 >/dev/null || [ -x /usr/sbin/mkfs.ext4 ] || want e2fsprogs  # workspace quotas
-                  command -v ss >/dev/null || want iproute2 ;;
+                  command -v ss >/dev/null || want iproute2
+                  command -v git >/dev/null || want git ;;  # project repositories, served by the project tools
         postgres) ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || want postgresql ;;
         proxy)    command -v npm >/dev/null || want nodejs npm ;;
         images)   command -v debootstrap >/dev/null || want debootstrap ;;

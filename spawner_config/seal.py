@@ -35,7 +35,19 @@ from enclave.db import make_engine, session_scope
 from enclave.registry import get_project
 from enclave.settings import Settings
 from spawner_config.seal_budget import AuditCoalescer, Budgets
-from spawner_config.seal_rules import Limits, Refusal, Route, check_request, judge_contents, looks_binary, parse_route, shrink_message, socket_channel
+from spawner_config.seal_rules import (
+    GIT_PANEL,
+    Limits,
+    Refusal,
+    Route,
+    check_request,
+    judge_contents,
+    judge_git_panel,
+    looks_binary,
+    parse_route,
+    shrink_message,
+    socket_channel,
+)
 from spawner_config.seal_targets import AssetIndex, Targets
 
 log = logging.getLogger("enclave.seal")
@@ -158,6 +170,8 @@ class Seal:
         if route.rest.startswith("api/contents/") or route.rest == "api/contents":
             if request.method == "GET" and status == 200:
                 judge_contents(body, limits)
+        if route.rest.startswith(GIT_PANEL):
+            judge_git_panel(body, limits)
         if body and status == 200 and hashlib.sha256(body).hexdigest() in self.assets.hashes(target.image_id):
             return  # one of JupyterLab's own files, byte for byte
         if body and looks_binary(body):

@@ -122,6 +122,16 @@ def judge_contents(body: bytes, limits: Limits) -> None:
         raise Refusal(f"text file over {limits.text_file_cap // KIB} KiB: submit results to the egress gate")
 
 
+GIT_PANEL = "git/"  # jupyterlab-git's API on the server: status, log, diffs, file contents at a commit
+
+
+def judge_git_panel(body: bytes, limits: Limits) -> None:
+    """An answer of the Git panel (a diff, a file at some commit) is held to the text editor's cap:
+    the panel must not become a way round it."""
+    if len(body) > limits.text_file_cap:
+        raise Refusal(f"a Git panel answer over {limits.text_file_cap // KIB} KiB: results leave through the egress gate")
+
+
 def looks_binary(body: bytes) -> bool:
     """Bytes that are not UTF-8 text (an image, an archive, Parquet...)."""
     try:

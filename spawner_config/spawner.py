@@ -6,6 +6,7 @@ Everything about the container comes from the registry and the settings — noth
 - only the project's internal network (``enclave-<slug>``); the hub API reached at its gateway, and
   the egress gate's submission port there (``ENCLAVE_EGRESS_URL``; the server's token may reach that
   one service: ``server_token_scopes``) — never the public proxy;
+- its project's tools (git remote, package index) at the gateway too (:mod:`spawner_config.tools_env`);
 - the browser reaches the server only through the seal (:mod:`spawner_config.seal`): the address
   the hub gives the proxy for this server is the seal's, which forwards to the container;
 - the project's extracts read-only at ``~/data``, its shared workspace read-write at ``~/work``,
@@ -31,6 +32,7 @@ from enclave.models import ProjectState, default_resources
 from enclave.registry import get_project
 from enclave.settings import Settings
 from spawner_config.access import SpawnRefused, check_spawn
+from spawner_config.tools_env import tools_environment
 
 HOME = "/home/jovyan"
 EGRESS_SERVICE = "egress"
@@ -150,3 +152,13 @@ class EnclaveSpawner(DockerSpawner):
         # The gate's submission port at the network's gateway (the public proxy is closed to enclaves).
         egress_url = f"http://{network.gateway}:{settings.egress_enclave_port}/services/{EGRESS_SERVICE}/"
         self.environment = {**self.environment, "ENCLAVE_PROJECT": grant.slug, "ENCLAVE_EGRESS_URL": egress_url}
+        self._tools = (network.gateway, settings.tools_enclave_port, grant.slug)
+
+    def get_env(self):
+        """The server's environment, with its project's git remote and package index (:mod:`spawner_config.tools_env`):
+        they take the server's own token, which exists only now."""
+        env = super().get_env()
+        tools = getattr(self, "_tools", None)
+        if tools is not None and self.api_token:
+            env.update(tools_environment(*tools, self.user.name, self.api_token))
+        return env

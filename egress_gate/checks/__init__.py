@@ -18,9 +18,10 @@ from ..errors import EgressError
 from ..findings import Finding, Outcome
 from ..policy import DEFAULT_POLICY, Policy
 from ..profile import TableView
-from ..tables import TABLE_TYPES, TEXT_TYPES, file_type, read_tables, read_text
+from ..tables import CODE_TYPES, TABLE_TYPES, TEXT_TYPES, file_type, read_tables, read_text
 from ._base import finding
 from .acro import acro_findings, is_acro_results
+from .code import check_code
 from .counts import check_implied_counts, check_rounding, check_small_counts
 from .differencing import check_differencing
 from .dominance import check_dominance
@@ -64,6 +65,9 @@ def check_file(path: Path | str, policy: Policy = DEFAULT_POLICY, context: Check
             for part, table in parts:
                 findings += check_table(table, policy, context, part, step)
             return findings
+    if kind in CODE_TYPES:
+        step("code")
+        return findings + check_code(read_text(path, policy.max_size_bytes), policy, context)
     if kind in TEXT_TYPES and kind != "svg":
         step("text")
         findings += check_text(read_text(path, policy.max_size_bytes), policy, context)

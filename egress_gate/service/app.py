@@ -24,11 +24,11 @@ from jupyterhub.services.auth import HubOAuth
 from tornado import web
 from tornado.httpserver import HTTPServer
 
+from enclave.enclave_origin import EnclaveOrigins
 from enclave.web import escaping_templates, persistent_cookie_secret
 
 from . import handlers as h
 from .config import GateConfig
-from .enclave_origin import EnclaveOrigins
 from .gate import Gate
 
 IDENTITY_PROVIDER_SETTING = "egress_identity_provider"
@@ -49,7 +49,7 @@ def make_app(config: GateConfig, hub_auth: HubOAuth | None = None, gate: Gate | 
     """The application; ``hub_auth`` defaults to a HubOAuth configured from the ``JUPYTERHUB_*`` environment.
 
     With ``enclave_origins``, the application of the enclave listener: the submission API only, each
-    request bound to the enclave server that sent it (:mod:`.enclave_origin`)."""
+    request bound to the enclave server that sent it (:mod:`enclave.enclave_origin`)."""
     gate = gate or Gate(config)
     hub_auth = hub_auth or HubOAuth(cache_max_age=60)
     p = config.prefix

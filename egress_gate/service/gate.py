@@ -46,12 +46,12 @@ from ..check_worker import Budget, check_in_worker
 from ..checks.files import refuse_type
 from ..context import CheckContext, load_pseudonyms
 from ..errors import EgressError
-from ..models import EgressRelease, EgressRequest, RequestState
+from ..models import EgressRelease, EgressRequest, RequestKind, RequestState
 from ..policy import DEFAULT_POLICY, Policy
 from ..quarantine import Quarantine
 from ..release import ReleaseStore
 from ..submission import open_submission
-from ..tables import file_type, read_tables
+from ..tables import CODE_TYPES, file_type, read_tables
 from .config import GateConfig
 from .images import reencode
 from .preview import TablePreview, table_preview
@@ -160,13 +160,21 @@ class Gate:
 
     # --- submission ----------------------------------------------------------------------
 
-    def submit(self, username: str, slug: str, paths: list[str], justification: str) -> EgressRequest:
+    def submit(self, username: str, slug: str, paths: list[str], justification: str, kind: str = "files") -> EgressRequest:
         """Snapshot the files, check them in budgeted workers, then record the request.
 
         No database transaction is open while files are read or checked: the registry is read
         in one short transaction, and the request written in another (which re-checks who may
         submit). A file of a refused type or size is refused before anything is quarantined,
-        naming the reason, and nothing is queued (the refusal is audited)."""
+        naming the reason, and nothing is queued (the refusal is audited).
+
+        ``kind`` "code": the files are patches of the project's repository (``enclave-export code``):
+        only .patch and .diff files, read as text for pseudonyms, NIRs, e-mail addresses and long
+        numeric literals (:func:`egress_gate.checks.code.check_code`)."""
+        try:
+            request_kind = RequestKind(kind or "files")
+        except ValueError:
+            raise EgressError(f"unknown request kind {kind!r}", "use files (outputs) or code (enclave-export code)") from None
         if not isinstance(slug, str) or not slug:
             raise EgressError("the request names no project", "pass the project's slug")
         if not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths):
@@ -181,6 +189,8 @@ class Gate:
             permissions.check_user_can_submit(session, username, slug)  # before any path is looked at
             policy = self.policy_for(self.project(session, slug))
             releases = self.released_paths(session, slug)
+        if request_kind is RequestKind.code:
+            policy = policy.with_overrides(allowed_types=CODE_TYPES)
         context = CheckContext(pseudonyms=self.pseudonyms(slug), releases=releases, project=slug)
         try:
             snapshots = self.snapshot_all(slug, paths, policy)
@@ -196,7 +206,7 @@ class Gate:
                     findings = check_in_worker(copy, policy, context, self.budget, folder)
             held.append(workflow.HeldFile(name=name, sha256=sha, size=size, findings=findings))
         with self.session() as session:
-            return workflow.submit(session, slug, username, justification, held, policy.version)
+            return workflow.submit(session, slug, username, justification, held, policy.version, kind=request_kind)
 
     def snapshot_all(self, slug: str, paths: list[str], policy: Policy) -> list[tuple[str, str, int]]:
         """(name, sha256, size) of each file, quarantined only once every file passed the refusals."""
@@ -403,7 +413,7 @@ class Gate:
 def request_json(request: EgressRequest, decisions: list, released: dict[str, str] | None = None) -> dict[str, Any]:
     return {
         "id": request.id, "project": request.project_slug, "requester": request.requester,
-        "state": str(request.state), "justification": request.justification,
+        "kind": str(request.kind), "state": str(request.state), "justification": request.justification,
         "policy_version": request.policy_version, "stewards_required": request.stewards_required,
         "created_at": request.created_at.isoformat(),
         "files": [{"name": f.name, "sha256": f.sha256, "size": f.size, "findings": f.findings,

@@ -17,10 +17,11 @@ from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated,
 from tornado import web
 from tornado.ioloop import IOLoop
 
+from enclave.enclave_origin import Origin, OriginRefused
+
 from ..errors import EgressError
 from ..permissions import NotFound, PermissionDenied
 from ..workflow import WorkflowError
-from .enclave_origin import Origin, OriginRefused
 from .gate import request_json
 from .images import IMAGE_CSP
 from .preview import preview_csv
@@ -335,8 +336,8 @@ class ApiRequestsHandler(ApiHandler):
     async def post(self):
         body = self.body_json()
         request = await in_thread(self.gate.submit, self.username, self.bound_project(body.get("project")), body.get("paths"),
-                                  body.get("justification") or "")
-        self.write_json({"id": request.id, "state": str(request.state),
+                                  body.get("justification") or "", str(body.get("kind") or "files"))
+        self.write_json({"id": request.id, "kind": str(request.kind), "state": str(request.state),
                          "url": (self.settings["config"].public_url or "") + self.url(f"requests/{request.id}"),
                          "files": [{"name": f.name, "sha256": f.sha256, "size": f.size, "findings": f.findings}
                                    for f in request.files]}, status=201)

@@ -1,4 +1,4 @@
 
-# Enclave: %pip install / %conda install explain at once why nothing can be
-# installed here (no network) and how to ask for a package.
+# Enclave: %pip install takes only the packages approved for the project (its index) and says how
+# to ask for the others; %conda install explains that conda has no index here.
 c.InteractiveShellApp.extensions.append("enclave_no_install")

@@ -9,6 +9,14 @@ From a terminal::
     enclave-export submit work/table.csv --justification "Aggregate counts for the paper"
     enclave-export status 12
     enclave-export status          # every request of yours, and what happens next
+    enclave-export code --justification "Analysis code for the paper's repository"   # in a git clone
+
+Code leaves as a request of kind "code": ``enclave-export code`` writes the changes of the
+project's repository (a clone in ~/work) as one text patch — the commits' messages and authors'
+names, then the diff since ``--since`` (default: the whole history), binary files left out — into
+~/work/code-exports/, and submits it. The gate reads it for pseudonyms, NIRs, e-mail addresses and
+long numeric literals, and stewards review it like any output; once released, apply it outside
+with ``git apply``.
 
 The files must be in the project's shared workspace (~/work). A path is taken like any command
 takes it: absolute, or relative to the current directory; it is sent to the gate relative to the
@@ -27,12 +35,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-__all__ = ["ExportError", "format_request", "my_requests", "status", "submit", "to_workspace_path", "workspace_dir"]
+__all__ = ["ExportError", "code_patch", "format_request", "my_requests", "status", "submit", "submit_code", "to_workspace_path",
+           "workspace_dir"]
 
 TIMEOUT = 300  # the gate checks the files before it answers
 
@@ -90,6 +101,44 @@ def _call(method: str, path: str, body: dict | None = None) -> dict:
         raise ExportError(f"cannot reach the egress gate at {url}: {error.reason}") from None
     except ValueError:
         raise ExportError(f"the egress gate at {url} did not answer JSON") from None
+
+
+def _git(repository: Path, *args: str) -> str:
+    done = subprocess.run(["git", "-C", str(repository), *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise ExportError(f"git {' '.join(args)} in {repository}: {done.stderr.strip()[-300:]}")
+    return done.stdout
+
+
+def code_patch(repository: str | os.PathLike = ".", since: str = "") -> Path:
+    """Write the changes of the git clone at ``repository`` since ``since`` (default: all of its
+    history) as one text patch in ~/work/code-exports/; its path. Authors' e-mail addresses and
+    binary files are left out."""
+    top = Path(_git(Path(repository), "rev-parse", "--show-toplevel").strip())
+    head = _git(top, "rev-parse", "HEAD").strip()
+    if since:
+        base = _git(top, "rev-parse", "--verify", f"{since}^{{commit}}").strip()
+        log_range, diff_from = [f"{base}..{head}"], base
+    else:
+        log_range, diff_from = [head], _git(top, "hash-object", "-t", "tree", "/dev/null").strip()  # the empty tree
+    log = _git(top, "log", "--reverse", "--format=commit %H%nAuthor: %an%nDate:   %ad%n%n%w(0,4,4)%B", *log_range)
+    if not log.strip():
+        raise ExportError(f"no commit after {since} in {top}: nothing to export")
+    diff = _git(top, "diff", "--no-color", "--no-ext-diff", diff_from, head)
+    folder = workspace_dir() / "code-exports"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"code-{top.name}-{head[:12]}-{time.strftime('%Y%m%d%H%M%S')}.patch"
+    path.write_text(f"Code export of {top.name} at {head}\n\n{log}\n{diff}", encoding="utf-8")
+    return path
+
+
+def submit_code(justification: str, repository: str | os.PathLike = ".", since: str = "") -> dict:
+    """Export the repository's changes as a patch (:func:`code_patch`) and submit it as a request of kind "code"."""
+    if not isinstance(justification, str) or not justification.strip():
+        raise ExportError("a written justification is required: say what the code is and why it may leave")
+    patch = code_patch(repository, since)
+    return _call("POST", "api/requests", {"project": _setting("ENCLAVE_PROJECT"), "kind": "code",
+                                          "paths": [to_workspace_path(patch)], "justification": justification})
 
 
 def submit(paths, justification: str, project: str | None = None) -> dict:
@@ -164,7 +213,8 @@ def _findings_lines(findings) -> list[str]:
 
 def format_request(answer: dict) -> str:
     """A readable summary of a request: id, state, files with their hashes and findings."""
-    lines = [f"request {answer.get('id')}: {answer.get('state')}"]
+    kind = f" ({answer['kind']})" if answer.get("kind") == "code" else ""
+    lines = [f"request {answer.get('id')}{kind}: {answer.get('state')}"]
     if answer.get("project"):
         lines.append(f"  project: {answer['project']}")
     if answer.get("url"):
@@ -184,6 +234,11 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_argument("paths", nargs="+", metavar="PATH")
     sub.add_argument("--justification", "-j", help="why these files must leave (asked for when not given)")
     sub.add_argument("--json", action="store_true", help="print the gate's JSON answer")
+    code = commands.add_parser("code", help="export the changes of a git clone (in ~/work) as a patch and submit it as code")
+    code.add_argument("--repository", "-C", default=".", help="the clone (default: the current folder)")
+    code.add_argument("--since", default="", help="a commit or tag already released: only the changes after it (default: all)")
+    code.add_argument("--justification", "-j", help="what the code is and why it may leave (asked for when not given)")
+    code.add_argument("--json", action="store_true", help="print the gate's JSON answer")
     st = commands.add_parser("status", help="show a request's state, findings and decisions (no id: all of yours)")
     st.add_argument("id", type=int, nargs="?")
     st.add_argument("--json", action="store_true", help="print the gate's JSON answer")
@@ -191,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "submit":
             answer = submit(args.paths, args.justification or _ask_justification())
+        elif args.command == "code":
+            answer = submit_code(args.justification or _ask_justification(), args.repository, args.since)
         elif args.id is None:
             requests = my_requests()
             print(json.dumps(requests, indent=2) if args.json else format_requests(requests))

@@ -12,10 +12,14 @@ install -d /etc/enclave
 install -m 0644 "$setup/etc/WELCOME.md" "$setup/etc/NO_PACKAGE_INSTALL.txt" /etc/enclave/
 install -m 0755 "$setup/bin/enclave-start" /usr/local/bin/enclave-start
 install -m 0755 "$setup/bin/enclave-export" /usr/local/bin/enclave-export
+install -m 0755 "$setup/bin/enclave-package" /usr/local/bin/enclave-package
 
-echo "enclave: Python modules enclave_data, enclave_export, enclave_no_install, enclave_unavailable_kernel"
+echo "enclave: Python modules enclave_data, enclave_export, enclave_package, enclave_no_install, enclave_unavailable_kernel"
 install -m 0644 "$setup"/python/enclave_*.py "$site/"
 "$python" -m compileall -q "$site"/enclave_*.py
+# Approved packages are installed by the researcher into the home (enclave_package.TARGET): on the
+# path of every kernel, once the folder exists (enclave-start makes it).
+echo "/home/jovyan/.local/enclave-packages" >"$site/enclave-packages.pth"
 
 echo "enclave: R package 'enclave' (read_extract, export_submit, install.packages message), attached at start"
 r_site_library="$(Rscript -e 'cat(.libPaths()[1])')"
@@ -49,7 +53,7 @@ else
     "$prefix/bin/jupyter" kernelspec install --replace --name julia-not-in-this-build "$kernel" >/dev/null
 fi
 
-echo "enclave: no package installs (pip, conda, R)"
+echo "enclave: packages from the project's index only (pip), none for conda and R"
 install -m 0644 "$setup/etc/pip.conf" /etc/pip.conf
 for pip in "$prefix"/bin/pip "$prefix"/bin/pip3 "$prefix"/bin/pip3.*; do
     [ -e "$pip" ] || continue

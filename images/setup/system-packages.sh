@@ -12,6 +12,7 @@ packages=(
     ca-certificates tini
     r-base-core r-cran-irkernel r-cran-reticulate r-cran-jsonlite
     less nano   # a pager and an editor for the JupyterLab terminal
+    git         # the project's repository (its remote is served at the project gateway); jupyterlab-git uses it
 )
 if [ ! -x /opt/conda/bin/python ]; then
     packages+=(python3 python3-venv)

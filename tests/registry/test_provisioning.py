@@ -257,7 +257,7 @@ def test_deprovision_then_provision_again_then_close(registry, enclave_project, 
 
 # --- crashes ------------------------------------------------------------------------------------
 
-STEP_NAMES = ["validate", "register", "extract", "workspace", "network", "record"]
+STEP_NAMES = ["validate", "register", "extract", "workspace", "code", "network", "record"]
 
 # Runs provisioning, dying with os._exit(137) at the point named by argv[2]: "before-<step>",
 # "after-<step>", "during-extract" (the extraction's second Parquet batch write) or "after-publish"
@@ -319,6 +319,7 @@ AFTER_CRASH = {
     "after-publish": ("authorised", "complete", False, False),
     "after-extract": ("authorised", "complete", False, False),
     "after-workspace": ("authorised", "complete", True, False),
+    "after-code": ("authorised", "complete", True, False),
     "after-network": ("authorised", "complete", True, True),
     "after-record": ("provisioned", "complete", True, True),
 }

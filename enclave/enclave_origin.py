@@ -1,8 +1,9 @@
-"""Submissions from inside an enclave, bound to the server that sent them.
+"""Requests from inside an enclave, bound to the server that sent them.
 
-Enclave containers reach the gate on its own port (``ENCLAVE_EGRESS_ENCLAVE_PORT``, opened by the
-host firewall at each project network's gateway; the public proxy is closed to them). That listener
-serves the submission API only, and accepts a request only when
+Enclave containers reach the host's services on their own ports only (the egress gate's
+``ENCLAVE_EGRESS_ENCLAVE_PORT``, the project tools' ``ENCLAVE_TOOLS_ENCLAVE_PORT``), opened by the
+host firewall at each project network's gateway; the public proxy is closed to them. Such a
+listener accepts a request only when
 
 - it comes from a running enclave container — its source address is the container's address on its
   own project's network (the bridges do not forward between networks, so it cannot be forged from
@@ -10,12 +11,16 @@ serves the submission API only, and accepts a request only when
 - it carries that container's own server token (``JUPYTERHUB_API_TOKEN`` of the container): a token
   made in the browser and typed inside an enclave, or another server's token, is refused.
 
-The request is then recorded for *that* container's project and user, whatever its body says, and
-the caller sees only that project's requests.
+The request is then served for *that* container's project and user, whatever its body or path
+says, and the caller sees only that project's things. The token comes as ``Authorization: token
+…`` (or ``Bearer``), or as the password of HTTP basic authentication (what pip sends for an index
+URL with credentials; the user name is not looked at).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 from dataclasses import dataclass
 
@@ -49,6 +54,19 @@ def _token_of(container) -> str:
     return ""
 
 
+def token_in(authorization: str) -> str:
+    """The token of an ``Authorization`` header: ``token``/``Bearer`` value or basic auth's password."""
+    scheme, _, value = authorization.strip().partition(" ")
+    if scheme.lower() in ("token", "bearer"):
+        return value.strip()
+    if scheme.lower() == "basic":
+        try:
+            return base64.b64decode(value.strip(), validate=True).decode().partition(":")[2]
+        except (binascii.Error, UnicodeDecodeError):
+            return ""
+    return ""
+
+
 class EnclaveOrigins:
     """Finds the enclave container behind a source address, in Docker."""
 
@@ -63,15 +81,15 @@ class EnclaveOrigins:
                 return container
         return None
 
-    def resolve(self, address: str, authorization: str) -> Origin:
-        """The server behind this request, or :class:`OriginRefused`."""
+    def resolve(self, address: str, authorization: str,
+                hint: str = "submit with your server's own token (enclave-export does)") -> Origin:
+        """The server behind this request, or :class:`OriginRefused` (its message ends with ``hint``)."""
         container = self.container_at(address)
         if container is None:
             raise OriginRefused("this port answers enclave servers only")
-        scheme, _, token = authorization.partition(" ")
+        token = token_in(authorization)
         expected = _token_of(container)
-        if scheme.lower() not in ("token", "bearer") or not expected or not hmac.compare_digest(token.strip(), expected):
-            raise OriginRefused("submit with your server's own token (enclave-export does): "
-                                "other tokens are refused inside an enclave")
+        if not token or not expected or not hmac.compare_digest(token, expected):
+            raise OriginRefused(f"{hint}: other tokens are refused inside an enclave")
         return Origin(slug=container.labels[networks.PROJECT_LABEL], user=container.labels.get(networks.USER_LABEL, ""),
                       container=container.name)
