@@ -177,10 +177,10 @@ def network_policies(slug: str, settings: Settings, cluster: Cluster) -> list[di
 
     return [
         policy("deny-all", {"policyTypes": ["Ingress", "Egress"]}),
-        policy("allow-hub-and-gate", {
+        policy("allow-hub-gate-and-tools", {
             "policyTypes": ["Egress"],
-            "egress": [{"to": [hub], "ports": [{"protocol": "TCP", "port": settings.hub_api_port},
-                                               {"protocol": "TCP", "port": settings.egress_enclave_port}]}],
+            # The hub API, the gate's submission port and the project tools: the ports the Docker backend opens.
+            "egress": [{"to": [hub], "ports": [{"protocol": "TCP", "port": port} for port in settings.firewall_ports]}],
         }),
         policy("allow-seal", {
             "policyTypes": ["Ingress"],
@@ -193,12 +193,12 @@ def helm_values(settings: Settings) -> dict[str, Any]:
     """Zero to JupyterHub values the profile needs (merged into the operator's own values file)."""
     return {
         "hub": {
-            "service": {"extraPorts": [{"name": "enclave-gate", "port": settings.egress_enclave_port,
-                                        "targetPort": settings.egress_enclave_port}]},
+            "service": {"extraPorts": [{"name": name, "port": port, "targetPort": port} for name, port in
+                                       (("enclave-gate", settings.egress_enclave_port), ("enclave-tools", settings.tools_enclave_port))]},
             "networkPolicy": {"ingress": [
                 {"from": [{"podSelector": {"matchLabels": {"component": "proxy"}}}], "ports": [{"port": settings.seal_port}]},
                 {"from": [{"podSelector": {"matchLabels": {ROLE_LABEL: "notebook"}}}],
-                 "ports": [{"port": settings.hub_api_port}, {"port": settings.egress_enclave_port}]},
+                 "ports": [{"port": port} for port in settings.firewall_ports]},
             ]},
         },
         "singleuser": {

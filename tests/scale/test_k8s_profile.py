@@ -1,5 +1,5 @@
 """The Kubernetes profile: manifests render from the project model, validate against the Kubernetes
-schemas (strict), and mean what we say: a project's servers may reach the hub API and the gate and
+schemas (strict), and mean what we say: a project's servers may reach the hub API, the gate and the project tools and
 nothing else, and only the seal (in the hub pod) may reach them.
 
 No cluster runs here: the policies' meaning is checked with our own evaluator (tests/scale/netpol.py).
@@ -25,7 +25,7 @@ SETTINGS = Settings.from_env({})
 CLUSTER = k8s.Cluster(namespace="enclave", hub_ip="10.96.0.81")
 NAMESPACES = {"enclave": {"kubernetes.io/metadata.name": "enclave"}, "attacker": {"kubernetes.io/metadata.name": "attacker"},
               "kube-system": {"kubernetes.io/metadata.name": "kube-system"}}
-PORTS = [22, 53, 80, 443, 2379, 6443, 8000, 8001, 8081, 8888, 10101, 10102, 10103, 10104]
+PORTS = [22, 53, 80, 443, 2379, 6443, 8000, 8001, 8081, 8888, 10101, 10102, 10103, 10104, 10105]
 PROTOCOLS = ["TCP", "UDP", "SCTP"]
 
 
@@ -76,14 +76,15 @@ def _endpoints(rendered) -> dict[str, Endpoint]:
     }
 
 
-def test_a_server_reaches_only_the_hub_api_and_the_gate(rendered):
+def test_a_server_reaches_only_the_hub_api_the_gate_and_the_tools(rendered):
     """Every (peer, port, protocol) a server of project alpha could try: only two are allowed out."""
     policies = [p for files in rendered.values() for p in files["networkpolicies.yaml"]]
     server = rendered["alpha"]["pods.yaml"][0]["metadata"]["labels"]
     alice = Endpoint("alpha-alice", "enclave", server)
     allowed = {(name, port, proto) for (name, peer), port, proto in itertools.product(_endpoints(rendered).items(), PORTS, PROTOCOLS)
                if admits(policies, alice, "Egress", peer, port, proto, NAMESPACES)}
-    assert allowed == {("hub", SETTINGS.hub_api_port, "TCP"), ("hub", SETTINGS.egress_enclave_port, "TCP")}
+    assert allowed == {("hub", SETTINGS.hub_api_port, "TCP"), ("hub", SETTINGS.egress_enclave_port, "TCP"),
+                       ("hub", SETTINGS.tools_enclave_port, "TCP")}
     inbound = {(name, port, proto) for (name, peer), port, proto in itertools.product(_endpoints(rendered).items(), PORTS, PROTOCOLS)
                if admits(policies, alice, "Ingress", peer, port, proto, NAMESPACES)}
     assert inbound == {("hub", k8s.NOTEBOOK_PORT, "TCP")}  # the seal, in the hub pod; not the proxy pod
@@ -179,7 +180,7 @@ def test_the_hub_pod_lets_servers_reach_the_api_and_the_gate_and_the_proxy_the_s
     policies = [*rendered["alpha"]["networkpolicies.yaml"], hub_policy]
     alice = Endpoint("alpha-alice", "enclave", rendered["alpha"]["pods.yaml"][0]["metadata"]["labels"])
     hub, proxy = _endpoints(rendered)["hub"], _endpoints(rendered)["proxy"]
-    for port in (SETTINGS.hub_api_port, SETTINGS.egress_enclave_port):
+    for port in (SETTINGS.hub_api_port, SETTINGS.egress_enclave_port, SETTINGS.tools_enclave_port):
         assert reachable(policies, alice, hub, port, "TCP", NAMESPACES)
     assert reachable(policies, proxy, hub, SETTINGS.seal_port, "TCP", NAMESPACES)
     assert not reachable(policies, alice, hub, SETTINGS.seal_port, "TCP", NAMESPACES)  # a server never reaches the seal
