@@ -240,7 +240,9 @@ class Sampler:
         report = PassReport()
         readings = read_all(self.finder, report)
         with session_scope(self.engine) as session:
-            report.recorded = sum(record(session, reading) for reading in readings)
+            # Only this registry's projects: another platform's containers on the same engine are not ours to bill.
+            ours = set(session.scalars(select(Project.slug)))
+            report.recorded = sum(record(session, reading) for reading in readings if reading.instance.project in ours)
             report.storage = sample_storage(session, self.settings, now or datetime.now(UTC), self.storage_every)
             session.execute(delete(UsageCounter).where(UsageCounter.read_at < (now or datetime.now(UTC)) - KEEP_COUNTERS))
         return report
@@ -258,4 +260,6 @@ class Sampler:
         except CgroupGone:
             return False
         with session_scope(self.engine) as session:
+            if session.scalar(select(Project.slug).where(Project.slug == instance.project)) is None:
+                return False
             return record(session, reading)
