@@ -137,26 +137,48 @@ def read_all(finder: ContainerFinder, report: PassReport) -> list[Reading]:
 
 def record(session: Session, reading: Reading) -> bool:
     """Add what ``reading`` adds to the stored one of its instance; False if it adds nothing (not newer)."""
+    return record_all(session, [reading]) == 1
+
+
+def record_all(session: Session, readings: list[Reading]) -> int:
+    """:func:`record` for a pass's readings, with the rows they touch loaded (and locked) in two
+    queries rather than two per reading; how many added something."""
+    if not readings:
+        return 0
+    with session.no_autoflush:
+        ids = {r.instance.container_id for r in readings}
+        counters = {(c.container_id, c.started_at): c for c in session.scalars(
+            select(UsageCounter).where(UsageCounter.container_id.in_(ids)).with_for_update())}
+        first_day = min((counters[key].read_at if key in counters else r.instance.started_at).date()
+                        for r in readings for key in [(r.instance.container_id, r.instance.started_at)])
+        projects = {r.instance.project for r in readings}
+        days = {(d.project, d.username, d.day): d for d in session.scalars(
+            select(UsageDay).where(UsageDay.project.in_(projects), UsageDay.day >= first_day).with_for_update())}
+        return sum(_apply(session, reading, counters, days) for reading in sorted(readings, key=lambda r: r.at))
+
+
+def _apply(session: Session, reading: Reading, counters: dict, days: dict) -> bool:
     i, c = reading.instance, reading.counters
-    counter = session.scalar(select(UsageCounter).where(UsageCounter.container_id == i.container_id,
-                                                        UsageCounter.started_at == i.started_at).with_for_update())
-    if counter is None:
+    counter = counters.get((i.container_id, i.started_at))
+    if counter is None:  # its first reading: billed from zero at the container's start
         counter = UsageCounter(container_id=i.container_id, started_at=i.started_at, project=i.project, username=i.username,
                                read_at=i.started_at, cpu_usec=0, memory_bytes=c.memory_bytes,
                                memory_limit_bytes=c.memory_limit_bytes)
         session.add(counter)
+        counters[(i.container_id, i.started_at)] = counter
     if reading.at <= counter.read_at or c.cpu_usec < counter.cpu_usec:
-        return False
+        return False  # already billed (or a late reading of an older moment)
     seconds = (reading.at - counter.read_at).total_seconds()
     mean_memory = (counter.memory_bytes + c.memory_bytes) / 2
     totals = {"cpu_usec": c.cpu_usec - counter.cpu_usec, "wall_ms": round(seconds * 1000),
               "memory_used_byte_s": round(mean_memory * seconds), "memory_limit_byte_s": round(c.memory_limit_bytes * seconds)}
     for day, share in _split_by_day(counter.read_at, reading.at, totals):
-        row = session.get(UsageDay, (i.project, i.username, day), with_for_update=True)
+        row = days.get((i.project, i.username, day))
         if row is None:
             row = UsageDay(project=i.project, username=i.username, day=day, cpu_usec=0, wall_ms=0, memory_used_byte_s=0,
                            memory_limit_byte_s=0, memory_peak_bytes=0)
             session.add(row)
+            days[(i.project, i.username, day)] = row
         for name, value in share.items():
             setattr(row, name, getattr(row, name) + value)
         row.memory_peak_bytes = max(row.memory_peak_bytes, c.memory_peak_bytes if day == reading.at.date() else c.memory_bytes)
@@ -209,19 +231,22 @@ def tree_bytes(root: Path) -> int:
 def sample_storage(session: Session, settings: Settings, now: datetime, every: timedelta) -> int:
     """Measure each project's workspace and extracts unless measured less than ``every`` ago; how many measured."""
     measured = 0
-    projects = session.scalars(select(Project.slug).where(Project.state != ProjectState.closed)).all()
-    for slug in projects:
-        project_dir = settings.project_dir(slug)
-        for kind, path in (("workspace", workspace_dir(project_dir)), ("extracts", extracts_dir(project_dir))):
-            row = session.get(StorageDay, (slug, kind, now.date()), with_for_update=True)
-            if row is not None and now - row.measured_at < every:
-                continue
-            size = tree_bytes(path) if path.is_dir() else 0
-            if row is None:
-                session.add(StorageDay(project=slug, kind=kind, day=now.date(), bytes=size, measured_at=now))
-            else:
-                row.bytes, row.measured_at = max(row.bytes, size), now
-            measured += 1
+    with session.no_autoflush:
+        projects = session.scalars(select(Project.slug).where(Project.state != ProjectState.closed)).all()
+        today = {(row.project, row.kind): row for row in session.scalars(
+            select(StorageDay).where(StorageDay.day == now.date()).with_for_update())}
+        for slug in projects:
+            project_dir = settings.project_dir(slug)
+            for kind, path in (("workspace", workspace_dir(project_dir)), ("extracts", extracts_dir(project_dir))):
+                row = today.get((slug, kind))
+                if row is not None and now - row.measured_at < every:
+                    continue
+                size = tree_bytes(path) if path.is_dir() else 0
+                if row is None:
+                    session.add(StorageDay(project=slug, kind=kind, day=now.date(), bytes=size, measured_at=now))
+                else:
+                    row.bytes, row.measured_at = max(row.bytes, size), now
+                measured += 1
     return measured
 
 
@@ -242,7 +267,7 @@ class Sampler:
         with session_scope(self.engine) as session:
             # Only this registry's projects: another platform's containers on the same engine are not ours to bill.
             ours = set(session.scalars(select(Project.slug)))
-            report.recorded = sum(record(session, reading) for reading in readings if reading.instance.project in ours)
+            report.recorded = record_all(session, [reading for reading in readings if reading.instance.project in ours])
             report.storage = sample_storage(session, self.settings, now or datetime.now(UTC), self.storage_every)
             session.execute(delete(UsageCounter).where(UsageCounter.read_at < (now or datetime.now(UTC)) - KEEP_COUNTERS))
         return report
