@@ -154,7 +154,9 @@ def record_all(session: Session, readings: list[Reading]) -> int:
         projects = {r.instance.project for r in readings}
         days = {(d.project, d.username, d.day): d for d in session.scalars(
             select(UsageDay).where(UsageDay.project.in_(projects), UsageDay.day >= first_day).with_for_update())}
-        return sum(_apply(session, reading, counters, days) for reading in sorted(readings, key=lambda r: r.at))
+        added = sum(_apply(session, reading, counters, days) for reading in sorted(readings, key=lambda r: r.at))
+    session.flush()  # the next call's queries see these rows
+    return added
 
 
 def _apply(session: Session, reading: Reading, counters: dict, days: dict) -> bool:
@@ -247,6 +249,7 @@ def sample_storage(session: Session, settings: Settings, now: datetime, every: t
                 else:
                     row.bytes, row.measured_at = max(row.bytes, size), now
                 measured += 1
+    session.flush()
     return measured
 
 
