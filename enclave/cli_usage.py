@@ -20,6 +20,7 @@ from enclave.cli_registry import open_registry
 
 MONTH_HELP = "The month, as YYYY-MM (default: the current month, so far)."
 TARIFF_HELP = "Price with this tariff version (a file tariffs/VERSION.toml); default: the newest valid on the month's first day."
+EXACT = Decimal("0.000001")  # what csv and json show of a member's quantities (the bill's lines: 3 decimals)
 SHORT = {"cpu_hours": "CPU-h", "memory_limit_gib_hours": "mem-limit GiB-h", "memory_used_gib_hours": "mem-used GiB-h",
          "server_hours": "server-h", "workspace_gib_days": "workspace GiB-d", "extract_gib_days": "extracts GiB-d",
          "egress_requests": "egress req", "egress_reviews": "reviews"}
@@ -65,7 +66,7 @@ def usage_command(slug: str, month_text: str | None, fmt: str, tariff_version: s
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(["member", *SHORT, f"cost_{tariff.currency}"])
         for who, quantities, cost in rows:
-            writer.writerow([who, *(quantities[k] for k in SHORT), cost])
+            writer.writerow([who, *(quantities[k].quantize(EXACT) for k in SHORT), cost])
         writer.writerow(["total", *(line.quantity for line in bill.lines), bill.total])
     else:
         _table(usage, bill, rows)
@@ -73,7 +74,7 @@ def usage_command(slug: str, month_text: str | None, fmt: str, tariff_version: s
 
 def _as_json(usage, bill, rows) -> dict:
     def plain(quantities: dict[str, Decimal]) -> dict[str, str]:
-        return {key: str(value) for key, value in quantities.items()}
+        return {key: str(value.quantize(EXACT)) for key, value in quantities.items()}
 
     return {"project": usage.project, "month": f"{usage.month:%Y-%m}", "through": usage.through.isoformat(),
             "complete": usage.complete, "organisation_type": usage.organisation_type, "tariff": bill.tariff.version,
