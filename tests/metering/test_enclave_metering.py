@@ -199,6 +199,22 @@ def test_members_and_ops_see_a_projects_usage_and_no_one_else(metered):
     assert anonymous.status_code in (302, 403) and "svg" not in anonymous.text
 
 
+def test_the_usage_service_is_out_of_reach_of_enclave_containers(metered):
+    """It listens on loopback and is reached through the proxy, which enclave networks cannot reach."""
+    alice = Researcher(metered, "alice")
+    alice.start("alpha")
+    port = metered.settings().usage_port
+    code = ("import os, socket, urllib.parse\n"
+            "gateway = urllib.parse.urlparse(os.environ['JUPYTERHUB_API_URL']).hostname\n"
+            f"for host, port in ((gateway, {port}), (gateway, {metered.proxy_port})):\n"
+            "    try:\n"
+            "        socket.create_connection((host, port), timeout=3).close(); print('reached', port)\n"
+            "    except OSError as e:\n"
+            "        print('refused', port, type(e).__name__)\n")
+    out = "".join(m["content"].get("text", "") for m in alice.run_cell("alpha", code) if m.get("msg_type") == "stream")
+    assert f"refused {port}" in out and f"refused {metered.proxy_port}" in out and "reached" not in out, out
+
+
 def test_the_team_is_warned_near_its_budget(metered):
     from enclave.settings import Settings
     from spawner_config.home import budget_warnings_of
