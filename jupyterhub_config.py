@@ -15,7 +15,7 @@ from enclave.host_state import follow_state_changes
 from enclave.hygiene import check_host_files
 from enclave.settings import Settings, service_environment
 from portal.config import VARIABLES as PORTAL_VARIABLES, portal_port
-from spawner_config.home import TEMPLATES, projects_of
+from spawner_config.home import TEMPLATES, budget_warnings_of, projects_of
 from spawner_config.hub import check_firewall
 from spawner_config.spawner import EnclaveSpawner
 
@@ -36,7 +36,7 @@ c.JupyterHub.named_server_limit_per_user = 0  # one per project, each checked by
 c.JupyterHub.default_server_name = ""
 c.JupyterHub.default_url = "/hub/home"  # after sign-in: the user's projects, each with Start and Stop
 c.JupyterHub.template_paths = [str(TEMPLATES)]  # the home page lists the user's projects
-c.JupyterHub.template_vars = {"enclave_projects": projects_of(settings)}
+c.JupyterHub.template_vars = {"enclave_projects": projects_of(settings), "enclave_budget_warnings": budget_warnings_of(settings)}
 
 # The proxy's public port (never reachable from containers) and the hub API (reached at each project
 # network's gateway; see enclave/firewall.py).
@@ -96,3 +96,10 @@ c.JupyterHub.services.append(
     {"name": "portal", "url": f"http://127.0.0.1:{portal_port()}", "command": [sys.executable, "-m", "portal.service"],
      "oauth_no_confirm": True, "environment": service_env})
 next(role for role in c.JupyterHub.load_roles if role["name"] == "user")["scopes"].append("access:services!service=portal")
+
+# Usage metering (metering/service.py): samples every enclave's cgroup counters and each project's
+# storage into the registry, and serves the usage pages at /services/usage/ to members and ops.
+c.JupyterHub.services.append(
+    {"name": "usage", "url": f"http://127.0.0.1:{settings.usage_port}", "command": [sys.executable, "-m", "metering.service"],
+     "oauth_no_confirm": True, "environment": service_env})
+next(role for role in c.JupyterHub.load_roles if role["name"] == "user")["scopes"].append("access:services!service=usage")

@@ -82,3 +82,5 @@ class AuditAction(StrEnum):
     access_request_refuse = "access_request.refuse"
     access_request_withdraw = "access_request.withdraw"
     result_publish = "result.publish"
+    # metering and billing (metering/)
+    usage_invoice = "usage.invoice"

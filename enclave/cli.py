@@ -14,6 +14,7 @@ from enclave.cli_k8s import k8s as k8s_group
 from enclave.cli_packages import packages_group
 from enclave.cli_provision import COMMANDS as PROVISION_COMMANDS, PROJECT_COMMANDS
 from enclave.cli_registry import COMMANDS as REGISTRY_COMMANDS, project as project_group
+from enclave.cli_usage import COMMANDS as USAGE_COMMANDS
 from enclave.db import is_busy
 from enclave.errors import EnclaveError
 from enclave.settings import DEFAULT_CATALOG
@@ -44,8 +45,8 @@ def main():
 
     Generate synthetic sources (synth), propose or check a catalog (catalog init, catalog check),
     turn sources into a project's pseudonymised extract (pseudonymize), or make a master key (keygen). Keep the registry: its database (db), users
-    (user), projects (list, show, project, expire), audit log (audit) and lifecycle (lifecycle); decide researchers' package requests (packages).
-    Render a project's Kubernetes profile (k8s render).
+    (user), projects (list, show, project, expire), audit log (audit) and lifecycle (lifecycle); decide researchers' package requests (packages);
+    see what a project used and invoice it (usage, invoice). Render a project's Kubernetes profile (k8s render).
     Settings come from ENCLAVE_* environment variables (see enclave/settings.py).
     """
 
@@ -139,7 +140,7 @@ def keygen():
     click.echo(new_master_key())
 
 
-for _command in REGISTRY_COMMANDS + PROVISION_COMMANDS:
+for _command in REGISTRY_COMMANDS + PROVISION_COMMANDS + USAGE_COMMANDS:
     main.add_command(_command)
 for _command in PROJECT_COMMANDS:
     project_group.add_command(_command)

@@ -37,6 +37,9 @@ One file per project, ``<projects_dir>/<slug>.toml``::
     engine = "dask"                           # local, dask or spark: the same extract, byte for byte
     workers = 2                               # without address: worker processes started for the run
     address = "tcp://scheduler:8786"          # optional: an existing Dask scheduler or Spark master URL
+    [billing]                                 # how usage is priced (tariffs/*.toml)
+    organisation_type = "academic"            # academic, public or private (default academic)
+    monthly_budget = "250.00"                 # optional, in the tariff's currency: the team is warned near it
 
 Every error names the file and the field, and says what to do.
 """
@@ -48,11 +51,23 @@ import re
 import tomllib
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from enclave.errors import EnclaveError
-from enclave.models import SLUG_PATTERN, DataRequest, EgressPolicy, Purpose, Resources, default_egress_policy, default_resources
+from enclave.models import (
+    SLUG_PATTERN,
+    Billing,
+    DataRequest,
+    EgressPolicy,
+    OrganisationType,
+    Purpose,
+    Resources,
+    default_billing,
+    default_egress_policy,
+    default_resources,
+)
 from enclave.workspace import parse_size
 from pseudonymizer.catalog import Catalog
 from pseudonymizer.engines import ENGINES, EngineSpec
@@ -60,7 +75,8 @@ from pseudonymizer.errors import PseudonymizerError
 from pseudonymizer.extract import check_request, parse_columns
 
 MEMORY = re.compile(r"^\d+(\.\d+)?[kmgKMG]?$")
-TOP_LEVEL = {"slug", "title", "purpose", "principal_investigator", "members", "approvals", "data", "egress", "resources", "extraction"}
+TOP_LEVEL = {"slug", "title", "purpose", "principal_investigator", "members", "approvals", "data", "egress", "resources", "extraction",
+             "billing"}
 SECTIONS = {  # the fields of each table; a misspelt one must not silently fall back to a default
     "approvals": {"committee_reference", "committee_date", "cnil_reference", "cnil_date", "expires_on"},
     "data": {"tables", "columns", "where", "key_version"},
@@ -68,6 +84,7 @@ SECTIONS = {  # the fields of each table; a misspelt one must not silently fall 
     "resources": {"mem_limit", "cpu_limit", "pids_limit", "workspace_quota", "output_message_cap",
                   "output_budget_per_hour"},
     "extraction": {"engine", "workers", "address"},
+    "billing": {"organisation_type", "monthly_budget"},
 }
 
 
@@ -94,6 +111,7 @@ class ProjectManifest:
     egress: EgressPolicy
     resources: Resources
     extraction: EngineSpec = EngineSpec()  # how provisioning runs the pseudonymizer; not part of the extract's fingerprint
+    billing: Billing
 
     @property
     def authorised(self) -> bool:
@@ -189,6 +207,7 @@ def load_manifest(path: Path, catalog: Catalog, known_users: set[str], today: da
         egress=_egress(r),
         resources=_resources(r),
         extraction=_extraction(r),
+        billing=_billing(r),
     )
 
 
@@ -284,3 +303,21 @@ def _resources(r: _Reader) -> Resources:
         if sizes[field] < least:
             raise r.error(f"resources.{field}", "too small", f"give at least {least // 1024} KiB")
     return {"mem_limit": mem, "cpu_limit": cpu, "pids_limit": pids, **sizes}
+
+
+def _billing(r: _Reader) -> Billing:
+    kind = r.get("billing.organisation_type", str, default_billing()["organisation_type"])
+    if kind not in {t.value for t in OrganisationType}:
+        raise r.error("billing.organisation_type", f"{kind!r} is not an organisation type",
+                      f"use one of: {', '.join(t.value for t in OrganisationType)}")
+    billing: Billing = {"organisation_type": kind}
+    budget = r.get("billing.monthly_budget", (str, int), None, hint='write the amount as a string, e.g. "250.00"')
+    if budget is not None:
+        try:
+            amount = Decimal(str(budget))
+        except InvalidOperation:
+            amount = Decimal("NaN")
+        if not amount.is_finite() or amount <= 0:
+            raise r.error("billing.monthly_budget", f"{budget!r} is not a positive amount", 'write e.g. "250.00"')
+        billing["monthly_budget"] = str(amount.quantize(Decimal("0.01")))
+    return billing

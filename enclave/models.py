@@ -126,6 +126,27 @@ class Resources(TypedDict, total=False):
     output_budget_per_hour: int
 
 
+class OrganisationType(StrEnum):
+    """Who holds the project, for pricing (the tariff has a price list per type)."""
+
+    academic = "academic"
+    public = "public"
+    private = "private"
+
+
+class Billing(TypedDict, total=False):
+    """How a project is charged (manifest ``[billing]``): its organisation type and an optional
+    monthly budget (a decimal string, in the tariff's currency) that warns the team when neared."""
+
+    organisation_type: str
+    monthly_budget: str
+
+
+def default_billing() -> Billing:
+    """The billing of a project whose manifest sets none (the one place this default lives)."""
+    return {"organisation_type": OrganisationType.academic.value}
+
+
 def default_data_request() -> DataRequest:
     return {"tables": [], "columns": {}, "where": [], "key_version": 1}
 
@@ -255,6 +276,7 @@ class Project(Base):
     data_request: Mapped[DataRequest] = mapped_column(JSON, default=default_data_request)
     egress_policy: Mapped[EgressPolicy] = mapped_column(JSON, default=default_egress_policy)
     resources: Mapped[Resources] = mapped_column(JSON, default=default_resources)
+    billing: Mapped[Billing] = mapped_column(JSON, default=default_billing, server_default="{}")
     manifest_sha256: Mapped[str] = mapped_column(String(64))
     provisioned_fingerprint: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -34,7 +34,7 @@ from pseudonymizer.extract import extract
 from pseudonymizer.keys import load_master_key
 
 _MANIFEST_FIELDS = ("title", "purpose", "committee_reference", "committee_date", "cnil_reference", "cnil_date",
-                    "expires_on", "data_request", "egress_policy", "resources")
+                    "expires_on", "data_request", "egress_policy", "resources", "billing")
 
 
 @dataclass
@@ -124,7 +124,8 @@ def _fields_from_manifest(m: ProjectManifest) -> dict[str, Any]:
         "title": m.title, "purpose": m.purpose,
         "committee_reference": a.committee_reference, "committee_date": a.committee_date,
         "cnil_reference": a.cnil_reference, "cnil_date": a.cnil_date, "expires_on": a.expires_on,
-        "data_request": m.data, "egress_policy": m.egress, "resources": m.resources, "manifest_sha256": m.sha256,
+        "data_request": m.data, "egress_policy": m.egress, "resources": m.resources, "billing": m.billing,
+        "manifest_sha256": m.sha256,
     }
 
 

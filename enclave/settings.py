@@ -25,6 +25,11 @@ Every component (CLI, provisioning, hub, egress gate) builds one :class:`Setting
 | ``ENCLAVE_IDLE_TIMEOUT`` | ``3600``: seconds without activity before a server is stopped |
 | ``ENCLAVE_RECONCILE_INTERVAL`` | ``60``: seconds between the reconciler's passes |
 | ``ENCLAVE_SPAWN_TIMEOUT`` | ``120``: seconds a server may take to start and answer |
+| ``ENCLAVE_USAGE_PORT`` | ``10106``: the usage service (metering and its pages), on loopback (reached through the proxy) |
+| ``ENCLAVE_METER_INTERVAL`` | ``60``: seconds between two readings of the enclaves' counters |
+| ``ENCLAVE_METER_STORAGE_INTERVAL`` | ``3600``: seconds between two measurements of a project's storage |
+| ``ENCLAVE_TARIFFS_DIR`` | ``tariffs/`` of this checkout: the versioned tariff files |
+| ``ENCLAVE_BUDGET_WARN_PERCENT`` | ``80``: share of a project's monthly budget at which its team is warned |
 
 The hub's services get only :data:`SERVICE_VARIABLES` (:func:`service_environment`): a new
 variable, a secret above all, reaches them only once it is added there.
@@ -44,6 +49,7 @@ from sqlalchemy.exc import ArgumentError
 from enclave.errors import EnclaveError
 
 DEFAULT_CATALOG = Path(__file__).resolve().parent.parent / "pseudonymizer" / "catalogs" / "synthetic" / "catalog.toml"
+DEFAULT_TARIFFS = Path(__file__).resolve().parent.parent / "tariffs"
 
 
 def require(name: str, environ: Mapping[str, str] | None = None) -> str:
@@ -72,12 +78,20 @@ def _seconds(env: Mapping[str, str], name: str, default: int) -> int:
     return int(text)
 
 
+def _percent(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name) or str(default)
+    if not text.isdigit() or not 1 <= int(text) <= 100:
+        raise EnclaveError(f"{name}={text!r} is not a percentage", f"use a whole number from 1 to 100 (default {default})")
+    return int(text)
+
+
 # What the hub's services (reconciler, egress gate) get of the hub's environment: the registry's
 # settings, never a secret (master key, TOTP key, OIDC client secret) nor the sources' folder.
 SERVICE_VARIABLES = ("ENCLAVE_HOME", "ENCLAVE_DB_URL", "ENCLAVE_PROJECTS_DIR", "ENCLAVE_CATALOG", "ENCLAVE_AUDIT_HEAD",
                      "ENCLAVE_ACTOR", "ENCLAVE_HUB_API_PORT", "ENCLAVE_PROXY_PORT", "ENCLAVE_PROXY_API_PORT",
                      "ENCLAVE_EGRESS_PORT", "ENCLAVE_EGRESS_ENCLAVE_PORT", "ENCLAVE_SEAL_PORT", "ENCLAVE_PUBLIC_URL",
-                     "ENCLAVE_NOTEBOOK_IMAGE", "ENCLAVE_DB_BUSY_TIMEOUT", "ENCLAVE_TOOLS_ENCLAVE_PORT")
+                     "ENCLAVE_NOTEBOOK_IMAGE", "ENCLAVE_DB_BUSY_TIMEOUT", "ENCLAVE_TOOLS_ENCLAVE_PORT", "ENCLAVE_USAGE_PORT",
+                     "ENCLAVE_METER_INTERVAL", "ENCLAVE_METER_STORAGE_INTERVAL", "ENCLAVE_TARIFFS_DIR", "ENCLAVE_BUDGET_WARN_PERCENT")
 
 
 def service_environment(environ: Mapping[str, str], extra: tuple[str, ...] = ()) -> dict[str, str]:
@@ -108,6 +122,11 @@ class Settings:
     idle_timeout: int = 3600
     reconcile_interval: int = 60
     spawn_timeout: int = 120
+    usage_port: int = 10106
+    meter_interval: int = 60
+    meter_storage_interval: int = 3600
+    tariffs_dir: Path = DEFAULT_TARIFFS
+    budget_warn_percent: int = 80
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -145,6 +164,11 @@ class Settings:
             idle_timeout=_seconds(env, "ENCLAVE_IDLE_TIMEOUT", cls.idle_timeout),
             reconcile_interval=_seconds(env, "ENCLAVE_RECONCILE_INTERVAL", cls.reconcile_interval),
             spawn_timeout=_seconds(env, "ENCLAVE_SPAWN_TIMEOUT", cls.spawn_timeout),
+            usage_port=_port(env, "ENCLAVE_USAGE_PORT", 10106),
+            meter_interval=_seconds(env, "ENCLAVE_METER_INTERVAL", cls.meter_interval),
+            meter_storage_interval=_seconds(env, "ENCLAVE_METER_STORAGE_INTERVAL", cls.meter_storage_interval),
+            tariffs_dir=path("ENCLAVE_TARIFFS_DIR", DEFAULT_TARIFFS),
+            budget_warn_percent=_percent(env, "ENCLAVE_BUDGET_WARN_PERCENT", cls.budget_warn_percent),
         )
 
     def require_sources_dir(self) -> Path:

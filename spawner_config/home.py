@@ -1,7 +1,9 @@
-"""The hub's home page lists the user's projects (from the registry), each with its server."""
+"""The hub's home page lists the user's projects (from the registry), each with its server, and
+warns the team of a project whose spending this month neared its budget."""
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 from pathlib import Path
 from typing import Any, Callable
@@ -41,3 +43,23 @@ def projects_of(settings: Settings) -> Callable[[Any], list[dict]]:
             ]
 
     return projects
+
+
+def budget_warnings_of(settings: Settings) -> Callable[[Any], list[str]]:
+    """A ``template_vars`` value: the budget warnings of the user's projects (``metering.budget``)."""
+    from metering.budget import warnings_for
+
+    engine = make_engine(settings.db_url)
+
+    def warnings(user: Any) -> list[str]:
+        if user is None:
+            return []
+        try:
+            with session_scope(engine) as session:
+                slugs = list(session.scalars(select(Project.slug).join(Membership).join(User).where(User.username == user.name)))
+                return [w.message for w in warnings_for(session, settings, slugs)]
+        except Exception:  # noqa: BLE001 - a metering fault must not take the home page down
+            logging.getLogger("enclave.home").exception("budget warnings for %s", user.name)
+            return []
+
+    return warnings

@@ -17,6 +17,7 @@ Everything about the container comes from the registry and the settings — noth
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 
 from dockerspawner import DockerSpawner
@@ -101,6 +102,22 @@ class EnclaveSpawner(DockerSpawner):
                 lifecycle.transition(session, project, lifecycle.Action.activate, self.user.name, "first server started")
             record(session, self.user.name, "server.start", grant.slug, container=self.object_name)
         return grant
+
+    def _sampler(self):
+        if not hasattr(self.__class__, "_usage_sampler"):
+            from metering.sampler import Sampler
+
+            self.__class__._usage_sampler = Sampler(self.enclave_settings, self._engine())
+        return self.__class__._usage_sampler
+
+    async def stop(self, now=False):
+        # The container's counters go with it: read them one last time, so its last interval is billed.
+        if self.container_id:
+            try:
+                await asyncio.to_thread(self._sampler().sample_container, self.container_id)
+            except Exception:  # noqa: BLE001 - metering must never keep a server from stopping
+                self.log.exception("final usage reading of %s failed", self.object_name)
+        await super().stop(now=now)
 
     async def start(self):
         self.user_options = {}

@@ -177,6 +177,7 @@ def running_platform(root: Path, image: str, projects: dict[str, list[str]], hub
              "ENCLAVE_PROXY_API_PORT": str(p.proxy_api_port), "ENCLAVE_EGRESS_PORT": str(free_port()),
              "ENCLAVE_EGRESS_ENCLAVE_PORT": str(free_port()), "ENCLAVE_SEAL_PORT": str(free_port()),
              "ENCLAVE_PORTAL_PORT": str(free_port()), "ENCLAVE_TOOLS_ENCLAVE_PORT": str(free_port()),
+             "ENCLAVE_USAGE_PORT": str(free_port()),
              "ENCLAVE_NOTEBOOK_IMAGE": image, "ENCLAVE_ACTOR": "test-ops",
              # A real login: OIDC with the development provider (started below), then TOTP; the egress
              # test's stewards log in with a browser.

@@ -74,6 +74,14 @@ ERRORS = [
      None, "resources.mem_limit", "'lots' is not a memory size"),
     ("mem-limit-not-a-string", {"resources.mem_limit": 2},
      None, "resources.mem_limit", "2 is not a str"),
+    ("unknown-organisation-type", {"billing.organisation_type": "charity"},
+     None, "billing.organisation_type", "'charity' is not an organisation type"),
+    ("budget-not-an-amount", {"billing.monthly_budget": "lots"},
+     None, "billing.monthly_budget", "'lots' is not a positive amount"),
+    ("budget-negative", {"billing.monthly_budget": "-5"},
+     None, "billing.monthly_budget", "'-5' is not a positive amount"),
+    ("unknown-field-in-billing", {"billing.budget": "5"},
+     None, "billing.budget", "unknown field"),
 ]
 
 
@@ -100,6 +108,12 @@ def test_the_unchanged_manifest_is_valid(tmp_path, catalog):
     assert manifest.resources == {"mem_limit": "2G", "cpu_limit": 1.0, "pids_limit": 256,
                                   "workspace_quota": 10 * 2**30, "output_message_cap": 512 * 2**10,
                                   "output_budget_per_hour": 32 * 2**20}
+    assert manifest.billing == {"organisation_type": "academic"}  # no [billing]: the default
+
+
+def test_billing_is_read_as_an_exact_amount(tmp_path, catalog):
+    path = write_manifest(tmp_path, SLUG, {"billing.organisation_type": "public", "billing.monthly_budget": "1250.5"})
+    assert load_manifest(path, catalog, set(USERS)).billing == {"organisation_type": "public", "monthly_budget": "1250.50"}
 
 
 def test_a_manifest_without_cnil_approval_loads_but_is_not_authorised(tmp_path, catalog):

@@ -12,6 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
 import egress_gate.models  # noqa: F401  (the gate's tables are in Base.metadata too)
+import metering.models  # noqa: F401  (and the metering's)
 import portal.models  # noqa: F401  (and the front office's)
 from enclave.db import alembic_config, check_schema, current_revision, head_revision, make_engine, upgrade
 from enclave.errors import EnclaveError

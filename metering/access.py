@@ -1,0 +1,25 @@
+"""Who may see a project's usage: its members and the operators; nobody else learns it exists."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from enclave.models import Membership, Project, Role, User
+
+
+def is_ops(session: Session, username: str) -> bool:
+    user = session.scalar(select(User).where(User.username == username))
+    return user is not None and Role.ops in user.roles
+
+
+def visible_projects(session: Session, username: str) -> list[Project]:
+    """The projects whose usage ``username`` may see, by slug."""
+    query = select(Project).order_by(Project.slug)
+    if not is_ops(session, username):
+        query = query.join(Membership).join(User).where(User.username == username)
+    return list(session.scalars(query))
+
+
+def may_see(session: Session, username: str, slug: str) -> bool:
+    return any(project.slug == slug for project in visible_projects(session, username))
