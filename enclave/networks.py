@@ -108,9 +108,12 @@ def find_network(slug: str, engine: docker.DockerClient | None = None) -> Projec
 
 
 def stop_containers(slug: str, engine: docker.DockerClient | None = None) -> list[str]:
-    """Stop and remove every container labelled with the project; return their names."""
+    """Stop and remove every container labelled with the project, and its Swarm services when this
+    engine is a Swarm manager; return their names."""
+    from enclave import swarm  # it builds on this module
+
     engine = engine or client()
-    stopped = []
+    stopped = swarm.remove_services(slug, engine)
     for container in engine.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={slug}"}):
         try:
             container.remove(force=True)
@@ -121,9 +124,12 @@ def stop_containers(slug: str, engine: docker.DockerClient | None = None) -> lis
 
 
 def remove_network(slug: str, engine: docker.DockerClient | None = None) -> bool:
-    """Remove the project's network (its containers first); False if there was none."""
+    """Remove the project's network (its containers first, and its Swarm overlay if any); False if there was none."""
+    from enclave import swarm
+
     engine = engine or client()
     stop_containers(slug, engine)
+    swarm.remove_overlay(slug, engine)
     try:
         network = engine.networks.get(network_name(slug))
     except NotFound:

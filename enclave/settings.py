@@ -24,6 +24,7 @@ Every component (CLI, provisioning, hub, egress gate) builds one :class:`Setting
 | ``ENCLAVE_IDLE_TIMEOUT`` | ``3600``: seconds without activity before a server is stopped |
 | ``ENCLAVE_RECONCILE_INTERVAL`` | ``60``: seconds between the reconciler's passes |
 | ``ENCLAVE_SPAWN_TIMEOUT`` | ``120``: seconds a server may take to start and answer |
+| ``ENCLAVE_BACKEND`` | ``docker``: servers as containers on this host; ``swarm``: as Swarm services (README, "Scaling out") |
 
 The hub's services get only :data:`SERVICE_VARIABLES` (:func:`service_environment`): a new
 variable, a secret above all, reaches them only once it is added there.
@@ -76,12 +77,22 @@ def _seconds(env: Mapping[str, str], name: str, default: int) -> int:
 SERVICE_VARIABLES = ("ENCLAVE_HOME", "ENCLAVE_DB_URL", "ENCLAVE_PROJECTS_DIR", "ENCLAVE_CATALOG", "ENCLAVE_AUDIT_HEAD",
                      "ENCLAVE_ACTOR", "ENCLAVE_HUB_API_PORT", "ENCLAVE_PROXY_PORT", "ENCLAVE_PROXY_API_PORT",
                      "ENCLAVE_EGRESS_PORT", "ENCLAVE_EGRESS_ENCLAVE_PORT", "ENCLAVE_SEAL_PORT", "ENCLAVE_PUBLIC_URL",
-                     "ENCLAVE_NOTEBOOK_IMAGE", "ENCLAVE_DB_BUSY_TIMEOUT")
+                     "ENCLAVE_NOTEBOOK_IMAGE", "ENCLAVE_DB_BUSY_TIMEOUT", "ENCLAVE_BACKEND")
 
 
 def service_environment(environ: Mapping[str, str], extra: tuple[str, ...] = ()) -> dict[str, str]:
     """The variables of :data:`SERVICE_VARIABLES` (and ``extra``) that ``environ`` sets, nothing else."""
     return {name: environ[name] for name in (*SERVICE_VARIABLES, *extra) if environ.get(name)}
+
+
+BACKENDS = ("docker", "swarm")
+
+
+def _backend(env: Mapping[str, str]) -> str:
+    value = env.get("ENCLAVE_BACKEND") or "docker"
+    if value not in BACKENDS:
+        raise EnclaveError(f"ENCLAVE_BACKEND={value!r} is not a backend", f"use one of {', '.join(BACKENDS)} (default docker)")
+    return value
 
 
 @dataclass(frozen=True)
@@ -106,6 +117,7 @@ class Settings:
     idle_timeout: int = 3600
     reconcile_interval: int = 60
     spawn_timeout: int = 120
+    backend: str = "docker"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -142,6 +154,7 @@ class Settings:
             idle_timeout=_seconds(env, "ENCLAVE_IDLE_TIMEOUT", cls.idle_timeout),
             reconcile_interval=_seconds(env, "ENCLAVE_RECONCILE_INTERVAL", cls.reconcile_interval),
             spawn_timeout=_seconds(env, "ENCLAVE_SPAWN_TIMEOUT", cls.spawn_timeout),
+            backend=_backend(env),
         )
 
     def require_sources_dir(self) -> Path:
