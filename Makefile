@@ -43,6 +43,7 @@ bench: $(STAMP) host  ## measure speed against baselines measured in the same ru
 	$(BIN)/python -m tests.bench.enclave_bench
 	$(BIN)/python -m tests.bench.seal_bench
 	$(BIN)/python -m tests.bench.egress_bench
+	$(BIN)/python -m tests.bench.swarm_bench
 
 demo: $(STAMP) host  ## the whole system on embedded defaults (see README)
 	@bash scripts/demo.sh "$(DEMO_DIR)" "$(PEOPLE)"

@@ -9,7 +9,7 @@ registry, nothing from the browser), same hardening by Swarm's own means:
 | hub API at the bridge's gateway | the hub's container joins the overlay; its address there |
 | ``read_only``, ``cap_drop``, ``user`` | the same fields of the service's container spec |
 | ``pids_limit`` | the task's resource limit ``Pids`` |
-| ``tmpfs`` host config | tmpfs mounts (``nosuid,nodev,noexec``; the home ``1777``: Swarm sets no owner) |
+| ``tmpfs`` host config | tmpfs mounts (``nosuid,nodev,noexec``; Swarm takes their mode from the image's directory, no owner) |
 | ``no-new-privileges`` (Swarm ignores it) | ``setpriv --no-new-privs`` as the entry point |
 | ``JUPYTERHUB_API_TOKEN`` in the environment | a Docker secret, read by the entry point (not in ``docker service inspect``) |
 
@@ -198,6 +198,22 @@ class SwarmEnclaveSpawner(EnclaveSpawner, SwarmSpawner):
         status = (await self.docker("exec_start", run["Id"])).decode(errors="replace")
         problems += status_problems(status, NB_UID)
         return problems
+
+    async def poll(self):
+        status = await super().poll()
+        if status is not None and self.object_id:  # the task ended: say why, from its own output
+            self.log.error("server %s ended: %s\nits last output:\n%s", self.service_name, status, await self._output_tail())
+        return status
+
+    async def _output_tail(self, lines: int = 30) -> str:
+        def tail() -> str:
+            try:
+                chunks = self.client.service_logs(self.object_id, stdout=True, stderr=True, tail=lines)
+                return b"".join(chunks).decode(errors="replace")
+            except APIError as error:
+                return f"(no output: {error})"
+
+        return await asyncio.get_running_loop().run_in_executor(None, tail)
 
     async def remove_object(self):
         try:
