@@ -89,10 +89,10 @@ def _describe(network) -> ProjectNetwork:
 
 
 def all_networks(engine: docker.DockerClient | None = None) -> list[ProjectNetwork]:
-    """Every project network on this Docker engine (those labelled with a project)."""
+    """Every project bridge network on this Docker engine (those labelled with a project)."""
     engine = engine or client()
     found = []
-    for network in engine.networks.list(filters={"label": PROJECT_LABEL}):
+    for network in engine.networks.list(filters={"label": PROJECT_LABEL, "driver": "bridge"}):  # not the Swarm overlays
         network.reload()
         found.append(_describe(network))
     return sorted(found, key=lambda n: n.name)
