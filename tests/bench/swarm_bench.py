@@ -48,7 +48,7 @@ def stop(platform, user: str, server: str, name: str, swarm: bool) -> None:
 
 
 def main() -> int:
-    image = "enclave/notebook:latest"
+    image = f"{os.environ.get('NOTEBOOK_IMAGE') or 'enclave/notebook'}:latest"  # build_images.sh reads it too
     subprocess.run(["bash", str(REPO / "scripts" / "build_images.sh")], check=True, stdout=subprocess.DEVNULL)
     subprocess.run(["bash", str(REPO / "scripts" / "build_images.sh"), "hub"], check=True, stdout=subprocess.DEVNULL,
                    env={**os.environ, "HUB_IMAGE": HUB_IMAGE.rsplit(":", 1)[0]})
