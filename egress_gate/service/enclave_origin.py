@@ -12,6 +12,11 @@ serves the submission API only, and accepts a request only when
 
 The request is then recorded for *that* container's project and user, whatever its body says, and
 the caller sees only that project's requests.
+
+With the Swarm backend the gate runs in the hub's container, attached to the projects' overlays: the
+caller's address is then its task's address on its project's overlay, and its token is the Docker
+secret the spawner gave it (read from the container's read-only secret file, which its user cannot
+replace; it is not in the environment, nor in ``docker service inspect``).
 """
 
 from __future__ import annotations
@@ -22,8 +27,11 @@ from dataclasses import dataclass
 import docker
 
 from enclave import networks
+from enclave.swarm import overlay_name
 
 TOKEN_VARIABLE = "JUPYTERHUB_API_TOKEN"
+SWARM_TOKEN_FILE = "/run/secrets/jupyterhub-api-token"  # spawner_config.swarm_spawner.TOKEN_FILE
+SWARM_SERVICE_LABEL = "com.docker.swarm.service.name"
 
 
 class OriginRefused(Exception):
@@ -46,6 +54,10 @@ def _token_of(container) -> str:
         name, _, value = item.partition("=")
         if name == TOKEN_VARIABLE:
             return value
+    if SWARM_SERVICE_LABEL in container.labels:  # a Swarm server: its token is a secret file
+        read = container.exec_run(["cat", SWARM_TOKEN_FILE], user="1000:100")
+        if read.exit_code == 0:
+            return read.output.decode().strip()
     return ""
 
 
@@ -58,9 +70,10 @@ class EnclaveOrigins:
     def container_at(self, address: str):
         for container in self.engine.containers.list(filters={"label": networks.PROJECT_LABEL}):
             slug = container.labels.get(networks.PROJECT_LABEL, "")
-            on_network = container.attrs.get("NetworkSettings", {}).get("Networks", {}).get(networks.network_name(slug)) or {}
-            if address and on_network.get("IPAddress") == address:
-                return container
+            attached = container.attrs.get("NetworkSettings", {}).get("Networks", {})
+            for name in (networks.network_name(slug), overlay_name(slug)):
+                if address and (attached.get(name) or {}).get("IPAddress") == address:
+                    return container
         return None
 
     def resolve(self, address: str, authorization: str) -> Origin:

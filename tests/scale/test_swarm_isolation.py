@@ -258,3 +258,20 @@ def test_a_weakened_server_is_refused(swarm_platform, swarm, running):
     problems = " ".join(details[-1]["problems"])
     assert "NoNewPrivs is '0'" in problems and "setpriv --no-new-privs" in problems
     assert "is not hardened" in swarm_platform.hub_log()
+
+
+def test_the_gate_takes_a_submission_from_its_own_server_only(swarm_platform, running, hub):
+    """The gate's enclave port, at the hub's address on the overlay: the server's own token (its secret)
+    for its own project is held; another token, or another project, is refused."""
+    from tests.seal.test_cross_project import SUBMIT, call
+
+    settings = swarm_platform.settings()
+    (settings.project_dir(slug("alpha")) / "workspace" / "table.csv").write_text("region,count\nNorth,120\nSouth,85\n")
+    alpha = running["alpha"]
+    token = alpha.exec_run(["cat", "/run/secrets/jupyterhub-api-token"], user="1000:100").output.decode().strip()
+    gate = f"http://{overlay_address(hub, 'alpha')}:{settings.egress_enclave_port}/services/egress/api/requests"
+    assert call(alpha, SUBMIT, "0" * len(token), slug("alpha"), gate)["status"] == 403
+    other = call(alpha, SUBMIT, token, slug("beta"), gate)
+    assert other["status"] == 403 and slug("alpha") in other["body"], other
+    held = call(alpha, SUBMIT, token, slug("alpha"), gate)
+    assert held["status"] == 201 and held["body"]["project"] == slug("alpha"), held
