@@ -274,4 +274,6 @@ def test_the_gate_takes_a_submission_from_its_own_server_only(swarm_platform, ru
     other = call(alpha, SUBMIT, token, slug("beta"), gate)
     assert other["status"] == 403 and slug("alpha") in other["body"], other
     held = call(alpha, SUBMIT, token, slug("alpha"), gate)
-    assert held["status"] == 201 and held["body"]["project"] == slug("alpha"), held
+    assert held["status"] == 201 and held["body"]["files"][0]["name"] == "table.csv", held
+    listed = call(alpha, SUBMIT, token, "GET", gate)
+    assert listed["status"] == 200 and {r["project"] for r in listed["body"]["requests"]} == {slug("alpha")}, listed
