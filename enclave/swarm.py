@@ -49,12 +49,22 @@ def ensure_overlay(slug: str, engine: docker.DockerClient | None = None):
     except NotFound:
         network = engine.networks.create(name, driver="overlay", internal=True, attachable=True, scope="swarm",
                                          options={"encrypted": "true"}, labels={PROJECT_LABEL: slug, MANAGED_LABEL: "1"})
-        network.reload()
+    network.attrs = _inspect(engine, network.id)
     problems = overlay_problems(network.attrs, slug)
     if problems:
         raise EnclaveError(f"Docker network {name} is not project {slug}'s overlay: {'; '.join(problems)}",
                            f"remove it (`docker network rm {name}`) and start the server again")
     return network
+
+
+def _inspect(engine: docker.DockerClient, network_id: str) -> dict:
+    """The network as the swarm knows it; a just-created overlay is listed for a moment without its driver."""
+    for _ in range(20):
+        attrs = engine.api.inspect_network(network_id, scope="swarm")
+        if attrs.get("Driver"):
+            return attrs
+        time.sleep(0.25)
+    return attrs
 
 
 def overlay_problems(attrs: dict, slug: str) -> list[str]:
