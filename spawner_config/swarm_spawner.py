@@ -26,7 +26,7 @@ import os
 import socket
 
 from docker.errors import APIError
-from docker.types import Mount, SecretReference
+from docker.types import Mount, Resources, SecretReference
 from dockerspawner import SwarmSpawner
 from tornado import web
 from traitlets import Unicode, default
@@ -159,9 +159,7 @@ class SwarmEnclaveSpawner(EnclaveSpawner, SwarmSpawner):
             await self._remove_secret()
             raise
 
-    def _resources(self):
-        from docker.types import Resources
-
+    def _resources(self) -> Resources:
         resources = Resources(mem_limit=_bytes(self.mem_limit), cpu_limit=int(self.cpu_limit * 1e9))
         resources["Limits"]["Pids"] = self._hardening.pids_limit
         return resources
