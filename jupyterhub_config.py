@@ -16,17 +16,24 @@ from enclave.hygiene import check_host_files
 from enclave.settings import Settings, service_environment
 from portal.config import VARIABLES as PORTAL_VARIABLES, portal_port
 from spawner_config.home import TEMPLATES, budget_warnings_of, projects_of
-from spawner_config.hub import check_firewall
+from spawner_config.hub import check_firewall, own_address
 from spawner_config.spawner import EnclaveSpawner
+from spawner_config.swarm_spawner import SwarmEnclaveSpawner
 
 c = get_config()  # noqa: F821 - provided by JupyterHub
 settings = Settings.from_env()
 os.umask(0o077)  # what the hub and its services write (databases, logs, quarantine) is root's alone
 check_host_files(settings)  # refuses to start if a key or source is readable by others
-check_firewall(settings)
 follow_state_changes(settings)  # the hub's own state changes (a first server activates its project)
 
-c.JupyterHub.spawner_class = EnclaveSpawner
+# ENCLAVE_BACKEND: servers as containers on this host (docker), or as Swarm services (swarm: the hub
+# runs in a container of Dockerfile.hub, which the spawner attaches to each project's overlay; each
+# node's firewall is applied there by `enclave provision`, not from inside the hub's container).
+if settings.backend == "swarm":
+    c.JupyterHub.spawner_class = SwarmEnclaveSpawner
+else:
+    check_firewall(settings)
+    c.JupyterHub.spawner_class = EnclaveSpawner
 c.EnclaveSpawner.enclave_settings = settings
 c.EnclaveSpawner.image = settings.notebook_image
 c.EnclaveSpawner.start_timeout = settings.spawn_timeout
@@ -40,7 +47,9 @@ c.JupyterHub.template_vars = {"enclave_projects": projects_of(settings), "enclav
 
 # The proxy's public port (never reachable from containers) and the hub API (reached at each project
 # network's gateway; see enclave/firewall.py).
-c.JupyterHub.bind_url = settings.public_url
+# With Swarm, the hub's container also sits on every project's overlay: the proxy listens only on the
+# container's own network (published by `docker run -p`), never on the overlays.
+c.JupyterHub.bind_url = f"http://{own_address()}:{settings.proxy_port}" if settings.backend == "swarm" else settings.public_url
 c.JupyterHub.hub_bind_url = f"http://0.0.0.0:{settings.hub_api_port}"
 c.JupyterHub.db_url = f"sqlite:///{settings.home / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = str(settings.home / "jupyterhub_cookie_secret")

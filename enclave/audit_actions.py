@@ -43,6 +43,7 @@ class AuditAction(StrEnum):
     # servers
     server_start = "server.start"
     server_stop = "server.stop"
+    server_refused = "server.refused"  # started but not hardened (Swarm backend): removed, never handed out
     # the egress gate (egress_gate.workflow.Action, then what is only read)
     egress_submit = "egress.submit"
     egress_start_review = "egress.start_review"

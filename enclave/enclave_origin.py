@@ -15,6 +15,11 @@ The request is then served for *that* container's project and user, whatever its
 says, and the caller sees only that project's things. The token comes as ``Authorization: token
 …`` (or ``Bearer``), or as the password of HTTP basic authentication (what pip sends for an index
 URL with credentials; the user name is not looked at).
+
+With the Swarm backend these services run in the hub's container, attached to the projects' overlays: the
+caller's address is then its task's address on its project's overlay, and its token is the Docker
+secret the spawner gave it (read from the container's read-only secret file, which its user cannot
+replace; it is not in the environment, nor in ``docker service inspect``).
 """
 
 from __future__ import annotations
@@ -27,8 +32,11 @@ from dataclasses import dataclass
 import docker
 
 from enclave import networks
+from enclave.swarm import overlay_name
 
 TOKEN_VARIABLE = "JUPYTERHUB_API_TOKEN"
+SWARM_TOKEN_FILE = "/run/secrets/jupyterhub-api-token"  # spawner_config.swarm_spawner.TOKEN_FILE
+SWARM_SERVICE_LABEL = "com.docker.swarm.service.name"
 
 
 class OriginRefused(Exception):
@@ -51,6 +59,10 @@ def _token_of(container) -> str:
         name, _, value = item.partition("=")
         if name == TOKEN_VARIABLE:
             return value
+    if SWARM_SERVICE_LABEL in container.labels:  # a Swarm server: its token is a secret file
+        read = container.exec_run(["cat", SWARM_TOKEN_FILE], user="1000:100")
+        if read.exit_code == 0:
+            return read.output.decode().strip()
     return ""
 
 
@@ -76,9 +88,10 @@ class EnclaveOrigins:
     def container_at(self, address: str):
         for container in self.engine.containers.list(filters={"label": networks.PROJECT_LABEL}):
             slug = container.labels.get(networks.PROJECT_LABEL, "")
-            on_network = container.attrs.get("NetworkSettings", {}).get("Networks", {}).get(networks.network_name(slug)) or {}
-            if address and on_network.get("IPAddress") == address:
-                return container
+            attached = container.attrs.get("NetworkSettings", {}).get("Networks", {})
+            for name in (networks.network_name(slug), overlay_name(slug)):
+                if address and (attached.get(name) or {}).get("IPAddress") == address:
+                    return container
         return None
 
     def resolve(self, address: str, authorization: str,

@@ -6,6 +6,11 @@ port. These rules close that: from a project network (bridge ``encl-*``), the ho
 on the hub API port and the proxy port, and only at that network's own gateway address; nothing
 is forwarded from or to an enclave network (another project, docker0's containers, the outside).
 
+With the Swarm backend (:mod:`enclave.swarm`), a project's servers are on an ``--internal``
+overlay: no route out, and their traffic to each other never reaches the host's iptables. What
+Swarm adds on each node is ``docker_gwbridge``, the bridge that gives swarm tasks a way out: nothing
+is forwarded from or to it either (an enclave host runs no other swarm service that publishes ports).
+
 Rules live in two chains of our own, rebuilt whole from the list of enclave networks each time
 (provisioning and every project state change call :func:`apply`; the hub compares the host's rules
 with :func:`problems` at start and applies if needed, which also moves our jumps back to first
@@ -28,6 +33,7 @@ from enclave.networks import BRIDGE_PREFIX
 INPUT_CHAIN = "ENCLAVE-INPUT"
 FORWARD_CHAIN = "ENCLAVE-FORWARD"
 IFACES = BRIDGE_PREFIX + "+"  # iptables wildcard: every enclave bridge
+SWARM_GATEWAY_BRIDGE = "docker_gwbridge"  # Swarm's way out for its tasks, on every node
 
 
 @dataclass(frozen=True)
@@ -51,7 +57,8 @@ def ruleset(openings: list[Opening], ports: list[int]) -> dict[str, list[list[st
         for port in sorted(set(ports)):
             v4_input.append(["-i", opening.bridge, "-d", opening.gateway, "-p", "tcp", "--dport", str(port), "-j", "ACCEPT"])
     v4_input.append(["-j", "DROP"])
-    forward = [["-i", IFACES, "-j", "DROP"], ["-o", IFACES, "-j", "DROP"]]
+    forward = [["-i", IFACES, "-j", "DROP"], ["-o", IFACES, "-j", "DROP"],
+               ["-i", SWARM_GATEWAY_BRIDGE, "-j", "DROP"], ["-o", SWARM_GATEWAY_BRIDGE, "-j", "DROP"]]
     return {
         "iptables": [[INPUT_CHAIN, *r] for r in v4_input] + [[FORWARD_CHAIN, *r] for r in forward],
         "ip6tables": [[INPUT_CHAIN, *established], [INPUT_CHAIN, "-j", "DROP"]] + [[FORWARD_CHAIN, *r] for r in forward],

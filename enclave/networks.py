@@ -89,10 +89,10 @@ def _describe(network) -> ProjectNetwork:
 
 
 def all_networks(engine: docker.DockerClient | None = None) -> list[ProjectNetwork]:
-    """Every project network on this Docker engine (those labelled with a project)."""
+    """Every project bridge network on this Docker engine (those labelled with a project)."""
     engine = engine or client()
     found = []
-    for network in engine.networks.list(filters={"label": PROJECT_LABEL}):
+    for network in engine.networks.list(filters={"label": PROJECT_LABEL, "driver": "bridge"}):  # not the Swarm overlays
         network.reload()
         found.append(_describe(network))
     return sorted(found, key=lambda n: n.name)
@@ -108,9 +108,12 @@ def find_network(slug: str, engine: docker.DockerClient | None = None) -> Projec
 
 
 def stop_containers(slug: str, engine: docker.DockerClient | None = None) -> list[str]:
-    """Stop and remove every container labelled with the project; return their names."""
+    """Stop and remove every container labelled with the project, and its Swarm services when this
+    engine is a Swarm manager; return their names."""
+    from enclave import swarm  # it builds on this module
+
     engine = engine or client()
-    stopped = []
+    stopped = swarm.remove_services(slug, engine)
     for container in engine.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={slug}"}):
         try:
             container.remove(force=True)
@@ -121,9 +124,12 @@ def stop_containers(slug: str, engine: docker.DockerClient | None = None) -> lis
 
 
 def remove_network(slug: str, engine: docker.DockerClient | None = None) -> bool:
-    """Remove the project's network (its containers first); False if there was none."""
+    """Remove the project's network (its containers first, and its Swarm overlay if any); False if there was none."""
+    from enclave import swarm
+
     engine = engine or client()
     stop_containers(slug, engine)
+    swarm.remove_overlay(slug, engine)
     try:
         network = engine.networks.get(network_name(slug))
     except NotFound:

@@ -30,6 +30,7 @@ Every component (CLI, provisioning, hub, egress gate) builds one :class:`Setting
 | ``ENCLAVE_METER_STORAGE_INTERVAL`` | ``3600``: seconds between two measurements of a project's storage |
 | ``ENCLAVE_TARIFFS_DIR`` | ``tariffs/`` of this checkout: the versioned tariff files |
 | ``ENCLAVE_BUDGET_WARN_PERCENT`` | ``80``: share of a project's monthly budget at which its team is warned |
+| ``ENCLAVE_BACKEND`` | ``docker``: servers as containers on this host; ``swarm``: as Swarm services (README, "Scaling out") |
 
 The hub's services get only :data:`SERVICE_VARIABLES` (:func:`service_environment`): a new
 variable, a secret above all, reaches them only once it is added there.
@@ -91,12 +92,23 @@ SERVICE_VARIABLES = ("ENCLAVE_HOME", "ENCLAVE_DB_URL", "ENCLAVE_PROJECTS_DIR", "
                      "ENCLAVE_ACTOR", "ENCLAVE_HUB_API_PORT", "ENCLAVE_PROXY_PORT", "ENCLAVE_PROXY_API_PORT",
                      "ENCLAVE_EGRESS_PORT", "ENCLAVE_EGRESS_ENCLAVE_PORT", "ENCLAVE_SEAL_PORT", "ENCLAVE_PUBLIC_URL",
                      "ENCLAVE_NOTEBOOK_IMAGE", "ENCLAVE_DB_BUSY_TIMEOUT", "ENCLAVE_TOOLS_ENCLAVE_PORT", "ENCLAVE_USAGE_PORT",
-                     "ENCLAVE_METER_INTERVAL", "ENCLAVE_METER_STORAGE_INTERVAL", "ENCLAVE_TARIFFS_DIR", "ENCLAVE_BUDGET_WARN_PERCENT")
+                     "ENCLAVE_METER_INTERVAL", "ENCLAVE_METER_STORAGE_INTERVAL", "ENCLAVE_TARIFFS_DIR", "ENCLAVE_BUDGET_WARN_PERCENT",
+                     "ENCLAVE_BACKEND")
 
 
 def service_environment(environ: Mapping[str, str], extra: tuple[str, ...] = ()) -> dict[str, str]:
     """The variables of :data:`SERVICE_VARIABLES` (and ``extra``) that ``environ`` sets, nothing else."""
     return {name: environ[name] for name in (*SERVICE_VARIABLES, *extra) if environ.get(name)}
+
+
+BACKENDS = ("docker", "swarm")
+
+
+def _backend(env: Mapping[str, str]) -> str:
+    value = env.get("ENCLAVE_BACKEND") or "docker"
+    if value not in BACKENDS:
+        raise EnclaveError(f"ENCLAVE_BACKEND={value!r} is not a backend", f"use one of {', '.join(BACKENDS)} (default docker)")
+    return value
 
 
 @dataclass(frozen=True)
@@ -127,6 +139,7 @@ class Settings:
     meter_storage_interval: int = 3600
     tariffs_dir: Path = DEFAULT_TARIFFS
     budget_warn_percent: int = 80
+    backend: str = "docker"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -169,6 +182,7 @@ class Settings:
             meter_storage_interval=_seconds(env, "ENCLAVE_METER_STORAGE_INTERVAL", cls.meter_storage_interval),
             tariffs_dir=path("ENCLAVE_TARIFFS_DIR", DEFAULT_TARIFFS),
             budget_warn_percent=_percent(env, "ENCLAVE_BUDGET_WARN_PERCENT", cls.budget_warn_percent),
+            backend=_backend(env),
         )
 
     def require_sources_dir(self) -> Path:

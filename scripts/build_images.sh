@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build the researcher image (Dockerfile.notebook) without any image registry.
+# Build the researcher image (Dockerfile.notebook) without any image registry;
+# with the argument `hub`, the hub's image instead (Dockerfile.hub, for ENCLAVE_BACKEND=swarm).
 #
 #   1. enclave/debian-base:bookworm: a Debian rootfs made by debootstrap from the
 #      host's own Debian mirror, imported with `docker import`. Skipped when present.
@@ -13,6 +14,7 @@
 #                   image) works too and keeps its Julia kernel, but it needs a
 #                   reachable image registry.
 #   NOTEBOOK_IMAGE  repository of the result (default: enclave/notebook)
+#   HUB_IMAGE       repository of the hub's image (default: enclave/hub), with `hub`
 #   DEBIAN_MIRROR   mirror for debootstrap (default: the host's, from /etc/apt)
 #   REBUILD_BASE=1  rebuild the debootstrap base even when it is present
 #   DOCKER_BUILD_ARGS  extra arguments for `docker build` (e.g. --no-cache)
@@ -22,6 +24,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LOCAL_BASE=enclave/debian-base:bookworm
 BASE_IMAGE="${BASE_IMAGE:-$LOCAL_BASE}"
 NOTEBOOK_IMAGE="${NOTEBOOK_IMAGE:-enclave/notebook}"
+HUB_IMAGE="${HUB_IMAGE:-enclave/hub}"
 HOST_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 BUILD_DIR="$REPO/images/build"   # generated, git-ignored: never commit it
 
@@ -141,13 +144,32 @@ check_jupyterhub_pin() {
     echo "    jupyterhub==$image"
 }
 
+# The hub's image: build context is the repository (.dockerignore keeps it to the code).
+build_hub() {
+    local version="$1"
+    step "docker build $HUB_IMAGE:$version (and :latest) from Dockerfile.hub on $LOCAL_BASE"
+    # shellcheck disable=SC2086  # DOCKER_BUILD_ARGS is a list of words
+    DOCKER_BUILDKIT=0 docker build \
+        -f "$REPO/Dockerfile.hub" \
+        --build-arg "BASE_IMAGE=$LOCAL_BASE" \
+        --label "org.opencontainers.image.version=$version" \
+        -t "$HUB_IMAGE:$version" -t "$HUB_IMAGE:latest" \
+        ${DOCKER_BUILD_ARGS:-} \
+        "$REPO" \
+        || fail "step '$STEP': docker build failed (see the output above)"
+    step "done"
+    docker image ls --format '    {{.Repository}}:{{.Tag}}  {{.ID}}  {{.Size}}' "$HUB_IMAGE:$version"
+}
+
 main() {
+    local target="${1:-notebook}"
+    [ "$target" = notebook ] || [ "$target" = hub ] || fail "unknown image '$target': use notebook (default) or hub"
     check_jupyterhub_pin
 
     step "check the Docker engine"
     docker info >/dev/null 2>&1 || fail "step '$STEP': Docker engine unreachable — run 'make host' (installs and starts dockerd)"
 
-    if [ "$BASE_IMAGE" = "$LOCAL_BASE" ]; then
+    if [ "$BASE_IMAGE" = "$LOCAL_BASE" ] || [ "$target" = hub ]; then
         if [ "${REBUILD_BASE:-0}" != 1 ] && docker image inspect "$LOCAL_BASE" >/dev/null 2>&1; then
             step "base $LOCAL_BASE present: reused (REBUILD_BASE=1 to rebuild it)"
         else
@@ -162,6 +184,10 @@ main() {
     local version
     version="$(sed -n 's/^version = "\(.*\)"$/\1/p' "$REPO/pyproject.toml" | head -1)"
     [ -n "$version" ] || fail "step 'read version': no version = \"...\" line in pyproject.toml"
+    if [ "$target" = hub ]; then
+        build_hub "$version"
+        return
+    fi
     step "docker build $NOTEBOOK_IMAGE:$version (and :latest) from Dockerfile.notebook on $BASE_IMAGE"
     # shellcheck disable=SC2086  # DOCKER_BUILD_ARGS is a list of words
     DOCKER_BUILDKIT=0 docker build \

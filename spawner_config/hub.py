@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 
 from enclave import firewall
 from enclave.errors import EnclaveError
@@ -28,3 +29,10 @@ def check_firewall(settings: Settings) -> list[str]:
                            "run the hub as root on a host with iptables, or fix the rules by hand")
     log.warning("enclave firewall healed: %s", "; ".join(fixed) or "our chains rebuilt")
     return found
+
+
+def own_address() -> str:
+    """This container's address on the network it started on (Docker writes it into /etc/hosts): where
+    the hub's proxy listens when the hub runs in a container that the Swarm spawner later attaches to
+    the projects' overlays."""
+    return socket.gethostbyname(socket.gethostname())

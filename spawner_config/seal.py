@@ -67,7 +67,7 @@ class Seal:
 
     def __init__(self, settings: Settings, targets: Targets | None = None, assets: AssetIndex | None = None):
         self.settings = settings
-        self.targets = targets or Targets()
+        self.targets = targets or Targets(swarm=settings.backend == "swarm")
         self.assets = assets or AssetIndex(settings.home / "seal")
         self.budgets = Budgets()
         self.engine = make_engine(settings.db_url)

@@ -57,11 +57,14 @@ class Target:
 
 
 class Targets:
-    """Container addresses, looked up in Docker and kept ``ttl`` seconds."""
+    """Container addresses, looked up in Docker and kept ``ttl`` seconds; with ``swarm``, the addresses
+    of Swarm services' running tasks on their project's overlay (the seal then runs in the hub's
+    container, attached to every overlay)."""
 
-    def __init__(self, engine: docker.DockerClient | None = None, ttl: float = 3.0):
+    def __init__(self, engine: docker.DockerClient | None = None, ttl: float = 3.0, swarm: bool = False):
         self.engine = engine or docker.from_env()
         self.ttl = ttl
+        self.swarm = swarm
         self._cache: dict[tuple[str, str], tuple[float, Target | None]] = {}
 
     def forget(self, user: str, slug: str) -> None:
@@ -78,6 +81,8 @@ class Targets:
         return target
 
     def _lookup(self, user: str, slug: str) -> Target | None:
+        if self.swarm:
+            return self._lookup_service(user, slug)
         try:
             container = self.engine.containers.get(container_name(user, slug))
         except NotFound:
@@ -93,6 +98,35 @@ class Targets:
         if not address:
             return None
         return Target(f"http://{address}:{int(labels.get(networks.PORT_LABEL, 8888))}", attrs.get("Image", ""))
+
+
+    def _lookup_service(self, user: str, slug: str) -> Target | None:
+        from enclave.swarm import overlay_name
+
+        try:
+            service = self.engine.services.get(container_name(user, slug))
+        except NotFound:
+            return None
+        labels = service.attrs.get("Spec", {}).get("Labels") or {}
+        if labels.get(networks.PROJECT_LABEL) != slug or labels.get(networks.USER_LABEL) != user:
+            log.warning("service %s is not labelled as %s's server of %s: not forwarding", service.name, user, slug)
+            return None
+        for task in service.tasks(filters={"desired-state": "running"}):
+            if task.get("Status", {}).get("State") != "running":
+                continue
+            for attachment in task.get("NetworksAttachments") or []:
+                if attachment.get("Network", {}).get("Spec", {}).get("Name") == overlay_name(slug) and attachment.get("Addresses"):
+                    address = attachment["Addresses"][0].split("/")[0]
+                    return Target(f"http://{address}:{int(labels.get(networks.PORT_LABEL, 8888))}", self._image_id(service))
+        return None
+
+    def _image_id(self, service) -> str:
+        """The id of the service's image on this node (JupyterLab's files are listed from it)."""
+        name = service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"].split("@")[0]
+        try:
+            return self.engine.images.get(name).id
+        except DockerException:
+            return ""
 
 
 class AssetIndex:

@@ -64,5 +64,7 @@ if [ -x /opt/conda/bin/conda ]; then
     /opt/conda/bin/conda config --system --set offline true
 fi
 
-# The home is a tmpfs at run time; this copy is only seen without one.
-install -d -o 1000 -g 100 /home/jovyan
+# The home is a tmpfs at run time; this copy is only seen without one. Swarm's tmpfs mounts take
+# their mode from the image's directory (and no owner): 1777 lets uid 1000 write its tmpfs home there
+# (the root filesystem itself stays read-only; the Docker backend sets uid=1000,mode=0700 itself).
+install -d -o 1000 -g 100 -m 1777 /home/jovyan

@@ -154,10 +154,15 @@ def _wait_http(url: str, process: subprocess.Popen, log: Path, timeout: float = 
 
 @contextmanager
 def running_platform(root: Path, image: str, projects: dict[str, list[str]], hub_config: str = "",
-                     resources: dict[str, dict[str, str]] | None = None, people: int = SOURCE_PEOPLE) -> Iterator[Platform]:
+                     resources: dict[str, dict[str, str]] | None = None, people: int = SOURCE_PEOPLE,
+                     hub_command=None, base_config: str = str(REPO / "jupyterhub_config.py")) -> Iterator[Platform]:
     """Registry, provisioned ``projects`` ({name: members}) and a running hub under ``root``;
     ``hub_config`` is appended to the hub's configuration, ``resources`` ({name: {field: value}}) to
-    the projects' manifests. Everything is removed at the end."""
+    the projects' manifests. Everything is removed at the end.
+
+    ``hub_command(platform, config_path)`` gives the command that runs the hub in the foreground
+    (default: JupyterHub on this host); ``base_config`` is the path of jupyterhub_config.py as that
+    command sees it (tests/scale run the hub in its container)."""
     if shutil.which("configurable-http-proxy") is None:
         raise RuntimeError("configurable-http-proxy is not installed: run `make host`")
     from pseudonymizer.synth import generate
@@ -198,7 +203,7 @@ def running_platform(root: Path, image: str, projects: dict[str, list[str]], hub
             p.enclave("provision", slug(name), "--quiet")
         config = root / "hub_config.py"
         config.write_text(
-            f"load_subconfig({str(REPO / 'jupyterhub_config.py')!r})\n"
+            f"load_subconfig({base_config!r})\n"
             f"c.JupyterHub.services.append({{'name': 'test-admin', 'api_token': {ADMIN_TOKEN!r}}})\n"
             "c.JupyterHub.load_roles.append({'name': 'test-admin', 'scopes': ['admin:users', 'admin:servers', 'list:users', 'tokens'], 'services': ['test-admin']})\n"
             "c.JupyterHub.services = [s for s in c.JupyterHub.services if s['name'] != 'enclave-reconciler']\n"
@@ -208,7 +213,8 @@ def running_platform(root: Path, image: str, projects: dict[str, list[str]], hub
         p.log = root / "hub.log"
         p.hub_url = f"http://127.0.0.1:{p.proxy_port}"
         with open(p.log, "wb") as log:
-            p.process = subprocess.Popen([sys.executable, "-m", "jupyterhub", "-f", str(config)], cwd=root, env=p.env,
+            command = hub_command(p, config) if hub_command else [sys.executable, "-m", "jupyterhub", "-f", str(config)]
+            p.process = subprocess.Popen(command, cwd=root, env=p.env,
                                          stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         _wait_http(f"{p.hub_url}/hub/api/", p.process, p.log)
         yield p

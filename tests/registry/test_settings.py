@@ -78,3 +78,11 @@ def test_services_get_an_allow_list_of_the_environment():
     assert service_environment(environ, extra=("ENCLAVE_EGRESS_DIR",)) == {
         "ENCLAVE_HOME": "/var/lib/enclave", "ENCLAVE_DB_URL": "postgresql+psycopg://enclave@db/registry",
         "ENCLAVE_EGRESS_DIR": "/srv/egress"}
+
+
+def test_the_backend_is_docker_or_swarm_and_reaches_the_services():
+    assert Settings.from_env({}).backend == "docker"
+    assert Settings.from_env({"ENCLAVE_BACKEND": "swarm"}).backend == "swarm"
+    with pytest.raises(EnclaveError, match="ENCLAVE_BACKEND='nomad' is not a backend — use one of docker, swarm"):
+        Settings.from_env({"ENCLAVE_BACKEND": "nomad"})
+    assert service_environment({"ENCLAVE_BACKEND": "swarm"}) == {"ENCLAVE_BACKEND": "swarm"}  # the seal needs it

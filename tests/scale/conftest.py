@@ -2,17 +2,37 @@
 
 The Spark session (one JVM for every Spark test) runs with the extraction's own configuration
 (:data:`pseudonymizer.distributed.SPARK_CONF`) made as talkative as it gets: log level INFO into a
-file and the event log on, so that the key tests can search everything Spark writes."""
+file and the event log on, so that the key tests can search everything Spark writes.
+
+A single-node Docker Swarm and an enclave platform on it, the hub in its own container.
+
+`swarm` (session) runs ``docker swarm init --advertise-addr 127.0.0.1`` on this host's engine and, at
+the end — passed, failed or interrupted — removes every service, secret and overlay it made and leaves
+the swarm (``docker swarm leave --force``, then ``docker_gwbridge``), then puts the host firewall back.
+A host already in a swarm is left alone: the tests fail and say so. Swarm rewrites the host's iptables
+for everyone: run these tests under the shared Docker lock (``flock -o /tmp/enclave-docker.lock``).
+
+`swarm_platform` (session) is :func:`tests.enclave.platform.running_platform` with
+``ENCLAVE_BACKEND=swarm``: registry and provisioning on this host, the hub (with its proxy, the seal and
+the gate) in a container of the hub's image (Dockerfile.hub, built by ``scripts/build_images.sh hub``)
+with the Docker socket, which the spawner attaches to each project's overlay.
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+from pathlib import Path
 
+import docker
 import pyarrow.parquet as pq
 import pytest
 
 from pseudonymizer.engines import EngineSpec
 from pseudonymizer.synth import generate
+from tests.enclave.conftest import BUILD_SCRIPT, image  # noqa: F401 - the researcher image, built as for tests/enclave
+from tests.enclave.platform import RUN, running_platform
 
 from ..conftest import REPO, SHARED_SNDS
 
@@ -64,3 +84,106 @@ def spark(tmp_path_factory):
     session.sparkContext.setLogLevel("INFO")
     yield session, log, events
     session.stop()
+
+
+# The swarm: a single-node Docker Swarm and a platform on it.
+HUB_IMAGE = f"{os.environ.get('HUB_IMAGE') or 'enclave/hub'}:latest"
+HUB_CONTAINER = f"enclave-hub-test-{RUN}"
+PROJECTS = {"alpha": ["alice", "carol"], "beta": ["bob"], "gamma": ["alice"]}  # gamma: the weakened spawner's
+
+# gamma's servers are started by a spawner that leaves out one hardening (setpriv --no-new-privs): the
+# check after start must refuse them. Every other project gets the real SwarmEnclaveSpawner.
+WEAKENED_CONFIG = """
+from spawner_config.swarm_spawner import SwarmEnclaveSpawner
+
+
+class WeakenedForGamma(SwarmEnclaveSpawner):
+    def _configure(self, grant):
+        super()._configure(grant)
+        if grant.slug.startswith("gamma-"):
+            spec = dict(self.extra_container_spec)
+            spec["command"] = spec["command"][3:]  # without setpriv --no-new-privs --
+            self.extra_container_spec = spec
+
+
+c.JupyterHub.spawner_class = WeakenedForGamma
+"""
+
+
+def _docker(*args: str, check: bool = False) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check, timeout=120)
+
+
+def swarm_state() -> str:
+    return _docker("info", "--format", "{{.Swarm.LocalNodeState}}", check=True).stdout.strip()
+
+
+def leave_swarm() -> None:
+    """Remove what the tests made on the swarm, leave it, and give the host firewall back its rules."""
+    engine = docker.from_env()
+    _docker("rm", "-f", HUB_CONTAINER)
+    for service in engine.services.list(filters={"label": "enclave.project"}):
+        service.remove()
+    for secret in engine.secrets.list(filters={"label": "enclave.project"}):
+        for _ in range(20):
+            if _docker("secret", "rm", secret.id).returncode == 0:
+                break
+            subprocess.run(["sleep", "0.5"])
+    _docker("swarm", "leave", "--force")
+    _docker("network", "rm", "docker_gwbridge")  # made by swarm init, left behind by leave
+    from enclave import firewall
+    from enclave.settings import Settings
+
+    remaining = firewall.current_openings()
+    if remaining:
+        firewall.apply(remaining, Settings.from_env({}).firewall_ports)
+
+
+@pytest.fixture(scope="session")
+def swarm():
+    state = swarm_state()
+    if state != "inactive":
+        pytest.fail(f"this Docker engine is already in a swarm ({state}): the tests start and remove their own; "
+                    "leave it (`docker swarm leave --force`) if it is a leftover, then run again")
+    initialised = _docker("swarm", "init", "--advertise-addr", "127.0.0.1")
+    try:
+        assert initialised.returncode == 0, f"docker swarm init failed: {initialised.stderr}"
+        yield docker.from_env()
+    finally:
+        leave_swarm()
+        assert swarm_state() == "inactive"
+
+
+@pytest.fixture(scope="session")
+def hub_image(tmp_path_factory) -> str:
+    log = tmp_path_factory.mktemp("hub-image") / "build_hub.log"
+    with log.open("w") as out:
+        build = subprocess.run(["bash", str(BUILD_SCRIPT), "hub"], stdout=out, stderr=subprocess.STDOUT, timeout=3600,
+                               env={**os.environ, "HUB_IMAGE": HUB_IMAGE.rsplit(":", 1)[0]})
+    if build.returncode != 0:
+        pytest.fail(f"scripts/build_images.sh hub failed (full log: {log}):\n" + "\n".join(log.read_text().splitlines()[-40:]))
+    return HUB_IMAGE
+
+
+def hub_in_container(hub_image: str):
+    """The command that runs the hub in its container, in the foreground (``docker run`` passes SIGTERM on)."""
+
+    def command(platform, config: Path) -> list[str]:
+        env = {name: value for name, value in platform.env.items() if name.startswith("ENCLAVE_")}
+        env.update(ENCLAVE_BACKEND="swarm", ENCLAVE_HUB_CONTAINER=HUB_CONTAINER)
+        root = str(platform.root)
+        return ["docker", "run", "--rm", "--name", HUB_CONTAINER, "--init",
+                "-v", "/var/run/docker.sock:/var/run/docker.sock", "-v", f"{root}:{root}", "-w", root,
+                "-p", f"127.0.0.1:{platform.proxy_port}:{platform.proxy_port}",
+                *[arg for name, value in sorted(env.items()) for arg in ("-e", f"{name}={value}")],
+                hub_image, "jupyterhub", "-f", str(config)]
+
+    return command
+
+
+@pytest.fixture(scope="session")
+def swarm_platform(tmp_path_factory, swarm, image, hub_image):  # noqa: F811 - image is the fixture imported above
+    with running_platform(tmp_path_factory.mktemp("swarm-platform"), image, PROJECTS, hub_config=WEAKENED_CONFIG,
+                          hub_command=hub_in_container(hub_image), base_config="/opt/enclave-src/jupyterhub_config.py") as p:
+        p.env["ENCLAVE_BACKEND"] = "swarm"
+        yield p

@@ -1,0 +1,135 @@
+"""Is a started server really hardened? Checks of a Swarm service's spec, of its task's container and of
+the server's process as the kernel sees it (``/proc/1/status`` inside), each returning what is wrong.
+
+The Swarm backend asks for every hardening of the Docker backend, but by other means (some through
+fields a Swarm version may ignore: it silently ignores no-new-privileges, for one). So the spawner
+checks what it got after the start, from three independent sides, and refuses to hand out a server
+for which any list is not empty (:class:`spawner_config.swarm_spawner.SwarmEnclaveSpawner`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+NO_NEW_PRIVS_COMMAND = ["setpriv", "--no-new-privs", "--"]
+SECCOMP_FILTER = "2"  # /proc/<pid>/status: 0 none, 1 strict, 2 filter (Docker's default profile)
+
+
+@dataclass(frozen=True)
+class Hardening:
+    """What one server's service must be: the user, limits, network and mounts the spawner asked for."""
+
+    user: str
+    network_id: str
+    binds: dict[str, tuple[str, bool]]  # target: (source, read_only)
+    tmpfs: frozenset[str]
+    pids_limit: int
+    mem_limit: int
+    nano_cpus: int
+    image: str
+    secret_names: frozenset[str] = field(default_factory=frozenset)
+
+
+def spec_problems(spec: dict, want: Hardening) -> list[str]:
+    """What in a service's ``Spec`` falls short of ``want`` (``docker service inspect``)."""
+    task = spec.get("TaskTemplate") or {}
+    container = task.get("ContainerSpec") or {}
+    found = []
+    if container.get("User") != want.user:
+        found.append(f"user is {container.get('User')!r}, not {want.user}")
+    if not container.get("ReadOnly"):
+        found.append("root filesystem is writable")
+    if container.get("CapabilityDrop") != ["ALL"]:
+        found.append(f"capabilities dropped: {container.get('CapabilityDrop')}, not ALL")
+    if container.get("CapabilityAdd"):
+        found.append(f"capabilities added: {container.get('CapabilityAdd')}")
+    if container.get("Privileges"):
+        found.append(f"privileges set: {container.get('Privileges')}")
+    if (container.get("Command") or [])[:len(NO_NEW_PRIVS_COMMAND)] != NO_NEW_PRIVS_COMMAND:
+        found.append(f"command {container.get('Command')} does not start with {' '.join(NO_NEW_PRIVS_COMMAND)}")
+    if container.get("Image", "").split("@")[0] != want.image:
+        found.append(f"image is {container.get('Image')!r}, not {want.image}")
+    env = [item.partition("=")[0] for item in container.get("Env") or []]
+    for name in ("JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN"):
+        if name in env:
+            found.append(f"{name} is in the service spec (readable by `docker service inspect`)")
+    secrets = {s.get("SecretName") for s in container.get("Secrets") or []}
+    if secrets != set(want.secret_names):
+        found.append(f"secrets {sorted(secrets)}, not {sorted(want.secret_names)}")
+    found += _mount_problems([(m.get("Type"), m.get("Source", ""), m.get("Target"), bool(m.get("ReadOnly"))) for m in container.get("Mounts") or []],
+                             want)
+    limits = (task.get("Resources") or {}).get("Limits") or {}
+    for key, wanted in (("Pids", want.pids_limit), ("MemoryBytes", want.mem_limit), ("NanoCPUs", want.nano_cpus)):
+        if limits.get(key) != wanted:
+            found.append(f"limit {key} is {limits.get(key)}, not {wanted}")
+    networks = [n.get("Target") for n in task.get("Networks") or []]
+    if networks != [want.network_id]:
+        found.append(f"networks {networks}, not only the project's overlay {want.network_id}")
+    if ((spec.get("EndpointSpec") or {}).get("Ports")):
+        found.append(f"ports published: {spec['EndpointSpec']['Ports']}")
+    return found
+
+
+def container_problems(attrs: dict, want: Hardening) -> list[str]:
+    """What in the task's container (``docker inspect`` on its node) falls short of ``want``."""
+    host = attrs.get("HostConfig") or {}
+    found = []
+    if not host.get("ReadonlyRootfs"):
+        found.append("container: root filesystem is writable")
+    if host.get("CapDrop") != ["ALL"] or host.get("CapAdd"):
+        found.append(f"container: capabilities dropped {host.get('CapDrop')}, added {host.get('CapAdd')}")
+    if host.get("Privileged"):
+        found.append("container: privileged")
+    if host.get("PidsLimit") != want.pids_limit:
+        found.append(f"container: pids limit {host.get('PidsLimit')}, not {want.pids_limit}")
+    if host.get("Memory") != want.mem_limit:
+        found.append(f"container: memory limit {host.get('Memory')}, not {want.mem_limit}")
+    for mode in ("NetworkMode", "PidMode", "IpcMode", "UsernsMode"):
+        if host.get(mode) == "host":
+            found.append(f"container: {mode} is host")
+    found += [f"container: {p}" for p in _mount_problems(
+        [(m.get("Type"), m.get("Source", ""), m.get("Destination"), not m.get("RW", True)) for m in attrs.get("Mounts") or []],
+        want, secrets=True)]
+    return found
+
+
+def _mount_problems(mounts: list[tuple[str, str, str, bool]], want: Hardening, secrets: bool = False) -> list[str]:
+    """Exactly the wanted binds (same source, same mode) and tmpfs; nothing else from the host."""
+    found = []
+    seen_binds = {target: (source, read_only) for kind, source, target, read_only in mounts if kind == "bind"}
+    if secrets:  # the engine shows a service's secrets as read-only binds under /run/secrets
+        seen_binds = {t: v for t, v in seen_binds.items() if not (t.startswith("/run/secrets/") and v[1])}
+    if seen_binds != want.binds:
+        found.append(f"bind mounts {seen_binds}, not {want.binds}")
+    seen_tmpfs = {target for kind, _, target, _ in mounts if kind == "tmpfs"}
+    if secrets and not seen_tmpfs:
+        seen_tmpfs = set(want.tmpfs)  # an engine that lists tmpfs mounts only in HostConfig; the spec check has them
+    if seen_tmpfs != set(want.tmpfs):
+        found.append(f"tmpfs mounts {sorted(seen_tmpfs)}, not {sorted(want.tmpfs)}")
+    others = sorted({kind for kind, *_ in mounts} - {"bind", "tmpfs"})
+    if others:
+        found.append(f"other mounts ({', '.join(others)})")
+    return found
+
+
+def status_problems(status: str, uid: int) -> list[str]:
+    """What in ``/proc/1/status`` of the server's container shows a process that could gain privileges."""
+    fields = {}
+    for line in status.splitlines():
+        name, _, value = line.partition(":")
+        fields[name.strip()] = value.strip()
+    found = []
+    if fields.get("NoNewPrivs") != "1":
+        found.append(f"process 1: NoNewPrivs is {fields.get('NoNewPrivs')!r}, not 1")
+    for name in ("CapEff", "CapPrm", "CapBnd", "CapAmb"):
+        try:
+            if int(fields.get(name, "x"), 16) != 0:
+                found.append(f"process 1: {name} is {fields[name]}, not 0")
+        except ValueError:
+            found.append(f"process 1: no {name} in its status")
+    if fields.get("Seccomp") != SECCOMP_FILTER:
+        found.append(f"process 1: Seccomp is {fields.get('Seccomp')!r}, not filtering ({SECCOMP_FILTER})")
+    uids = fields.get("Uid", "").split()
+    if not uids or any(u != str(uid) for u in uids):
+        found.append(f"process 1: uids {uids}, not {uid}")
+    return found

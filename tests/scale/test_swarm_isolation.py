@@ -1,0 +1,285 @@
+"""Invariants 1 and 2 for servers spawned as Swarm services (ENCLAVE_BACKEND=swarm), on a single-node swarm
+made by the fixture, through a real hub running in its container: the same probes as tests/enclave's
+isolation tests — canaries, the other project, nothing forwarded, hardening, read-only extracts — plus
+what is Swarm's own: no leg on docker_gwbridge, the token out of the service spec, an encrypted
+internal overlay per project, and a weakened spawner's server refused."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+import pytest
+
+from enclave.swarm import overlay_name
+from tests.enclave.platform import slug
+from tests.enclave.test_isolation import Canary, can_connect, docker0_address, in_container
+
+from .conftest import HUB_CONTAINER
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+LISTENER = ["python3", "-c", "import socket,time\ns=socket.socket();s.bind(('0.0.0.0',9999));s.listen();time.sleep(300)"]
+
+
+def task_container(engine, user: str, name: str):
+    """The running container of user's server of project ``name`` (a Swarm task, on this single node)."""
+    service = f"enclave-{slug(name)}-{user}"
+    found = engine.containers.list(filters={"label": f"com.docker.swarm.service.name={service}"})
+    assert len(found) == 1, f"{service}: {len(found)} running containers"
+    return found[0]
+
+
+def overlay_address(container, name: str) -> str:
+    container.reload()
+    return container.attrs["NetworkSettings"]["Networks"][overlay_name(slug(name))]["IPAddress"]
+
+
+@pytest.fixture(scope="module")
+def running(swarm_platform, swarm):
+    """alice in project alpha and bob in project beta, both servers up (Swarm services)."""
+    for user, name in (("alice", "alpha"), ("bob", "beta")):
+        response = swarm_platform.start_server(user, slug(name), timeout=180)
+        assert response.status_code < 400, response.text
+        ready = swarm_platform.api("GET", f"/users/{user}").json()["servers"].get(slug(name), {}).get("ready")
+        assert ready, f"{user}/{name} did not start; hub log: {swarm_platform.log}\n{swarm_platform.hub_log()[-3000:]}"
+    yield {"alpha": task_container(swarm, "alice", "alpha"), "beta": task_container(swarm, "bob", "beta")}
+    swarm_platform.stop_server("alice", slug("alpha"))
+    swarm_platform.stop_server("bob", slug("beta"))
+
+
+@pytest.fixture(scope="module")
+def hub(swarm):
+    return swarm.containers.get(HUB_CONTAINER)
+
+
+def test_servers_are_services_on_encrypted_internal_overlays(swarm, running):
+    for user, name in (("alice", "alpha"), ("bob", "beta")):
+        service = swarm.services.get(f"enclave-{slug(name)}-{user}")
+        spec = service.attrs["Spec"]
+        assert spec["EndpointSpec"]["Mode"] == "dnsrr" and not spec["EndpointSpec"].get("Ports")
+        overlay = swarm.networks.get(overlay_name(slug(name)))
+        assert overlay.attrs["Driver"] == "overlay" and overlay.attrs["Internal"] and overlay.attrs["Attachable"]
+        assert "encrypted" in overlay.attrs["Options"]
+        assert [n["Target"] for n in spec["TaskTemplate"]["Networks"]] == [overlay.id]
+
+
+def test_extracts_present_read_only_and_alone(swarm_platform, running):
+    project_dir = swarm_platform.settings().project_dir(slug("alpha"))
+    manifest = json.loads((project_dir / "extracts" / "manifest.json").read_text())
+    seen = in_container(running["alpha"], """
+import json, os
+home = os.path.expanduser("~")
+files = sorted(os.listdir(home + "/data"))
+try:
+    open(home + "/data/IR_BEN_R.parquet", "ab").close(); writable = True
+except OSError:
+    writable = False
+try:
+    open(home + "/data/new.txt", "w").close(); creatable = True
+except OSError:
+    creatable = False
+open(home + "/work/alice-was-here-swarm.txt", "w").write("ok")
+mounts = [line.split()[4] for line in open("/proc/self/mountinfo")]
+print(json.dumps({"files": files, "writable": writable, "creatable": creatable, "mounts": mounts}))
+""")
+    expected = sorted([e["output"]["file"] for e in manifest["tables"].values()] + ["manifest.json", "DATA_DICTIONARY.md"])
+    assert seen["files"] == expected
+    assert not seen["writable"] and not seen["creatable"]
+    assert (project_dir / "workspace" / "alice-was-here-swarm.txt").read_text() == "ok"
+    joined = " ".join(seen["mounts"])
+    assert slug("beta") not in joined and "sources" not in joined and "docker.sock" not in joined
+    binds = [m for m in running["alpha"].attrs["Mounts"] if m["Type"] == "bind" and not m["Destination"].startswith("/run/secrets/")]
+    assert sorted((m["Source"], m["RW"]) for m in binds) == sorted([(str(project_dir / "extracts"), False),
+                                                                     (str(project_dir / "workspace"), True)])
+
+
+def test_hardening(running):
+    """Every process of the server's tree (PID 1 and its descendants, which are all a researcher gets) has no
+    capability, no way to gain privileges and the seccomp filter; the exec'd probe itself (parent outside the
+    container) is left out: it is ours, not the server's."""
+    seen = in_container(running["alpha"], """
+import json, os
+procs = {}
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        status = dict(line.split(":", 1) for line in open(f"/proc/{pid}/status"))
+    except OSError:
+        continue
+    if pid == "1" or status["PPid"].strip() != "0":
+        procs[pid] = {k: status[k].strip() for k in ("Name", "PPid", "Uid", "CapEff", "CapBnd", "NoNewPrivs", "Seccomp")}
+try:
+    open("/usr/local/x", "w").close(); root_writable = True
+except OSError:
+    root_writable = False
+sock = any(os.path.exists(p) for p in ("/var/run/docker.sock", "/run/docker.sock"))
+print(json.dumps({"procs": procs, "root_writable": root_writable, "docker_sock": sock}))
+""")
+    server_tree = {pid: p for pid, p in seen["procs"].items() if pid == "1" or p["PPid"] != "0"}
+    names = {p["Name"] for p in server_tree.values()}
+    assert "tini" in names and any(n.startswith("jupyterhub") or n.startswith("python") for n in names), names
+    for pid, proc in server_tree.items():
+        assert proc["Uid"].split() == ["1000"] * 4, (pid, proc)
+        assert int(proc["CapEff"], 16) == 0 and int(proc["CapBnd"], 16) == 0, (pid, proc)
+        assert proc["NoNewPrivs"] == "1", (pid, proc)
+        assert proc["Seccomp"] == "2", (pid, proc)
+    assert not seen["root_writable"] and not seen["docker_sock"]
+    host_config = running["alpha"].attrs["HostConfig"]
+    assert host_config["ReadonlyRootfs"] and host_config["CapDrop"] == ["ALL"]
+    assert host_config["Memory"] == 1 << 30 and host_config["PidsLimit"] == 256 and host_config["NanoCpus"] == 10 ** 9
+
+
+def test_token_is_a_secret_not_in_the_service_spec(swarm, running):
+    service = swarm.services.get(f"enclave-{slug('alpha')}-alice")
+    container_spec = service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]
+    names = [item.partition("=")[0] for item in container_spec.get("Env") or []]
+    assert "JUPYTERHUB_API_TOKEN" not in names and "JPY_API_TOKEN" not in names
+    assert not any(len(arg) >= 32 and arg.isalnum() for arg in container_spec.get("Args") or [])
+    [secret] = container_spec["Secrets"]
+    assert secret["File"]["Mode"] == 0o400 and secret["File"]["UID"] == "1000"
+    # the server authenticated with the hub using it: it is ready (the running fixture), and its token
+    # is the one its process has (the secret file, read by the entry point)
+    token = running["alpha"].exec_run(["cat", "/run/secrets/jupyterhub-api-token"], user="1000:100").output.decode()
+    environ = running["alpha"].exec_run(["sh", "-c", "tr '\\0' '\\n' < /proc/1/environ"], user="1000:100").output.decode()
+    assert len(token) >= 32 and f"JUPYTERHUB_API_TOKEN={token}" in environ.splitlines()
+
+
+def test_no_leg_out_of_the_overlay(running):
+    """Only the overlay's interface, and no default route: no docker_gwbridge, nothing to the host or beyond."""
+    seen = in_container(running["alpha"], """
+import json
+ifaces = sorted(line.split(":")[0].strip() for line in open("/proc/net/dev").readlines()[2:])
+routes = [line.split()[1] for line in open("/proc/net/route").readlines()[1:]]
+print(json.dumps({"ifaces": ifaces, "routes": routes}))
+""")
+    assert seen["ifaces"] == ["eth0", "lo"]
+    assert "00000000" not in seen["routes"], "a default route"
+
+
+def test_only_the_hub_api_and_gate_answer(swarm_platform, running, hub, swarm):
+    """Canaries on the host (every address) and in the hub's container, the public proxy, the hub's address
+    on the other project's overlay: none answers. The hub API and the gate's enclave port do, at the hub's
+    address on the project's own overlay."""
+    alpha = running["alpha"]
+    hub_alpha, hub_beta = overlay_address(hub, "alpha"), overlay_address(hub, "beta")
+    gwbridge = swarm.networks.get("docker_gwbridge").attrs["IPAM"]["Config"][0]["Gateway"]
+    canary = Canary("0.0.0.0")
+    try:
+        socket.create_connection(("127.0.0.1", canary.port), timeout=2).close()  # the listener is real
+        deadline = time.time() + 5
+        while canary.hits < 1 and time.time() < deadline:
+            time.sleep(0.05)
+        assert canary.hits == 1
+        for address in (docker0_address(), gwbridge, hub_alpha):
+            assert not can_connect(alpha, address, canary.port), address
+        assert not can_connect(alpha, hub_alpha, swarm_platform.proxy_port), "the public proxy is closed to enclaves"
+        assert not can_connect(alpha, hub_beta, swarm_platform.hub_api_port), "the hub's address on another project's overlay"
+        assert can_connect(alpha, hub_alpha, swarm_platform.settings().egress_enclave_port)
+        assert canary.hits == 1
+        status = in_container(alpha, f"""
+import json, urllib.request
+print(json.dumps({{"status": urllib.request.urlopen("http://{hub_alpha}:{swarm_platform.hub_api_port}/hub/api/", timeout=5).status}}))
+""")
+        assert status["status"] == 200
+    finally:
+        canary.close()
+
+
+def test_other_project_unreachable(running, swarm, image):
+    """Beta's server and a listener on beta's overlay are out of alpha's reach; beta's own server reaches
+    the listener (so the probe can fail)."""
+    beta_ip, alpha_ip = overlay_address(running["beta"], "beta"), overlay_address(running["alpha"], "alpha")
+    assert not can_connect(running["alpha"], beta_ip, 8888)
+    assert not can_connect(running["beta"], alpha_ip, 8888)
+    listener = swarm.containers.run(image, LISTENER,
+                                    detach=True, remove=True, user="1000:100", network=overlay_name(slug("beta")),
+                                    labels={"enclave.test": "swarm-canary"})
+    try:
+        address = overlay_address(listener, "beta")
+        deadline = time.time() + 20
+        while not can_connect(running["beta"], address, 9999):
+            assert time.time() < deadline, "the listener on beta's overlay never answered beta's server"
+            time.sleep(0.5)
+        assert not can_connect(running["alpha"], address, 9999)
+    finally:
+        listener.remove(force=True)
+
+
+def test_nothing_forwarded_to_the_default_bridge(running, swarm, image):
+    outside = swarm.containers.run(image, LISTENER,
+                                   detach=True, remove=True, user="1000:100")
+    try:
+        outside.reload()
+        address = outside.attrs["NetworkSettings"]["IPAddress"]
+        deadline = time.time() + 20
+        while True:
+            try:
+                socket.create_connection((address, 9999), timeout=1).close()
+                break
+            except OSError:
+                assert time.time() < deadline, "the outside listener never came up"
+                time.sleep(0.2)
+        assert not can_connect(running["alpha"], address, 9999)
+    finally:
+        outside.remove(force=True)
+
+
+def test_host_firewall_drops_docker_gwbridge(swarm_platform, running):
+    """The host's rules hold the docker_gwbridge drops; Swarm's own rules (an encrypted overlay inserts its
+    VXLAN rule at the top of INPUT) are moved below ours by the next apply, as at provisioning."""
+    import subprocess
+
+    from enclave import firewall
+
+    ports = swarm_platform.settings().firewall_ports
+    firewall.apply(firewall.current_openings(), ports)
+    assert firewall.problems(firewall.current_openings(), ports) == []
+    listed = subprocess.run(["iptables", "-w", "-S", firewall.FORWARD_CHAIN], capture_output=True, text=True, check=True).stdout
+    assert f"-A {firewall.FORWARD_CHAIN} -i docker_gwbridge -j DROP" in listed.splitlines()
+    assert f"-A {firewall.FORWARD_CHAIN} -o docker_gwbridge -j DROP" in listed.splitlines()
+
+
+def test_a_weakened_server_is_refused(swarm_platform, swarm, running):
+    """gamma's spawner leaves out setpriv --no-new-privs: its service starts, the check after start finds
+    it (in the spec and in /proc/1/status inside), removes it and the hub never marks it ready."""
+    from sqlalchemy import select
+
+    from enclave.db import make_engine, session_scope
+    from enclave.models import AuditEvent
+
+    swarm_platform.start_server("alice", slug("gamma"), timeout=180)
+    state = swarm_platform.api("GET", "/users/alice").json()["servers"].get(slug("gamma"))
+    assert not state or not state.get("ready"), state
+    service_name = f"enclave-{slug('gamma')}-alice"
+    deadline = time.time() + 30
+    while swarm.services.list(filters={"name": service_name}) and time.time() < deadline:
+        time.sleep(0.5)
+    assert not swarm.services.list(filters={"name": service_name}), "the weakened service was left running"
+    assert not swarm.secrets.list(filters={"label": f"enclave.project={slug('gamma')}"}), "its token's secret was left"
+    settings = swarm_platform.settings()
+    with session_scope(make_engine(settings.db_url), settings.audit_head) as session:
+        events = session.scalars(select(AuditEvent).where(AuditEvent.action == "server.refused")).all()
+        details = [e.details for e in events if e.project == slug("gamma")]
+    assert details, "no server.refused audit event"
+    problems = " ".join(details[-1]["problems"])
+    assert "NoNewPrivs is '0'" in problems and "setpriv --no-new-privs" in problems
+    assert "is not hardened" in swarm_platform.hub_log()
+
+
+def test_the_gate_takes_a_submission_from_its_own_server_only(swarm_platform, running, hub):
+    """The gate's enclave port, at the hub's address on the overlay: the server's own token (its secret)
+    for its own project is held; another token, or another project, is refused."""
+    from tests.seal.test_cross_project import SUBMIT, call
+
+    settings = swarm_platform.settings()
+    (settings.project_dir(slug("alpha")) / "workspace" / "table.csv").write_text("region,count\nNorth,120\nSouth,85\n")
+    alpha = running["alpha"]
+    token = alpha.exec_run(["cat", "/run/secrets/jupyterhub-api-token"], user="1000:100").output.decode().strip()
+    gate = f"http://{overlay_address(hub, 'alpha')}:{settings.egress_enclave_port}/services/egress/api/requests"
+    assert call(alpha, SUBMIT, "0" * len(token), slug("alpha"), gate)["status"] == 403
+    other = call(alpha, SUBMIT, token, slug("beta"), gate)
+    assert other["status"] == 403 and slug("alpha") in other["body"], other
+    held = call(alpha, SUBMIT, token, slug("alpha"), gate)
+    assert held["status"] == 201 and held["body"]["files"][0]["name"] == "table.csv", held
+    listed = call(alpha, SUBMIT, token, "GET", gate)
+    assert listed["status"] == 200 and {r["project"] for r in listed["body"]["requests"]} == {slug("alpha")}, listed
