@@ -154,10 +154,12 @@ def _wait_http(url: str, process: subprocess.Popen, log: Path, timeout: float = 
 
 @contextmanager
 def running_platform(root: Path, image: str, projects: dict[str, list[str]], hub_config: str = "",
-                     resources: dict[str, dict[str, str]] | None = None, people: int = SOURCE_PEOPLE) -> Iterator[Platform]:
+                     resources: dict[str, dict[str, str]] | None = None, people: int = SOURCE_PEOPLE,
+                     stack_image: str = "") -> Iterator[Platform]:
     """Registry, provisioned ``projects`` ({name: members}) and a running hub under ``root``;
     ``hub_config`` is appended to the hub's configuration, ``resources`` ({name: {field: value}}) to
-    the projects' manifests. Everything is removed at the end."""
+    the projects' manifests; ``stack_image`` is the image of projects choosing ``image = "stack"``.
+    Everything is removed at the end."""
     if shutil.which("configurable-http-proxy") is None:
         raise RuntimeError("configurable-http-proxy is not installed: run `make host`")
     from pseudonymizer.synth import generate
@@ -184,6 +186,8 @@ def running_platform(root: Path, image: str, projects: dict[str, list[str]], hub
              "ENCLAVE_OIDC_ISSUER": "(set below)", "ENCLAVE_OIDC_CLIENT_ID": "enclave-test",
              "ENCLAVE_OIDC_CLIENT_SECRET": "unused", "ENCLAVE_TOTP_KEY": "dGVzdC10b3RwLWtleS1ub3QtYS1zZWNyZXQtMzJieXQ=",
              "ENCLAVE_OIDC_CALLBACK_URL": f"http://127.0.0.1:{p.proxy_port}/hub/oauth_callback"}
+    if stack_image:
+        p.env["ENCLAVE_NOTEBOOK_STACK_IMAGE"] = stack_image
     stack = ExitStack()
     try:
         from enclave.auth.devidp import running_idp
