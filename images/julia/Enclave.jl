@@ -29,7 +29,7 @@ function _python(args::Vector{String})
 end
 
 """Names of the extracts that read_extract accepts, sorted."""
-list_extracts() = readlines(_python(["list"]))
+list_extracts() = filter(!isempty, readlines(_python(["list"])))
 
 """
     read_extract(name; columns=nothing)

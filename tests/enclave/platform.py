@@ -47,6 +47,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+TEST_RESOURCES = {"mem_limit": "1G", "cpu_limit": 1.0, "pids_limit": 256}  # a project's manifest may change them
+
+
 def manifest(slug: str, members: list[str], resources: dict[str, str] | None = None) -> str:
     return f"""slug = "{slug}"
 title = "Test project {slug}"
@@ -66,10 +69,7 @@ tables = ["IR_BEN_R", "ER_PRS_F"]
 key_version = 1
 
 [resources]
-mem_limit = "1G"
-cpu_limit = 1.0
-pids_limit = 256
-""" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in (resources or {}).items())
+""" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in {**TEST_RESOURCES, **(resources or {})}.items())
 
 
 @dataclass

@@ -79,6 +79,8 @@ def servers(stack_platform):
     for project in ("slimproj", "stackproj"):
         response = stack_platform.start_server("alice", slug(project), timeout=180)
         assert response.status_code < 400, response.text
+        state = stack_platform.api("GET", "/users/alice").json().get("servers", {}).get(slug(project)) or {}
+        assert state.get("ready"), f"alice's server of {project} did not start; hub log: {stack_platform.log}"
     yield stack_platform
     for project in ("slimproj", "stackproj"):
         stack_platform.stop_server("alice", slug(project))
@@ -102,89 +104,6 @@ def test_each_project_runs_the_image_its_manifest_chose(servers, image):
     for project in ("slimproj", "stackproj"):
         host = servers.container("alice", slug(project)).attrs["HostConfig"]
         assert (host["ReadonlyRootfs"], host["CapDrop"], host["SecurityOpt"]) == (True, ["ALL"], ["no-new-privileges"])
-
-
-def test_python_notebook_uses_keras_on_jax_lifelines_polars_and_duckdb(servers):
-    output = run_notebook(servers, "stackproj", "python3", "python", """\
-import json, os
-import numpy as np, pandas as pd
-import keras, jax, lifelines, polars as pl, statsmodels.formula.api as smf
-from enclave_data import read_extract, open_dataset, duckdb_connect
-people = read_extract("IR_BEN_R")
-care = read_extract("ER_PRS_F")
-per_person = care.groupby("BEN_NIR_PSA").agg(visits=("PRS_NAT_REF", "size"), paid=("PRS_PAI_MNT", "sum")).reset_index()
-data = people.merge(per_person, on="BEN_NIR_PSA", how="left").fillna({"visits": 0, "paid": 0.0})
-data["female"] = (data.BEN_SEX_COD == 2).astype("float32")
-data["age"] = (2024 - data.BEN_NAI_ANN).astype("float32")
-""", """\
-# Keras 3 on JAX (CPU): a small network predicting the number of visits.
-keras.utils.set_random_seed(7)
-x = np.stack([data.female, data.age / 100.0], axis=1).astype("float32")
-y = np.log1p(data.visits.to_numpy(dtype="float32"))
-model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)])
-model.compile(optimizer="adam", loss="mse")
-history = model.fit(x, y, epochs=5, batch_size=32, verbose=0)
-losses = history.history["loss"]
-print("keras=" + json.dumps({"backend": keras.backend.backend(), "devices": [d.platform for d in jax.devices()],
-                             "first": losses[0], "last": losses[-1], "predictions": int(model.predict(x, verbose=0).shape[0])}))
-""", """\
-# Survival (lifelines), a regression (statsmodels), polars and DuckDB on the same extracts.
-end = care.EXE_SOI_DTD.max()
-first = care.groupby("BEN_NIR_PSA").EXE_SOI_DTD.min().rename("first")
-cohort = people.join(first, on="BEN_NIR_PSA", how="inner")
-cohort["died"] = cohort.BEN_DCD_DTE.notna()
-cohort["days"] = ((cohort.BEN_DCD_DTE.fillna(end) - cohort["first"]).dt.days).clip(lower=1)
-km = lifelines.KaplanMeierFitter().fit(cohort.days, cohort.died)
-ols = smf.ols("np.log1p(visits) ~ female + age", data=data).fit()
-by_nature = pl.from_pandas(care[["PRS_NAT_REF", "PRS_PAI_MNT"]]).group_by("PRS_NAT_REF").agg(pl.len().alias("n"))
-duck = duckdb_connect().sql('SELECT count(*) FROM "ER_PRS_F"').fetchone()[0]
-lazy = pl.scan_pyarrow_dataset(open_dataset("ER_PRS_F")).select(pl.len()).collect().item()
-print("stats=" + json.dumps({"people": len(cohort), "events": int(cohort.died.sum()), "km_at_start": float(km.survival_function_.iloc[0, 0]),
-                             "ols_params": len(ols.params), "natures": by_nature.height, "rows": len(care), "duck": duck, "lazy": lazy}))
-""")
-    fitted = marker(output, "keras")
-    assert fitted["backend"] == "jax" and fitted["devices"] == ["cpu"], fitted
-    assert np.isfinite(fitted["first"]) and fitted["last"] < fitted["first"], f"the network learnt nothing: {fitted}"
-    assert fitted["predictions"] > 100
-    stats = marker(output, "stats")
-    assert stats["people"] > 100 and stats["km_at_start"] == pytest.approx(1.0, abs=0.05)
-    assert stats["ols_params"] == 3 and stats["natures"] > 1
-    assert stats["duck"] == stats["lazy"] == stats["rows"] > 1000, stats
-
-
-def test_r_notebook_uses_ggplot2_dplyr_and_survival(servers):
-    output = run_notebook(servers, "stackproj", "ir", "R", """\
-suppressPackageStartupMessages({
-    library(dplyr); library(tidyr); library(readr); library(ggplot2)
-    library(survival); library(data.table); library(lme4)
-})
-people <- read_extract("IR_BEN_R")
-care <- read_extract("ER_PRS_F")
-end <- max(care$EXE_SOI_DTD)
-cohort <- care %>%
-    group_by(BEN_NIR_PSA) %>%
-    summarise(first = min(EXE_SOI_DTD), visits = n(), paid = sum(PRS_PAI_MNT), .groups = "drop") %>%
-    inner_join(people, by = "BEN_NIR_PSA") %>%
-    mutate(died = !is.na(BEN_DCD_DTE),
-           days = pmax(as.numeric(coalesce(BEN_DCD_DTE, end) - first), 1),
-           sex = factor(BEN_SEX_COD), age = 2024 - BEN_NAI_ANN)
-""", """\
-km <- survfit(Surv(days, died) ~ sex, data = cohort)
-cox <- coxph(Surv(days, died) ~ age + sex, data = cohort)
-plot <- ggplot(cohort, aes(x = age, y = visits, colour = sex)) + geom_point() + geom_smooth(method = "lm", formula = y ~ x)
-path <- file.path(tempdir(), "visits.png")
-ggsave(path, plot, width = 4, height = 3, dpi = 72)
-wide <- cohort %>% count(sex, died) %>% pivot_wider(names_from = died, values_from = n, values_fill = 0)
-csv <- read_csv(I("a,b\\n1,2\\n"), show_col_types = FALSE)
-dt <- as.data.table(cohort)[, .(visits = sum(visits)), by = sex]
-mixed <- lmer(log1p(visits) ~ age + (1 | BEN_RES_COM), data = cohort)
-cat(sprintf('r={"people": %d, "strata": %d, "cox_terms": %d, "png_bytes": %d, "wide_rows": %d, "csv": %d, "dt_rows": %d, "lmer_fixef": %d}\\n',
-            nrow(cohort), length(km$strata), length(coef(cox)), file.size(path), nrow(wide), csv$b, nrow(dt), length(fixef(mixed))))
-""")
-    r = marker(output, "r")
-    assert r["people"] > 100 and r["strata"] == 2 and r["cox_terms"] == 2, r
-    assert r["png_bytes"] > 1000, "ggplot2 drew nothing"
-    assert (r["wide_rows"], r["csv"], r["dt_rows"], r["lmer_fixef"]) == (2, 2, 2, 2), r
 
 
 def big_extract(folder: Path, rows: int = BIG_ROWS) -> Path:
@@ -236,12 +155,13 @@ paid_2020 = 0.0
 for batch in big.to_batches(columns=["amount"], filter=pc.field("year") == 2020):
     paid_2020 += pc.sum(batch.column(0)).as_py() or 0.0
 arrow_s = time.monotonic() - started
+after_arrow = peaks()
 started = time.monotonic()
-per_year = duckdb_connect(memory_limit="256MB").sql(
+per_year = duckdb_connect(memory_limit="256MB").execute(
     'SELECT year, count(*), sum(amount), approx_count_distinct(patient) FROM "BIG" GROUP BY year ORDER BY year').fetchall()
 duckdb_s = time.monotonic() - started
 print("lazy=" + json.dumps({"rows": rows, "paid_2020": paid_2020, "years": [list(r) for r in per_year],
-                            "arrow_s": arrow_s, "duckdb_s": duckdb_s, **peaks()}))
+                            "arrow_s": arrow_s, "duckdb_s": duckdb_s, "after_arrow": after_arrow, **peaks()}))
 """)
         lazy = marker(output, "lazy")
         # The baseline, in the same container: the whole extract loaded (read_extract), in a process of its own.
@@ -260,17 +180,101 @@ print("full=" + json.dumps({"rows": len(frame), **peaks()}))
         path.unlink(missing_ok=True)
 
     report = {"rows": lazy["rows"], "file_MiB": file_mib,
+              "arrow_scan_process_MiB": round(lazy["after_arrow"]["process"] / MiB),
               "lazy_process_MiB": round(lazy["process"] / MiB), "lazy_container_MiB": lazy["container"] and round(lazy["container"] / MiB),
               "arrow_scan_s": round(lazy["arrow_s"], 2), "duckdb_s": round(lazy["duckdb_s"], 2),
               "full_load_process_MiB": round(loaded["process"] / MiB), "full_load_s": round(full_s, 1)}
     print(f"\nopen_dataset on {BIG_ROWS} rows: {report}")
     assert lazy["rows"] == loaded["rows"] == BIG_ROWS
     assert sum(row[1] for row in lazy["years"]) == BIG_ROWS and len(lazy["years"]) == 10
-    assert 900_000 < lazy["years"][0][3] < 1_100_000, "about a million people"
+    assert 560_000 < lazy["years"][0][3] < 710_000, "a million draws among a million people: about 632,000 distinct"
     assert lazy["paid_2020"] == pytest.approx(next(row[2] for row in lazy["years"] if row[0] == 2020), rel=1e-9)
     assert lazy["process"] < PEAK_LIMIT, report
     # The limit means something: loading the same extract whole takes more than it.
     assert loaded["process"] > PEAK_LIMIT, report
+
+
+def test_python_notebook_uses_keras_on_jax_lifelines_polars_and_duckdb(servers):
+    output = run_notebook(servers, "stackproj", "python3", "python", """\
+import json, os
+import numpy as np, pandas as pd
+import keras, jax, lifelines, polars as pl, statsmodels.formula.api as smf
+from enclave_data import read_extract, open_dataset, duckdb_connect
+people = read_extract("IR_BEN_R")
+care = read_extract("ER_PRS_F")
+per_person = care.groupby("BEN_NIR_PSA").agg(visits=("PRS_NAT_REF", "size"), paid=("PRS_PAI_MNT", "sum")).reset_index()
+data = people.merge(per_person, on="BEN_NIR_PSA", how="left").fillna({"visits": 0, "paid": 0.0})
+data["female"] = (data.BEN_SEX_COD == 2).astype("float32")
+data["age"] = (2024 - data.BEN_NAI_ANN).astype("float32")
+""", """\
+# Keras 3 on JAX (CPU): a small network predicting the number of visits.
+keras.utils.set_random_seed(7)
+x = np.stack([data.female, data.age / 100.0], axis=1).astype("float32")
+y = np.log1p(data.visits.to_numpy(dtype="float32"))
+model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)])
+model.compile(optimizer="adam", loss="mse")
+history = model.fit(x, y, epochs=5, batch_size=32, verbose=0)
+losses = history.history["loss"]
+print("keras=" + json.dumps({"backend": keras.backend.backend(), "devices": [d.platform for d in jax.devices()],
+                             "first": losses[0], "last": losses[-1], "predictions": int(model.predict(x, verbose=0).shape[0])}))
+""", """\
+# Survival (lifelines), a regression (statsmodels), polars and DuckDB on the same extracts.
+end = care.EXE_SOI_DTD.max()
+first = care.groupby("BEN_NIR_PSA").EXE_SOI_DTD.min().rename("first")
+cohort = people.join(first, on="BEN_NIR_PSA", how="inner")
+cohort["died"] = cohort.BEN_DCD_DTE.notna()
+cohort["days"] = ((cohort.BEN_DCD_DTE.fillna(end) - cohort["first"]).dt.days).clip(lower=1)
+km = lifelines.KaplanMeierFitter().fit(cohort.days, cohort.died)
+ols = smf.ols("np.log1p(visits) ~ female + age", data=data).fit()
+by_nature = pl.from_pandas(care[["PRS_NAT_REF", "PRS_PAI_MNT"]]).group_by("PRS_NAT_REF").agg(pl.len().alias("n"))
+duck = duckdb_connect().execute('SELECT count(*) FROM "ER_PRS_F"').fetchall()[0][0]
+lazy = pl.scan_pyarrow_dataset(open_dataset("ER_PRS_F")).select(pl.len()).collect().item()
+print("stats=" + json.dumps({"people": len(cohort), "events": int(cohort.died.sum()), "km_at_start": float(km.survival_function_.iloc[0, 0]),
+                             "ols_params": len(ols.params), "natures": by_nature.height, "rows": len(care), "duck": duck, "lazy": lazy}))
+""")
+    fitted = marker(output, "keras")
+    assert fitted["backend"] == "jax" and fitted["devices"] == ["cpu"], fitted
+    assert np.isfinite(fitted["first"]) and fitted["last"] < fitted["first"], f"the network learnt nothing: {fitted}"
+    assert fitted["predictions"] > 100
+    stats = marker(output, "stats")
+    assert stats["people"] > 100 and stats["km_at_start"] == pytest.approx(1.0, abs=0.05)
+    assert stats["ols_params"] == 3 and stats["natures"] > 1
+    assert stats["duck"] == stats["lazy"] == stats["rows"] > 1000, stats
+
+
+def test_r_notebook_uses_ggplot2_dplyr_and_survival(servers):
+    output = run_notebook(servers, "stackproj", "ir", "R", """\
+suppressPackageStartupMessages({
+    library(dplyr); library(tidyr); library(readr); library(ggplot2)
+    library(survival); library(data.table); library(lme4)
+})
+people <- read_extract("IR_BEN_R")
+care <- read_extract("ER_PRS_F")
+end <- max(care$EXE_SOI_DTD)
+cohort <- care %>%
+    group_by(BEN_NIR_PSA) %>%
+    summarise(first = min(EXE_SOI_DTD), visits = n(), paid = sum(PRS_PAI_MNT), .groups = "drop") %>%
+    inner_join(people, by = "BEN_NIR_PSA") %>%
+    mutate(died = !is.na(BEN_DCD_DTE),
+           days = pmax(as.numeric(coalesce(BEN_DCD_DTE, end) - first), 1),
+           sex = factor(BEN_SEX_COD), age = 2024 - BEN_NAI_ANN)
+""", """\
+km <- survfit(Surv(days, died) ~ sex, data = cohort)
+cox <- coxph(Surv(days, died) ~ age + sex, data = cohort)
+plot <- ggplot(cohort, aes(x = age, y = visits, colour = sex)) + geom_point() + geom_smooth(method = "lm", formula = y ~ x)
+path <- file.path(tempdir(), "visits.png")
+ggsave(path, plot, width = 4, height = 3, dpi = 72)
+wide <- cohort %>% count(sex, died) %>% pivot_wider(names_from = died, values_from = n, values_fill = 0)
+csv <- read_csv(I("a,b\\n1,2\\n"), show_col_types = FALSE)
+dt <- as.data.table(cohort)[, .(visits = sum(visits)), by = sex]
+mixed <- lmer(log1p(visits) ~ age + (1 | BEN_RES_COM), data = cohort)
+cat(sprintf('r={"people": %d, "strata": %d, "cox_terms": %d, "png_bytes": %d, "wide_rows": %d, "csv": %d, "dt_rows": %d, "lmer_fixef": %d}\\n',
+            nrow(cohort), length(km$strata), length(coef(cox)), file.size(path), nrow(wide), csv$b, nrow(dt), length(fixef(mixed))))
+""")
+    r = marker(output, "r")
+    assert r["people"] > 100 and r["strata"] == 2 and r["cox_terms"] == 2, r
+    assert r["png_bytes"] > 1000, "ggplot2 drew nothing"
+    assert (r["wide_rows"], r["csv"], r["dt_rows"], r["lmer_fixef"]) == (2, 2, 2, 2), r
 
 
 def test_the_seal_knows_jupyterlab_files_of_each_image(image, stack_image, tmp_path):
