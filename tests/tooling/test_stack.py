@@ -140,30 +140,33 @@ def peaks():
 
 
 def test_open_dataset_scans_ten_million_rows_in_under_500_mib(servers):
+    """Two notebooks, each in its own kernel: a pyarrow scan of open_dataset(), and a DuckDB query
+    (duckdb_connect()). Each kernel's peak is measured in the container; the whole container's
+    peak (cgroup: the Jupyter server, the notebook runner, page cache included) is reported."""
     extracts = extracts_dir(servers.settings().project_dir(slug("stackproj")))
     path = big_extract(extracts)
     file_mib = round(path.stat().st_size / MiB, 1)
     try:
-        output = run_notebook(servers, "stackproj", "python3", "python", PEAKS + """
+        arrow = marker(run_notebook(servers, "stackproj", "python3", "python", PEAKS + """
 import json, time
 import pyarrow.compute as pc
-from enclave_data import duckdb_connect, open_dataset
+from enclave_data import open_dataset
 started = time.monotonic()
 big = open_dataset("BIG")
 rows = big.count_rows()
 paid_2020 = 0.0
 for batch in big.to_batches(columns=["amount"], filter=pc.field("year") == 2020):
     paid_2020 += pc.sum(batch.column(0)).as_py() or 0.0
-arrow_s = time.monotonic() - started
-after_arrow = peaks()
+print("arrow=" + json.dumps({"rows": rows, "paid_2020": paid_2020, "seconds": time.monotonic() - started, **peaks()}))
+"""), "arrow")
+        duck = marker(run_notebook(servers, "stackproj", "python3", "python", PEAKS + """
+import json, time
+from enclave_data import duckdb_connect
 started = time.monotonic()
 per_year = duckdb_connect(memory_limit="256MB").execute(
     'SELECT year, count(*), sum(amount), approx_count_distinct(patient) FROM "BIG" GROUP BY year ORDER BY year').fetchall()
-duckdb_s = time.monotonic() - started
-print("lazy=" + json.dumps({"rows": rows, "paid_2020": paid_2020, "years": [list(r) for r in per_year],
-                            "arrow_s": arrow_s, "duckdb_s": duckdb_s, "after_arrow": after_arrow, **peaks()}))
-""")
-        lazy = marker(output, "lazy")
+print("duck=" + json.dumps({"years": [list(r) for r in per_year], "seconds": time.monotonic() - started, **peaks()}))
+"""), "duck")
         # The baseline, in the same container: the whole extract loaded (read_extract), in a process of its own.
         container = servers.container("alice", slug("stackproj"))
         started = time.monotonic()
@@ -179,17 +182,18 @@ print("full=" + json.dumps({"rows": len(frame), **peaks()}))
     finally:
         path.unlink(missing_ok=True)
 
-    report = {"rows": lazy["rows"], "file_MiB": file_mib,
-              "arrow_scan_process_MiB": round(lazy["after_arrow"]["process"] / MiB),
-              "lazy_process_MiB": round(lazy["process"] / MiB), "lazy_container_MiB": lazy["container"] and round(lazy["container"] / MiB),
-              "arrow_scan_s": round(lazy["arrow_s"], 2), "duckdb_s": round(lazy["duckdb_s"], 2),
+    report = {"rows": arrow["rows"], "file_MiB": file_mib,
+              "arrow_kernel_MiB": round(arrow["process"] / MiB), "arrow_s": round(arrow["seconds"], 2),
+              "duckdb_kernel_MiB": round(duck["process"] / MiB), "duckdb_s": round(duck["seconds"], 2),
+              "container_peak_MiB_before_full_load": duck["container"] and round(duck["container"] / MiB),
               "full_load_process_MiB": round(loaded["process"] / MiB), "full_load_s": round(full_s, 1)}
     print(f"\nopen_dataset on {BIG_ROWS} rows: {report}")
-    assert lazy["rows"] == loaded["rows"] == BIG_ROWS
-    assert sum(row[1] for row in lazy["years"]) == BIG_ROWS and len(lazy["years"]) == 10
-    assert 560_000 < lazy["years"][0][3] < 710_000, "a million draws among a million people: about 632,000 distinct"
-    assert lazy["paid_2020"] == pytest.approx(next(row[2] for row in lazy["years"] if row[0] == 2020), rel=1e-9)
-    assert lazy["process"] < PEAK_LIMIT, report
+    assert arrow["rows"] == loaded["rows"] == BIG_ROWS
+    years = duck["years"]
+    assert sum(row[1] for row in years) == BIG_ROWS and len(years) == 10
+    assert 560_000 < years[0][3] < 710_000, "a million draws among a million people: about 632,000 distinct"
+    assert arrow["paid_2020"] == pytest.approx(next(row[2] for row in years if row[0] == 2020), rel=1e-9)
+    assert arrow["process"] < PEAK_LIMIT and duck["process"] < PEAK_LIMIT, report
     # The limit means something: loading the same extract whole takes more than it.
     assert loaded["process"] > PEAK_LIMIT, report
 
