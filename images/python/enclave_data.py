@@ -33,7 +33,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 __all__ = ["data_dir", "duckdb_connect", "extract_path", "julia_columns", "list_extracts", "open_dataset", "r_columns",
-           "read_extract", "read_table"]
+           "r_query", "read_extract", "read_table"]
 
 SUFFIX = ".parquet"
 _R_INT_MIN, _R_INT_MAX = -(2**31) + 1, 2**31 - 1  # -2^31 is R's NA_integer_
@@ -115,7 +115,20 @@ def r_columns(name: str, columns: list[str] | None = None) -> dict:
     build (integer, double, logical, character, factor, Date, POSIXct), `valid` one
     byte per row, 0 where the value is null (NA in R), or None without nulls.
     """
-    table = read_table(name, columns)
+    return _r_payload(read_table(name, columns))
+
+
+def r_query(sql: str, memory_limit: str = "1GB") -> dict:
+    """The result of `sql` over the extracts (duckdb_connect()), as r_columns() gives an extract:
+    R's query_extracts() (package 'enclave'). Only the result is materialised."""
+    connection = duckdb_connect(memory_limit=memory_limit)
+    try:
+        return _r_payload(connection.sql(sql).to_arrow_table())
+    finally:
+        connection.close()
+
+
+def _r_payload(table: pa.Table) -> dict:
     return {"nrows": table.num_rows, "columns": [_r_column(n, table.column(n)) for n in table.column_names]}
 
 

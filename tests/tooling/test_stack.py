@@ -246,7 +246,7 @@ print("stats=" + json.dumps({"people": len(cohort), "events": int(cohort.died.su
     assert stats["duck"] == stats["lazy"] == stats["rows"] > 1000, stats
 
 
-def test_r_notebook_uses_ggplot2_dplyr_and_survival(servers):
+def test_r_notebook_uses_ggplot2_dplyr_survival_and_sql_over_extracts(servers):
     output = run_notebook(servers, "stackproj", "ir", "R", """\
 suppressPackageStartupMessages({
     library(dplyr); library(tidyr); library(readr); library(ggplot2)
@@ -272,13 +272,19 @@ wide <- cohort %>% count(sex, died) %>% pivot_wider(names_from = died, values_fr
 csv <- read_csv(I("a,b\\n1,2\\n"), show_col_types = FALSE)
 dt <- as.data.table(cohort)[, .(visits = sum(visits)), by = sex]
 mixed <- lmer(log1p(visits) ~ age + (1 | BEN_RES_COM), data = cohort)
-cat(sprintf('r={"people": %d, "strata": %d, "cox_terms": %d, "png_bytes": %d, "wide_rows": %d, "csv": %d, "dt_rows": %d, "lmer_fixef": %d}\\n',
-            nrow(cohort), length(km$strata), length(coef(cox)), file.size(path), nrow(wide), csv$b, nrow(dt), length(fixef(mixed))))
+# SQL over the extracts without loading them (DuckDB through the enclave package).
+counted <- query_extracts('SELECT PRS_NAT_REF, count(*) AS n, sum(PRS_PAI_MNT) AS paid FROM "ER_PRS_F" GROUP BY 1 ORDER BY 1')
+stopifnot(sum(counted$n) == nrow(care), abs(sum(counted$paid) - sum(care$PRS_PAI_MNT)) < 1e-6, is.numeric(counted$paid))
+cat(sprintf(paste0('r={"people": %d, "strata": %d, "cox_terms": %d, "png_bytes": %d, "wide_rows": %d, ',
+                   '"csv": %d, "dt_rows": %d, "lmer_fixef": %d, "sql_groups": %d}\\n'),
+            nrow(cohort), length(km$strata), length(coef(cox)), file.size(path), nrow(wide), csv$b, nrow(dt), length(fixef(mixed)),
+            nrow(counted)))
 """)
     r = marker(output, "r")
     assert r["people"] > 100 and r["strata"] == 2 and r["cox_terms"] == 2, r
     assert r["png_bytes"] > 1000, "ggplot2 drew nothing"
     assert (r["wide_rows"], r["csv"], r["dt_rows"], r["lmer_fixef"]) == (2, 2, 2, 2), r
+    assert r["sql_groups"] > 1, r
 
 
 def test_the_seal_knows_jupyterlab_files_of_each_image(image, stack_image, tmp_path):
