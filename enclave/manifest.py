@@ -113,8 +113,8 @@ class ProjectManifest:
     data: DataRequest
     egress: EgressPolicy
     resources: Resources
-    extraction: EngineSpec = EngineSpec()  # how provisioning runs the pseudonymizer; not part of the extract's fingerprint
     billing: Billing
+    extraction: EngineSpec = EngineSpec()  # how provisioning runs the pseudonymizer; not part of the extract's fingerprint
 
     @property
     def authorised(self) -> bool:
