@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 host:  ## install and start what the enclave needs on this host (Docker engine, proxy; PostgreSQL and Chromium for tests)
 	@bash scripts/prepare_host.sh python docker postgres proxy images browser
 
-images: $(STAMP) host  ## build the notebook image offline (debootstrap base; BASE_IMAGE=... for an upstream one)
+images: $(STAMP) host  ## build the notebook images offline: slim and stack (debootstrap base; IMAGES=slim, JULIA_TARBALL=..., BASE_IMAGE=...)
 	@bash scripts/build_images.sh
 
 lint: $(STAMP)  ## check the code with ruff (rules and line length in pyproject.toml)

@@ -73,7 +73,7 @@ def kubespawner_config(slug: str, resources: dict, settings: Settings, cluster: 
     names = _names(slug)
     gate = f"http://{cluster.hub_ip}:{settings.egress_enclave_port}/services/egress/"
     return {
-        "image": settings.notebook_image,
+        "image": settings.notebook_image_for(resources.get("image")),  # the project's choice: slim or stack
         "image_pull_policy": "IfNotPresent",
         "port": NOTEBOOK_PORT,
         "uid": NOTEBOOK_UID,

@@ -32,6 +32,7 @@ One file per project, ``<projects_dir>/<slug>.toml``::
     workspace_quota = "10G"                   # the shared workspace's size (default 10G)
     output_message_cap = "512K"               # one kernel/terminal message to the browser (the seal)
     output_budget_per_hour = "32M"            # all a server sends to the browser, per hour (the seal)
+    image = "slim"                            # the notebook image: "slim" (default) or "stack" (models.NOTEBOOK_IMAGES)
 
     [extraction]                              # where provisioning runs the pseudonymizer (default: local)
     engine = "dask"                           # local, dask or spark: the same extract, byte for byte
@@ -57,6 +58,8 @@ from typing import Any
 
 from enclave.errors import EnclaveError
 from enclave.models import (
+    DEFAULT_NOTEBOOK_IMAGE,
+    NOTEBOOK_IMAGES,
     SLUG_PATTERN,
     Billing,
     DataRequest,
@@ -82,7 +85,7 @@ SECTIONS = {  # the fields of each table; a misspelt one must not silently fall 
     "data": {"tables", "columns", "where", "key_version"},
     "egress": {"small_cell_threshold", "stewards_required"},
     "resources": {"mem_limit", "cpu_limit", "pids_limit", "workspace_quota", "output_message_cap",
-                  "output_budget_per_hour"},
+                  "output_budget_per_hour", "image"},
     "extraction": {"engine", "workers", "address"},
     "billing": {"organisation_type", "monthly_budget"},
 }
@@ -302,7 +305,11 @@ def _resources(r: _Reader) -> Resources:
             raise r.error(f"resources.{field}", f"{text!r} is not a size", f'write e.g. "{default}"') from None
         if sizes[field] < least:
             raise r.error(f"resources.{field}", "too small", f"give at least {least // 1024} KiB")
-    return {"mem_limit": mem, "cpu_limit": cpu, "pids_limit": pids, **sizes}
+    image = r.get("resources.image", str, DEFAULT_NOTEBOOK_IMAGE, hint=f'write e.g. image = "{DEFAULT_NOTEBOOK_IMAGE}"')
+    if image not in NOTEBOOK_IMAGES:
+        choices = "; ".join(f'"{name}" ({what})' for name, what in NOTEBOOK_IMAGES.items())
+        raise r.error("resources.image", f"{image!r} is not a notebook image", f"choose one of: {choices}")
+    return {"mem_limit": mem, "cpu_limit": cpu, "pids_limit": pids, **sizes, "image": image}
 
 
 def _billing(r: _Reader) -> Billing:

@@ -124,6 +124,15 @@ class Resources(TypedDict, total=False):
     workspace_quota: int          # the shared workspace's filesystem (enclave.workspace)
     output_message_cap: int       # what the seal lets through to the browser (spawner_config.seal)
     output_budget_per_hour: int
+    image: str                    # which notebook image: one of NOTEBOOK_IMAGES (enclave.settings maps it to a tag)
+
+
+# The researcher images a project may choose (manifest [resources] image), lightest first.
+NOTEBOOK_IMAGES = {
+    "slim": "JupyterLab, Python (pandas, pyarrow, scikit-learn, statsmodels, matplotlib) and R",
+    "stack": "slim + R tidyverse essentials, data.table, survival, lme4; lifelines, polars, DuckDB, Keras 3 on JAX",
+}
+DEFAULT_NOTEBOOK_IMAGE = "slim"
 
 
 class OrganisationType(StrEnum):

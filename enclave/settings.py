@@ -21,7 +21,8 @@ Every component (CLI, provisioning, hub, egress gate) builds one :class:`Setting
 | ``ENCLAVE_TOOLS_ENCLAVE_PORT`` | ``10105``: the project tools (git remote, package index) for enclave containers (at their gateway) |
 | ``ENCLAVE_EGRESS_PORT`` | ``10101``: the egress gate service, on loopback (reached through the proxy) |
 | ``ENCLAVE_PUBLIC_URL`` | ``http://0.0.0.0:<proxy port>``: where the hub's proxy listens for browsers |
-| ``ENCLAVE_NOTEBOOK_IMAGE`` | ``enclave/notebook:latest``: the researchers' container image |
+| ``ENCLAVE_NOTEBOOK_IMAGE`` | ``enclave/notebook:latest``: the researchers' container image ("slim", the default) |
+| ``ENCLAVE_NOTEBOOK_STACK_IMAGE`` | ``enclave/notebook-stack:latest``: the image of projects whose manifest says ``image = "stack"`` |
 | ``ENCLAVE_IDLE_TIMEOUT`` | ``3600``: seconds without activity before a server is stopped |
 | ``ENCLAVE_RECONCILE_INTERVAL`` | ``60``: seconds between the reconciler's passes |
 | ``ENCLAVE_SPAWN_TIMEOUT`` | ``120``: seconds a server may take to start and answer |
@@ -48,6 +49,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from enclave.errors import EnclaveError
+from enclave.models import DEFAULT_NOTEBOOK_IMAGE
 
 DEFAULT_CATALOG = Path(__file__).resolve().parent.parent / "pseudonymizer" / "catalogs" / "synthetic" / "catalog.toml"
 DEFAULT_TARIFFS = Path(__file__).resolve().parent.parent / "tariffs"
@@ -91,9 +93,9 @@ def _percent(env: Mapping[str, str], name: str, default: int) -> int:
 SERVICE_VARIABLES = ("ENCLAVE_HOME", "ENCLAVE_DB_URL", "ENCLAVE_PROJECTS_DIR", "ENCLAVE_CATALOG", "ENCLAVE_AUDIT_HEAD",
                      "ENCLAVE_ACTOR", "ENCLAVE_HUB_API_PORT", "ENCLAVE_PROXY_PORT", "ENCLAVE_PROXY_API_PORT",
                      "ENCLAVE_EGRESS_PORT", "ENCLAVE_EGRESS_ENCLAVE_PORT", "ENCLAVE_SEAL_PORT", "ENCLAVE_PUBLIC_URL",
-                     "ENCLAVE_NOTEBOOK_IMAGE", "ENCLAVE_DB_BUSY_TIMEOUT", "ENCLAVE_TOOLS_ENCLAVE_PORT", "ENCLAVE_USAGE_PORT",
-                     "ENCLAVE_METER_INTERVAL", "ENCLAVE_METER_STORAGE_INTERVAL", "ENCLAVE_TARIFFS_DIR", "ENCLAVE_BUDGET_WARN_PERCENT",
-                     "ENCLAVE_BACKEND")
+                     "ENCLAVE_NOTEBOOK_IMAGE", "ENCLAVE_NOTEBOOK_STACK_IMAGE", "ENCLAVE_DB_BUSY_TIMEOUT", "ENCLAVE_TOOLS_ENCLAVE_PORT",
+                     "ENCLAVE_USAGE_PORT", "ENCLAVE_METER_INTERVAL", "ENCLAVE_METER_STORAGE_INTERVAL", "ENCLAVE_TARIFFS_DIR",
+                     "ENCLAVE_BUDGET_WARN_PERCENT", "ENCLAVE_BACKEND")
 
 
 def service_environment(environ: Mapping[str, str], extra: tuple[str, ...] = ()) -> dict[str, str]:
@@ -131,6 +133,7 @@ class Settings:
     tools_enclave_port: int = 10105
     public_url: str = ""  # "" until from_env: http://0.0.0.0:<proxy_port>
     notebook_image: str = "enclave/notebook:latest"
+    notebook_stack_image: str = "enclave/notebook-stack:latest"
     idle_timeout: int = 3600
     reconcile_interval: int = 60
     spawn_timeout: int = 120
@@ -174,6 +177,7 @@ class Settings:
             tools_enclave_port=_port(env, "ENCLAVE_TOOLS_ENCLAVE_PORT", 10105),
             public_url=env.get("ENCLAVE_PUBLIC_URL") or f"http://0.0.0.0:{_port(env, 'ENCLAVE_PROXY_PORT', 8000)}",
             notebook_image=env.get("ENCLAVE_NOTEBOOK_IMAGE") or cls.notebook_image,
+            notebook_stack_image=env.get("ENCLAVE_NOTEBOOK_STACK_IMAGE") or cls.notebook_stack_image,
             idle_timeout=_seconds(env, "ENCLAVE_IDLE_TIMEOUT", cls.idle_timeout),
             reconcile_interval=_seconds(env, "ENCLAVE_RECONCILE_INTERVAL", cls.reconcile_interval),
             spawn_timeout=_seconds(env, "ENCLAVE_SPAWN_TIMEOUT", cls.spawn_timeout),
@@ -197,6 +201,20 @@ class Settings:
         gate's submission port and the project tools (git remote, package index) — never the public
         proxy, whose routes lead to other servers."""
         return [self.hub_api_port, self.egress_enclave_port, self.tools_enclave_port]
+
+    @property
+    def notebook_images(self) -> dict[str, str]:
+        """The container image of each choice a manifest may make (``[resources] image``)."""
+        return {"slim": self.notebook_image, "stack": self.notebook_stack_image}
+
+    def notebook_image_for(self, choice: str | None) -> str:
+        """The image of a project's choice (None: the default, slim); an error naming the choices otherwise."""
+        images = self.notebook_images
+        name = choice or DEFAULT_NOTEBOOK_IMAGE
+        if name not in images:
+            raise EnclaveError(f"notebook image {name!r} is not one of this platform's images",
+                               f"set [resources] image to one of: {', '.join(images)}")
+        return images[name]
 
     def project_dir(self, slug: str) -> Path:
         """``<projects_dir>/<slug>``: holds the project's ``extracts/`` and ``workspace/``."""

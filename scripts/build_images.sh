@@ -4,16 +4,30 @@
 #
 #   1. enclave/debian-base:bookworm: a Debian rootfs made by debootstrap from the
 #      host's own Debian mirror, imported with `docker import`. Skipped when present.
-#   2. enclave/notebook:<version> and :latest from Dockerfile.notebook, build
-#      context images/. Docker's layer cache makes a run with nothing changed take
+#   2. enclave/notebook:<version> and :latest (the "slim" image) from Dockerfile.notebook,
+#      build context images/. Docker's layer cache makes a run with nothing changed take
 #      seconds.
+#   3. enclave/notebook-stack:<version> and :latest (the "stack" image): the slim image's
+#      package layers, Dockerfile.stack's layers on them (R tidyverse essentials, lme4,
+#      survival, data.table; lifelines, polars, DuckDB, Keras 3 on JAX; Julia when
+#      JULIA_TARBALL is given), then Dockerfile.notebook's step 3 (Enclave's own files).
+#      A project chooses its image in its manifest ([resources] image).
 #
 # Environment:
 #   BASE_IMAGE      image to build on (default: the local debootstrap base). An
 #                   upstream Jupyter Docker Stacks image (e.g. the julia-notebook
 #                   image) works too and keeps its Julia kernel, but it needs a
 #                   reachable image registry.
-#   NOTEBOOK_IMAGE  repository of the result (default: enclave/notebook)
+#   NOTEBOOK_IMAGE  repository of the slim image (default: enclave/notebook)
+#   NOTEBOOK_STACK_IMAGE  repository of the stack image (default: $NOTEBOOK_IMAGE-stack)
+#   IMAGES          which to build: "slim stack" (default) or "slim"
+#   JULIA_TARBALL   a local julia-x.y.z-linux-x86_64.tar.gz (from julialang.org, fetched
+#                   wherever it can be): Julia goes into the stack image, with read_extract()
+#                   for it; no Julia registry is needed
+#   JULIA_DEPOT     optional, with JULIA_TARBALL: a .tar.gz of a Julia depot in which IJulia
+#                   was added (`JULIA_DEPOT_PATH=$PWD/depot julia -e 'using Pkg; Pkg.add("IJulia")'`
+#                   where Julia's registry is reachable, then `tar -C depot -czf depot.tar.gz .`):
+#                   the Julia kernel. IJulia is on neither Debian nor PyPI.
 #   HUB_IMAGE       repository of the hub's image (default: enclave/hub), with `hub`
 #   DEBIAN_MIRROR   mirror for debootstrap (default: the host's, from /etc/apt)
 #   REBUILD_BASE=1  rebuild the debootstrap base even when it is present
@@ -25,6 +39,8 @@ LOCAL_BASE=enclave/debian-base:bookworm
 BASE_IMAGE="${BASE_IMAGE:-$LOCAL_BASE}"
 NOTEBOOK_IMAGE="${NOTEBOOK_IMAGE:-enclave/notebook}"
 HUB_IMAGE="${HUB_IMAGE:-enclave/hub}"
+NOTEBOOK_STACK_IMAGE="${NOTEBOOK_STACK_IMAGE:-$NOTEBOOK_IMAGE-stack}"
+IMAGES="${IMAGES:-slim stack}"
 HOST_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 BUILD_DIR="$REPO/images/build"   # generated, git-ignored: never commit it
 
@@ -129,6 +145,28 @@ stage_build_context() {
     [ -r "$HOST_CA_BUNDLE" ] || fail "step '$STEP': $HOST_CA_BUNDLE not readable (apt-get install ca-certificates)"
     mkdir -p "$BUILD_DIR"
     cmp -s "$HOST_CA_BUNDLE" "$BUILD_DIR/ca-certificates.crt" || cp "$HOST_CA_BUNDLE" "$BUILD_DIR/ca-certificates.crt"
+    stage_julia
+}
+
+# build/julia/ holds the Julia tarball and depot when given, and is empty otherwise (the
+# stack's Dockerfile copies the folder either way). Copied only when changed: the cache holds.
+stage_julia() {
+    local staged="$BUILD_DIR/julia" name source
+    mkdir -p "$staged"
+    for name in julia depot; do
+        if [ "$name" = julia ]; then source="${JULIA_TARBALL:-}"; else source="${JULIA_DEPOT:-}"; fi
+        if [ -z "$source" ]; then
+            rm -f "$staged/$name.tar.gz"
+            continue
+        fi
+        [ -r "$source" ] || fail "step '$STEP': ${name^^} file $source not readable"
+        tar -tzf "$source" >/dev/null 2>&1 || fail "step '$STEP': $source is not a .tar.gz archive"
+        cmp -s "$source" "$staged/$name.tar.gz" || cp "$source" "$staged/$name.tar.gz"
+        echo "    $name: $source"
+    done
+    if [ -n "${JULIA_DEPOT:-}" ] && [ -z "${JULIA_TARBALL:-}" ]; then
+        fail "step '$STEP': JULIA_DEPOT is given without JULIA_TARBALL: give the Julia tarball too"
+    fi
 }
 
 # The singleuser server talks to the hub's API: both must run the same jupyterhub.
@@ -164,6 +202,10 @@ build_hub() {
 main() {
     local target="${1:-notebook}"
     [ "$target" = notebook ] || [ "$target" = hub ] || fail "unknown image '$target': use notebook (default) or hub"
+    case " $IMAGES " in
+        " slim "|" slim stack "|" stack slim ") ;;
+        *) fail "IMAGES=\"$IMAGES\": use \"slim stack\" (both, the default) or \"slim\"" ;;
+    esac
     check_jupyterhub_pin
 
     step "check the Docker engine"
@@ -188,6 +230,10 @@ main() {
         build_hub "$version"
         return
     fi
+    local started=$SECONDS packages stack_packages
+    packages="$(mktemp)" stack_packages="$(mktemp)"
+    # shellcheck disable=SC2064  # expand now: the variables are local
+    trap "rm -f '$packages' '$stack_packages'" EXIT
     step "docker build $NOTEBOOK_IMAGE:$version (and :latest) from Dockerfile.notebook on $BASE_IMAGE"
     # shellcheck disable=SC2086  # DOCKER_BUILD_ARGS is a list of words
     DOCKER_BUILDKIT=0 docker build \
@@ -198,9 +244,43 @@ main() {
         ${DOCKER_BUILD_ARGS:-} \
         "$REPO/images" \
         || fail "step '$STEP': docker build failed (see the output above)"
+    echo "    slim image: $((SECONDS - started)) s"
+
+    if [[ " $IMAGES " == *" stack "* ]]; then
+        started=$SECONDS
+        # The slim packages' stage again (all cached: seconds), to build the stack's layers on it.
+        step "docker build the stack's packages (Dockerfile.stack) on the slim image's packages"
+        DOCKER_BUILDKIT=0 docker build -q -f "$REPO/Dockerfile.notebook" --target packages \
+            --build-arg "BASE_IMAGE=$BASE_IMAGE" --iidfile "$packages" "$REPO/images" >/dev/null \
+            || fail "step '$STEP': docker build --target packages failed (run again without -q to see why)"
+        # shellcheck disable=SC2086  # DOCKER_BUILD_ARGS is a list of words
+        DOCKER_BUILDKIT=0 docker build \
+            -f "$REPO/Dockerfile.stack" \
+            --build-arg "PACKAGES_IMAGE=$(cat "$packages")" \
+            --iidfile "$stack_packages" \
+            ${DOCKER_BUILD_ARGS:-} \
+            "$REPO/images" \
+            || fail "step '$STEP': docker build failed (see the output above)"
+        step "docker build $NOTEBOOK_STACK_IMAGE:$version (and :latest): Dockerfile.notebook's step 3 on the stack's packages"
+        # shellcheck disable=SC2086  # DOCKER_BUILD_ARGS is a list of words
+        DOCKER_BUILDKIT=0 docker build \
+            -f "$REPO/Dockerfile.notebook" \
+            --build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "PACKAGES=$(cat "$stack_packages")" \
+            --label "org.opencontainers.image.version=$version" \
+            -t "$NOTEBOOK_STACK_IMAGE:$version" -t "$NOTEBOOK_STACK_IMAGE:latest" \
+            ${DOCKER_BUILD_ARGS:-} \
+            "$REPO/images" \
+            || fail "step '$STEP': docker build failed (see the output above)"
+        echo "    stack image: $((SECONDS - started)) s"
+    fi
+    rm -f "$packages" "$stack_packages"
+    trap - EXIT
 
     step "done"
     docker image ls --format '    {{.Repository}}:{{.Tag}}  {{.ID}}  {{.Size}}' "$NOTEBOOK_IMAGE:$version"
+    if [[ " $IMAGES " == *" stack "* ]]; then
+        docker image ls --format '    {{.Repository}}:{{.Tag}}  {{.ID}}  {{.Size}}' "$NOTEBOOK_STACK_IMAGE:$version"
+    fi
 }
 
 main "$@"

@@ -11,6 +11,7 @@ Everything about the container comes from the registry and the settings — noth
   the hub gives the proxy for this server is the seal's, which forwards to the container;
 - the project's extracts read-only at ``~/data``, its shared workspace read-write at ``~/work``,
   nothing else from the host (no Docker socket, no sources, no keys);
+- the project's notebook image (manifest ``[resources] image``: slim or stack, tags from the settings);
 - non-root (uid 1000), all capabilities dropped, no-new-privileges, read-only root filesystem
   with tmpfs for ``/tmp`` and the home; memory, CPU and process limits from the project.
 """
@@ -28,6 +29,7 @@ from traitlets import Any, Int, Unicode, default
 from enclave import lifecycle, networks, workspace
 from enclave.audit import record
 from enclave.db import make_engine, session_scope
+from enclave.errors import EnclaveError
 from enclave.layout import NOTEBOOK_GID, NOTEBOOK_UID, WORKSPACE_MODE, extracts_dir, workspace_dir
 from enclave.models import ProjectState, default_resources
 from enclave.registry import get_project
@@ -125,10 +127,24 @@ class EnclaveSpawner(DockerSpawner):
             grant = self._grant()
         except SpawnRefused as refusal:
             raise web.HTTPError(403, str(refusal), reason=str(refusal)) from None
-        self._configure(grant)
+        try:
+            self._configure(grant)
+        except EnclaveError as error:  # e.g. a registry row naming an image this platform does not have
+            raise web.HTTPError(500, str(error), reason=str(error)) from None
+        await self._check_image()
         await super().start()
         # The proxy sends this server's requests to the seal, which finds the container (seal_targets).
         return ("127.0.0.1", self.enclave_settings.seal_port)
+
+    async def _check_image(self) -> None:
+        """Images are built on the host, never pulled: say which one is missing and how to build it."""
+        try:
+            await self.docker("inspect_image", self.image)
+        except Exception as error:  # noqa: BLE001 - docker's NotFound and API errors alike
+            message = (f"the notebook image {self.image} of project {self.name} is not on this host ({type(error).__name__}): "
+                       "ops build it with `make images` (scripts/build_images.sh)")
+            self.log.error(message)
+            raise web.HTTPError(503, message, reason=message) from None
 
     def _configure(self, grant) -> None:
         """Per-project container settings, all in one place."""
@@ -140,6 +156,7 @@ class EnclaveSpawner(DockerSpawner):
         self.volumes = {}
         self.read_only_volumes = {}
         resources = {**default_resources(), **grant.resources}
+        self.image = settings.notebook_image_for(resources.get("image"))
         # The workspace is a filesystem of its own (quota; nosuid,nodev), mounted again after a reboot.
         workspace.ensure(workspace_dir(project_dir), resources.get("workspace_quota", workspace.DEFAULT_QUOTA),
                          NB_UID, NB_GID, WORKSPACE_MODE)

@@ -113,6 +113,7 @@ class SwarmEnclaveSpawner(EnclaveSpawner, SwarmSpawner):
         ]
         self.mem_limit = resources["mem_limit"]
         self.cpu_limit = float(resources["cpu_limit"])
+        self.image = settings.notebook_image_for(resources.get("image"))  # the manifest's choice, slim or stack
         labels = {networks.PROJECT_LABEL: grant.slug, networks.USER_LABEL: grant.username, networks.PORT_LABEL: str(self.port)}
         self.extra_container_spec = {"user": f"{NB_UID}:{NB_GID}", "read_only": True, "cap_drop": ["ALL"], "workdir": HOME,
                                      "command": ENTRYPOINT, "labels": labels}

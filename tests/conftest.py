@@ -50,6 +50,7 @@ def workspaces_unmounted(tmp_path_factory):
 # so that `pytest -m "not docker and not postgres and not browser"` runs the pure ones.
 NEEDS = {  # fixture -> marker
     "docker_engine": "docker", "image": "docker", "platform": "docker", "new_slug": "docker",
+    "stack_image": "docker", "stack_platform": "docker",
     "browser": "browser", "login_hub": "browser",
     "postgres_server": "postgres",
 }

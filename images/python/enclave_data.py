@@ -5,6 +5,17 @@
     ['ER_PRS_F', 'IR_BEN_R']
     >>> df = read_extract("IR_BEN_R")          # a pandas DataFrame
 
+A large extract is queried without loading it: open_dataset() gives a lazy pyarrow
+dataset (filters and column choices are pushed down, row groups are read one batch at
+a time), and in the stack image duckdb_connect() gives a DuckDB connection where every
+extract is a view:
+
+    >>> import pyarrow.compute as pc
+    >>> care = open_dataset("ER_PRS_F")
+    >>> care.count_rows(filter=pc.field("PRS_NAT_REF") == 1111)
+    >>> care.to_table(columns=["BEN_NIR_PSA", "PRS_PAI_MNT"], filter=pc.field("EXE_SOI_DTD") >= date(2020, 1, 1))
+    >>> duckdb_connect().sql("SELECT PRS_NAT_REF, sum(PRS_PAI_MNT) FROM ER_PRS_F GROUP BY 1").df()
+
 R's read_extract() (package 'enclave') calls r_columns() through reticulate:
 Debian has no R arrow package, so pyarrow reads and R gets plain vectors.
 """
@@ -12,13 +23,17 @@ Debian has no R arrow package, so pyarrow reads and R gets plain vectors.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-__all__ = ["data_dir", "extract_path", "list_extracts", "r_columns", "read_extract", "read_table"]
+__all__ = ["data_dir", "duckdb_connect", "extract_path", "julia_columns", "list_extracts", "open_dataset", "r_columns",
+           "r_query", "read_extract", "read_table"]
 
 SUFFIX = ".parquet"
 _R_INT_MIN, _R_INT_MAX = -(2**31) + 1, 2**31 - 1  # -2^31 is R's NA_integer_
@@ -57,6 +72,39 @@ def read_extract(name: str, columns: list[str] | None = None):
     return read_table(name, columns).to_pandas(date_as_object=False)
 
 
+def open_dataset(name: str) -> ds.Dataset:
+    """Extract `name` as a lazy pyarrow Dataset: nothing is read until it is scanned.
+
+    Scan it with a filter and the columns needed (``to_table(columns=..., filter=...)``,
+    ``count_rows(filter=...)``, ``to_batches(...)`` for a loop over bounded batches), or hand it
+    to DuckDB (``duckdb.sql("SELECT ... FROM dataset")``) or polars (``pl.scan_pyarrow_dataset``):
+    memory stays bounded by the batches, whatever the extract's size.
+    """
+    return ds.dataset(extract_path(name), format="parquet")
+
+
+def duckdb_connect(memory_limit: str = "1GB", threads: int | None = None):
+    """A DuckDB connection (in memory) where every extract is a view of its name: SQL over
+    the Parquet files, read lazily, with DuckDB's memory capped at `memory_limit`.
+
+    DuckDB is in the stack image (enclave/notebook-stack); the slim image has open_dataset().
+    """
+    try:
+        import duckdb
+    except ImportError:
+        raise ImportError("DuckDB is in the stack image, not in this one: use open_dataset(), or ask ops to set "
+                          'image = "stack" in the project\'s manifest ([resources])') from None
+    # Nothing is fetched: no extension downloads in an enclave (there is no network).
+    connection = duckdb.connect(config={"memory_limit": memory_limit, "autoinstall_known_extensions": False,
+                                        "autoload_known_extensions": False})
+    if threads:
+        connection.execute(f"SET threads = {int(threads)}")
+    for name in list_extracts():
+        path = str(extract_path(name)).replace("'", "''")
+        connection.execute(f"CREATE VIEW \"{name}\" AS SELECT * FROM read_parquet('{path}')")
+    return connection
+
+
 def r_columns(name: str, columns: list[str] | None = None) -> dict:
     """Extract `name` as column payloads for R's read_extract() (package 'enclave').
 
@@ -67,7 +115,20 @@ def r_columns(name: str, columns: list[str] | None = None) -> dict:
     build (integer, double, logical, character, factor, Date, POSIXct), `valid` one
     byte per row, 0 where the value is null (NA in R), or None without nulls.
     """
-    table = read_table(name, columns)
+    return _r_payload(read_table(name, columns))
+
+
+def r_query(sql: str, memory_limit: str = "1GB") -> dict:
+    """The result of `sql` over the extracts (duckdb_connect()), as r_columns() gives an extract:
+    R's query_extracts() (package 'enclave'). Only the result is materialised."""
+    connection = duckdb_connect(memory_limit=memory_limit)
+    try:
+        return _r_payload(connection.sql(sql).to_arrow_table())
+    finally:
+        connection.close()
+
+
+def _r_payload(table: pa.Table) -> dict:
     return {"nrows": table.num_rows, "columns": [_r_column(n, table.column(n)) for n in table.column_names]}
 
 
@@ -111,3 +172,70 @@ def _bytes(array: pa.Array, dtype: str) -> bytearray:
 def _strings(array: pa.Array) -> list[str]:
     text = array if pa.types.is_string(array.type) else pc.cast(array, pa.string())
     return pc.fill_null(text, "").to_pylist()
+
+
+# --- Julia: read_extract() of the module Enclave (images/julia/Enclave.jl) runs
+#     `python -m enclave_data julia NAME [--columns a,b]` and reads this on its stdout. ---
+
+JULIA_MAGIC = b"ENCLAVE-COLUMNS-1\n"
+
+
+def julia_columns(name: str, stream: BinaryIO, columns: list[str] | None = None) -> None:
+    """Write extract `name` to `stream` for Julia: a header line, the row and column counts,
+    then per column one line ``name<TAB>kind<TAB>len(values)<TAB>len(valid)`` and those bytes.
+    Kinds: Int64, Float64, Bool, Date (int32 days), DateTime (int64 ms, UTC), String (n+1
+    int64 offsets, then the UTF-8 text); `valid` is one byte per row, 0 where null, or empty."""
+    table = read_table(name, columns)
+    stream.write(JULIA_MAGIC + f"{table.num_rows}\n{table.num_columns}\n".encode())
+    for column_name in table.column_names:
+        column = table.column(column_name)
+        array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+        kind, values = _julia_values(array)
+        valid = bytes(_bytes(array.is_valid(), "u1")) if array.null_count else b""
+        safe = column_name.replace("\t", " ").replace("\n", " ")
+        stream.write(f"{safe}\t{kind}\t{len(values)}\t{len(valid)}\n".encode())
+        stream.write(values)
+        stream.write(valid)
+    stream.flush()
+
+
+def _julia_values(array: pa.Array) -> tuple[str, bytes]:
+    kind = array.type
+    if pa.types.is_dictionary(kind):
+        return _julia_values(array.cast(kind.value_type))
+    if pa.types.is_boolean(kind):
+        return "Bool", bytes(_bytes(array, "u1"))
+    if pa.types.is_integer(kind):
+        return "Int64", bytes(_bytes(array, "<i8"))
+    if pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        return "Float64", bytes(_bytes(pc.cast(array, pa.float64()), "<f8"))
+    if pa.types.is_date(kind):
+        return "Date", bytes(_bytes(pc.cast(pc.cast(array, pa.date32()), pa.int32()), "<i4"))
+    if pa.types.is_timestamp(kind):
+        as_ms = pc.cast(array, pa.timestamp("ms", tz=kind.tz), safe=False)  # Julia's DateTime: milliseconds
+        return "DateTime", bytes(_bytes(pc.cast(as_ms, pa.int64()), "<i8"))
+    text = pc.fill_null(array if pa.types.is_large_string(kind) else pc.cast(array, pa.large_string()), "")
+    text = text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
+    _, offsets, data = text.buffers()
+    start, end = text.offset, text.offset + len(text) + 1
+    offsets = pa.Array.from_buffers(pa.int64(), len(text) + 1, [None, offsets]).to_numpy()[start:end]
+    base = int(offsets[0])
+    text_bytes = data.to_pybytes()[base:int(offsets[-1])] if data is not None else b""
+    return "String", (offsets - base).astype("<i8").tobytes() + text_bytes
+
+
+def _main(argv: list[str]) -> int:
+    """`python -m enclave_data list` or `julia NAME [--columns a,b]` (for Julia's module Enclave)."""
+    if argv[:1] == ["list"]:
+        print("\n".join(list_extracts()))
+        return 0
+    if len(argv) in (2, 4) and argv[0] == "julia" and (len(argv) == 2 or argv[2] == "--columns"):
+        columns = argv[3].split(",") if len(argv) == 4 else None
+        julia_columns(argv[1], sys.stdout.buffer, columns)
+        return 0
+    print("usage: python -m enclave_data list | julia NAME [--columns a,b]", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

@@ -19,10 +19,13 @@ MESSAGE = f"""\
 
 The image was built from the offline Debian base because no container image
 registry was reachable when it was built, and {LANGUAGE} is packaged neither by
-Debian nor on PyPI. Use the Python or R kernel, or ask ops for the build with
-{LANGUAGE}: BASE_IMAGE=<a Jupyter Docker Stacks {LANGUAGE.lower()} image> scripts/build_images.sh,
-on a machine that reaches an image registry.
+Debian nor on PyPI. Use the Python or R kernel, or ask ops for a build with
+{LANGUAGE}: JULIA_TARBALL=<julia-x.y.z-linux-x86_64.tar.gz> scripts/build_images.sh
+(the stack image, from a local tarball), or BASE_IMAGE=<a Jupyter Docker Stacks
+{LANGUAGE.lower()} image> scripts/build_images.sh on a machine that reaches an image registry.
 """
+if os.environ.get("ENCLAVE_UNAVAILABLE_NOTE"):  # what there is instead (e.g. Julia in the terminal)
+    MESSAGE += "\n" + os.environ["ENCLAVE_UNAVAILABLE_NOTE"] + "\n"
 
 
 class UnavailableKernel(Kernel):

@@ -45,11 +45,24 @@ install -D -m 0644 "$setup/etc/page_config.json" "$prefix/etc/jupyter/labconfig/
 
 echo "enclave: kernels"
 "$prefix/bin/jupyter" kernelspec install --replace --name ir "$(Rscript -e 'cat(system.file("kernelspec", package = "IRkernel"))')" >/dev/null
-if command -v julia >/dev/null || "$prefix/bin/jupyter" kernelspec list | grep -q '^ *julia'; then
-    echo "enclave: Julia is in the base image: its kernel is kept"
+if "$prefix/bin/jupyter" kernelspec list | grep -q '^ *julia'; then
+    echo "enclave: a Julia kernel is in the image: it is kept"
 else
     kernel="$setup/kernels/julia-not-in-this-build"
     sed -i "s|@PYTHON@|$python|" "$kernel/kernel.json"
+    if command -v julia >/dev/null; then
+        # Julia without IJulia (JULIA_TARBALL without JULIA_DEPOT): the entry says where Julia is.
+        "$python" - "$kernel/kernel.json" <<'PY'
+import json, pathlib, sys
+path = pathlib.Path(sys.argv[1])
+spec = json.loads(path.read_text())
+spec["env"]["ENCLAVE_UNAVAILABLE_NOTE"] = (
+    "Julia itself is in this image: open a Terminal and run `julia` (read_extract(\"NAME\") reads an"
+    " extract there). Its Jupyter kernel, IJulia, comes from Julia's package registry: ops can add it"
+    " with JULIA_DEPOT=<a depot where IJulia was added> scripts/build_images.sh.")
+path.write_text(json.dumps(spec, indent=1) + "\n")
+PY
+    fi
     "$prefix/bin/jupyter" kernelspec install --replace --name julia-not-in-this-build "$kernel" >/dev/null
 fi
 

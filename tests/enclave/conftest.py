@@ -1,9 +1,10 @@
 """Fixture for the tests that need the researcher image.
 
-`image` (session scope) is the tag of the notebook image, `enclave/notebook:latest`,
+`image` (session scope) is the tag of the slim notebook image, `enclave/notebook:latest`,
 after running scripts/build_images.sh (with the environment's BASE_IMAGE and
-NOTEBOOK_IMAGE, so the same tests check an upstream-based build). The script
-always runs: on a fresh machine it builds the base and the image (a few minutes);
+NOTEBOOK_IMAGE, so the same tests check an upstream-based build), which builds the
+stack image too (`enclave/notebook-stack`, tests/tooling). The script always runs:
+on a fresh machine it builds the base and the images (a few minutes);
 otherwise Docker's layer cache makes it take seconds, and a change in
 Dockerfile.notebook or images/ is always in the image under test.
 

@@ -47,6 +47,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+TEST_RESOURCES = {"mem_limit": "1G", "cpu_limit": 1.0, "pids_limit": 256}  # a project's manifest may change them
+
+
 def manifest(slug: str, members: list[str], resources: dict[str, str] | None = None) -> str:
     return f"""slug = "{slug}"
 title = "Test project {slug}"
@@ -66,10 +69,7 @@ tables = ["IR_BEN_R", "ER_PRS_F"]
 key_version = 1
 
 [resources]
-mem_limit = "1G"
-cpu_limit = 1.0
-pids_limit = 256
-""" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in (resources or {}).items())
+""" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in {**TEST_RESOURCES, **(resources or {})}.items())
 
 
 @dataclass
@@ -155,10 +155,12 @@ def _wait_http(url: str, process: subprocess.Popen, log: Path, timeout: float = 
 @contextmanager
 def running_platform(root: Path, image: str, projects: dict[str, list[str]], hub_config: str = "",
                      resources: dict[str, dict[str, str]] | None = None, people: int = SOURCE_PEOPLE,
-                     hub_command=None, base_config: str = str(REPO / "jupyterhub_config.py")) -> Iterator[Platform]:
+                     hub_command=None, base_config: str = str(REPO / "jupyterhub_config.py"),
+                     stack_image: str = "") -> Iterator[Platform]:
     """Registry, provisioned ``projects`` ({name: members}) and a running hub under ``root``;
     ``hub_config`` is appended to the hub's configuration, ``resources`` ({name: {field: value}}) to
-    the projects' manifests. Everything is removed at the end.
+    the projects' manifests; ``stack_image`` is the image of projects choosing ``image = "stack"``.
+    Everything is removed at the end.
 
     ``hub_command(platform, config_path)`` gives the command that runs the hub in the foreground
     (default: JupyterHub on this host); ``base_config`` is the path of jupyterhub_config.py as that
@@ -189,6 +191,8 @@ def running_platform(root: Path, image: str, projects: dict[str, list[str]], hub
              "ENCLAVE_OIDC_ISSUER": "(set below)", "ENCLAVE_OIDC_CLIENT_ID": "enclave-test",
              "ENCLAVE_OIDC_CLIENT_SECRET": "unused", "ENCLAVE_TOTP_KEY": "dGVzdC10b3RwLWtleS1ub3QtYS1zZWNyZXQtMzJieXQ=",
              "ENCLAVE_OIDC_CALLBACK_URL": f"http://127.0.0.1:{p.proxy_port}/hub/oauth_callback"}
+    if stack_image:
+        p.env["ENCLAVE_NOTEBOOK_STACK_IMAGE"] = stack_image
     stack = ExitStack()
     try:
         from enclave.auth.devidp import running_idp

@@ -82,6 +82,11 @@ ERRORS = [
      None, "billing.monthly_budget", "'-5' is not a positive amount"),
     ("unknown-field-in-billing", {"billing.budget": "5"},
      None, "billing.budget", "unknown field"),
+    # The hint names the images there are: "'full' is not a notebook image — choose one of: "slim" (...); "stack" (...)".
+    ("unknown-notebook-image", {"resources.image": "full"},
+     None, "resources.image", "'full' is not a notebook image — choose one of: \"slim\""),
+    ("notebook-image-not-a-string", {"resources.image": ["stack"]},
+     None, "resources.image", "['stack'] is not a str"),
 ]
 
 
@@ -107,13 +112,18 @@ def test_the_unchanged_manifest_is_valid(tmp_path, catalog):
                              "where": ["ER_PRS_F.EXE_SOI_DTD >= 2019-01-01"], "key_version": 1}
     assert manifest.resources == {"mem_limit": "2G", "cpu_limit": 1.0, "pids_limit": 256,
                                   "workspace_quota": 10 * 2**30, "output_message_cap": 512 * 2**10,
-                                  "output_budget_per_hour": 32 * 2**20}
+                                  "output_budget_per_hour": 32 * 2**20, "image": "slim"}
     assert manifest.billing == {"organisation_type": "academic"}  # no [billing]: the default
 
 
 def test_billing_is_read_as_an_exact_amount(tmp_path, catalog):
     path = write_manifest(tmp_path, SLUG, {"billing.organisation_type": "public", "billing.monthly_budget": "1250.5"})
     assert load_manifest(path, catalog, set(USERS)).billing == {"organisation_type": "public", "monthly_budget": "1250.50"}
+
+
+def test_the_notebook_image_is_chosen_in_the_manifest_and_kept_with_the_resources(tmp_path, catalog):
+    path = write_manifest(tmp_path, SLUG, {"resources.image": "stack"})
+    assert load_manifest(path, catalog, set(USERS)).resources["image"] == "stack"
 
 
 def test_a_manifest_without_cnil_approval_loads_but_is_not_authorised(tmp_path, catalog):

@@ -86,3 +86,17 @@ def test_the_backend_is_docker_or_swarm_and_reaches_the_services():
     with pytest.raises(EnclaveError, match="ENCLAVE_BACKEND='nomad' is not a backend — use one of docker, swarm"):
         Settings.from_env({"ENCLAVE_BACKEND": "nomad"})
     assert service_environment({"ENCLAVE_BACKEND": "swarm"}) == {"ENCLAVE_BACKEND": "swarm"}  # the seal needs it
+
+
+def test_each_notebook_image_choice_has_a_tag_and_an_unknown_one_names_the_choices():
+    from enclave.models import NOTEBOOK_IMAGES
+
+    default = Settings.from_env({})
+    assert set(default.notebook_images) == set(NOTEBOOK_IMAGES), "every choice a manifest may make has an image"
+    assert default.notebook_image_for(None) == default.notebook_image_for("slim") == "enclave/notebook:latest"
+    assert default.notebook_image_for("stack") == "enclave/notebook-stack:latest"
+    custom = Settings.from_env({"ENCLAVE_NOTEBOOK_IMAGE": "site/nb:1", "ENCLAVE_NOTEBOOK_STACK_IMAGE": "site/nb-stack:1"})
+    assert (custom.notebook_image_for("slim"), custom.notebook_image_for("stack")) == ("site/nb:1", "site/nb-stack:1")
+    assert "ENCLAVE_NOTEBOOK_STACK_IMAGE" in service_environment({"ENCLAVE_NOTEBOOK_STACK_IMAGE": "x"})
+    with pytest.raises(EnclaveError, match="'full' is not one of this platform's images — set \\[resources\\] image to one of: slim, stack"):
+        default.notebook_image_for("full")

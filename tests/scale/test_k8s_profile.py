@@ -186,3 +186,9 @@ def test_the_hub_pod_lets_servers_reach_the_api_and_the_gate_and_the_proxy_the_s
     assert not reachable(policies, alice, hub, SETTINGS.seal_port, "TCP", NAMESPACES)  # a server never reaches the seal
     assert reachable(policies, hub, alice, k8s.NOTEBOOK_PORT, "TCP", NAMESPACES)
     assert not reachable(policies, proxy, alice, k8s.NOTEBOOK_PORT, "TCP", NAMESPACES)
+
+
+def test_the_project_image_choice_reaches_kubespawner():
+    chosen = {name: k8s.kubespawner_config("alpha", {"image": name} if name else {}, SETTINGS, CLUSTER)["image"]
+              for name in (None, "slim", "stack")}
+    assert chosen == {None: SETTINGS.notebook_image, "slim": SETTINGS.notebook_image, "stack": SETTINGS.notebook_stack_image}

@@ -9,7 +9,18 @@ list_extracts <- function() {
 
 read_extract <- function(name, columns = NULL) {
     if (!is.null(columns)) columns <- as.list(as.character(columns))
-    extract <- .enclave_data()$r_columns(name, columns)
+    .as_data_frame(.enclave_data()$r_columns(name, columns))
+}
+
+# query_extracts('SELECT PRS_NAT_REF, count(*) AS n FROM "ER_PRS_F" GROUP BY 1') -> data.frame:
+# SQL over the extracts, read lazily by DuckDB (stack image); only the result comes to R, so an
+# extract too large to load is still queried. Debian has no R arrow or duckdb package.
+query_extracts <- function(sql, memory_limit = "1GB") {
+    result <- .enclave_data()$r_query(as.character(sql), memory_limit)
+    .as_data_frame(result)
+}
+
+.as_data_frame <- function(extract) {
     n <- as.integer(extract$nrows)
     vectors <- lapply(extract$columns, .as_r_vector, n = n)
     names(vectors) <- vapply(extract$columns, function(column) column$name, "")
