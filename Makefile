@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	@bash scripts/prepare_host.sh python
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,scale]'
 	@# HealthDCAT-AP SHACL shapes for the catalogue test; --no-deps: its DataHub client is not needed
 	$(BIN)/pip install --quiet --no-deps dh-healthdcat==0.2.0
 	touch $(STAMP)
