@@ -9,6 +9,7 @@ second factor is verified on the same registry.
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -139,11 +140,23 @@ def _enclave_list(env: dict) -> tuple[float, subprocess.CompletedProcess]:
     return time.monotonic() - started, result
 
 
+def _worker_pid(job: Path) -> int:
+    """The pid of the check worker running the job in ``job`` (its command line names the folder)."""
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"egress_gate.check_worker" in argv and str(job).encode() in argv:
+            return int(proc.name)
+    raise AssertionError(f"no check worker for {job}")
+
+
 def test_while_a_heavy_file_is_checked_the_registry_answers_within_two_seconds(gate_server):
     """The probe froze logins and `enclave list` for minutes; now the checks hold no transaction."""
     heavy_csv(gate_server.workspace() / "outputs")
     gate = gate_server.gate
-    gate.budget = Budget(seconds=8)  # the file needs more: the worker is busy for all 8 s, then killed
+    gate.budget = Budget(seconds=8)  # the worker is paused below: it holds its file for all 8 s, then is killed
     env = {"ENCLAVE_HOME": str(gate_server.root / "home"), "ENCLAVE_PROJECTS_DIR": str(gate_server.root / "projects")}
     box = totp.SecretBox(Fernet.generate_key().decode())
     with gate.session() as session:
@@ -153,10 +166,13 @@ def test_while_a_heavy_file_is_checked_the_registry_answers_within_two_seconds(g
     submitting = threading.Thread(target=lambda: result.setdefault("r", gate_server.submit("remi", ["outputs/heavy.csv"])))
     submitting.start()
     deadline = time.monotonic() + 30
-    while not list(gate.config.work_dir.glob("work-*/check-*/progress")):
+    while not (progress := list(gate.config.work_dir.glob("work-*/check-*/progress"))):
         assert time.monotonic() < deadline, "the check worker never started"
         time.sleep(0.05)
     worker_started = time.monotonic()
+    # Heavy by construction, whatever the machine's speed: the worker is paused mid-check, so it can
+    # only end by running out of its budget (a check that held a registry transaction would hold it now).
+    os.kill(_worker_pid(progress[0].parent), signal.SIGSTOP)
 
     started = time.monotonic()
     in_process = CliRunner().invoke(enclave_cli, ["list"], env=env)
