@@ -56,8 +56,9 @@ class Offence:
     seqs: tuple[int, ...]
 
     def reason(self, window: timedelta) -> str:
-        return (f"{self.hits} seal alarms ({', '.join(self.kinds)}) within {_duration(window)}: "
-                f"audit events {self.seqs[0]}..{self.seqs[-1]}")
+        events = ", ".join(map(str, self.seqs)) if len(self.seqs) <= 6 else \
+            f"{self.seqs[0]}..{self.seqs[-1]} ({len(self.seqs)} of them)"
+        return f"{self.hits} seal alarms ({', '.join(self.kinds)}) within {_duration(window)}: audit events {events}"
 
 
 def offences(session: Session, hits: int, window: timedelta, now: datetime) -> list[Offence]:

@@ -186,6 +186,7 @@ def test_ops_commands(cohort):
     assert "bob's access to project cohort is suspended" in suspended.stdout
     again = cohort.cli("member", "suspend", "cohort", "bob", "--reason", "twice")
     assert again.returncode == 2 and again.stderr.startswith("error: bob's access to project cohort is already suspended")
+    assert "bob (member) Bob — SUSPENDED since " in cohort.cli("show", "cohort").stdout
     listed = cohort.cli("member", "suspended").stdout
     assert "cohort" in listed and "bob" in listed and "known content in a kernel's output" in listed
 
