@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
@@ -349,6 +350,9 @@ class MemberSuspension(Base):
     __tablename__ = "member_suspensions"
     __table_args__ = (
         Index("ix_member_suspensions_project_user", "project_slug", "username"),
+        # One suspension in force per project and member, even with two writers at once.
+        Index("uq_member_suspensions_open", "project_slug", "username", unique=True,
+              sqlite_where=text("lifted_at IS NULL"), postgresql_where=text("lifted_at IS NULL")),
         CheckConstraint("length(trim(reason)) > 0", name="reason_not_empty"),
     )
 

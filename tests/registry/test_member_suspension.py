@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from enclave import alarms, audit, suspension
 from enclave.audit_actions import AuditAction
@@ -76,6 +77,19 @@ def test_suspend_and_lift_are_audited_and_checked(cohort):
     assert (suspended.actor, suspended.project, suspended.details["username"]) == (ACTOR, "cohort", "bob")
     assert suspended.details["reason"] == "exfiltration attempt seen in the logs"
     assert (lifted.actor, lifted.details["username"], lifted.details["reason"]) == ("operator-omar", "bob", "reviewed: a false alarm")
+
+
+def test_the_database_holds_one_suspension_in_force_per_member_and_project(cohort):
+    """Two writers at once (the reconciler and an operator) cannot both suspend: the second row is refused."""
+    with cohort.session() as session:
+        suspension.suspend(session, ACTOR, "cohort", "bob", "by hand")
+    insert = ("INSERT INTO member_suspensions (project_slug, username, suspended_at, suspended_by, reason, through_seq) "
+              "VALUES ('cohort', 'bob', :at, 'reconciler', 'alarms', 0)")
+    with pytest.raises(IntegrityError):
+        cohort.execute(insert, at=utcnow())
+    with cohort.session() as session:
+        suspension.lift(session, ACTOR, "cohort", "bob", "reviewed")
+    cohort.execute(insert, at=utcnow())  # lifted rows stay, and do not count
 
 
 def test_a_suspended_member_is_refused_a_server_and_others_are_not(cohort):

@@ -35,10 +35,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_member_suspensions")),
     )
     op.create_index("ix_member_suspensions_project_user", "member_suspensions", ["project_slug", "username"])
+    op.create_index("uq_member_suspensions_open", "member_suspensions", ["project_slug", "username"], unique=True,
+                    sqlite_where=sa.text("lifted_at IS NULL"), postgresql_where=sa.text("lifted_at IS NULL"))
     op.create_index("ix_audit_events_action_at", "audit_events", ["action", "at"])
 
 
 def downgrade() -> None:
     op.drop_index("ix_audit_events_action_at", table_name="audit_events")
+    op.drop_index("uq_member_suspensions_open", table_name="member_suspensions")
     op.drop_index("ix_member_suspensions_project_user", table_name="member_suspensions")
     op.drop_table("member_suspensions")
