@@ -106,4 +106,3 @@ def _check_member(session: Session, username: str, slug: str) -> None:
                             .where(Project.slug == slug, User.username == username))
     if member is None:
         raise EnclaveError(f"{username!r} is not a member of project {slug}", f"see its members with `enclave show {slug}`")
-
