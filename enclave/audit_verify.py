@@ -123,6 +123,12 @@ def seqs_text(seqs: Iterable[int]) -> str:
     return ", ".join(str(a) if a == b else f"{a}..{b}" for a, b in runs)
 
 
+def events_text(seqs: Iterable[int]) -> str:
+    """``event 3`` or ``events 3..6, 9``."""
+    seqs = list(seqs)
+    return f"event {seqs[0]}" if len(seqs) == 1 else f"events {seqs_text(seqs)}"
+
+
 _COLUMNS = (AuditEvent.seq, AuditEvent.at, AuditEvent.actor, AuditEvent.action, AuditEvent.project,
             AuditEvent.details, AuditEvent.prev_hash, AuditEvent.hash, AuditEvent.key_id, AuditEvent.mac)
 
@@ -230,7 +236,7 @@ class _Walk:
             {s + 1 for s in self.relinked} | {m[0] + 1 for m in self.moved}
         unexplained = sorted(set(self.breaks) - explained)
         if unexplained:
-            notes.append(f"events {seqs_text(unexplained)} do not chain to the event before them")
+            notes.append(f"{events_text(unexplained)} not chained to the event before")
         return self._summary(changed, removed, inserted, unexplained, notes, head)
 
     def _head(self) -> tuple[tuple[int, str] | None, str | None]:
@@ -256,17 +262,19 @@ class _Walk:
                  notes: list[str], head: tuple[int, str] | None) -> VerifyResult:
         parts = []
         if changed:
-            parts.append(f"changed: events {seqs_text(changed)} (content not what the key signed)")
+            parts.append(f"changed: {events_text(changed)} (content not what the key signed)")
         if removed:
-            parts.append(f"removed: events {seqs_text(removed)}")
+            parts.append(f"removed: {events_text(removed)}")
         if inserted:
-            parts.append(f"inserted: events {seqs_text(inserted)} (not made with the key)")
+            parts.append(f"inserted: {events_text(inserted)} (not made with the key)")
         if self.moved:
             parts.append("moved: " + ", ".join(f"event {now} (was {was})" for now, was in self.moved))
         rebuilt = bool(self.relinked)
         if self.relinked:
             how = " with plain SHA-256" if self.plain else ""
-            parts.append(f"rebuilt without the key: the links of events {seqs_text(self.relinked)} were recomputed{how} "
+            links = "the link of" if len(self.relinked) == 1 else "the links of"
+            verb = "was" if len(self.relinked) == 1 else "were"
+            parts.append(f"rebuilt without the key: {links} {events_text(self.relinked)} {verb} recomputed{how} "
                          "by someone who had the database but not the audit key")
         parts += notes
         named = [*changed, *removed, *inserted, *(m[0] for m in self.moved), *self.relinked, *unexplained]

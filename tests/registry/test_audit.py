@@ -186,13 +186,13 @@ def rewrite_all(registry):
 
 
 TAMPERING = [
-    (edit, 3, {"changed": (3,)}, "changed: events 3 (content not what the key signed)"),
+    (edit, 3, {"changed": (3,)}, "changed: event 3 (content not what the key signed)"),
     (edit_and_rehash, 3, {"changed": (3,), "relinked": (3,), "rebuilt_without_key": True},
-     "rebuilt without the key: the links of events 3 were recomputed with plain SHA-256"),
-    (delete, 3, {"removed": (3,)}, "removed: events 3"),
+     "rebuilt without the key: the link of event 3 was recomputed with plain SHA-256"),
+    (delete, 3, {"removed": (3,)}, "removed: event 3"),
     (insert, 3, {"inserted": (3,), "relinked": (3,), "moved": ((4, 3), (5, 4), (6, 5), (7, 6)),
                  "rebuilt_without_key": True},
-     "inserted: events 3 (not made with the key)"),
+     "inserted: event 3 (not made with the key)"),
     (reorder, 3, {"moved": ((3, 4), (4, 3))}, "moved: event 3 (was 4), event 4 (was 3)"),
     (truncate, 5, {"removed": (5, 6)}, "removed: events 5..6"),
     (rewrite_all, 3, {"changed": (3,), "relinked": (3, 4, 5, 6), "rebuilt_without_key": True},
