@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-import time
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
@@ -40,7 +40,9 @@ FORMATS = ("ecs", "syslog")
 ECS_VERSION = "8.11.0"
 SYSLOG_FACILITY = 13  # log audit
 SD_ID = "enclave@32473"
-_FAILURE_SUFFIXES = (".refused", ".failure", ".locked", ".reject", ".refuse", ".output_capped", ".alarm")
+# Denied requests, failed or locked logins, capped output and alarms; a steward's or ops' refusal of a
+# request (egress.reject, package.refuse) is a decision that succeeded.
+_FAILURE_SUFFIXES = (".refused", ".failure", ".locked", ".output_capped", ".alarm")
 # The addresses events carry under one name or another (the seal, the gate and the tools record the caller's).
 SOURCE_KEYS = ("source_ip", "remote_ip", "client_ip", "ip", "address")
 _CATEGORIES: dict[str, tuple[list[str], list[str]]] = {
@@ -59,7 +61,7 @@ _CATEGORIES: dict[str, tuple[list[str], list[str]]] = {
 
 
 def outcome(action: str) -> str:
-    """ECS ``event.outcome``: refusals, failures, lockouts and alarms are failures."""
+    """ECS ``event.outcome``: what was refused, failed or locked, and alarms, are failures."""
     return "failure" if action.endswith(_FAILURE_SUFFIXES) else "success"
 
 
@@ -151,9 +153,11 @@ def _batch(session: Session, ring: Keyring, since_seq: int, prev_link: str | Non
 
 def export(engine: Engine, config: AuditConfig, out: TextIO, fmt: str, since_seq: int = 0,
            cursor: Path | None = None, follow: bool = False, poll: float = 1.0, warn: TextIO | None = None,
-           batch: int = 1000) -> int:
+           batch: int = 1000, stop: threading.Event | None = None) -> int:
     """Write the events after ``since_seq`` (or after the cursor's) to ``out``; with ``follow``, keep
-    going as events are written until interrupted. Returns the last seq written (or ``since_seq``)."""
+    going as events are written until ``stop`` is set (between two batches, so the cursor always
+    names the last line handed over). Returns the last seq written (or ``since_seq``)."""
+    stop = stop or threading.Event()
     render = formatter(fmt)
     last = read_cursor(cursor) if cursor else None
     last = since_seq if last is None else last
@@ -174,8 +178,7 @@ def export(engine: Engine, config: AuditConfig, out: TextIO, fmt: str, since_seq
             out.flush()
             if cursor:
                 write_cursor(cursor, last)
-        if written == batch:
-            continue
-        if not follow:
+        if stop.is_set() or (written < batch and not follow):
             return last
-        time.sleep(poll)
+        if written < batch:
+            stop.wait(poll)

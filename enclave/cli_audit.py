@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from datetime import date
 from pathlib import Path
 
@@ -29,11 +31,13 @@ def audit_export(fmt: str, since_seq: int, cursor: Path | None, follow: bool, po
 
     settings = Settings.from_env()
     engine = make_engine(settings.db_url)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):  # stop between two batches: the cursor stays exact
+        signal.signal(signum, lambda *_: stop.set())
     try:
         check_schema(engine)
-        export(engine, settings.audit_config, sys.stdout, fmt, since_seq, cursor, follow, poll, warn=sys.stderr)
-    except KeyboardInterrupt:
-        pass
+        export(engine, settings.audit_config, sys.stdout, fmt, since_seq, cursor, follow, poll, warn=sys.stderr,
+               stop=stop)
     finally:
         engine.dispose()
 
