@@ -43,7 +43,8 @@ class Review:
 
 REVIEWS = (
     Review("failed_logins", "Failed logins and TOTP lockouts", lambda e, _: e.action in FAILED_LOGINS),
-    Review("refusals", "Refusals (seal, gate, tools, spawner)", lambda e, _: e.action.endswith(".refused")),
+    Review("refusals", "Refusals (seal, gate, tools, spawner)",
+           lambda e, _: e.action.endswith(".refused") and e.action not in FAILED_LOGINS),
     Review("out_of_hours", "Access out of working hours", lambda e, hours: e.action in ACCESS and not hours.covers(e.at)),
     Review("alarms", "Budget and content alarms", lambda e, _: e.action in ALARMS),
     Review("suspensions", "Suspensions and closures", lambda e, _: e.action in SUSPENSIONS),
