@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from enclave.audit import GENESIS, compute_hash, record, tail
+from enclave.audit import GENESIS, compute_hash, record, tail, verify
 from enclave.audit_anchors import append_anchor, read_anchors, write_head
 from enclave.audit_config import AuditConfig
 from enclave.audit_key import Keyring
@@ -220,3 +220,41 @@ def test_tail_still_reads_the_keyed_events(registry):
     write_events(registry, 2, "cohort-k")
     with registry.session() as session:
         assert [e.details for e in tail(session, 5)] == [{"index": 0}, {"index": 1}]
+
+
+def test_a_log_written_before_revision_0008_verifies_after_the_upgrade(new_database, tmp_path):
+    """Events written at revision 0007 (no key columns), the database upgraded, then new events."""
+    from alembic import command
+
+    from enclave.db import alembic_config, make_engine, session_scope, upgrade
+
+    url = new_database(False)
+    engine = make_engine(url)
+    head = tmp_path / "home" / "audit.head"
+    try:
+        config = alembic_config()
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0007")
+        prev = GENESIS
+        with engine.begin() as connection:
+            for seq in (1, 2):
+                event = AuditEvent(seq=seq, at=utcnow(), actor=ACTOR, action="user.add", project=None,
+                                   details={"index": seq}, prev_hash=prev)
+                prev = compute_hash(event)
+                connection.exec_driver_sql(
+                    "INSERT INTO audit_events (seq, at, actor, action, project, details, prev_hash, hash) "
+                    "VALUES (%s)" % ", ".join(["?" if engine.dialect.name == "sqlite" else "%s"] * 8),
+                    (seq, event.at if engine.dialect.name != "sqlite" else event.at.isoformat(sep=" "), ACTOR,
+                     "user.add", None, json.dumps({"index": seq}), event.prev_hash, prev))
+        write_head(head, 2, prev)
+        upgrade(engine)
+        with session_scope(engine, head) as session:
+            assert verify(session, head).ok
+            record(session, ACTOR, "user.add", index=3)
+        with session_scope(engine, head) as session:
+            assert [e.action for e in tail(session, 5)] == ["user.add", "user.add", "audit.keyed", "user.add"]
+            result = verify(session, head)
+        assert result.ok and result.events == 4, result.problem
+    finally:
+        engine.dispose()
