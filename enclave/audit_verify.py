@@ -147,6 +147,12 @@ def verify(session: Session, head: Path | AuditConfig) -> VerifyResult:
         anchors = read_anchors(config.anchors)
     except EnclaveError as exc:
         return VerifyResult(0, None, None, str(exc))
+    if not ring.keys:
+        keyed = session.scalar(select(AuditEvent.seq).where(AuditEvent.key_id.is_not(None)).limit(1))
+        if keyed is not None:
+            return VerifyResult(0, None, None, f"the audit key ring {config.key_file} is missing, and the log's "
+                                f"events from {keyed} on are keyed: they cannot be checked — restore the key ring "
+                                "from its copy (ENCLAVE_AUDIT_KEY_FILE names where it is looked for)")
     return _Walk(ring, config, anchors).run(rows(session))
 
 

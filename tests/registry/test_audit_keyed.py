@@ -177,7 +177,9 @@ def test_key_ring_exposed_or_lost_stops_writing_and_is_reported(registry):
     key_file.rename(registry.home / "elsewhere.key")
     with registry.session() as session, pytest.raises(EnclaveError, match="which the key file .* does not hold"):
         record(session, ACTOR, "user.add")
-    assert "are not in the key ring" in verified(registry).problem
+    assert "the audit key ring" in verified(registry).problem and "is missing" in verified(registry).problem
+    (registry.home / "elsewhere.key").rename(key_file)
+    assert verified(registry).ok  # the positive control: the same log with its key ring back
     assert len(rows(registry)) == 2
 
 
