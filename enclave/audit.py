@@ -119,7 +119,7 @@ def _append(session: Session, config: AuditConfig, actor: str, action: str, proj
             details: dict[str, Any]) -> AuditEvent:
     last = _lock_tail(session)
     seq, prev_hash = (last.seq + 1, last.hash) if last else (1, GENESIS)
-    ring = Keyring.load(config.key_file)
+    ring = Keyring.current(config.key_file)
     if last is not None and last.key_id is not None and ring.get(last.key_id) is None:
         raise EnclaveError(f"the audit log is keyed with key {last.key_id}, which the key file {config.key_file} "
                            "does not hold", "point ENCLAVE_AUDIT_KEY_FILE at the audit key ring (restore it "

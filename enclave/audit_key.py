@@ -37,6 +37,9 @@ class AuditKey:
         return hmac.new(self.secret, data, hashlib.sha256).hexdigest()
 
 
+_CACHE: dict[Path, tuple[tuple[int, int, int, int], Keyring]] = {}
+
+
 @dataclass(frozen=True)
 class Keyring:
     path: Path
@@ -66,6 +69,19 @@ class Keyring:
                                    "restore the file from its copy")
             keys.append(key)
         return cls(path, tuple(sorted(keys, key=lambda k: k.from_seq)))
+
+    @classmethod
+    def current(cls, path: Path) -> Keyring:
+        """:meth:`load`, reusing the last reading while the file is the same (inode, size, mtime)."""
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return cls(path, ())
+        stamp = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode)
+        cached = _CACHE.get(path)
+        if cached is None or cached[0] != stamp:
+            cached = _CACHE[path] = (stamp, cls.load(path))
+        return cached[1]
 
     def for_seq(self, seq: int) -> AuditKey | None:
         """The key that links event ``seq`` (None before the first key)."""
