@@ -13,6 +13,9 @@ from enum import StrEnum
 class AuditAction(StrEnum):
     db_upgrade = "db.upgrade"
     audit_anchor = "audit.anchor"
+    audit_keyed = "audit.keyed"  # the first event of the keyed chain: the unkeyed events before it, closed
+    audit_key_rotate = "audit.key_rotate"
+    audit_purge = "audit.purge"  # events older than the retention removed (seq range, count, link kept)
     user_add = "user.add"
     # login (enclave/auth)
     auth_refused = "auth.refused"

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 from sqlalchemy.exc import OperationalError
 
+from enclave.cli_audit import attach as attach_audit_commands
 from enclave.cli_auth import attach as attach_auth_commands
 from enclave.cli_catalog import DIALECT_HELP, catalog as catalog_group
 from enclave.cli_k8s import k8s as k8s_group
@@ -148,6 +149,7 @@ for _command in PROJECT_COMMANDS:
     project_group.add_command(_command)
 attach_auth_commands(main)  # enclave user reset-totp
 attach_security_commands(main)  # enclave member suspend|lift|suspended, enclave audit alarms
+attach_audit_commands(main)  # enclave audit export|purge|report|rotate-key
 main.add_command(catalog_group)
 main.add_command(k8s_group)
 main.add_command(packages_group)  # enclave packages list|approve|refuse

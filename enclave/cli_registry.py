@@ -209,12 +209,13 @@ def expire() -> None:
 
 @click.group("audit")
 def audit_group() -> None:
-    """The append-only, hash-chained audit log."""
+    """The append-only, keyed, hash-chained audit log."""
 
 
 @audit_group.command("verify")
 def audit_verify() -> None:
-    """Check every event's hash and link, and that the log ends at the head file (exit 1 if not)."""
+    """Check every event against the key ring, the head file and the anchors; name the events changed,
+    removed, inserted or moved, and a chain rebuilt without the key (exit 1 if any)."""
     with open_registry() as (session, settings):
         result = audit.verify(session, settings.audit_head)
     click.echo(str(result), err=not result.ok)

@@ -1,4 +1,4 @@
-"""Host files that must stay private: the identifying sources, the keys, the registry and hub
+"""Host files that must stay private: the identifying sources, the keys (the audit key ring too), the registry and hub
 databases, logs, the egress quarantine and the environment files holding secrets.
 
 Each is owned by root and readable by its owner only (files 0600, folders 0700). The hub checks
@@ -26,6 +26,7 @@ def secrets_of(settings: Settings, environ: dict[str, str] | None = None) -> lis
     silently fix: the sources and the keys."""
     env = os.environ if environ is None else environ
     found = [Path(env[name]) for name in KEY_VARIABLES if env.get(name)]
+    found.append(settings.audit_config.key_file)
     if settings.sources_dir is not None:
         found.append(settings.sources_dir)
     return [p for p in found if p.exists()]
@@ -36,6 +37,7 @@ def private_state(settings: Settings, environ: dict[str, str] | None = None) -> 
     env = os.environ if environ is None else environ
     home = settings.home
     candidates = [home / "jupyterhub.sqlite", home / "jupyterhub_cookie_secret", settings.audit_head,
+                  settings.audit_config.anchors,
                   home / "egress", home / "seal", *home.glob("*.log"), *home.glob("*.pid")]
     if settings.db_url.startswith("sqlite:///"):
         database = Path(settings.db_url.removeprefix("sqlite:///"))

@@ -324,7 +324,7 @@ class AuditEvent(Base):
     """One line of the append-only, hash-chained audit log (see :mod:`enclave.audit`).
 
     ``project`` is a slug, not a foreign key: events outlive their project and must never cascade.
-    Database triggers refuse UPDATE and DELETE on this table.
+    Database triggers refuse UPDATE, and DELETE but of events a retention purge covers.
     """
 
     __tablename__ = "audit_events"
@@ -339,6 +339,21 @@ class AuditEvent(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The keyed chain (revision 0008): NULL on events written before it, verified by plain SHA-256.
+    key_id: Mapped[str | None] = mapped_column(String(16))
+    mac: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditPurge(Base):
+    """A retention purge's marker: the append-only trigger lets events up to ``upto_seq`` be deleted.
+
+    Append-only itself; the keyed ``audit.purge`` event written with it is what verification trusts.
+    """
+
+    __tablename__ = "audit_purges"
+
+    upto_seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class MemberSuspension(Base):

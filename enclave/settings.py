@@ -11,6 +11,12 @@ Every component (CLI, provisioning, hub, egress gate) builds one :class:`Setting
 | ``ENCLAVE_SOURCES_DIR`` | unset: only provisioning needs it (:meth:`Settings.require_sources_dir`) |
 | ``ENCLAVE_CATALOG`` | the synthetic catalog shipped with ``pseudonymizer`` |
 | ``ENCLAVE_AUDIT_HEAD`` | ``<home>/audit.head``: the audit log's anchor, kept outside the database |
+| ``ENCLAVE_AUDIT_KEY_FILE`` | ``audit.key`` beside the head: the audit key ring (made 0600 by the first event; refused if others may read it) |
+| ``ENCLAVE_AUDIT_ANCHORS`` | ``audit.anchors`` beside the head: append-only anchors of the head (time, seq, link) for ops to keep |
+| ``ENCLAVE_AUDIT_ANCHOR_INTERVAL`` | ``3600``: seconds between two anchors (one is written after a commit once this has passed) |
+| ``ENCLAVE_AUDIT_NOTARY`` | unset: a command (given each anchor as JSON on stdin) or an http(s) URL (each anchor POSTed) |
+| ``ENCLAVE_AUDIT_RETENTION_DAYS`` | ``400``: ``enclave audit purge`` removes events older than this (at least 365) |
+| ``ENCLAVE_WORKING_HOURS`` | ``Mon-Fri 08:00-19:00``: Europe/Paris; ``enclave audit report`` lists access outside them |
 | ``ENCLAVE_ACTOR`` | the OS user name: who audit events say acted |
 | ``ENCLAVE_HUB_API_PORT`` | ``8081``: the hub API, the one host port enclave containers may reach (at their gateway) |
 | ``ENCLAVE_PROXY_PORT`` | ``8000``: the proxy's public port (never reachable from enclave containers) |
@@ -50,8 +56,10 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from enclave.audit_config import AuditConfig, overrides as audit_overrides
 from enclave.errors import EnclaveError
 from enclave.models import DEFAULT_NOTEBOOK_IMAGE
+from enclave.working_hours import DEFAULT_WORKING_HOURS, WorkingHours
 
 DEFAULT_CATALOG = Path(__file__).resolve().parent.parent / "pseudonymizer" / "catalogs" / "synthetic" / "catalog.toml"
 DEFAULT_TARIFFS = Path(__file__).resolve().parent.parent / "tariffs"
@@ -104,7 +112,10 @@ SERVICE_VARIABLES = ("ENCLAVE_HOME", "ENCLAVE_DB_URL", "ENCLAVE_PROJECTS_DIR", "
                      "ENCLAVE_EGRESS_PORT", "ENCLAVE_EGRESS_ENCLAVE_PORT", "ENCLAVE_SEAL_PORT", "ENCLAVE_PUBLIC_URL",
                      "ENCLAVE_NOTEBOOK_IMAGE", "ENCLAVE_NOTEBOOK_STACK_IMAGE", "ENCLAVE_DB_BUSY_TIMEOUT", "ENCLAVE_TOOLS_ENCLAVE_PORT",
                      "ENCLAVE_USAGE_PORT", "ENCLAVE_METER_INTERVAL", "ENCLAVE_METER_STORAGE_INTERVAL", "ENCLAVE_TARIFFS_DIR",
-                     "ENCLAVE_BUDGET_WARN_PERCENT", "ENCLAVE_BACKEND", "ENCLAVE_ALARM_HITS", "ENCLAVE_ALARM_WINDOW")
+                     "ENCLAVE_BUDGET_WARN_PERCENT", "ENCLAVE_BACKEND", "ENCLAVE_ALARM_HITS", "ENCLAVE_ALARM_WINDOW",
+                     # every service appends audit events: it must find the same key ring and anchors
+                     "ENCLAVE_AUDIT_KEY_FILE", "ENCLAVE_AUDIT_ANCHORS", "ENCLAVE_AUDIT_ANCHOR_INTERVAL",
+                     "ENCLAVE_AUDIT_NOTARY")
 
 
 def service_environment(environ: Mapping[str, str], extra: tuple[str, ...] = ()) -> dict[str, str]:
@@ -113,6 +124,15 @@ def service_environment(environ: Mapping[str, str], extra: tuple[str, ...] = ())
 
 
 BACKENDS = ("docker", "swarm")
+MIN_RETENTION_DAYS = 365  # a year of access logs at least (the EHDS asks for it)
+
+
+def _retention(env: Mapping[str, str], default: int) -> int:
+    text = env.get("ENCLAVE_AUDIT_RETENTION_DAYS") or str(default)
+    if not text.isdigit() or int(text) < MIN_RETENTION_DAYS:
+        raise EnclaveError(f"ENCLAVE_AUDIT_RETENTION_DAYS={text!r} is not a number of days of at least {MIN_RETENTION_DAYS}",
+                           f"keep at least a year of audit events: use {MIN_RETENTION_DAYS} or more (default {default})")
+    return int(text)
 
 
 def _backend(env: Mapping[str, str]) -> str:
@@ -154,6 +174,12 @@ class Settings:
     tariffs_dir: Path = DEFAULT_TARIFFS
     budget_warn_percent: int = 80
     backend: str = "docker"
+    audit_key_file: Path | None = None  # None: beside the head (AuditConfig.resolve)
+    audit_anchors: Path | None = None
+    audit_anchor_interval: int | None = None
+    audit_notary: str | None = None
+    audit_retention_days: int = 400
+    working_hours: WorkingHours = DEFAULT_WORKING_HOURS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -200,7 +226,17 @@ class Settings:
             tariffs_dir=path("ENCLAVE_TARIFFS_DIR", DEFAULT_TARIFFS),
             budget_warn_percent=_percent(env, "ENCLAVE_BUDGET_WARN_PERCENT", cls.budget_warn_percent),
             backend=_backend(env),
+            **dict(zip(("audit_key_file", "audit_anchors", "audit_anchor_interval", "audit_notary"),
+                       audit_overrides(env), strict=True)),
+            audit_retention_days=_retention(env, cls.audit_retention_days),
+            working_hours=WorkingHours.parse(env.get("ENCLAVE_WORKING_HOURS") or DEFAULT_WORKING_HOURS.text),
         )
+
+    @property
+    def audit_config(self) -> AuditConfig:
+        """The audit log's head, key ring, anchors and notary (pass it to ``session_scope`` as ``audit_head``)."""
+        return AuditConfig.resolve(self.audit_head, self.audit_key_file, self.audit_anchors,
+                                   self.audit_anchor_interval, self.audit_notary)
 
     def require_sources_dir(self) -> Path:
         """The identifying sources' folder; fails fast naming ``ENCLAVE_SOURCES_DIR`` when unset."""

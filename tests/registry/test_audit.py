@@ -13,6 +13,8 @@ from sqlalchemy.exc import DBAPIError
 
 from enclave import audit
 from enclave.audit import GENESIS, VerifyResult, compute_hash, read_head, record, tail, verify
+from enclave.audit_chain import content_mac, keyed_link
+from enclave.audit_key import Keyring
 from enclave.db import make_engine, session_scope
 from enclave.errors import EnclaveError
 from enclave.models import AuditEvent, ProjectState, utcnow
@@ -37,7 +39,11 @@ def test_events_chain_from_genesis_and_the_head_file_follows_the_last_commit(reg
         first, second, third = session.scalars(select(AuditEvent).order_by(AuditEvent.seq))
     assert [e.seq for e in (first, second, third)] == [1, 2, 3]
     assert first.prev_hash == GENESIS and second.prev_hash == first.hash and third.prev_hash == second.hash
-    assert all(compute_hash(e) == e.hash for e in (first, second, third))
+    key = Keyring.load(registry.home / "audit.key").for_seq(1)
+    assert (registry.home / "audit.key").stat().st_mode & 0o777 == 0o600
+    assert all(e.key_id == key.id and e.mac == content_mac(key, e) and e.hash == keyed_link(key, e.prev_hash, e.mac)
+               for e in (first, second, third))
+    assert all(compute_hash(e) != e.hash for e in (first, second, third))  # no longer the unkeyed SHA-256
     assert first.at.tzinfo is not None
     assert read_head(registry.audit_head) == (3, third.hash)
     result = verified(registry)
@@ -180,24 +186,31 @@ def rewrite_all(registry):
 
 
 TAMPERING = [
-    (edit, 3, "its content does not match its hash"),
-    (edit_and_rehash, 4, "it chains to hash"),
-    (delete, 3, "event 3 is missing: the log jumps from 2 to 4"),
-    (insert, 4, "its content does not match its hash"),
-    (reorder, 3, "its content does not match its hash"),
-    (truncate, 5, "events 5..6 are missing"),
-    (rewrite_all, 6, "its hash differs from the one in the head file"),
+    (edit, 3, {"changed": (3,)}, "changed: event 3 (content not what the key signed)"),
+    (edit_and_rehash, 3, {"changed": (3,), "relinked": (3,), "rebuilt_without_key": True},
+     "rebuilt without the key: the link of event 3 was recomputed with plain SHA-256"),
+    (delete, 3, {"removed": (3,)}, "removed: event 3"),
+    (insert, 3, {"inserted": (3,), "relinked": (3,), "moved": ((4, 3), (5, 4), (6, 5), (7, 6)),
+                 "rebuilt_without_key": True},
+     "inserted: event 3 (not made with the key)"),
+    (reorder, 3, {"moved": ((3, 4), (4, 3))}, "moved: event 3 (was 4), event 4 (was 3)"),
+    (truncate, 5, {"removed": (5, 6)}, "removed: events 5..6"),
+    (rewrite_all, 3, {"changed": (3,), "relinked": (3, 4, 5, 6), "rebuilt_without_key": True},
+     "the links of events 3..6 were recomputed with plain SHA-256 by someone who had the database but not the audit key"),
 ]
 
 
-@pytest.mark.parametrize(("tamper", "first_bad", "problem"), TAMPERING, ids=[t[0].__name__ for t in TAMPERING])
-def test_tampering_is_detected_at_the_first_bad_event(registry, tamper, first_bad, problem):
+@pytest.mark.parametrize(("tamper", "first_bad", "named", "problem"), TAMPERING, ids=[t[0].__name__ for t in TAMPERING])
+def test_tampering_is_named_event_by_event(registry, tamper, first_bad, named, problem):
     write_events(registry, 6)
     drop_triggers(registry)
     tamper(registry)
     result = verified(registry)
     assert not result.ok
-    assert result.first_bad_seq == first_bad and problem in result.problem
+    assert result.first_bad_seq == first_bad and problem in result.problem, result.problem
+    for name in ("changed", "removed", "inserted", "moved", "relinked"):
+        assert getattr(result, name) == named.get(name, ()), (name, result.problem)
+    assert result.rebuilt_without_key == named.get("rebuilt_without_key", False)
     cli = registry.cli("audit", "verify")
     assert cli.returncode == 1
     assert cli.stderr.startswith(f"audit log BROKEN at event {first_bad}: ") and problem in cli.stderr

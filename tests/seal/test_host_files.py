@@ -19,7 +19,8 @@ def mode(path) -> int:
 def test_the_running_platform_keeps_its_state_private(sealed):
     settings = sealed.settings()
     for path in (settings.home / "registry.db", settings.home / "jupyterhub.sqlite",
-                 settings.home / "jupyterhub_cookie_secret"):
+                 settings.home / "jupyterhub_cookie_secret", settings.audit_config.key_file,
+                 settings.audit_config.anchors):
         assert path.exists() and mode(path) & 0o077 == 0, (path, oct(mode(path)))
     for folder in (settings.home / "egress",):
         if folder.exists():
