@@ -9,7 +9,10 @@ Every component (CLI, provisioning, hub, egress gate) builds one :class:`Setting
 | ``ENCLAVE_DB_URL`` | ``sqlite:///<home>/registry.db`` |
 | ``ENCLAVE_PROJECTS_DIR`` | ``./projects``: manifests ``<slug>.toml``, data ``<slug>/extracts``, ``<slug>/workspace`` |
 | ``ENCLAVE_SOURCES_DIR`` | unset: only provisioning needs it (:meth:`Settings.require_sources_dir`) |
-| ``ENCLAVE_CATALOG`` | the synthetic catalog shipped with ``pseudonymizer`` |
+| ``ENCLAVE_CATALOG`` | the synthetic catalog shipped with ``pseudonymizer``; the SNDS one is ``pseudonymizer/catalogs/snds/catalog.toml`` |
+| ``ENCLAVE_SCHEMAS_DIR`` | unset: the catalog's own ``schema_dir``; else the folder of its Table Schemas (the SNDS catalog needs it) |
+| ``ENCLAVE_NOMENCLATURES_DIR`` | unset; else a folder of SNDS nomenclatures whose code labels go into each extract's data dictionary |
+| ``ENCLAVE_FICTIVE_WARN_PERCENT`` | ``5``: ``enclave catalog check`` warns when a fictive flag makes more than this share of rows "no one" |
 | ``ENCLAVE_AUDIT_HEAD`` | ``<home>/audit.head``: the audit log's anchor, kept outside the database |
 | ``ENCLAVE_ACTOR`` | the OS user name: who audit events say acted |
 | ``ENCLAVE_HUB_API_PORT`` | ``8081``: the hub API, the one host port enclave containers may reach (at their gateway) |
@@ -91,7 +94,7 @@ def _percent(env: Mapping[str, str], name: str, default: int) -> int:
 # What the hub's services (reconciler, egress gate) get of the hub's environment: the registry's
 # settings, never a secret (master key, TOTP key, OIDC client secret) nor the sources' folder.
 SERVICE_VARIABLES = ("ENCLAVE_HOME", "ENCLAVE_DB_URL", "ENCLAVE_PROJECTS_DIR", "ENCLAVE_CATALOG", "ENCLAVE_AUDIT_HEAD",
-                     "ENCLAVE_ACTOR", "ENCLAVE_HUB_API_PORT", "ENCLAVE_PROXY_PORT", "ENCLAVE_PROXY_API_PORT",
+                     "ENCLAVE_SCHEMAS_DIR", "ENCLAVE_ACTOR", "ENCLAVE_HUB_API_PORT", "ENCLAVE_PROXY_PORT", "ENCLAVE_PROXY_API_PORT",
                      "ENCLAVE_EGRESS_PORT", "ENCLAVE_EGRESS_ENCLAVE_PORT", "ENCLAVE_SEAL_PORT", "ENCLAVE_PUBLIC_URL",
                      "ENCLAVE_NOTEBOOK_IMAGE", "ENCLAVE_NOTEBOOK_STACK_IMAGE", "ENCLAVE_DB_BUSY_TIMEOUT", "ENCLAVE_TOOLS_ENCLAVE_PORT",
                      "ENCLAVE_USAGE_PORT", "ENCLAVE_METER_INTERVAL", "ENCLAVE_METER_STORAGE_INTERVAL", "ENCLAVE_TARIFFS_DIR",
@@ -143,6 +146,9 @@ class Settings:
     tariffs_dir: Path = DEFAULT_TARIFFS
     budget_warn_percent: int = 80
     backend: str = "docker"
+    schemas_dir: Path | None = None  # the catalog's Table Schemas, when not its own schema_dir
+    nomenclatures_dir: Path | None = None  # SNDS code lists for the data dictionaries
+    fictive_warn_percent: int = 5
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -160,6 +166,9 @@ class Settings:
             raise EnclaveError(f"ENCLAVE_DB_URL is not a database URL ({exc})", "use e.g. "
                                "sqlite:////var/lib/enclave/registry.db or postgresql+psycopg://user@host/db") from None
         sources = env.get("ENCLAVE_SOURCES_DIR")
+
+        def optional_path(name: str) -> Path | None:
+            return path(name, env[name]) if env.get(name) else None
         return cls(
             home=home,
             db_url=db_url,
@@ -187,7 +196,16 @@ class Settings:
             tariffs_dir=path("ENCLAVE_TARIFFS_DIR", DEFAULT_TARIFFS),
             budget_warn_percent=_percent(env, "ENCLAVE_BUDGET_WARN_PERCENT", cls.budget_warn_percent),
             backend=_backend(env),
+            schemas_dir=optional_path("ENCLAVE_SCHEMAS_DIR"),
+            nomenclatures_dir=optional_path("ENCLAVE_NOMENCLATURES_DIR"),
+            fictive_warn_percent=_percent(env, "ENCLAVE_FICTIVE_WARN_PERCENT", cls.fictive_warn_percent),
         )
+
+    def load_catalog(self):
+        """The catalog provisioning and manifests use: ``ENCLAVE_CATALOG`` with ``ENCLAVE_SCHEMAS_DIR``."""
+        from pseudonymizer.catalog import load_catalog
+
+        return load_catalog(self.catalog, self.schemas_dir)
 
     def require_sources_dir(self) -> Path:
         """The identifying sources' folder; fails fast naming ``ENCLAVE_SOURCES_DIR`` when unset."""

@@ -28,6 +28,7 @@ from .dictionary import write_dictionary
 from .engines import EngineSpec
 from .errors import PseudonymizerError
 from .filters import Filter, parse_filter
+from .flags import fictive_masks
 from .keys import fingerprint, project_key
 from .nomenclatures import Nomenclatures
 from .progress import Progress
@@ -62,8 +63,7 @@ class TablePlan:
     def read(self) -> list[Column]:
         """Columns to read: the output ones and those the filters and id checks need."""
         wanted = {c.name for c in self.output} | {c.name for c in self.linkage} | {f.column for f in self.filters}
-        if self.table.fictive:
-            wanted.add(self.table.fictive.column)
+        wanted |= {flag.column for flag in self.table.flags}
         return [c for c in self.table.columns if c.name in wanted]
 
     def output_schema(self) -> pa.Schema:
@@ -325,20 +325,16 @@ def transform(plan: TablePlan, batch: pa.RecordBatch, pseudonymizer: Pseudonymiz
 def _untrusted_ids(plan: TablePlan, batch: pa.RecordBatch, report: TableReport) -> dict[str, dict[str, pa.Array]]:
     """{linkage column: {reason: mask}} of the ids that are no one, counted in the report.
 
-    A fictive flag (BEN_CDI_NIR...) concerns the NIR-derived domains only; placeholders are the
-    exact values the catalog declares for the column."""
-    table = plan.table
-    fictive = None
-    if table.fictive and table.nir_domains:
-        flag = batch.column(table.fictive.column)
-        valid = pa.array(table.fictive.valid, flag.type)
-        fictive = pc.invert(pc.fill_null(pc.is_in(flag, value_set=valid), False))
+    A fictive flag (BEN_CDI_NIR, NIR_RET...) concerns the columns it applies to only (a newborn's
+    NIR_RET says nothing of the mother's NIR_ANO_MAM); placeholders are the exact values the catalog
+    declares for the column."""
+    fictive = fictive_masks(plan.table, batch)
     found: dict[str, dict[str, pa.Array]] = {}
     for column in plan.linkage:
         ids = batch.column(column.name)
         reasons = {}
-        if fictive is not None and column.domain in table.nir_domains:
-            reasons["fictive_id"] = pc.and_(fictive, pc.is_valid(ids))
+        if column.name in fictive:
+            reasons["fictive_id"] = pc.and_(fictive[column.name], pc.is_valid(ids))
         if column.placeholders:
             placeholders = pa.array(column.placeholders, pa.string())
             reasons["placeholder_id"] = pc.fill_null(pc.is_in(pc.cast(ids, pa.string()), value_set=placeholders), False)

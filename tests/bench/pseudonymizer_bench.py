@@ -84,7 +84,8 @@ def row_out(row):
         out.append(value)
     return out
 
-kept = frame[frame[table.fictive.column].isin(table.fictive.valid)]
+flag = table.flags[0]
+kept = frame[frame[flag.column].isin(flag.valid_forms)]
 result = pd.DataFrame([row_out(row) for row in kept.itertuples(index=False)], columns=[c.name for c in columns])
 result.to_parquet(sys.argv[3])
 print(json.dumps({"rows": len(frame), "seconds": time.perf_counter() - t0}))
@@ -161,8 +162,9 @@ for c in columns:
         select.append(f"CASE WHEN {a} < 0 THEN NULL WHEN {a} >= 90 THEN '90+' ELSE CAST({a} // 5 * 5 AS VARCHAR) || '-' || CAST({a} // 5 * 5 + 4 AS VARCHAR) END AS {c.name}")
     else:
         select.append(f"src.{c.name}")
-valid = ", ".join(f"'{v}'" for v in table.fictive.valid)
-ctes = [f"src AS (SELECT * FROM read_parquet('{sys.argv[2]}/{sys.argv[4]}.parquet') WHERE {table.fictive.column} IN ({valid}))"]
+flag = table.flags[0]
+valid = ", ".join(f"'{v}'" for v in flag.valid_forms)
+ctes = [f"src AS (SELECT * FROM read_parquet('{sys.argv[2]}/{sys.argv[4]}.parquet') WHERE {flag.column} IN ({valid}))"]
 joins = []
 for c in linkage:
     ctes.append(f"p_{c.name} AS (SELECT id, {pseudonym(c.domain, 'id')} AS p FROM (SELECT DISTINCT {c.name} AS id FROM src))")
