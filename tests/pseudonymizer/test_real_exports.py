@@ -116,3 +116,39 @@ def test_catalog_check_reports_each_flags_share_and_warns_past_the_threshold(tmp
     assert "1 flag warning(s)" in loud.stdout
     bad = run_enclave(*args, env={"ENCLAVE_FICTIVE_WARN_PERCENT": "zero"})
     assert bad.returncode == 2 and "ENCLAVE_FICTIVE_WARN_PERCENT='zero' is not a percentage" in bad.stderr
+
+
+def _dotted_death_dates(export) -> None:
+    """Rewrite IR_BEN_R's BEN_DCD_DTE as dd.mm.yyyy, a format the catalog does not know (others stay SAS)."""
+    path = export.folder / "IR_BEN_R.csv"
+    lines = path.read_bytes().decode("latin-1").split("\r\n")
+    header = lines[0].split(";")
+    at = header.index("BEN_DCD_DTE")
+    for i in range(1, len(lines) - 1):
+        cells = lines[i].split(";")
+        day = cells[at][:9]  # 20JUN1947:00:00:00 -> 20JUN1947
+        cells[at] = f"{day[:2]}.{['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'].index(day[2:5]) + 1:02d}.{day[5:]}"
+        lines[i] = ";".join(cells)
+    path.write_bytes("\r\n".join(lines).encode("latin-1"))
+
+
+def test_dialect_options_add_to_the_catalogs_lists_and_date_errors_name_every_format(tmp_path, master_key_file):
+    export = mother_child_export(tmp_path / "export", newborns_and_mothers())
+    _dotted_death_dates(export)
+    assert ";20.06.1947;" in (export.folder / "IR_BEN_R.csv").read_text(encoding="latin-1")
+    base = ("pseudonymize", "--catalog", CATALOG, "--schemas", SCHEMAS, "--sources", export.folder, "--project", "alpha",
+            "--master-key-file", master_key_file, "--tables", "IR_BEN_R", "--dialect", "delimiter=;", "--dialect", "encoding=latin-1", "--quiet")
+    failed = run_enclave(*base, "--out", tmp_path / "out")
+    assert failed.returncode == 2 and not (tmp_path / "out").exists()
+    # the error names the value, every format tried (the column's own and the catalog's), and the option that fixes it
+    assert "column BEN_DCD_DTE, row 1: '" in failed.stderr and "' is not a valid date: tried every format" in failed.stderr
+    assert "tried every format the catalog and dialect give, '%Y-%m-%d', '%d%b%Y:%H:%M:%S', '%d/%m/%Y', '%d%b%Y', '%Y-%m-%d %H:%M:%S'" in failed.stderr
+    assert "--dialect 'date_formats=FORMAT' (adds to the catalog's)" in failed.stderr
+
+    done = run_enclave(*base, "--dialect", "date_formats=%d.%m.%Y", "--out", tmp_path / "out")
+    assert done.returncode == 0, done.stderr
+    rows = pq.read_table(tmp_path / "out" / "IR_BEN_R.parquet").to_pylist()
+    # the added format read the dotted dates, and the catalog's SAS format still read every other date column
+    assert "1947-06-01" in {str(r["BEN_DCD_DTE"]) for r in rows}  # read, then coarsened to its month
+    assert all(r["BEN_IDT_MAJ"] is not None for r in rows)
+    assert "ADD to the catalog's list" in " ".join(run_enclave("pseudonymize", "--help").stdout.split())
