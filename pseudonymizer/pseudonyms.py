@@ -129,6 +129,15 @@ class Pseudonymizer:
         self._workers = workers if workers is not None else min(2, os.cpu_count() or 1)
         self._pool: ProcessPoolExecutor | None = None
         self.hashed = 0  # identifiers hashed so far (each distinct one once, while cached)
+        if self._workers >= 2:
+            self._start_pool()
+
+    def _start_pool(self) -> None:
+        """Fork the hashing process now, while this one is small: pages shared with a forked child
+        are copied when written, and forking after the first batches made the kernel copy hundreds
+        of MiB of batch buffers (profiled as system time)."""
+        self._pool = ProcessPoolExecutor(max_workers=self._workers - 1)
+        self._pool.submit(int).result()  # the fork happens on the first task
 
     def close(self) -> None:
         if self._pool is not None:
@@ -234,7 +243,7 @@ class Pseudonymizer:
             data = hash_bytes(self._key, domain, values)
         else:
             if self._pool is None:
-                self._pool = ProcessPoolExecutor(max_workers=self._workers - 1)
+                self._start_pool()
             half = len(values) // self._workers
             remote = self._pool.submit(_hash_chunk, (self._key, domain, values[:half]))
             local = hash_bytes(self._key, domain, values[half:])

@@ -275,6 +275,8 @@ def _conform(source: Source, columns: list[Column], batch: pa.RecordBatch, first
 
 def convert(source: Source, column: Column, values: pa.Array, first_row: int) -> pa.Array:
     """Bring one column to its declared type; raise naming the first value that does not fit."""
+    if source.kind == "parquet" and values.type == arrow_type(column):
+        return values  # stored as declared: nothing to parse (most Parquet columns, every batch)
     parsed, bad = parse(source, column, values)
     if bad is None:
         raise PseudonymizerError(
