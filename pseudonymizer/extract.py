@@ -10,6 +10,7 @@ is bounded by the batch size; the folder appears whole or not at all (see :mod:`
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import queue
@@ -34,7 +35,7 @@ from .flags import fictive_masks
 from .keys import fingerprint, project_key
 from .nomenclatures import Nomenclatures
 from .progress import Progress
-from .pseudonyms import Pseudonymizer, row_pseudonyms
+from .pseudonyms import PARALLEL_MIN, Pseudonymizer, row_pseudonyms
 from .publish import staging
 from .reading import Source, arrow_type, check_source, find_sources, iter_batches, source_columns, source_files
 
@@ -256,7 +257,7 @@ def extract(
         "tables_without_source": absent,
         "tables": {},
     }
-    with staging(Path(out_dir)) as work, ThreadPoolExecutor(2) as pool:
+    with extraction_allocator(), staging(Path(out_dir)) as work, ThreadPoolExecutor(2) as pool:
         source_hashes = [pool.submit(_sha256, plan.source.path) for plan in plans]
         if engine is None or engine.name == "local":
             reports = _extract_local(plans, work, key, policy, batch_rows, progress, pool)
@@ -272,7 +273,8 @@ def extract(
 
 
 def _extract_local(plans, work, key, policy, batch_rows, progress, pool) -> list[TableReport]:
-    with Pseudonymizer(key) as pseudonymizer:
+    large = any((_row_count(p.source) or p.source.path.stat().st_size // 64) >= PARALLEL_MIN for p in plans)  # ~64 bytes a CSV row
+    with Pseudonymizer(key, eager=large) as pseudonymizer:
         return [_extract_table(plan, work / f"{plan.name}.parquet", pseudonymizer, policy, batch_rows, progress, pool) for plan in plans]
 
 
@@ -293,6 +295,29 @@ def _extract_table(plan, path, pseudonymizer, policy, batch_rows, progress, pool
         if pending is not None:
             pending.result()
     return report
+
+
+def extraction_pool() -> pa.MemoryPool:
+    """The Arrow allocator of extractions: jemalloc when this pyarrow has it, else the C library's.
+
+    Profiled on 10 M rows: Arrow's default pool here (mimalloc) gives freed batch buffers back to
+    the kernel at once, so each batch page-faults them in again: 3-5 s of system time. jemalloc
+    spends 1.7 s at 730 MiB peak, malloc 0.9 s at 880 MiB (too close to the 1 GiB budget)."""
+    try:
+        return pa.jemalloc_memory_pool()
+    except NotImplementedError:
+        return pa.system_memory_pool()
+
+
+@contextlib.contextmanager
+def extraction_allocator() -> Iterator[None]:
+    """Arrow allocates from :func:`extraction_pool` during an extraction, then as before."""
+    previous = pa.default_memory_pool()
+    pa.set_memory_pool(extraction_pool())
+    try:
+        yield
+    finally:
+        pa.set_memory_pool(previous)
 
 
 def prefetched(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

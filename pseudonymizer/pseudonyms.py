@@ -122,14 +122,15 @@ class _Cache:
 class Pseudonymizer:
     """Maps identifier arrays to pseudonyms under one project key."""
 
-    def __init__(self, key: bytes, cache_limit: int = 4_000_000, workers: int | None = None):
+    def __init__(self, key: bytes, cache_limit: int = 4_000_000, workers: int | None = None, eager: bool = False):
+        """`eager`: start the hashing process now (a large extraction), not at the first large batch."""
         self._key = key
         self._cache_limit = cache_limit
         self._caches: dict[tuple[str, str], _Cache] = {}
         self._workers = workers if workers is not None else min(2, os.cpu_count() or 1)
         self._pool: ProcessPoolExecutor | None = None
         self.hashed = 0  # identifiers hashed so far (each distinct one once, while cached)
-        if self._workers >= 2:
+        if self._workers >= 2 and eager:
             self._start_pool()
 
     def _start_pool(self) -> None:

@@ -47,7 +47,10 @@ print(json.dumps({"rows": m["tables"][sys.argv[4]]["rows_in"], "seconds": time.p
 
 COPY = """
 import json, sys, time
+import pyarrow as pa
 import pyarrow.parquet as pq
+from pseudonymizer.extract import extraction_pool
+pa.set_memory_pool(extraction_pool())  # the allocator our extraction uses: the limit is measured alike
 from pseudonymizer.catalog import load_catalog
 from pseudonymizer.extract import DEFAULT_BATCH_ROWS
 t0 = time.perf_counter()
@@ -106,7 +109,10 @@ print(json.dumps({"rows": m["tables"][sys.argv[4]]["rows_in"], "seconds": time.p
 
 COPY_CSV = """
 import json, sys, time
+import pyarrow as pa
 import pyarrow.csv as pacsv
+from pseudonymizer.extract import extraction_pool
+pa.set_memory_pool(extraction_pool())  # the allocator our extraction uses
 import pyarrow.parquet as pq
 t0 = time.perf_counter()
 reader = pacsv.open_csv(
