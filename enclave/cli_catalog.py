@@ -10,8 +10,9 @@ import click
 from enclave.settings import DEFAULT_CATALOG
 
 DIALECT_HELP = (
-    "Override a dialect key for every table, repeatable: delimiter=';', encoding=latin-1, decimal=',', "
-    "null_values=,NA, date_formats=%d/%m/%Y, booleans_in_integers=true."
+    "A dialect key for every table, repeatable: delimiter=';', encoding=latin-1, decimal=',', booleans_in_integers=true "
+    "replace the catalog's value; list keys (null_values=NA,., true_values, false_values, date_formats=%d/%m/%Y, "
+    "datetime_formats=%d/%m/%Y %H:%M) ADD to the catalog's list, whose values stay accepted."
 )
 
 
@@ -51,14 +52,17 @@ def check(catalog_path, schema_dir, sources_dir, tables, dialect):
     """Read every source file once and report ALL mismatches with the catalog, and the role-file lines that fix them.
 
     Checks the encoding and delimiter, the columns against each Table Schema, and every value
-    against its column's type and format. Exit status 1 when anything does not match.
+    against its column's type and format. Exit status 1 when anything does not match. Reports the
+    share of rows each fictive flag makes "no one", with a warning past ENCLAVE_FICTIVE_WARN_PERCENT.
     """
+    from enclave.settings import Settings
     from pseudonymizer.catalog import load_catalog, parse_dialect_options, with_dialect
     from pseudonymizer.checking import check_sources, render
 
+    warn_share = Settings.from_env().fictive_warn_percent / 100
     cat = with_dialect(load_catalog(catalog_path, schema_dir), parse_dialect_options(dialect))
     names = [t.strip() for spec in tables for t in spec.split(",") if t.strip()] or None
-    report = check_sources(cat, sources_dir, names)
+    report = check_sources(cat, sources_dir, names, warn_share=warn_share)
     click.echo(render(report))
     if report.findings:
         sys.exit(1)

@@ -34,6 +34,11 @@ One file per project, ``<projects_dir>/<slug>.toml``::
     output_budget_per_hour = "32M"            # all a server sends to the browser, per hour (the seal)
     image = "slim"                            # the notebook image: "slim" (default) or "stack" (models.NOTEBOOK_IMAGES)
 
+    [pseudonymisation]                        # how the sources are read, ids of no one treated (default: the catalog's)
+    fictive_policy = "random"                 # keep, null, random or drop (pseudonymizer.catalog.FICTIVE_POLICIES)
+    status_column = true                      # add ID_STATUS: "ok" or which ids of the row are no one and why
+    dialect = { delimiter = ";", encoding = "latin-1", date_formats = ["%d/%m/%Y"] }  # the export's CSV dialect; lists add to the catalog's
+
     [extraction]                              # where provisioning runs the pseudonymizer (default: local)
     engine = "dask"                           # local, dask or spark: the same extract, byte for byte
     workers = 2                               # without address: worker processes started for the run
@@ -50,7 +55,7 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field as dataclass_field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -72,14 +77,15 @@ from enclave.models import (
     default_resources,
 )
 from enclave.workspace import parse_size
-from pseudonymizer.catalog import Catalog
+from pseudonymizer.catalog import FICTIVE_POLICIES, Catalog, with_dialect
+from pseudonymizer.dialect import Dialect
 from pseudonymizer.engines import ENGINES, EngineSpec
 from pseudonymizer.errors import PseudonymizerError
 from pseudonymizer.extract import check_request, parse_columns
 
 MEMORY = re.compile(r"^\d+(\.\d+)?[kmgKMG]?$")
 TOP_LEVEL = {"slug", "title", "purpose", "principal_investigator", "members", "approvals", "data", "egress", "resources", "extraction",
-             "billing"}
+             "billing", "pseudonymisation"}
 SECTIONS = {  # the fields of each table; a misspelt one must not silently fall back to a default
     "approvals": {"committee_reference", "committee_date", "cnil_reference", "cnil_date", "expires_on"},
     "data": {"tables", "columns", "where", "key_version"},
@@ -87,6 +93,7 @@ SECTIONS = {  # the fields of each table; a misspelt one must not silently fall 
     "resources": {"mem_limit", "cpu_limit", "pids_limit", "workspace_quota", "output_message_cap",
                   "output_budget_per_hour", "image"},
     "extraction": {"engine", "workers", "address"},
+    "pseudonymisation": {"fictive_policy", "status_column", "dialect"},
     "billing": {"organisation_type", "monthly_budget"},
 }
 
@@ -98,6 +105,19 @@ class Approvals:
     cnil_reference: str | None
     cnil_date: date | None
     expires_on: date
+
+
+@dataclass(frozen=True)
+class Pseudonymisation:
+    """How provisioning reads this project's sources; None / empty: the catalog's own choice."""
+
+    fictive_policy: str | None = None
+    status_column: bool | None = None
+    dialect: dict[str, Any] = dataclass_field(default_factory=dict)  # one run's dialect keys (lists add to the catalog's)
+
+    def catalog(self, catalog: Catalog, where: str = "pseudonymisation.dialect") -> Catalog:
+        """`catalog` read in this project's dialect."""
+        return with_dialect(catalog, self.dialect, where)
 
 
 @dataclass(frozen=True)
@@ -115,6 +135,7 @@ class ProjectManifest:
     resources: Resources
     billing: Billing
     extraction: EngineSpec = EngineSpec()  # how provisioning runs the pseudonymizer; not part of the extract's fingerprint
+    pseudonymisation: Pseudonymisation = Pseudonymisation()  # part of the extract's fingerprint
 
     @property
     def authorised(self) -> bool:
@@ -211,7 +232,37 @@ def load_manifest(path: Path, catalog: Catalog, known_users: set[str], today: da
         resources=_resources(r),
         extraction=_extraction(r),
         billing=_billing(r),
+        pseudonymisation=_pseudonymisation(r, catalog),
     )
+
+
+def _pseudonymisation(r: _Reader, catalog: Catalog) -> Pseudonymisation:
+    policy = r.get("pseudonymisation.fictive_policy", str, None)
+    if policy is not None and policy not in FICTIVE_POLICIES:
+        raise r.error("pseudonymisation.fictive_policy", f"{policy!r} is not a policy",
+                      f"use one of: {', '.join(FICTIVE_POLICIES)} (random keeps people who share a fictive NIR apart)")
+    status = r.get("pseudonymisation.status_column", bool, None)
+    spec = r.get("pseudonymisation.dialect", dict, {}, hint='write it as a table: dialect = { delimiter = ";", encoding = "latin-1" }')
+    known = {f for f in Dialect.__dataclass_fields__}
+    dialect: dict[str, Any] = {}
+    for key, value in spec.items():
+        field_name = f"pseudonymisation.dialect.{key}"
+        if key not in known:
+            raise r.error(field_name, "unknown dialect key", f"known keys: {', '.join(sorted(known))}")
+        single = getattr(Dialect(), key)
+        if isinstance(single, tuple):
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise r.error(field_name, f"{value!r} is not a list of strings", f'write e.g. {key} = ["%d/%m/%Y"]')
+            value = tuple(value)
+        elif not isinstance(value, type(single)):
+            raise r.error(field_name, f"{value!r} is not a {type(single).__name__}", f"write e.g. {key} = {single!r}".replace("'", '"'))
+        dialect[key] = value
+    chosen = Pseudonymisation(policy, status, dialect)
+    try:
+        chosen.catalog(catalog, f"{r.path}: pseudonymisation.dialect")
+    except PseudonymizerError as exc:
+        raise ManifestError(exc.problem, exc.hint or "fix pseudonymisation.dialect") from None
+    return chosen
 
 
 def _extraction(r: _Reader) -> EngineSpec:

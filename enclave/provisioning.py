@@ -9,6 +9,7 @@ nothing (it only records that it checked).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -26,10 +27,10 @@ from enclave import audit, code_repository, firewall, lifecycle, networks, regis
 from enclave.db import check_schema, make_engine, session_scope
 from enclave.errors import EnclaveError
 from enclave.layout import EXTRACTS, NOTEBOOK_GID, NOTEBOOK_UID, RETIRED_EXTRACTS, WORKSPACE, WORKSPACE_MODE, read_extract_manifest, wheelhouse_dir
-from enclave.manifest import ProjectManifest, load_manifest, manifest_path
+from enclave.manifest import ProjectManifest, Pseudonymisation, load_manifest, manifest_path
 from enclave.models import AuditEvent, MemberRole, Membership, Project, ProjectState, User
 from enclave.settings import Settings
-from pseudonymizer.catalog import load_catalog
+from pseudonymizer.catalog import read_role_file
 from pseudonymizer.extract import extract
 from pseudonymizer.keys import load_master_key
 
@@ -62,7 +63,7 @@ class Job:
 
 
 def _validate(job: Job) -> None:
-    catalog = load_catalog(job.settings.catalog)
+    catalog = job.settings.load_catalog()
     with job.session() as session:
         users = set(session.scalars(select(User.username)))
         existing = session.scalar(select(Project.state).where(Project.slug == job.slug))
@@ -87,6 +88,11 @@ def _fingerprint(manifest: ProjectManifest, catalog: Path, sources: Path) -> str
             stat = path.stat()
             files[path.name] = [stat.st_size, stat.st_mtime_ns]
     basis = {"project": manifest.slug, "data": manifest.data, "catalog": hashlib.sha256(catalog.read_bytes()).hexdigest(), "sources": files}
+    included = read_role_file(catalog).get("include", [])
+    if included:  # the role files it reads too (the SNDS catalog: one per product)
+        basis["role_files"] = {name: hashlib.sha256((catalog.parent / name).read_bytes()).hexdigest() for name in included}
+    if manifest.pseudonymisation != Pseudonymisation():  # absent: the fingerprint of earlier manifests, unchanged
+        basis["pseudonymisation"] = dataclasses.asdict(manifest.pseudonymisation)
     return hashlib.sha256(json.dumps(basis, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -174,10 +180,12 @@ def _extract(job: Job) -> None:
         if all(e["intact"] for e in extract_evidence(job.project_dir).values()) and _on_record(job, previous):
             return  # this very request was extracted already, the files are whole, the audit log has them
     data = m.data
+    chosen = m.pseudonymisation
     made = extract(
-        load_catalog(job.settings.catalog), job.settings.require_sources_dir(), m.slug, job.project_dir / EXTRACTS,
+        chosen.catalog(job.settings.load_catalog()), job.settings.require_sources_dir(), m.slug, job.project_dir / EXTRACTS,
         job.master_key, key_version=data["key_version"], tables=data["tables"], columns=data["columns"],
         where=data["where"], progress=job.progress, labels={"request_fingerprint": job.fingerprint}, engine=m.extraction,
+        fictive_policy=chosen.fictive_policy, status_column=chosen.status_column, nomenclatures=job.settings.nomenclatures_dir,
     )
     job.extract_summary = _summary(made)
     diff = _extract_diff(previous, made)

@@ -9,7 +9,10 @@ Every component (CLI, provisioning, hub, egress gate) builds one :class:`Setting
 | ``ENCLAVE_DB_URL`` | ``sqlite:///<home>/registry.db`` |
 | ``ENCLAVE_PROJECTS_DIR`` | ``./projects``: manifests ``<slug>.toml``, data ``<slug>/extracts``, ``<slug>/workspace`` |
 | ``ENCLAVE_SOURCES_DIR`` | unset: only provisioning needs it (:meth:`Settings.require_sources_dir`) |
-| ``ENCLAVE_CATALOG`` | the synthetic catalog shipped with ``pseudonymizer`` |
+| ``ENCLAVE_CATALOG`` | the synthetic catalog shipped with ``pseudonymizer``; the SNDS one is ``pseudonymizer/catalogs/snds/catalog.toml`` |
+| ``ENCLAVE_SCHEMAS_DIR`` | unset: the catalog's own ``schema_dir``; else the folder of its Table Schemas (the SNDS catalog needs it) |
+| ``ENCLAVE_NOMENCLATURES_DIR`` | unset; else a folder of SNDS nomenclatures whose code labels go into each extract's data dictionary |
+| ``ENCLAVE_FICTIVE_WARN_PERCENT`` | ``5``: ``enclave catalog check`` warns when a fictive flag makes more than this share of rows "no one" |
 | ``ENCLAVE_AUDIT_HEAD`` | ``<home>/audit.head``: the audit log's anchor, kept outside the database |
 | ``ENCLAVE_AUDIT_KEY_FILE`` | ``audit.key`` beside the head: the audit key ring (made 0600 by the first event; refused if others may read it) |
 | ``ENCLAVE_AUDIT_ANCHORS`` | ``audit.anchors`` beside the head: append-only anchors of the head (time, seq, link) for ops to keep |
@@ -108,7 +111,7 @@ def _percent(env: Mapping[str, str], name: str, default: int) -> int:
 # What the hub's services (reconciler, egress gate) get of the hub's environment: the registry's
 # settings, never a secret (master key, TOTP key, OIDC client secret) nor the sources' folder.
 SERVICE_VARIABLES = ("ENCLAVE_HOME", "ENCLAVE_DB_URL", "ENCLAVE_PROJECTS_DIR", "ENCLAVE_CATALOG", "ENCLAVE_AUDIT_HEAD",
-                     "ENCLAVE_ACTOR", "ENCLAVE_HUB_API_PORT", "ENCLAVE_PROXY_PORT", "ENCLAVE_PROXY_API_PORT",
+                     "ENCLAVE_SCHEMAS_DIR", "ENCLAVE_ACTOR", "ENCLAVE_HUB_API_PORT", "ENCLAVE_PROXY_PORT", "ENCLAVE_PROXY_API_PORT",
                      "ENCLAVE_EGRESS_PORT", "ENCLAVE_EGRESS_ENCLAVE_PORT", "ENCLAVE_SEAL_PORT", "ENCLAVE_PUBLIC_URL",
                      "ENCLAVE_NOTEBOOK_IMAGE", "ENCLAVE_NOTEBOOK_STACK_IMAGE", "ENCLAVE_DB_BUSY_TIMEOUT", "ENCLAVE_TOOLS_ENCLAVE_PORT",
                      "ENCLAVE_USAGE_PORT", "ENCLAVE_METER_INTERVAL", "ENCLAVE_METER_STORAGE_INTERVAL", "ENCLAVE_TARIFFS_DIR",
@@ -180,6 +183,9 @@ class Settings:
     audit_notary: str | None = None
     audit_retention_days: int = 400
     working_hours: WorkingHours = DEFAULT_WORKING_HOURS
+    schemas_dir: Path | None = None  # the catalog's Table Schemas, when not its own schema_dir
+    nomenclatures_dir: Path | None = None  # SNDS code lists for the data dictionaries
+    fictive_warn_percent: int = 5
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -197,6 +203,9 @@ class Settings:
             raise EnclaveError(f"ENCLAVE_DB_URL is not a database URL ({exc})", "use e.g. "
                                "sqlite:////var/lib/enclave/registry.db or postgresql+psycopg://user@host/db") from None
         sources = env.get("ENCLAVE_SOURCES_DIR")
+
+        def optional_path(name: str) -> Path | None:
+            return path(name, env[name]) if env.get(name) else None
         return cls(
             home=home,
             db_url=db_url,
@@ -230,6 +239,9 @@ class Settings:
                        audit_overrides(env), strict=True)),
             audit_retention_days=_retention(env, cls.audit_retention_days),
             working_hours=WorkingHours.parse(env.get("ENCLAVE_WORKING_HOURS") or DEFAULT_WORKING_HOURS.text),
+            schemas_dir=optional_path("ENCLAVE_SCHEMAS_DIR"),
+            nomenclatures_dir=optional_path("ENCLAVE_NOMENCLATURES_DIR"),
+            fictive_warn_percent=_percent(env, "ENCLAVE_FICTIVE_WARN_PERCENT", cls.fictive_warn_percent),
         )
 
     @property
@@ -237,6 +249,12 @@ class Settings:
         """The audit log's head, key ring, anchors and notary (pass it to ``session_scope`` as ``audit_head``)."""
         return AuditConfig.resolve(self.audit_head, self.audit_key_file, self.audit_anchors,
                                    self.audit_anchor_interval, self.audit_notary)
+
+    def load_catalog(self):
+        """The catalog provisioning and manifests use: ``ENCLAVE_CATALOG`` with ``ENCLAVE_SCHEMAS_DIR``."""
+        from pseudonymizer.catalog import load_catalog
+
+        return load_catalog(self.catalog, self.schemas_dir)
 
     def require_sources_dir(self) -> Path:
         """The identifying sources' folder; fails fast naming ``ENCLAVE_SOURCES_DIR`` when unset."""

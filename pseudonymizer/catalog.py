@@ -6,17 +6,28 @@ the role of each of its columns:
 - ``direct``: a direct identifier (NIR, name, address, phone, e-mail...), always dropped;
 - ``linkage``: an identifier linking rows across sources, replaced by a keyed pseudonym. Columns
   of the same ``domain`` hold the same kind of identifier, so their pseudonyms join. A domain is
-  declared once in ``[domains.NAME]``: ``nir = true`` when its ids derive from the NIR (a table's
-  ``fictive`` flag, e.g. BEN_CDI_NIR, then says whether they are real), and its ``placeholders``,
-  the exact values that are no one (a column may declare its own). Nothing is guessed from digits;
+  declared once in ``[domains.NAME]``: ``nir = true`` when its ids derive from the NIR, and its
+  ``placeholders``, the exact values that are no one (a column may declare its own). Nothing is
+  guessed from digits;
 - ``quasi``: a quasi-identifier, coarsened by a named ``rule`` (see :mod:`pseudonymizer.coarsening`);
 - ``attribute``: kept as it is when the project is authorised to see it.
 
 A column of the schema without a role, or a role for a column the schema lacks, is an error:
 nothing is ever kept by default.
 
-Source columns a table's schema lacks are refused, unless the table (or the catalog, as the
-default of its tables) declares ``extra = "drop"``: then they are left out, and listed.
+A table's *fictive flags* say which of its ids are no one, each for the columns it speaks about::
+
+    fictive = { column = "NIR_RET", valid = ["0"], applies_to = ["NIR_ANO_17"] }
+    fictive = [{ column = "BEN_CDI_NIR", valid = ["00"], applies_to = ["BEN_NIR_PSA"] }, ...]
+
+On a newborn's PMSI stay, NIR_RET speaks about the child's NIR_ANO_17, not about the mother's
+NIR_ANO_MAM on the same row. Without ``applies_to`` a flag speaks about the table's linkage columns
+of NIR-derived domains. A flag's values are read in every form exports write them: a declared
+``"0"`` also matches ``False``/``false``/``N``/``non``..., a ``"1"`` ``True``/``O``/``oui``...
+
+Source columns a table's schema lacks are refused, unless the table names them in ``extras = [...]``
+(columns real exports are known to carry, e.g. DCT_FOR_AMO in ER_PRS_F) or declares (or the catalog,
+as the default of its tables) ``extra = "drop"``: then they are left out, and listed.
 
 A table whose name holds ``aa`` (two-digit year, ``T_MCOaaC``) or ``AAAA`` (four digits) describes
 a family: ``T_MCO19C``, ``T_MCO22C``... are read with the same schema and roles. ``include = [...]``
@@ -36,11 +47,16 @@ from .dialect import Dialect
 from .errors import PseudonymizerError
 
 ROLES = ("direct", "linkage", "quasi", "attribute")
-# What happens to an id that is no one (fictive NIR, placeholder), in its domain only:
+# What happens to an id that is no one (fictive NIR, placeholder), in the columns its flag speaks about:
 # keep: pseudonymised as usual, linking as in the source (the status column and counts say so);
 # null: the pseudonym is left empty; random: a pseudonym of its own, the same on every re-run;
 # drop: the whole row is removed.
 FICTIVE_POLICIES = ("keep", "null", "random", "drop")
+# The default when a catalog sets none: people who share a fictive NIR stay apart (keep would merge
+# them into one pseudonym), and each row still counts as one person's (null would leave it empty).
+DEFAULT_FICTIVE_POLICY = "random"
+# The forms exports write a flag's two values in (0/1, True/False, O/N for oui/non...), any case.
+FLAG_FORMS = (("0", "false", "f", "n", "non", "no"), ("1", "true", "t", "o", "oui", "y", "yes"))
 EXTRA_POLICIES = ("error", "drop")
 # Frictionless field types we read, and the formats we know beyond "default" (ISO 8601).
 TYPES = ("string", "integer", "number", "boolean", "date", "datetime", "year", "yearmonth")
@@ -74,10 +90,21 @@ class Column:
 
 @dataclass(frozen=True)
 class FictiveFlag:
-    """A column whose code says whether the row's NIR-derived ids are real (e.g. BEN_CDI_NIR)."""
+    """A column whose code says whether some ids of the row are real (BEN_CDI_NIR, PMSI NIR_RET)."""
 
     column: str
     valid: tuple[str, ...]
+    applies_to: tuple[str, ...]  # the linkage columns it speaks about
+
+    @property
+    def valid_forms(self) -> tuple[str, ...]:
+        """Every way an export may write a valid value: "0" is also False, false, N, non..."""
+        forms = []
+        for value in self.valid:
+            same = next((group for group in FLAG_FORMS if value.strip().lower() in group), (value,))
+            for form in (value, *same):
+                forms += [form, form.lower(), form.upper(), form.capitalize()]
+        return tuple(dict.fromkeys(forms))
 
 
 @dataclass(frozen=True)
@@ -87,12 +114,12 @@ class Table:
     source: str  # path stem under the sources folder, without .parquet / .csv
     schema_path: Path
     columns: tuple[Column, ...]
-    fictive: FictiveFlag | None = None
+    flags: tuple[FictiveFlag, ...] = ()  # fictive flags, each scoped to its columns
     primary_key: tuple[str, ...] = ()
     foreign_keys: tuple[dict, ...] = ()
     dialect: Dialect = Dialect()
     extra: str = "error"  # source columns the schema lacks: refuse, or drop (declared)
-    nir_domains: frozenset[str] = frozenset()  # the linkage domains its fictive flag applies to
+    extras: tuple[str, ...] = ()  # source columns the schema lacks that exports are known to carry: left out
     product: str = ""
     notes: tuple[str, ...] = ()  # usage notes for researchers (data dictionary)
 
@@ -125,7 +152,7 @@ class Table:
 class Catalog:
     path: Path
     tables: dict[str, Table] = field(default_factory=dict)
-    fictive_policy: str = "keep"
+    fictive_policy: str = DEFAULT_FICTIVE_POLICY
     domains: dict[str, Domain] = field(default_factory=dict)
     status_column: bool = False
 
@@ -156,7 +183,7 @@ def load_catalog(path: str | Path, schema_dir: str | Path | None = None) -> Cata
     path = Path(path)
     spec = read_role_file(path)
     base = Path(schema_dir) if schema_dir else path.parent / spec.get("schema_dir", ".")
-    policy = spec.get("fictive_policy", "keep")
+    policy = spec.get("fictive_policy", DEFAULT_FICTIVE_POLICY)
     if policy not in FICTIVE_POLICIES:
         raise PseudonymizerError(
             f"{path}: fictive_policy = {policy!r} is not one of {', '.join(FICTIVE_POLICIES)}",
@@ -217,19 +244,7 @@ def _load_table(catalog_path: Path, schema_dir: Path, name: str, spec: dict, dom
             "remove them or fix their names",
         )
     columns = tuple(_column(where, f, roles[f["name"]], domains) for f in fields)
-    fictive = None
-    nir_domains: frozenset[str] = frozenset()
-    if "fictive" in spec:
-        fictive = FictiveFlag(column=spec["fictive"]["column"], valid=tuple(spec["fictive"]["valid"]))
-        if fictive.column not in schema_names:
-            raise PseudonymizerError(f"{where}: fictive column {fictive.column!r} is not in the schema", "fix 'fictive'")
-        undeclared = sorted({c.domain for c in columns if c.role == "linkage" and c.domain not in domains})
-        if undeclared:
-            raise PseudonymizerError(
-                f"{where}: the fictive flag {fictive.column} applies to NIR-derived domains, and domain(s) {', '.join(undeclared)} are not declared",
-                "declare each in [domains.NAME] with nir = true or false",
-            )
-        nir_domains = frozenset(c.domain for c in columns if c.role == "linkage" and domains[c.domain].nir)
+    flags = _flags(where, spec.get("fictive"), columns, domains)
     extra = spec.get("extra", "error")
     if extra not in EXTRA_POLICIES:
         raise PseudonymizerError(f"{where}: extra = {extra!r}", "use extra = \"error\" (refuse extra source columns) or \"drop\" (ignore them)")
@@ -242,15 +257,60 @@ def _load_table(catalog_path: Path, schema_dir: Path, name: str, spec: dict, dom
         source=spec.get("source", name),
         schema_path=schema_path,
         columns=columns,
-        fictive=fictive,
+        flags=flags,
         primary_key=tuple([pk] if isinstance(pk, str) else pk),
         foreign_keys=tuple(schema.get("foreignKeys", [])),
         dialect=dialect.merged(f"{where} dialect", spec.get("dialect", {})),
         extra=extra,
-        nir_domains=nir_domains,
+        extras=_extras(where, spec.get("extras", []), schema_names),
         product=spec.get("product", product),
         notes=tuple(spec.get("notes", ())),
     )
+
+
+def _flags(where: str, spec, columns: tuple[Column, ...], domains: dict[str, Domain]) -> tuple[FictiveFlag, ...]:
+    """The table's fictive flags (`fictive = {...}` or a list of them), each checked and scoped."""
+    if spec is None:
+        return ()
+    names = [c.name for c in columns]
+    linkage = [c for c in columns if c.role == "linkage"]
+    flags = []
+    for item in spec if isinstance(spec, list) else [spec]:
+        unknown = set(item) - {"column", "valid", "applies_to"} if isinstance(item, dict) else {"?"}
+        if unknown or not isinstance(item.get("column"), str) or not isinstance(item.get("valid"), list) or not item["valid"]:
+            raise PseudonymizerError(
+                f"{where}: fictive = {item!r} is not {{ column = ..., valid = [...], applies_to = [...] }}",
+                'e.g. fictive = { column = "NIR_RET", valid = ["0"], applies_to = ["NIR_ANO_17"] }',
+            )
+        if item["column"] not in names:
+            raise PseudonymizerError(f"{where}: fictive column {item['column']!r} is not in the schema", "fix 'fictive'")
+        if "applies_to" in item:
+            applies_to = tuple(item["applies_to"])
+            wrong = [n for n in applies_to if n not in {c.name for c in linkage}]
+            if wrong or not applies_to:
+                raise PseudonymizerError(
+                    f"{where}: the fictive flag {item['column']} applies_to {', '.join(wrong) or 'nothing'}, which is not a linkage column of the table",
+                    f"name the linkage columns it speaks about, among: {', '.join(c.name for c in linkage) or '(none)'}",
+                )
+        else:
+            undeclared = sorted({c.domain for c in linkage if c.domain not in domains})
+            if undeclared:
+                raise PseudonymizerError(
+                    f"{where}: the fictive flag {item['column']} applies to NIR-derived domains, and domain(s) {', '.join(undeclared)} are not declared",
+                    "declare each in [domains.NAME] with nir = true or false, or scope the flag: applies_to = [columns]",
+                )
+            applies_to = tuple(c.name for c in linkage if domains[c.domain].nir)
+        flags.append(FictiveFlag(item["column"], tuple(str(v) for v in item["valid"]), applies_to))
+    return tuple(flags)
+
+
+def _extras(where: str, extras, schema_names: list[str]) -> tuple[str, ...]:
+    if not isinstance(extras, list) or not all(isinstance(n, str) for n in extras):
+        raise PseudonymizerError(f"{where}: extras = {extras!r} is not a list of column names", 'e.g. extras = ["DCT_FOR_AMO"]')
+    clash = [n for n in extras if n in schema_names]
+    if clash:
+        raise PseudonymizerError(f"{where}: extras {', '.join(clash)} are in the Table Schema", "give them a role instead, and remove them from extras")
+    return tuple(extras)
 
 
 def _column(where: str, field_spec: dict, role_spec: str | dict, domains: dict[str, Domain]) -> Column:
@@ -298,11 +358,12 @@ def _column(where: str, field_spec: dict, role_spec: str | dict, domains: dict[s
     )
 
 
-def with_dialect(catalog: Catalog, overrides: dict) -> Catalog:
-    """The catalog with `overrides` (dialect keys, e.g. from the command line) applied to every table."""
+def with_dialect(catalog: Catalog, overrides: dict, where: str = "--dialect") -> Catalog:
+    """The catalog with `overrides` (one run's dialect keys) applied to every table: single values
+    replace the catalog's, lists (date_formats, null_values...) add to them."""
     if not overrides:
         return catalog
-    tables = {n: replace(t, dialect=t.dialect.merged("--dialect", overrides)) for n, t in catalog.tables.items()}
+    tables = {n: replace(t, dialect=t.dialect.extended(where, overrides)) for n, t in catalog.tables.items()}
     return replace(catalog, tables=tables)
 
 
@@ -320,5 +381,5 @@ def parse_dialect_options(items) -> dict:
         elif key in ("delimiter", "quote", "decimal", "encoding"):
             out[key] = "\t" if value == "\\t" else value
         else:
-            out[key] = tuple(v for v in value.split(",")) if value else ()
+            out[key] = out.get(key, ()) + (tuple(value.split(",")) if value else ())  # repeated keys add up
     return out

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .coarsening import RULES
 from .errors import PseudonymizerError
-from .snds_rules import DOMAINS, FICTIVE_FLAGS, RET_NOTE, proposal
+from .snds_rules import DOMAINS, EXTRAS, FICTIVE_FLAGS, RET_NOTE, proposal
 
 _FAMILIES = (
     (re.compile(r"^(T_(?:MCO|HAD|SSR|RIP|SUP))\d\d(\w+)$"), r"\1aa\2"),
@@ -151,12 +151,13 @@ def write_catalog(tables: list[Proposed], out_dir: Path, schemas_dir: Path | Non
         "# REVIEW are proposals no rule settled. Load with the schemas folder:",
         "#     enclave pseudonymize --catalog <this file> --schemas <SNDS schemas folder> ...",
         "",
-        "# Ids that are no one (fictive NIR codes in NIR-derived domains, declared placeholders) link",
-        "# as in the source, and the ID_STATUS column says which they are (see the data dictionary).",
-        'fictive_policy = "keep"',
+        "# Ids that are no one (a fictive flag's code, in the columns the flag applies to; declared",
+        "# placeholders) get a pseudonym of their own: people who share a fictive NIR stay apart (keep",
+        "# would merge them), and the ID_STATUS column says which they are (see the data dictionary).",
+        'fictive_policy = "random"',
         "status_column = true",
-        "# Real exports carry columns the public schemas lack (PRS_PPU_SEC, DCT_FOR_AMO...): they are",
-        "# left out of the extract and listed in its manifest and data dictionary.",
+        "# Real exports carry columns the public schemas lack: the known ones are declared per table",
+        "# (extras = [...]); any other is left out too, and listed in the manifest and data dictionary.",
         'extra = "drop"',
     ]
     if schemas_dir is not None:
@@ -185,9 +186,12 @@ def write_catalog(tables: list[Proposed], out_dir: Path, schemas_dir: Path | Non
 def _table_lines(table: Proposed) -> list[str]:
     names = [f["name"] for f in table.fields]
     lines = [f"[tables.{table.name}]", f"title = {_toml(table.title)}", f"schema = {_toml(table.schema)}"]
-    flag = next((c for c in FICTIVE_FLAGS if c in names), None)
-    if flag and any(table.entries[n]["role"] == "linkage" and DOMAINS.get(table.entries[n]["domain"], {}).get("nir") for n in names):
-        lines.append(f"fictive = {{ column = {_toml(flag)}, valid = {_toml(FICTIVE_FLAGS[flag])} }}")
+    for flag, spec in FICTIVE_FLAGS.items():
+        applies_to = [n for n in spec["applies_to"] if n in names and table.entries[n]["role"] == "linkage"]
+        if flag in names and applies_to:
+            lines.append(f"fictive = {{ column = {_toml(flag)}, valid = {_toml(spec['valid'])}, applies_to = {_toml(applies_to)} }}")
+    if table.name in EXTRAS:
+        lines.append(f"extras = {_toml(EXTRAS[table.name])}")
     if any(n.upper().endswith("_RET") for n in names):
         lines.append(f"notes = [{_toml(RET_NOTE)}]")
     lines += ["", f"[tables.{table.name}.columns]"]

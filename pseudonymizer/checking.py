@@ -2,7 +2,9 @@
 
 For each table with a source file: the dialect (encoding, delimiter), the columns against the Table
 Schema, and every value of every column against its declared type and format. Each mismatch comes
-with the role-file line that would fix it, when one would.
+with the role-file line that would fix it, when one would. Each fictive flag's share of rows it
+makes "no one" is reported, with a warning past `warn_share` (a flag read wrongly, e.g. True/False
+where the catalog expects 0, would otherwise silently cut every link of a table).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pyarrow.compute as pc
 from .catalog import Catalog, Column, Table
 from .dialect import Dialect
 from .errors import PseudonymizerError
+from .flags import no_one
 from .reading import DEFAULT_FORMATS, Source, find_sources, header_problems, parse, parse_strings, raw_batches, source_columns, source_files
 
 DELIMITERS = (",", ";", "\t", "|")
@@ -24,6 +27,21 @@ DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d%m%Y", "%Y%m%d", "%d%b%Y:%H:%M:%S", "
 DATETIME_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%SZ", "%Y%m%d %H:%M:%S", "%Y%m%d%H%M%S", "%d%b%Y:%H:%M:%S", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y", "%Y-%m-%d")
 EXAMPLES = 3
 BATCH_ROWS = 1 << 17
+DEFAULT_WARN_SHARE = 0.05  # a flag making more rows "no one" than this is worth a look
+
+
+@dataclass
+class FlagShare:
+    table: str  # the source's table name (a family member: T_MCO22C)
+    file: Path
+    column: str
+    applies_to: tuple[str, ...]
+    rows: int = 0
+    no_one: int = 0
+
+    @property
+    def share(self) -> float:
+        return self.no_one / self.rows if self.rows else 0.0
 
 
 @dataclass
@@ -43,6 +61,12 @@ class Report:
     unknown_files: list[Path] = field(default_factory=list)
     tables: set[str] = field(default_factory=set)  # catalog tables checked
     notes: list[str] = field(default_factory=list)  # not mismatches, but worth knowing
+    flags: list[FlagShare] = field(default_factory=list)
+    warn_share: float = DEFAULT_WARN_SHARE
+
+    @property
+    def warnings(self) -> list[FlagShare]:
+        return [f for f in self.flags if f.share > self.warn_share]
 
     def fixes(self) -> dict[str, list[str]]:
         """Role-file lines by section; a dialect fix needed by every checked table goes to [dialect] once."""
@@ -53,10 +77,10 @@ class Report:
         return {s: lines for s, lines in by_section.items() if lines}
 
 
-def check_sources(catalog: Catalog, sources_dir: Path, tables: list[str] | None = None) -> Report:
+def check_sources(catalog: Catalog, sources_dir: Path, tables: list[str] | None = None, warn_share: float = DEFAULT_WARN_SHARE) -> Report:
     sources_dir = Path(sources_dir)
     files = source_files(sources_dir)
-    report = Report()
+    report = Report(warn_share=warn_share)
     claimed: set[Path] = set()
     for name in tables or list(catalog.tables):
         table = catalog.table(name)
@@ -86,18 +110,27 @@ def _check_source(source: Source, report: Report) -> None:
         return
     missing, extra = header_problems(source, names)
     ignored = [n for n in names if n not in table.names and n not in extra]
-    if ignored:
-        report.notes.append(f"{source.table_name}: column(s) not in the Table Schema, left out as declared (extra = \"drop\"): {', '.join(ignored)}")
+    known = [n for n in ignored if n in table.extras]
+    if known:
+        report.notes.append(f"{source.table_name}: extra column(s) the catalog declares (extras), left out: {', '.join(known)}")
+    if len(known) < len(ignored):
+        others = [n for n in ignored if n not in known]
+        report.notes.append(f"{source.table_name}: column(s) not in the Table Schema, left out as declared (extra = \"drop\"): {', '.join(others)}")
     if missing:
         report.findings.append(Finding(table.name, source.path, f"missing column(s) {', '.join(missing)}: re-export them, or remove them from the Table Schema {table.schema_path.name}"))
     if extra:
-        report.findings.append(Finding(table.name, source.path, f"column(s) not in the Table Schema: {', '.join(extra)}", f"tables.{table.name}", 'extra = "drop"'))
+        report.findings.append(Finding(table.name, source.path, f"column(s) not in the Table Schema: {', '.join(extra)}", f"tables.{table.name}", "extras = [" + ", ".join(f'"{n}"' for n in (*table.extras, *extra)) + "]"))
     columns = [c for c in table.columns if c.name in names]
     bad: dict[str, tuple[int, list[str], list[pa.Array]]] = {c.name: (0, [], []) for c in columns}
+    flags = [(flag, FlagShare(source.table_name, source.path, flag.column, flag.applies_to)) for flag in table.flags if flag.column in names]
+    report.flags += [share for _, share in flags]
     rows = 0
     try:
         for batch in raw_batches(source, [c.name for c in columns], BATCH_ROWS):
             rows += batch.num_rows
+            for flag, share in flags:
+                share.rows += batch.num_rows
+                share.no_one += pc.sum(no_one(flag, batch.column(flag.column))).as_py() or 0
             for column in columns:
                 values = batch.column(column.name)
                 _, mask = parse(source, column, values)
@@ -244,6 +277,13 @@ def render(report: Report) -> str:
         if f.file is None or f.file not in {p for _, p, _ in report.checked}:
             lines.append(f"FAIL {f.table}: {f.problem}")
     lines += [f"note: {n}" for n in report.notes]
+    for f in report.flags:
+        line = (f"flag {f.column} of {f.table}: {f.no_one:,} of {f.rows:,} rows ({f.share:.1%}) make {', '.join(f.applies_to)} "
+                "no one (fictive_policy applies)")
+        if f.share > report.warn_share:
+            line = (f"WARNING: {line}: above {report.warn_share:.0%} — check the flag's declared valid values against the file's "
+                    f"(fictive = {{ column = \"{f.column}\", valid = [...] }}), or the threshold ENCLAVE_FICTIVE_WARN_PERCENT")
+        lines.append(line)
     if report.without_source:
         lines.append(f"no source file for {len(report.without_source)} catalog table(s): {', '.join(report.without_source)}")
     if report.unknown_files:
@@ -258,7 +298,8 @@ def render(report: Report) -> str:
                 lines.append("# or, for one run: " + " ".join(f"--dialect '{line.replace(' = ', '=').replace(chr(34), '')}'" for line in body if not line.startswith(("date", "datetime"))))
             lines.append("")
     n = len(report.findings)
-    lines.append(f"{len(report.checked)} file(s) checked, {n} mismatch(es)" + (" — fix them, then run the check again" if n else ": the sources match the catalog"))
+    lines.append(f"{len(report.checked)} file(s) checked, {n} mismatch(es)" + (" — fix them, then run the check again" if n else ": the sources match the catalog")
+                 + (f"; {len(report.warnings)} flag warning(s)" if report.warnings else ""))
     return "\n".join(lines)
 
 

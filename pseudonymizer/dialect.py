@@ -1,8 +1,11 @@
 """How a CSV source is written: delimiter, encoding, quoting, decimal mark, null tokens, extra date formats.
 
 Declared in the role file, for every table (``[dialect]``) or one table (``dialect = {...}`` in its
-section, overriding the catalog's keys). A UTF-8 byte-order mark is always skipped, and a value
-made only of whitespace is always null. Parquet sources ignore the dialect.
+section, overriding the catalog's keys). Options given for one run (``--dialect KEY=VALUE``, a project
+manifest's ``[pseudonymisation] dialect``) replace the catalog's single values (delimiter, encoding...)
+and *add to* its lists (null_values, true_values, false_values, date_formats, datetime_formats): a
+source with one more date format keeps every format the catalog knows. A UTF-8 byte-order mark is
+always skipped, and a value made only of whitespace is always null. Parquet sources ignore the dialect.
 """
 
 from __future__ import annotations
@@ -39,6 +42,16 @@ class Dialect:
         dialect = replace(self, **values)
         dialect.check(where)
         return dialect
+
+    def extended(self, where: str, spec: dict) -> "Dialect":
+        """This dialect with the single values of `spec` replaced and its lists added to (one run's options)."""
+        added = {}
+        for key, value in spec.items():
+            current = getattr(self, key, None)
+            if isinstance(current, tuple):
+                value = tuple(dict.fromkeys(current + tuple(value)))
+            added[key] = value
+        return self.merged(where, added)
 
     def check(self, where: str) -> None:
         for name in ("delimiter", "quote", "decimal"):

@@ -13,10 +13,20 @@ TREATMENT = {
     "attribute": "as in the source",
 }
 POLICY = {
-    "keep": "pseudonymised as usual: they link as in the source, where one value may stand for many people",
+    "keep": "pseudonymised as usual: they link as in the source, where one value may stand for many people "
+            "(people who share a fictive NIR are merged into one pseudonym)",
     "null": "left empty",
     "random": "given a pseudonym of their own that links nothing (the same on every re-run)",
     "drop": "removed, with their whole row",
+}
+# Why a policy is the default (pseudonymizer.catalog.DEFAULT_FICTIVE_POLICY) or a sound choice.
+POLICY_REASON = {
+    "random": "Why: a fictive or temporary NIR is shared by many different people (newborns, foreigners, "
+              "temporary registrations); hashing it like a real one would merge them into one person. A pseudonym "
+              "of its own keeps them apart and each row still counts as someone, at the cost of the link "
+              "(a real NIR elsewhere cannot be joined).",
+    "keep": "Caution: different people who share a fictive NIR carry one pseudonym here; count distinct people "
+            "with the status column in mind.",
 }
 WHY_DROPPED = {"direct": "direct identifier, never extracted"}
 
@@ -32,8 +42,9 @@ def render_dictionary(manifest: dict, plans: list, nomenclatures: Nomenclatures 
         "Pseudonymised extracts. Direct identifiers (NIR, names, addresses, phones, e-mails) were removed;",
         "identifiers were replaced by pseudonyms that exist only in this project; quasi-identifiers were coarsened.",
         f"Pseudonym key version {manifest['key_version']} (fingerprint `{manifest['key_fingerprint']}`).",
-        f"Identifiers that are no one (a fictive NIR code such as BEN_CDI_NIR ≠ 00, in the NIR-derived columns only; "
-        f"a declared placeholder value): policy `{manifest['fictive_policy']}`, {POLICY[manifest['fictive_policy']]}.",
+        f"Identifiers that are no one (a fictive flag's code such as BEN_CDI_NIR ≠ 00 or PMSI NIR_RET ≠ 0, in the columns "
+        f"that flag speaks about only; a declared placeholder value): policy `{manifest['fictive_policy']}`, {POLICY[manifest['fictive_policy']]}.",
+        POLICY_REASON.get(manifest["fictive_policy"]),
     ]
     if manifest.get("status_column"):
         lines.append(f"Column `{STATUS_COLUMN}` says, per row, `ok` or which identifiers are no one and why (e.g. `fictive_id:BEN_NIR_PSA`).")
@@ -82,6 +93,9 @@ def _table(entry: dict, plan, nomenclatures: Nomenclatures | None) -> list[str]:
         lines.append(f"{entry['rows_with_random_pseudonym']:,} rows have random pseudonyms that link to nothing.")
     if entry["filters"]:
         lines.append("Row filters: " + "; ".join(f"`{f}`" for f in entry["filters"]) + ".")
+    for flag in plan.table.flags:
+        lines.append(f"Fictive flag `{flag.column}` (valid: {', '.join(flag.valid)}, in any written form such as 0/False/N) "
+                     f"speaks about {', '.join(f'`{c}`' for c in flag.applies_to)} only.")
     for note in plan.table.notes:
         lines.append(f"Note: {note}")
     lines += ["", "| column | type | treatment | description |", "|---|---|---|---|"]
@@ -98,7 +112,8 @@ def _table(entry: dict, plan, nomenclatures: Nomenclatures | None) -> list[str]:
         lines.append(f"| `{STATUS_COLUMN}` | string | added | `ok`, or the identifiers of the row that are no one |")
     gone = [c for c in plan.table.columns if c.name in entry["dropped_columns"]]
     reasons = [f"`{c.name}` ({_why(c)})" for c in gone]
-    reasons += [f"`{name}` (in the source file, not in the Table Schema: ignored as the catalog declares)" for name in entry.get("extra_source_columns_dropped", [])]
+    reasons += [f"`{name}` (in the source file, not in the Table Schema: " + ("a known extra of this export, " if name in plan.table.extras else "")
+                + "left out as the catalog declares)" for name in entry.get("extra_source_columns_dropped", [])]
     if reasons:
         lines += ["", "Columns not in this extract: " + "; ".join(reasons) + "."]
     lines.append("")

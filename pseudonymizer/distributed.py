@@ -100,7 +100,7 @@ def run_slice(job: Job, i: int) -> tuple[int, TableReport | None, tuple[str, str
     report = TableReport()
     try:
         pseudonymizer = _resident(job)
-        with pq.ParquetWriter(temp, plan.output_schema()) as writer:  # the local engine's writer: the same row groups
+        with plan.writer(temp) as writer:  # the local engine's writer: the same row groups
             for batch in iter_range_batches(plan.source, plan.read, job.batch_rows, piece.start, piece.stop):
                 first_row = piece.start + report.rows_in
                 report.rows_in += batch.num_rows
@@ -177,7 +177,7 @@ class _Assembler:
             with open(path, "wb") as out:
                 concat(parts, out)
         except NotConcatenable:  # data beside the row groups (a page index): write them again, one row group at a time
-            with pq.ParquetWriter(path, self.plans[p].output_schema()) as writer:
+            with self.plans[p].writer(path) as writer:
                 for part in parts:
                     source = pq.ParquetFile(part)
                     for k in range(source.num_row_groups):

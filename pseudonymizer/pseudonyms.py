@@ -11,12 +11,13 @@ from __future__ import annotations
 import hashlib
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from .id_index import FingerprintIndex, GrowingArray, GrowingStrings
 
 PSEUDONYM_HEX = 32
 PARALLEL_MIN = 50_000  # below this many new identifiers, a second process costs more than it saves
@@ -32,21 +33,27 @@ def _hmac_states(key: bytes) -> tuple:
 
 def hash_values(key: bytes, domain: str, values: list[str]) -> bytes:
     """Concatenated hex pseudonyms of `values` (PSEUDONYM_HEX ASCII bytes each)."""
+    return hash_bytes(key, domain, [value.encode() for value in values])
+
+
+def hash_bytes(key: bytes, domain: str, values: list[bytes]) -> bytes:
+    """As :func:`hash_values`, for UTF-8 encoded values: the hot loop, a handful of C calls per id."""
     inner, outer = _hmac_states(key)
-    prefix = domain.encode() + b"\0"
+    inner.update(domain.encode() + b"\0")  # the message's common prefix, absorbed once
+    inner_copy, outer_copy = inner.copy, outer.copy
     out = []
     append = out.append
     for value in values:
-        i = inner.copy()
-        i.update(prefix + value.encode())
-        o = outer.copy()
+        i = inner_copy()
+        i.update(value)
+        o = outer_copy()
         o.update(i.digest())
-        append(o.hexdigest()[:PSEUDONYM_HEX])
-    return "".join(out).encode("ascii")
+        append(o.digest())
+    return b"".join(digest[: PSEUDONYM_HEX // 2] for digest in out).hex().encode("ascii")
 
 
-def _hash_chunk(args: tuple[bytes, str, list[str]]) -> bytes:
-    return hash_values(*args)
+def _hash_chunk(args: tuple[bytes, str, list[bytes]]) -> bytes:
+    return hash_bytes(*args)
 
 
 def fixed_width_strings(data, width: int) -> pa.StringArray:
@@ -96,17 +103,17 @@ def _fingerprint(words: np.ndarray) -> np.ndarray:
     return mixed ^ (mixed >> np.uint64(29))
 
 
-@dataclass
 class _Cache:
     """Identifiers already hashed in one domain, and their pseudonyms.
 
     Every identifier is in `keys` (Arrow strings: the generic lookup); fixed-width identifiers are
-    also indexed by width in `fast` (exact words, a 64-bit fingerprint index, their position)."""
+    also indexed by width in `fast` (a fingerprint index, see :mod:`.id_index`)."""
 
-    keys: pa.Array = field(default_factory=lambda: pa.array([], pa.string()))
-    values: np.ndarray = field(default_factory=lambda: np.empty((0, PSEUDONYM_HEX), np.uint8))
-    fast: dict[int, tuple[np.ndarray, pd.Index, np.ndarray]] = field(default_factory=dict)
-    fast_ok: bool = True  # off for good after a fingerprint collision (never seen; handled anyway)
+    def __init__(self):
+        self.keys = GrowingStrings()
+        self.values = GrowingArray((PSEUDONYM_HEX,), np.uint8)
+        self.fast: dict[int, FingerprintIndex] = {}
+        self.fast_ok = True  # off for good after a fingerprint collision (never seen; handled anyway)
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -115,13 +122,23 @@ class _Cache:
 class Pseudonymizer:
     """Maps identifier arrays to pseudonyms under one project key."""
 
-    def __init__(self, key: bytes, cache_limit: int = 4_000_000, workers: int | None = None):
+    def __init__(self, key: bytes, cache_limit: int = 4_000_000, workers: int | None = None, eager: bool = False):
+        """`eager`: start the hashing process now (a large extraction), not at the first large batch."""
         self._key = key
         self._cache_limit = cache_limit
         self._caches: dict[tuple[str, str], _Cache] = {}
         self._workers = workers if workers is not None else min(2, os.cpu_count() or 1)
         self._pool: ProcessPoolExecutor | None = None
         self.hashed = 0  # identifiers hashed so far (each distinct one once, while cached)
+        if self._workers >= 2 and eager:
+            self._start_pool()
+
+    def _start_pool(self) -> None:
+        """Fork the hashing process now, while this one is small: pages shared with a forked child
+        are copied when written, and forking after the first batches made the kernel copy hundreds
+        of MiB of batch buffers (profiled as system time)."""
+        self._pool = ProcessPoolExecutor(max_workers=self._workers - 1)
+        self._pool.submit(int).result()  # the fork happens on the first task
 
     def close(self) -> None:
         if self._pool is not None:
@@ -152,14 +169,14 @@ class Pseudonymizer:
         if not valid.any():  # no rows, or only null ids (perhaps before any id was hashed)
             return pa.nulls(len(ids), pa.string())
         safe = position if valid.all() else np.where(valid, position, 0)
-        pseudonyms = fixed_width_strings(np.take(cache.values, safe, axis=0), PSEUDONYM_HEX)
+        pseudonyms = fixed_width_strings(np.take(cache.values.view, safe, axis=0), PSEUDONYM_HEX)
         if not valid.all():
             pseudonyms = pc.if_else(pa.array(valid), pseudonyms, pa.scalar(None, pa.string()))
         return pseudonyms
 
     def _lookup_generic(self, domain: str, cache: _Cache, ids: pa.Array) -> np.ndarray:
         """Positions in the cache (-1 for a null id), adding unseen ids; any string ids."""
-        position = pc.index_in(ids, value_set=cache.keys)
+        position = pc.index_in(ids, value_set=cache.keys.array)
         missing = pc.and_(pc.is_null(position), pc.is_valid(ids))
         result = pc.fill_null(position, -1).to_numpy(zero_copy_only=False).astype(np.int64)
         if pc.any(missing).as_py():
@@ -176,18 +193,18 @@ class Pseudonymizer:
         width = words.shape[1]
         if width not in cache.fast:
             self._index_width(cache, width)
-        known_words, index, slots = cache.fast[width]
+            if not cache.fast_ok:
+                return None
+        index = cache.fast[width]
         fingerprints = _fingerprint(words)
-        loc = index.get_indexer(fingerprints)
-        found = loc >= 0
+        found, entries = index.find(fingerprints)
         everything = found.all()
-        rows = loc if everything else loc[found]
-        if not (np.take(known_words, rows, axis=0) == (words if everything else words[found])).all():
+        if not (np.take(index.words.view, entries, axis=0) == (words if everything else words[found])).all():
             cache.fast_ok = False  # a fingerprint collision: exactness first
             return None
         result = np.full(len(ids), -1, np.int64)
-        result[found] = np.take(slots, rows)
-        if not found.all():
+        result[found] = np.take(index.slots.view, entries)
+        if not everything:
             new_rows = np.flatnonzero(~found)
             inverse, new_fp = pd.factorize(fingerprints[new_rows])  # not in the index: all new
             first = np.empty(len(new_fp), np.int64)
@@ -198,44 +215,38 @@ class Pseudonymizer:
                 return None
             offset = self._append(domain, cache, ids.take(pa.array(first)))
             result[new_rows] = offset + inverse
-            new_slots = offset + np.arange(len(new_fp))
-            cache.fast[width] = (
-                np.concatenate([known_words, new_words]),
-                index.append(pd.Index(new_fp)),
-                np.concatenate([slots, new_slots]),
-            )
+            index.add(np.asarray(new_fp, np.uint64), new_words, offset + np.arange(len(new_fp)))
         return result
 
     def _index_width(self, cache: _Cache, width: int) -> None:
-        words = _fixed_width_words(cache.keys) if len(cache) else None
-        if words is None or words.shape[1] != width:
-            empty = np.empty((0, width), np.uint64)
-            cache.fast[width] = (empty, pd.Index(np.empty(0, np.uint64)), np.empty(0, np.int64))
-            if len(cache):
-                cache.fast_ok = False  # mixed widths in the cache: the generic path serves
+        index = cache.fast[width] = FingerprintIndex(width)
+        if not len(cache):
             return
-        index = pd.Index(_fingerprint(words))
-        if not index.is_unique:
+        words = _fixed_width_words(cache.keys.array)
+        if words is None or words.shape[1] != width:
+            cache.fast_ok = False  # mixed widths in the cache: the generic path serves
+            return
+        index.add(_fingerprint(words), words, np.arange(len(cache)))
+        if not index.unique:
             cache.fast_ok = False
-        cache.fast[width] = (words, index, np.arange(len(cache)))
 
     def _append(self, domain: str, cache: _Cache, new: pa.Array) -> int:
         """Hash `new` (distinct, unseen ids) into the cache; return the position of the first."""
         offset = len(cache)
-        cache.keys = pa.concat_arrays([cache.keys, new])
-        fresh = np.frombuffer(self._hash(domain, new.to_pylist()), np.uint8).reshape(-1, PSEUDONYM_HEX)
-        cache.values = np.concatenate([cache.values, fresh])
+        cache.keys.append(new)
+        cache.values.append(np.frombuffer(self._hash(domain, new), np.uint8).reshape(-1, PSEUDONYM_HEX))
         return offset
 
-    def _hash(self, domain: str, values: list[str]) -> bytes:
+    def _hash(self, domain: str, ids: pa.Array) -> bytes:
+        values = ids.cast(pa.binary()).to_pylist()  # UTF-8 bytes, as the HMAC reads them
         self.hashed += len(values)
         if self._workers < 2 or len(values) < PARALLEL_MIN:
-            data = hash_values(self._key, domain, values)
+            data = hash_bytes(self._key, domain, values)
         else:
             if self._pool is None:
-                self._pool = ProcessPoolExecutor(max_workers=self._workers - 1)
+                self._start_pool()
             half = len(values) // self._workers
             remote = self._pool.submit(_hash_chunk, (self._key, domain, values[:half]))
-            local = hash_values(self._key, domain, values[half:])
+            local = hash_bytes(self._key, domain, values[half:])
             data = remote.result() + local
         return data

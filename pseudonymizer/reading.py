@@ -118,10 +118,11 @@ def source_columns(source: Source) -> list[str]:
 
 def header_problems(source: Source, names: list[str]) -> tuple[list[str], list[str]]:
     """(missing, extra) columns of the file against the Table Schema; extra ones are fine when the
-    table declares extra = "drop"."""
+    table declares them (extras = [...]) or extra = "drop"."""
     expected = source.table.names
     missing = [n for n in expected if n not in names]
-    extra = [n for n in names if n not in expected] if source.table.extra == "error" else []
+    allowed = set(expected) | set(source.table.extras)
+    extra = [n for n in names if n not in allowed] if source.table.extra == "error" else []
     return missing, extra
 
 
@@ -145,7 +146,9 @@ def check_source(source: Source) -> None:
             parts.append(f"unexpected column(s) {_few(extra)}")
         hint = "run `enclave catalog check --sources DIR` for the role-file lines that fix it"
         if extra and not missing:
-            hint = f'declare extra = "drop" in [tables.{source.table.name}] to ignore them, or add them to the Table Schema'
+            listed = ", ".join(f'"{n}"' for n in (*source.table.extras, *extra))
+            hint = (f"declare them in [tables.{source.table.name}]: extras = [{listed}] (left out of the extract and listed), "
+                    'or extra = "drop" to leave out any column the Table Schema lacks, or add them to the Table Schema')
         raise PseudonymizerError(f"schema mismatch in {source.path}: {'; '.join(parts)} (Table Schema {source.table.schema_path.name})", hint)
 
 
@@ -272,6 +275,8 @@ def _conform(source: Source, columns: list[Column], batch: pa.RecordBatch, first
 
 def convert(source: Source, column: Column, values: pa.Array, first_row: int) -> pa.Array:
     """Bring one column to its declared type; raise naming the first value that does not fit."""
+    if source.kind == "parquet" and values.type == arrow_type(column):
+        return values  # stored as declared: nothing to parse (most Parquet columns, every batch)
     parsed, bad = parse(source, column, values)
     if bad is None:
         raise PseudonymizerError(
@@ -281,14 +286,31 @@ def convert(source: Source, column: Column, values: pa.Array, first_row: int) ->
         )
     if pc.any(bad).as_py():
         index = pc.index(bad, True).as_py()
+        where = f"{source.path}, column {column.name}, row {first_row + index + 1}: {values[index].as_py()!r} is not a valid {column.type}"
+        tried = temporal_formats(column, source.table.dialect)
+        if tried:
+            key = "datetime_formats" if column.type == "datetime" else "date_formats"
+            raise PseudonymizerError(
+                f"{where}: tried every format the catalog and dialect give, {', '.join(repr(f) for f in tried)}",
+                f"add the value's format to the dialect's {key}: --dialect '{key}=FORMAT' (adds to the catalog's), "
+                f"{key} = [..., \"FORMAT\"] in the role file's [dialect], or {key} in the project manifest's [pseudonymisation] "
+                "dialect (FORMAT as strptime writes it, e.g. %d/%m/%Y); `enclave catalog check` proposes the line",
+            )
         raise PseudonymizerError(
-            f"{source.path}, column {column.name}, row {first_row + index + 1}: "
-            f"{values[index].as_py()!r} is not a valid {column.type}"
-            + (f" in format {column.format!r}" if column.format != "default" else ""),
+            where + (f" in format {column.format!r}" if column.format != "default" else ""),
             "fix the value, or declare the column's real type/format in the role file (type = ..., format = ...); "
             "`enclave catalog check` lists every such value at once",
         )
     return parsed
+
+
+def temporal_formats(column: Column, dialect) -> tuple[str, ...]:
+    """The strptime formats a date, datetime or yearmonth column is read with, in order; () for other types."""
+    if column.type not in DEFAULT_FORMATS or arrow_type(column) == pa.int8():
+        return ()
+    own = DEFAULT_FORMATS[column.type] if column.format == "default" else column.format
+    extra = dialect.datetime_formats if column.type == "datetime" else dialect.date_formats
+    return (own,) + tuple(f for f in extra if f != own)
 
 
 def parse(source: Source, column: Column, values: pa.Array) -> tuple[pa.Array, pa.Array | None]:
@@ -342,9 +364,7 @@ def parse_strings(column: Column, values: pa.Array, dialect, formats: tuple[str,
         except pa.ArrowInvalid:
             pass
     if formats is None:
-        own = DEFAULT_FORMATS[column.type] if column.format == "default" else column.format
-        extra = dialect.datetime_formats if column.type == "datetime" else dialect.date_formats
-        formats = (own,) + tuple(f for f in extra if f != own)
+        formats = temporal_formats(column, dialect)
     stamps = None
     for fmt in formats:
         attempt = pc.strptime(values, format=fmt, unit="s", error_is_null=True)

@@ -124,8 +124,15 @@ TYPE_FIXES = {
 SUSPECT_NAME = re.compile(r"(NOM|PRN|ADR|TEL|MEL|MAIL|NIR|IDT|_ANO$|_LIB$|COM$|_CP$|CPO|VOI|_NUMC?$|_ENC$)")
 SUSPECT_TEXT = re.compile(r"(nom |prénom|adresse|téléphone|courriel|identifiant|matricule|commune|code postal|libellé|n° |numéro)", re.I)
 
-# Columns whose codes say whether a table's NIR-derived ids are real.
-FICTIVE_FLAGS = {"BEN_CDI_NIR": ["00"], "NIR_RET": ["0"]}
+# Columns whose codes say whether some of a row's ids are real, and the columns each speaks about:
+# BEN_CDI_NIR qualifies the NIR the beneficiary's keys are built from; PMSI NIR_RET the patient's own
+# NIR_ANO_17, never the mother's NIR_ANO_MAM on a newborn's stay (a third of mother-child links would go).
+FICTIVE_FLAGS = {
+    "BEN_CDI_NIR": {"valid": ["00"], "applies_to": ["BEN_NIR_PSA", "BEN_NIR_ANO", "ASS_NIR_ANO"]},
+    "NIR_RET": {"valid": ["0"], "applies_to": ["NIR_ANO_17"]},
+}
+# Columns real exports carry that the public Table Schemas lack: left out of extracts, and listed.
+EXTRAS = {"ER_PRS_F": ["PRS_PPU_SEC", "DCT_FOR_AMO"]}
 # Products whose tables carry PMSI validity codes: a usage note for researchers.
 RET_NOTE = (
     "PMSI validity codes (*_RET: NIR_RET, NAI_RET, SEX_RET, SEJ_RET, FHO_RET, PMS_RET, DAT_RET...): "

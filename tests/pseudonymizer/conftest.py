@@ -40,3 +40,11 @@ def extract_of(tmp_path_factory, catalog, sources, master_key):
         return made[key]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def master_key_file(tmp_path_factory, master_key):
+    path = tmp_path_factory.mktemp("pseudonymizer-key") / "master.key"
+    path.write_text(master_key.hex() + "\n", encoding="ascii")
+    path.chmod(0o600)
+    return path

@@ -160,7 +160,8 @@ def test_undeclared_dialects_fail_with_what_to_declare(sample, tmp_path, master_
 
 def test_catalog_check_reports_every_mismatch_in_one_run(sample, tmp_path):
     folder = rewrite(sample, tmp_path / "export")
-    # IR_BEN_R: semicolons; KI_CCI_R: Latin-1; ER_PRS_F: two columns real exports have and the schema lacks;
+    # IR_BEN_R: semicolons; KI_CCI_R: Latin-1; ER_PRS_F: two columns real exports have and the schema lacks
+    # (declared extras of the shipped catalog) and one nobody declared;
     # T_MCOaaB: a letter in an integer column; T_MCOaaC: dates written YYYYMMDD.
     text = (folder / "IR_BEN_R.csv").read_text(encoding="utf-8")
     (folder / "IR_BEN_R.csv").write_text("\n".join(";".join(r) for r in csv.reader(io.StringIO(text))) + "\n", encoding="utf-8")
@@ -170,8 +171,8 @@ def test_catalog_check_reports_every_mismatch_in_one_run(sample, tmp_path):
     header, rows, _ = sample["ER_PRS_F"]
     with open(folder / "ER_PRS_F.csv", "w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(header + ["PRS_PPU_SEC", "DCT_FOR_AMO"])
-        writer.writerows(row + ["1", "2"] for row in rows)
+        writer.writerow(header + ["PRS_PPU_SEC", "DCT_FOR_AMO", "PRS_NEW_COL"])
+        writer.writerows(row + ["1", "2", "3"] for row in rows)
     header, rows, _ = sample["T_MCOaaB"]
     column = header.index("SEJ_NBJ")
     rows = [list(r) for r in rows]
@@ -189,14 +190,16 @@ def test_catalog_check_reports_every_mismatch_in_one_run(sample, tmp_path):
 
     shipped = run_enclave("catalog", "check", "--catalog", CATALOG, "--schemas", SCHEMAS, "--sources", folder)
     assert "4 file(s) checked" not in shipped.stdout and "4 mismatch(es)" in shipped.stdout  # extra columns: declared drop
-    assert 'note: ER_PRS_F: column(s) not in the Table Schema, left out as declared (extra = "drop"): PRS_PPU_SEC, DCT_FOR_AMO' in shipped.stdout
+    assert "note: ER_PRS_F: extra column(s) the catalog declares (extras), left out: PRS_PPU_SEC, DCT_FOR_AMO" in shipped.stdout
+    assert 'note: ER_PRS_F: column(s) not in the Table Schema, left out as declared (extra = "drop"): PRS_NEW_COL' in shipped.stdout
     result = run_enclave("catalog", "check", "--catalog", strict_catalog(tmp_path), "--schemas", SCHEMAS, "--sources", folder)
     out = result.stdout
     assert result.returncode == 1, result.stderr
     assert "5 file(s) checked, 5 mismatch(es)" in out, out
     assert "delimited by ';'" in out and "[tables.IR_BEN_R]\ndialect = { delimiter = \";\" }" in out
     assert "the file is latin-1" in out and "[tables.KI_CCI_R]\ndialect = { encoding = \"latin-1\" }" in out
-    assert "column(s) not in the Table Schema: PRS_PPU_SEC, DCT_FOR_AMO" in out and '[tables.ER_PRS_F]\nextra = "drop"' in out
+    assert "column(s) not in the Table Schema: PRS_NEW_COL" in out  # the declared extras are not mismatches
+    assert '[tables.ER_PRS_F]\nextras = ["PRS_PPU_SEC", "DCT_FOR_AMO", "PRS_NEW_COL"]' in out
     assert "column SEJ_NBJ (integer): 1 value(s) do not parse, e.g. '12j'" in out
     assert re.search(r'\[tables.T_MCOaaB.columns\]\nSEJ_NBJ = \{ role = "attribute", type = "string" \}', out)
     assert "column EXE_SOI_DTD (datetime %d%b%Y:%H:%M:%S): 10 value(s) do not parse" in out
@@ -207,15 +210,19 @@ def test_extra_columns_dropped_when_declared(sample, tmp_path, master_key):
     folder = rewrite(sample, tmp_path / "export")
     header, rows, _ = sample["ER_PRS_F"]
     with open(folder / "ER_PRS_F.csv", "w", encoding="utf-8", newline="") as fh:
-        csv.writer(fh).writerows([header + ["PRS_PPU_SEC"], *[r + ["7"] for r in rows]])
+        csv.writer(fh).writerows([header + ["DCT_FOR_AMO", "PRS_NEW_COL"], *[r + ["True", "7"] for r in rows]])
     strict = strict_catalog(tmp_path)
-    with pytest.raises(PseudonymizerError, match=r'unexpected column\(s\) PRS_PPU_SEC.*declare extra = "drop" in \[tables.ER_PRS_F\]'):
+    # DCT_FOR_AMO is a declared extra (extras = [...] in [tables.ER_PRS_F]): only the undeclared column stops the run,
+    # and the message gives the role-file line that fixes it.
+    expected = r'unexpected column\(s\) PRS_NEW_COL.*declare them in \[tables.ER_PRS_F\]: extras = \["PRS_PPU_SEC", "DCT_FOR_AMO", "PRS_NEW_COL"\]'
+    with pytest.raises(PseudonymizerError, match=expected):
         extract(load_catalog(strict, schema_dir=SCHEMAS), folder, "alpha", tmp_path / "out", master_key, tables=["ER_PRS_F"], progress=False)
     dcir = strict.parent / "dcir.toml"
-    dcir.write_text(dcir.read_text(encoding="utf-8").replace('[tables.ER_PRS_F]\n', '[tables.ER_PRS_F]\nextra = "drop"\n', 1), encoding="utf-8")
+    dcir.write_text(dcir.read_text(encoding="utf-8").replace('extras = ["PRS_PPU_SEC", "DCT_FOR_AMO"]', 'extras = ["PRS_PPU_SEC", "DCT_FOR_AMO", "PRS_NEW_COL"]', 1), encoding="utf-8")
     table = load_catalog(strict, schema_dir=SCHEMAS).table
-    assert table("ER_PRS_F").extra == "drop" and table("IR_BEN_R").extra == "error"
+    assert table("ER_PRS_F").extra == "error" and "PRS_NEW_COL" in table("ER_PRS_F").extras
     manifest = extract(load_catalog(strict, schema_dir=SCHEMAS), folder, "alpha", tmp_path / "out", master_key, tables=["ER_PRS_F"], progress=False)
-    assert manifest["tables"]["ER_PRS_F"]["extra_source_columns_dropped"] == ["PRS_PPU_SEC"]
-    assert "PRS_PPU_SEC" not in pq.read_table(tmp_path / "out" / "ER_PRS_F.parquet").column_names
-    assert "`PRS_PPU_SEC` (in the source file, not in the Table Schema" in (tmp_path / "out" / "DATA_DICTIONARY.md").read_text(encoding="utf-8")
+    assert manifest["tables"]["ER_PRS_F"]["extra_source_columns_dropped"] == ["DCT_FOR_AMO", "PRS_NEW_COL"]
+    assert not {"DCT_FOR_AMO", "PRS_NEW_COL"} & set(pq.read_table(tmp_path / "out" / "ER_PRS_F.parquet").column_names)
+    dictionary = (tmp_path / "out" / "DATA_DICTIONARY.md").read_text(encoding="utf-8")
+    assert "`DCT_FOR_AMO` (in the source file, not in the Table Schema: a known extra of this export" in dictionary

@@ -105,16 +105,17 @@ def joined_pairs(child: list[dict], ccols, parent: list[dict], pcols) -> set[tup
     return {(i, j) for i, row in enumerate(child) for j in index.get(tuple(row[c] for c in ccols), ())}
 
 
-def untrusted_rows(catalog: Catalog, name: str, rows: list[dict], nir: bool = True) -> set[int]:
-    """Source rows whose NIR-derived ids (nir=True) or other ids (nir=False) are fictive or placeholders."""
+def untrusted_rows(catalog: Catalog, name: str, rows: list[dict], columns: list[str] | tuple[str, ...] | None = None) -> set[int]:
+    """Source rows where one of `columns` (default: the NIR-derived linkage columns) holds an id of no
+    one: a fictive flag that applies to that column says so, or the value is a declared placeholder."""
     table = catalog.table(name)
-    linkage = [c for c in table.columns if c.role == "linkage" and catalog.domains[c.domain].nir == nir]
+    linkage = [c for c in table.columns if c.role == "linkage" and (c.name in columns if columns else catalog.domains[c.domain].nir)]
     out = set()
     for i, row in enumerate(rows):
-        if nir and linkage and table.fictive and row[table.fictive.column] not in table.fictive.valid:
-            out.add(i)
-        elif any(row[c.name] in c.placeholders for c in linkage):
-            out.add(i)
+        for column in linkage:
+            flagged = any(column.name in f.applies_to and row[f.column] not in f.valid_forms for f in table.flags)
+            if flagged or row[column.name] in column.placeholders:
+                out.add(i)
     return out
 
 
@@ -299,8 +300,8 @@ def test_foreign_keys_are_preserved(catalog, sources, extracted, policy):
             assert source_pairs, f"{child} -> {parent}: no link in the source"
             expected = source_pairs
             if policy != "keep" and nir:
-                bad_child = untrusted_rows(catalog, child, sources[child])
-                bad_parent = untrusted_rows(catalog, parent, sources[parent])
+                bad_child = untrusted_rows(catalog, child, sources[child], ccols)
+                bad_parent = untrusted_rows(catalog, parent, sources[parent], pcols)
                 expected = {(i, j) for i, j in source_pairs if i not in bad_child and j not in bad_parent}
                 assert expected != source_pairs, "the sample's fictive codes should matter here"
             got = joined_pairs(result.tables[child], ccols, result.tables[parent], pcols)
@@ -323,8 +324,8 @@ def test_ids_of_no_one_are_marked_and_counted(catalog, sources, extracted, polic
         status = [row["ID_STATUS"] for row in result.tables[name]]
         assert {i for i, s in enumerate(status) if s != "ok"} >= bad
         nir_columns = [c for c in catalog.table(name).columns if c.role == "linkage" and catalog.domains[c.domain].nir]
-        for i in bad:
-            for column in nir_columns:
+        for column in nir_columns:  # each column's own ids of no one: a flag speaks only of the columns it applies to
+            for i in untrusted_rows(catalog, name, sources[name], [column.name]):
                 value = result.tables[name][i][column.name]
                 if policy == "null":
                     assert value is None

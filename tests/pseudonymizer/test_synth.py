@@ -107,9 +107,9 @@ def test_catalog_loads_and_gives_every_column_a_role():
     ben = catalog.table("IR_BEN_R")
     for col in ("BEN_NIR", "BEN_PRN", "BEN_NOM", "BEN_ADR", "BEN_TEL", "BEN_MEL", "BEN_COM_LIB"):
         assert ben.column(col).role == "direct", col
-    assert ben.fictive.column == "BEN_CDI_NIR" and ben.fictive.valid == ("00",)
-    assert catalog.table("ER_PRS_F").fictive.column == "BEN_CDI_NIR"
-    assert catalog.table("T_MCOaaC").fictive.column == "NIR_RET"
+    assert [(f.column, f.valid) for f in ben.flags] == [("BEN_CDI_NIR", ("00",))]
+    assert [f.column for f in catalog.table("ER_PRS_F").flags] == ["BEN_CDI_NIR"]
+    assert [f.column for f in catalog.table("T_MCOaaC").flags] == ["NIR_RET"]
     assert catalog.table("T_MCOaaC").column("NIR_ANO_17").domain == "BEN_NIR_PSA"
     assert ben.column("BEN_NAI_DTE").rule == "month"
     assert catalog.table("ER_PRS_F").column("BEN_AMA_COD").rule == "age_band5"
