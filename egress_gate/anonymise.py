@@ -80,7 +80,7 @@ def anonymise_table(path_in: Path | str, path_out: Path | str, policy: Policy) -
     table = parts[0][1]
     view = TableView(table, None, policy.row_level_min_rows)
     counts = view.by_role("count")
-    percents = view.by_role("percent")
+    percents = view.by_role("percentage")
     threshold, base = policy.threshold, max(1, int(policy.rounding_base))
 
     n = table.num_rows

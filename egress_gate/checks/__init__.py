@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from ..column_types import LABELS
 from ..context import CheckContext
 from ..errors import EgressError
 from ..findings import Finding, Outcome
@@ -108,7 +109,7 @@ def _labelled(f: Finding, view: TableView) -> Finding:
     """The finding with each listed cell's row named by its label values (a row number helps nobody)."""
     if not any(c.row is not None for c in f.cells):
         return f
-    labels = [c for c in view.by_role("label", "date")][:3]
+    labels = [c for c in view.by_role(*LABELS, "date")][:3]
     if not labels:
         return f
     rows = sorted({c.row for c in f.cells if c.row is not None and 0 <= c.row < view.num_rows})

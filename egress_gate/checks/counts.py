@@ -73,7 +73,7 @@ def _shares(view: TableView) -> list[tuple]:
     percentages (0–100, scale 100) and fractions (0–1 with decimals, scale 1), whatever their names."""
     out = []
     for c in view.columns:
-        if c.values is None or c.role not in ("percent", "measure"):
+        if c.values is None or c.role not in ("percentage", "magnitude"):
             continue
         present = c.values[~np.isnan(c.values)]
         if not len(present) or present.min() < 0:
@@ -81,7 +81,7 @@ def _shares(view: TableView) -> list[tuple]:
         integral = bool(np.all(present == np.floor(present)))
         if present.max() <= 1 and not integral:
             out.append((c, 1.0))
-        if present.max() <= 100 and (c.role == "percent" or not integral):
+        if present.max() <= 100 and (c.role == "percentage" or not integral):
             out.append((c, 100.0))
     return out
 
