@@ -23,6 +23,7 @@ from ..tables import CODE_TYPES, TABLE_TYPES, TEXT_TYPES, file_type, read_tables
 from ._base import finding
 from .acro import acro_findings, is_acro_results
 from .code import check_code
+from .columns import check_column_types
 from .counts import check_implied_counts, check_rounding, check_small_counts
 from .differencing import check_differencing
 from .dominance import check_dominance
@@ -76,6 +77,7 @@ def check_file(path: Path | str, policy: Policy = DEFAULT_POLICY, context: Check
 
 
 TABLE_CHECKS: tuple[tuple[str, Callable[..., list[Finding]]], ...] = (
+    ("column_types", lambda view, policy, context: check_column_types(view, policy)),
     ("row_level", lambda view, policy, context: check_row_level(view, policy)),
     ("small_counts", lambda view, policy, context: check_small_counts(view, policy)),
     ("implied_counts", lambda view, policy, context: check_implied_counts(view, policy)),
@@ -98,7 +100,7 @@ def check_table(table, policy: Policy, context: CheckContext, part: str | None =
     step = on_check or (lambda name: None)
     findings = check_rows(table.num_rows, policy, part)
     step("profile")
-    view = TableView(table, part, policy.row_level_min_rows)
+    view = TableView(table, part, policy.row_level_min_rows, context.declared)
     for name, check in TABLE_CHECKS:
         step(name)
         findings += check(view, policy, context)

@@ -10,10 +10,24 @@ from ..policy import Policy
 
 
 def finding(check: str, outcome: Outcome, message: str, policy: Policy, cells=(), count: int | None = None,
-            part: str | None = None) -> Finding:
+            part: str | None = None, rows: int | None = None) -> Finding:
     cells = tuple(cells)
     return Finding(check, outcome, message, policy.record(), cells,
-                   len(cells) if count is None else count, part)
+                   len(cells) if count is None else count, part, rows)
+
+
+def coverage(found: list[tuple[str, np.ndarray]]) -> tuple[int, int, str]:
+    """(cells, rows, words) of cells given as (column, its row indices): "12 cells in 9 rows of column N",
+    "14 cells in 10 rows of columns a (12), b (2)". Counted exactly: never more than the table holds."""
+    found = [(name, rows) for name, rows in found if len(rows)]
+    cells = sum(len(rows) for _, rows in found)
+    rows = len(np.unique(np.concatenate([r for _, r in found]))) if found else 0
+    plural = lambda n, word: f"{n} {word}{'' if n == 1 else 's'}"  # noqa: E731
+    if len(found) == 1:
+        where = f"column {found[0][0]}"
+    else:
+        where = "columns " + ", ".join(f"{name} ({len(r)})" for name, r in found)
+    return cells, rows, f"{plural(cells, 'cell')} in {plural(rows, 'row')} of {where}"
 
 
 def passed(check: str, message: str, policy: Policy, part: str | None = None) -> Finding:

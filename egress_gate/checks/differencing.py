@@ -37,7 +37,7 @@ def _released_views(context: CheckContext, policy: Policy):
         except EgressError:
             continue  # a released file unreadable now cannot be compared; the gate checked it at release
         for part, table in parts:
-            yield path, part, TableView(table, part, policy.row_level_min_rows)
+            yield path, part, TableView(table, part, policy.row_level_min_rows, context.declared)
 
 
 def _frame(view: TableView, labels: list[str], counts: list[str]) -> pd.DataFrame:

@@ -44,7 +44,7 @@ from .. import permissions, workflow
 from ..anonymise import KINDS as ANONYMISABLE, anonymise_table
 from ..check_worker import Budget, check_in_worker
 from ..checks.files import refuse_type
-from ..context import CheckContext, load_pseudonyms
+from ..context import CheckContext, load_declared, load_pseudonyms
 from ..errors import EgressError
 from ..models import EgressRelease, EgressRequest, RequestKind, RequestState
 from ..policy import DEFAULT_POLICY, Policy
@@ -83,7 +83,7 @@ class Gate:
         self.quarantine = Quarantine(config.quarantine_dir)
         self.releases = ReleaseStore(config.releases_dir)
         config.work_dir.mkdir(mode=0o700, exist_ok=True)
-        self._pseudonyms: dict[str, tuple[tuple, pa.Array]] = {}
+        self._extracts: dict[str, tuple[tuple, pa.Array, dict]] = {}  # slug -> (files' key, pseudonyms, declared)
         self._lock = threading.Lock()
         self.budget = budget or Budget.from_env()
         # Checks run in worker processes; at most this many at once, the others wait their turn.
@@ -114,19 +114,26 @@ class Gate:
 
     def pseudonyms(self, slug: str) -> pa.Array:
         """The project's pseudonym set, cached until an extract changes."""
+        return self._extract_facts(slug)[1]
+
+    def declared(self, slug: str) -> dict:
+        """What the project's extracts declare about their columns, cached until an extract changes."""
+        return self._extract_facts(slug)[2]
+
+    def _extract_facts(self, slug: str) -> tuple:
         folder = self.config.extracts(slug)
         if not folder.is_dir():
             raise EgressError(f"project {slug!r} has no extracts folder {folder}: the identifier check cannot run",
                               "provision the project, then submit again")
         key = tuple(sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in folder.glob("*.parquet")))
         with self._lock:
-            cached = self._pseudonyms.get(slug)
+            cached = self._extracts.get(slug)
         if cached and cached[0] == key:
-            return cached[1]
-        values = load_pseudonyms(folder)
+            return cached
+        facts = (key, load_pseudonyms(folder), load_declared(folder))
         with self._lock:
-            self._pseudonyms[slug] = (key, values)
-        return values
+            self._extracts[slug] = facts
+        return facts
 
     def released_paths(self, session: Session, slug: str) -> tuple[Path, ...]:
         """The project's released files, for the differencing check."""
@@ -136,7 +143,8 @@ class Gate:
                      if (p := self.releases.root / str(r.id) / f.name).is_file())
 
     def context(self, session: Session, slug: str) -> CheckContext:
-        return CheckContext(pseudonyms=self.pseudonyms(slug), releases=self.released_paths(session, slug), project=slug)
+        return CheckContext(pseudonyms=self.pseudonyms(slug), releases=self.released_paths(session, slug), project=slug,
+                            declared=self.declared(slug))
 
     @staticmethod
     def project(session: Session, slug: str) -> Project:
@@ -191,7 +199,8 @@ class Gate:
             releases = self.released_paths(session, slug)
         if request_kind is RequestKind.code:
             policy = policy.with_overrides(allowed_types=CODE_TYPES)
-        context = CheckContext(pseudonyms=self.pseudonyms(slug), releases=releases, project=slug)
+        context = CheckContext(pseudonyms=self.pseudonyms(slug), releases=releases, project=slug,
+                               declared=self.declared(slug))
         try:
             snapshots = self.snapshot_all(slug, paths, policy)
         except EgressError as exc:
@@ -273,6 +282,7 @@ class Gate:
             if file is None:
                 raise workflow.WorkflowError(f"egress request {request_id} has no file {name!r}")
             policy = self.policy_for(self.project(session, request.project_slug))
+            slug = request.project_slug
             record(session, username, "egress.preview", request.project_slug, request=request.id, file=name,
                    sha256=file.sha256)
         result = FilePreview(name, file.sha256, [])
@@ -291,7 +301,7 @@ class Gate:
             if file_type(path) in ANONYMISABLE:
                 out = folder / f"anonymised-{name}"
                 try:
-                    summary = anonymise_table(path, out, policy)
+                    summary = anonymise_table(path, out, policy, self.declared(slug))
                 except EgressError as exc:
                     result.problem = f"no anonymised version: {exc}"
                     return result
@@ -355,6 +365,7 @@ class Gate:
                 raise workflow.WorkflowError(f"egress request {request_id} has failing findings not overridden by "
                                              f"{request.stewards_required} approving steward(s): it cannot be released")
             policy = self.policy_for(self.project(session, request.project_slug))
+            slug = request.project_slug
             anonymised = workflow.release_anonymised(request)
             decisions = [{"steward": d.steward, "vote": str(d.vote), "reason": d.reason, "overrides": d.overrides or [],
                           "release_anonymised": d.release_anonymised, "at": d.at.isoformat()}
@@ -372,7 +383,7 @@ class Gate:
                     if anonymised and file_type(Path(name)) in ANONYMISABLE:
                         src, out = folder / name, folder / f"anonymised-{name}"
                         self.quarantine.export(sha, src)
-                        summary = anonymise_table(src, out, policy)
+                        summary = anonymise_table(src, out, policy, self.declared(slug))
                         data = out.read_bytes()
                         findings.append({"file": name, "check": "anonymised", "original_sha256": sha,
                                          "summary": summary.to_dict()})
