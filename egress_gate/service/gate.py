@@ -50,7 +50,7 @@ from ..models import EgressRelease, EgressRequest, RequestKind, RequestState
 from ..policy import DEFAULT_POLICY, Policy
 from ..quarantine import Quarantine
 from ..release import ReleaseStore
-from ..submission import open_submission
+from ..submission import offered_files, open_submission
 from ..tables import CODE_TYPES, file_type, read_tables
 from .config import GateConfig
 from .images import reencode
@@ -405,26 +405,20 @@ class Gate:
         entry = next((e for e in self.releases.entries() if e.request_id == str(request_id)), None)
         return {f["name"]: f["sha256"] for f in entry.files} if entry else {}
 
-    def workspace_files(self, username: str, slug: str, limit: int = 500) -> list[str]:
-        """Regular files of the project's workspace (symlinks not followed), for the submission form."""
+    def workspace_files(self, username: str, slug: str, limit: int = 500) -> tuple[list[str], int]:
+        """The project workspace's files the submission form offers, and how many it leaves out
+        (hidden files and folders such as .git and .ipynb_checkpoints, caches, types not released)."""
         with self.session() as session:
             permissions.check_user_can_submit(session, username, slug)
-        root = self.config.workspace(slug)
-        found: list[str] = []
-        for path in sorted(root.rglob("*")) if root.is_dir() else []:
-            if len(found) >= limit:
-                break
-            if path.is_symlink() or not path.is_file() or any(p.is_symlink() for p in path.relative_to(root).parents
-                                                               if str(p) != "."):
-                continue
-            found.append(str(path.relative_to(root)))
-        return found
+            policy = self.policy_for(self.project(session, slug))
+        return offered_files(self.config.workspace(slug), policy.allowed_types, limit)
 
 
 def request_json(request: EgressRequest, decisions: list, released: dict[str, str] | None = None) -> dict[str, Any]:
     return {
         "id": request.id, "project": request.project_slug, "requester": request.requester,
-        "kind": str(request.kind), "state": str(request.state), "justification": request.justification,
+        "kind": str(request.kind), "state": str(request.state),
+        "state_words": request.state.words, "justification": request.justification,
         "policy_version": request.policy_version, "stewards_required": request.stewards_required,
         "created_at": request.created_at.isoformat(),
         "files": [{"name": f.name, "sha256": f.sha256, "size": f.size, "findings": f.findings,
