@@ -21,7 +21,7 @@ def coverage(found: list[tuple[str, np.ndarray]]) -> tuple[int, int, str]:
     "14 cells in 10 rows of columns a (12), b (2)". Counted exactly: never more than the table holds."""
     found = [(name, rows) for name, rows in found if len(rows)]
     cells = sum(len(rows) for _, rows in found)
-    rows = len(np.unique(np.concatenate([r for _, r in found]))) if found else 0
+    rows = len(found[0][1]) if len(found) == 1 else _distinct_rows([r for _, r in found])
     plural = lambda n, word: f"{n} {word}{'' if n == 1 else 's'}"  # noqa: E731
     if len(found) == 1:
         where = f"column {found[0][0]}"
@@ -53,3 +53,13 @@ def rows_of(mask) -> np.ndarray:
 
 def listed(cells: list[Cell], total: int, policy: Policy) -> tuple[list[Cell], int]:
     return cells[: policy.max_cells_listed], total
+
+
+def _distinct_rows(row_lists: list[np.ndarray]) -> int:
+    """How many distinct rows several columns' row indices cover: one pass, no sort."""
+    if not row_lists:
+        return 0
+    seen = np.zeros(max(int(r.max()) for r in row_lists) + 1, bool)
+    for rows in row_lists:
+        seen[rows] = True
+    return int(seen.sum())

@@ -7,16 +7,20 @@ from ..policy import Policy
 from ..profile import TableView
 from ._base import finding
 
+MAX_DESCRIBED = 60  # columns named in the message; a wider table's others are summed up
+
 
 def check_column_types(view: TableView, policy: Policy) -> list[Finding]:
     """One finding listing every column's type and where it comes from (the extracts' declaration, or
     the values). Review when a column is named like an extract column but its values contradict the
     declaration: a count renamed after a code would otherwise pass as a code."""
     described = []
-    for c in view.columns:
+    for c in view.columns[:MAX_DESCRIBED]:
         how = f"declared by {c.source}" if c.source else "from its values"
         extra = f", share of {c.denominator}" if c.denominator else ""
         described.append(f"{c.name}: {c.role} ({how}{extra})")
+    if len(view.columns) > MAX_DESCRIBED:
+        described.append(f"… and {len(view.columns) - MAX_DESCRIBED} more")
     contradicted = [c for c in view.columns if c.note]
     if contradicted:
         return [finding("column_types", Outcome.REVIEW,
