@@ -8,12 +8,12 @@ table (``workflow``, ``permissions``, ``models``), the anonymiser (``anonymise``
 """
 
 from .checks import check_file
-from .context import CheckContext, load_pseudonyms
+from .context import CheckContext, load_declared, load_pseudonyms
 from .errors import EgressError
 from .findings import Cell, Finding, Outcome, worst
 from .policy import DEFAULT_POLICY, Policy
 
 __all__ = [
     "Cell", "CheckContext", "DEFAULT_POLICY", "EgressError", "Finding", "Outcome", "Policy",
-    "check_file", "load_pseudonyms", "worst",
+    "check_file", "load_declared", "load_pseudonyms", "worst",
 ]

@@ -4,13 +4,16 @@ Why here and not in the notebook: the steward needs a version that follows the p
 shown beside the original, produced the same way every time. What it does, on csv, tsv and
 parquet:
 
-- count columns are found by content, exactly as the small-counts check finds them
-  (:mod:`egress_gate.profile`, role ``count``), whatever their names;
-- a count cell between 1 and ``policy.threshold - 1`` is suppressed (null: empty in csv/tsv);
-- every other count is rounded to the nearest multiple of ``policy.rounding_base`` (halves up);
-  one that would round below the threshold is suppressed instead;
-- percentage cells on a row where a count was suppressed are suppressed too, since a
-  percentage beside its denominator gives the count back;
+- columns are typed exactly as the checks type them (:mod:`egress_gate.column_types`: what the
+  project's extracts declare, then the values), so a code, a date or a label is never touched;
+- a count cell between 1 and ``policy.threshold - 1`` is suppressed (null: empty in csv/tsv):
+  the cells the ``small_counts`` finding names (:func:`egress_gate.checks.counts.small_count_rows`);
+- a count that is not a multiple of ``policy.rounding_base`` (the cells the ``rounding`` finding
+  names) is rounded to the nearest multiple (halves up); one that would round below the
+  threshold is suppressed instead;
+- a share cell whose implied count is small (the cells the ``implied_counts`` finding names) is
+  suppressed, and so is a share on a row where a count was suppressed, since a share beside its
+  denominator gives the count back;
 - a marker column ``_suppressed`` names, on each row, the columns suppressed there.
 
 - secondary suppression: where the table holds its own margins (a column that is the sum of the
@@ -36,6 +39,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from .checks.counts import implied_small_counts, small_count_rows
+from .column_types import Declaration
 from .errors import EgressError
 from .margins import secondary_suppression
 from .policy import Policy
@@ -54,7 +59,7 @@ class AnonymiseSummary:
     cells_suppressed: int  # count cells nulled (small counts)
     cells_secondary: int  # count cells nulled so that no suppressed cell is recovered from a margin
     cells_rounded: int  # count cells whose value changed by rounding
-    percent_cells_suppressed: int
+    percent_cells_suppressed: int  # share cells nulled: small implied counts, or beside a suppressed count
     zeros_kept: int
     marker_column: str | None
     policy_version: str
@@ -67,8 +72,11 @@ class AnonymiseSummary:
                 "policy_version": self.policy_version}
 
 
-def anonymise_table(path_in: Path | str, path_out: Path | str, policy: Policy) -> AnonymiseSummary:
-    """Write the anonymised version of the table at ``path_in`` to ``path_out``; return what changed."""
+def anonymise_table(path_in: Path | str, path_out: Path | str, policy: Policy,
+                    declared: dict[str, Declaration] | None = None) -> AnonymiseSummary:
+    """Write the anonymised version of the table at ``path_in`` to ``path_out``; return what changed.
+
+    ``declared``: what the project's extracts declare about their columns (the checks' context)."""
     path_in, path_out = Path(path_in), Path(path_out)
     for path in (path_in, path_out):
         if file_type(path) not in KINDS:
@@ -78,9 +86,10 @@ def anonymise_table(path_in: Path | str, path_out: Path | str, policy: Policy) -
     if len(parts) != 1:
         raise EgressError(f"{path_in.name}: holds {len(parts)} tables, the anonymiser needs one")
     table = parts[0][1]
-    view = TableView(table, None, policy.row_level_min_rows)
+    view = TableView(table, None, policy.row_level_min_rows, declared or {})
     counts = view.by_role("count")
-    percents = view.by_role("percent")
+    percents = view.by_role("percentage")
+    implied = {found.share.name: found.rows for found in implied_small_counts(view, policy)}
     threshold, base = policy.threshold, max(1, int(policy.rounding_base))
 
     n = table.num_rows
@@ -94,7 +103,9 @@ def anonymise_table(path_in: Path | str, path_out: Path | str, policy: Policy) -
         values = c.values
         present = ~np.isnan(values)
         rounded = np.where(present, np.floor(np.where(present, values, 0) / base + 0.5) * base, np.nan)
-        primary[:, j] = present & (values > 0) & ((values < threshold) | (rounded < threshold))
+        small = np.zeros(n, bool)
+        small[small_count_rows(c, policy)] = True
+        primary[:, j] = small | (present & (values > 0) & (rounded < threshold))
         rounded_all.append(rounded)
     secondary = secondary_suppression(grid, primary)
     for j, c in enumerate(counts):
@@ -112,7 +123,9 @@ def anonymise_table(path_in: Path | str, path_out: Path | str, policy: Policy) -
     row_has_suppression = np.array([bool(s) for s in suppressed_here], dtype=bool) if n else np.zeros(0, bool)
     n_percent = 0
     for p in percents:
-        hit = row_has_suppression & ~np.isnan(p.values)
+        named = np.zeros(n, bool)
+        named[implied.get(p.name, np.zeros(0, int))] = True
+        hit = (row_has_suppression | named) & ~np.isnan(p.values)
         if hit.any():
             n_percent += int(hit.sum())
             for r in np.flatnonzero(hit):
@@ -125,7 +138,7 @@ def anonymise_table(path_in: Path | str, path_out: Path | str, policy: Policy) -
         i = out.column_names.index(name)
         out = out.set_column(i, pa.field(name, array.type), array)
     marker = None
-    if n_suppressed or n_percent or secondary.any():
+    if n_suppressed or n_percent or secondary.any():  # the marker names every suppressed cell, row by row
         marker = MARKER
         while marker in out.column_names:
             marker = "_" + marker

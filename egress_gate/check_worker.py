@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from .column_types import Declaration
 from .context import CheckContext
 from .findings import Finding, Outcome
 from .policy import Policy
@@ -101,7 +102,8 @@ def _write_job(job: Path, path: Path, policy: Policy, context: CheckContext, bud
     (job / "job.json").write_text(json.dumps({
         "path": str(path.absolute()), "policy": values, "project": context.project,
         "budget": {"seconds": budget.seconds, "memory_bytes": budget.memory_bytes},
-        "releases": [str(p) for p in context.releases]}))
+        "releases": [str(p) for p in context.releases],
+        "declared": {name: d.to_dict() for name, d in context.declared.items()}}))
     pseudonyms = pa.table({"p": context.pseudonyms.cast(pa.string())})
     with pa.OSFile(str(job / "pseudonyms.arrow"), "wb") as sink, pa.ipc.new_file(sink, pseudonyms.schema) as writer:
         writer.write_table(pseudonyms)
@@ -146,7 +148,8 @@ def _run(job: Path) -> int:
     with pa.memory_map(str(job / "pseudonyms.arrow")) as source:
         pseudonyms = pa.ipc.open_file(source).read_all().column(0).combine_chunks()
     context = CheckContext(pseudonyms=pseudonyms, releases=tuple(Path(p) for p in spec["releases"]),
-                           project=spec["project"])
+                           project=spec["project"],
+                           declared={n: Declaration.from_dict(d) for n, d in spec.get("declared", {}).items()})
     progress = job / "progress"
 
     def on_check(name: str) -> None:

@@ -43,12 +43,14 @@ class Finding:
     cells: tuple[Cell, ...] = ()
     cell_count: int = 0  # how many cells were concerned; `cells` lists at most policy.max_cells_listed
     part: str | None = None  # sheet of a workbook, output of an ACRO results file
+    row_count: int | None = None  # how many rows those cells are on (None: not a finding about cells of rows)
 
     def to_dict(self) -> dict:
         return {
             "check": self.check, "outcome": self.outcome.value, "message": self.message,
             "cells": [c.to_dict() for c in self.cells], "cell_count": self.cell_count,
             "part": self.part, "policy": self.policy,
+            **({"row_count": self.row_count} if self.row_count is not None else {}),
         }
 
 

@@ -32,6 +32,22 @@ class RequestState(StrEnum):
     released = "released"
     withdrawn = "withdrawn"
 
+    @property
+    def words(self) -> str:
+        """The state as people read it (pages, the JSON API's ``state_words``, enclave-export)."""
+        return STATE_WORDS[self]
+
+
+STATE_WORDS = {  # the one place a state's name in words is written
+    RequestState.submitted: "submitted",
+    RequestState.under_review: "under review",
+    RequestState.approved: "approved",
+    RequestState.changes_requested: "changes requested",
+    RequestState.rejected: "rejected",
+    RequestState.released: "released",
+    RequestState.withdrawn: "withdrawn",
+}
+
 
 class RequestKind(StrEnum):
     """What a request carries: output files, or code (a patch of the project's repository,

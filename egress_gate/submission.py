@@ -140,7 +140,8 @@ def _refuse_special(dir_fd: int, name: str, where: str, requested: str, director
         st = os.lstat(name, dir_fd=dir_fd)
     except FileNotFoundError:
         raise EgressError(f"{requested}: {where} does not exist in the project workspace",
-                          "check the path (it is relative to the workspace)") from None
+                          "check the path: the gate takes it relative to the workspace (~/work); enclave-export takes it "
+                          "relative to your current folder, from ~, or absolute under the workspace") from None
     except OSError as exc:
         raise EgressError(f"{requested}: {where} cannot be examined ({exc.strerror})") from None
     if stat.S_ISLNK(st.st_mode):
@@ -181,3 +182,37 @@ def _open_error(exc: OSError, where: str, requested: str, directory: bool) -> Eg
     if exc.errno == errno.ENOENT:
         return EgressError(f"{requested}: {where} disappeared while being opened", "submit it again")
     return EgressError(f"{requested}: {where} cannot be opened ({exc.strerror})")
+
+
+# --- what the web form offers ----------------------------------------------------------------------------
+
+NOT_OFFERED_FOLDERS = frozenset({"lost+found", "__pycache__", "node_modules"})  # the filesystem's, tools' caches
+
+
+def offered(name: str) -> bool:
+    """Whether a file or folder name may be offered for a request: not hidden (``.git``,
+    ``.ipynb_checkpoints``, ``.bash_history``...), not the filesystem's or a tool's own folder."""
+    return not name.startswith(".") and name not in NOT_OFFERED_FOLDERS
+
+
+def offered_files(workspace: Path, allowed_types: tuple[str, ...], limit: int = 500) -> tuple[list[str], int]:
+    """(files offered, how many others were left out) of a workspace, for the new-request form.
+
+    Offered: regular files (no symlink on the way, none followed) that are not hidden nor in a
+    hidden or tool folder, of a type the project's policy releases. The form only proposes; what
+    is submitted is judged by :func:`open_submission` like any path."""
+    from .tables import file_type  # the gate's one reading of a file's type
+
+    root = Path(workspace)
+    found: list[str] = []
+    left_out = 0
+    for folder, dirs, files in os.walk(root) if root.is_dir() else ():
+        left_out += sum(1 for d in dirs if not offered(d))
+        dirs[:] = sorted(d for d in dirs if offered(d) and not os.path.islink(os.path.join(folder, d)))
+        for name in sorted(files):
+            path = Path(folder) / name
+            if not offered(name) or path.is_symlink() or not path.is_file() or file_type(path) not in allowed_types:
+                left_out += 1
+            elif len(found) < limit:
+                found.append(path.relative_to(root).as_posix())
+    return sorted(found), left_out

@@ -123,8 +123,8 @@ def check_allowed(request: EgressRequest, action: Action) -> RequestState:
     """The state ``action`` takes ``request`` to; raises :class:`WorkflowError` if its state forbids it."""
     new = TRANSITIONS.get((request.state, action))
     if new is None:
-        allowed = ", ".join(allowed_actions(request.state)) or f"none ({request.state} is final)"
-        raise WorkflowError(f"egress request {request.id} is {request.state}: it cannot {action}",
+        allowed = ", ".join(allowed_actions(request.state)) or f"none ({request.state.words} is final)"
+        raise WorkflowError(f"egress request {request.id} is {request.state.words}: it cannot {action}",
                             f"allowed now: {allowed}")
     return new
 
@@ -393,7 +393,7 @@ def download(session: Session, request_id: int, user: str, file_name: str) -> Eg
     reviewer = permissions.user_can_review(session, user, request)
     states = REVIEWER_DOWNLOAD_STATES if reviewer else MEMBER_DOWNLOAD_STATES
     if request.state not in states:
-        raise WorkflowError(f"egress request {request.id} is {request.state}: its files cannot be downloaded",
+        raise WorkflowError(f"egress request {request.id} is {request.state.words}: its files cannot be downloaded",
                             "members download files once released")
     file = next((f for f in request.files if f.name == file_name), None)
     if file is None:

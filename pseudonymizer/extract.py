@@ -497,6 +497,7 @@ def _table_manifest(plan: TablePlan, report: TableReport, source_sha256: str, wo
                 "type": str(_output_type(c)),
                 **({"rule": c.rule} if c.rule else {}),
                 **({"domain": c.domain} if c.domain else {}),
+                **({"nomenclature": c.nomenclature} if c.nomenclature not in ("", "-") else {}),
             }
             for c in plan.output
         ],

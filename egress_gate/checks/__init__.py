@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from ..column_types import LABELS
 from ..context import CheckContext
 from ..errors import EgressError
 from ..findings import Finding, Outcome
@@ -22,6 +23,7 @@ from ..tables import CODE_TYPES, TABLE_TYPES, TEXT_TYPES, file_type, read_tables
 from ._base import finding
 from .acro import acro_findings, is_acro_results
 from .code import check_code
+from .columns import check_column_types
 from .counts import check_implied_counts, check_rounding, check_small_counts
 from .differencing import check_differencing
 from .dominance import check_dominance
@@ -75,6 +77,7 @@ def check_file(path: Path | str, policy: Policy = DEFAULT_POLICY, context: Check
 
 
 TABLE_CHECKS: tuple[tuple[str, Callable[..., list[Finding]]], ...] = (
+    ("column_types", lambda view, policy, context: check_column_types(view, policy)),
     ("row_level", lambda view, policy, context: check_row_level(view, policy)),
     ("small_counts", lambda view, policy, context: check_small_counts(view, policy)),
     ("implied_counts", lambda view, policy, context: check_implied_counts(view, policy)),
@@ -97,7 +100,7 @@ def check_table(table, policy: Policy, context: CheckContext, part: str | None =
     step = on_check or (lambda name: None)
     findings = check_rows(table.num_rows, policy, part)
     step("profile")
-    view = TableView(table, part, policy.row_level_min_rows)
+    view = TableView(table, part, policy.row_level_min_rows, context.declared)
     for name, check in TABLE_CHECKS:
         step(name)
         findings += check(view, policy, context)
@@ -108,7 +111,7 @@ def _labelled(f: Finding, view: TableView) -> Finding:
     """The finding with each listed cell's row named by its label values (a row number helps nobody)."""
     if not any(c.row is not None for c in f.cells):
         return f
-    labels = [c for c in view.by_role("label", "date")][:3]
+    labels = [c for c in view.by_role(*LABELS, "date")][:3]
     if not labels:
         return f
     rows = sorted({c.row for c in f.cells if c.row is not None and 0 <= c.row < view.num_rows})

@@ -10,10 +10,24 @@ from ..policy import Policy
 
 
 def finding(check: str, outcome: Outcome, message: str, policy: Policy, cells=(), count: int | None = None,
-            part: str | None = None) -> Finding:
+            part: str | None = None, rows: int | None = None) -> Finding:
     cells = tuple(cells)
     return Finding(check, outcome, message, policy.record(), cells,
-                   len(cells) if count is None else count, part)
+                   len(cells) if count is None else count, part, rows)
+
+
+def coverage(found: list[tuple[str, np.ndarray]]) -> tuple[int, int, str]:
+    """(cells, rows, words) of cells given as (column, its row indices): "12 cells in 9 rows of column N",
+    "14 cells in 10 rows of columns a (12), b (2)". Counted exactly: never more than the table holds."""
+    found = [(name, rows) for name, rows in found if len(rows)]
+    cells = sum(len(rows) for _, rows in found)
+    rows = len(found[0][1]) if len(found) == 1 else _distinct_rows([r for _, r in found])
+    plural = lambda n, word: f"{n} {word}{'' if n == 1 else 's'}"  # noqa: E731
+    if len(found) == 1:
+        where = f"column {found[0][0]}"
+    else:
+        where = "columns " + ", ".join(f"{name} ({len(r)})" for name, r in found)
+    return cells, rows, f"{plural(cells, 'cell')} in {plural(rows, 'row')} of {where}"
 
 
 def passed(check: str, message: str, policy: Policy, part: str | None = None) -> Finding:
@@ -39,3 +53,13 @@ def rows_of(mask) -> np.ndarray:
 
 def listed(cells: list[Cell], total: int, policy: Policy) -> tuple[list[Cell], int]:
     return cells[: policy.max_cells_listed], total
+
+
+def _distinct_rows(row_lists: list[np.ndarray]) -> int:
+    """How many distinct rows several columns' row indices cover: one pass, no sort."""
+    if not row_lists:
+        return 0
+    seen = np.zeros(max(int(r.max()) for r in row_lists) + 1, bool)
+    for rows in row_lists:
+        seen[rows] = True
+    return int(seen.sum())

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..column_types import LABELS
 from ..context import CheckContext
 from ..errors import EgressError
 from ..findings import Cell, Finding, Outcome
@@ -23,7 +24,7 @@ from ..profile import TableView
 from ..tables import TABLE_TYPES, file_type, read_tables
 from ._base import finding, passed
 
-LABEL_ROLES = ("label", "date", "key")
+LABEL_ROLES = (*LABELS, "date", "identifier")
 
 
 def _released_views(context: CheckContext, policy: Policy):
@@ -36,7 +37,7 @@ def _released_views(context: CheckContext, policy: Policy):
         except EgressError:
             continue  # a released file unreadable now cannot be compared; the gate checked it at release
         for part, table in parts:
-            yield path, part, TableView(table, part, policy.row_level_min_rows)
+            yield path, part, TableView(table, part, policy.row_level_min_rows, context.declared)
 
 
 def _frame(view: TableView, labels: list[str], counts: list[str]) -> pd.DataFrame:

@@ -16,6 +16,7 @@ import re
 
 import numpy as np
 
+from ..column_types import NUMBERS
 from ..findings import Cell, Finding, Outcome
 from ..policy import Policy
 from ..profile import TableView, name_tokens
@@ -30,7 +31,7 @@ TOTAL_TOKENS = {"total", "sum", "somme", "montant", "amount", "cost", "cout", "d
 
 def _is_contribution(c) -> bool:
     return bool(CONTRIBUTION.match(str(c.name))) or (
-        c.values is not None and bool(name_tokens(c.name) & LARGEST_TOKENS) and c.role not in ("percent", "key", "label")
+        c.values is not None and bool(name_tokens(c.name) & LARGEST_TOKENS) and c.role in NUMBERS
         and not name_tokens(c.name) & {"share", "pct", "percent", "part", "ratio", "proportion"})
 
 
@@ -42,7 +43,7 @@ def _contributions(view: TableView) -> list[np.ndarray]:
 
 def _total_column(view: TableView, top_sum: np.ndarray):
     numeric = [c for c in view.columns if c.values is not None and not _is_contribution(c)
-               and c.role not in ("percent", "key")]
+               and c.role in NUMBERS]
     fitting = [c for c in numeric if np.all(np.nan_to_num(c.values) >= top_sum - 1e-9)]
     named = [c for c in fitting if name_tokens(c.name) & TOTAL_TOKENS]
     pool = named or fitting
@@ -52,7 +53,7 @@ def _total_column(view: TableView, top_sum: np.ndarray):
 def _largest_shares(view: TableView, policy: Policy) -> list[Finding]:
     """The largest contributor given as its share of the cell (a percentage or a fraction)."""
     out = []
-    for c in view.by_role("percent", "measure"):
+    for c in view.by_role("percentage", "magnitude"):
         if c.values is None or not name_tokens(c.name) & LARGEST_TOKENS:
             continue
         present = c.values[~np.isnan(c.values)]
@@ -113,7 +114,7 @@ def check_dominance(view: TableView, policy: Policy) -> list[Finding]:
 
 
 def _unassessable(view: TableView, policy: Policy) -> list[Finding]:
-    sums = [c for c in view.by_role("measure", "count") if name_tokens(c.name) & TOTAL_TOKENS - {"total", "value", "valeur"}]
+    sums = [c for c in view.by_role("magnitude", "count") if name_tokens(c.name) & TOTAL_TOKENS - {"total", "value", "valeur"}]
     if not sums:
         return []
     return [finding("dominance", Outcome.REVIEW,

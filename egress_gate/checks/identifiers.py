@@ -160,9 +160,11 @@ def check_nir(view: TableView, policy: Policy) -> list[Finding]:
 # --- dates ----------------------------------------------------------------------------------
 
 def _as_dates(c: Column) -> pa.Array | None:
-    if c.role == "date":
-        t = c.array.type
-        return c.array if pa.types.is_date(t) or pa.types.is_timestamp(t) else None
+    t = c.array.type
+    if pa.types.is_date(t) or pa.types.is_timestamp(t):
+        return c.array
+    if pa.types.is_temporal(t):
+        return None  # a time of day or a duration
     if not c.is_string or len(c.array) == c.array.null_count:
         return None
     lengths = c.length_range

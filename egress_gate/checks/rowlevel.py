@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..column_types import LABELS
 from ..findings import Cell, Finding, Outcome
 from ..hexkeys import looks_hex
 from ..policy import Policy
@@ -44,7 +45,7 @@ MOSTLY_UNIQUE = 0.9
 
 
 def _quasi_identifiers(view: TableView) -> list:
-    return [c for c in view.columns if c.role in ("label", "date", "key")
+    return [c for c in view.columns if c.role in (*LABELS, "date", "identifier")
             and not (c.is_string and c.name in view.hex and len(view.hex[c.name][0]) == len(c.array))]
 
 
@@ -115,7 +116,7 @@ def check_row_level(view: TableView, policy: Policy) -> list[Finding]:
     if view.num_rows < policy.row_level_min_rows:
         return [passed("row_level", f"{view.num_rows} rows: too few to be row-level data", policy, view.part)]
     shaped = _pseudonym_shaped(view)
-    keys = [c.name for c in view.by_role("key")]
+    keys = [c.name for c in view.by_role("identifier")]
     frequencies = [c for c in view.by_role("count") if np.nanmedian(c.values) > 1]
     if shaped or (keys and not frequencies):
         columns = shaped or keys

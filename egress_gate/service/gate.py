@@ -45,13 +45,13 @@ from .. import permissions, workflow
 from ..anonymise import KINDS as ANONYMISABLE, anonymise_table
 from ..check_worker import Budget, check_in_worker
 from ..checks.files import refuse_type
-from ..context import CheckContext, load_pseudonyms
+from ..context import CheckContext, load_declared, load_pseudonyms
 from ..errors import EgressError
 from ..models import EgressRelease, EgressRequest, RequestKind, RequestState
 from ..policy import DEFAULT_POLICY, Policy
 from ..quarantine import Quarantine
 from ..release import ReleaseStore
-from ..submission import open_submission
+from ..submission import offered_files, open_submission
 from ..tables import CODE_TYPES, file_type, read_tables
 from .config import GateConfig
 from .images import reencode
@@ -93,7 +93,7 @@ class Gate:
         self.quarantine = Quarantine(config.quarantine_dir)
         self.releases = ReleaseStore(config.releases_dir)
         config.work_dir.mkdir(mode=0o700, exist_ok=True)
-        self._pseudonyms: dict[str, tuple[tuple, pa.Array]] = {}
+        self._extracts: dict[str, tuple[tuple, pa.Array, dict]] = {}  # slug -> (files' key, pseudonyms, declared)
         self._lock = threading.Lock()
         self.budget = budget or Budget.from_env()
         # Checks run in worker processes; at most this many at once, the others wait their turn.
@@ -124,19 +124,26 @@ class Gate:
 
     def pseudonyms(self, slug: str) -> pa.Array:
         """The project's pseudonym set, cached until an extract changes."""
+        return self._extract_facts(slug)[1]
+
+    def declared(self, slug: str) -> dict:
+        """What the project's extracts declare about their columns, cached until an extract changes."""
+        return self._extract_facts(slug)[2]
+
+    def _extract_facts(self, slug: str) -> tuple:
         folder = self.config.extracts(slug)
         if not folder.is_dir():
             raise EgressError(f"project {slug!r} has no extracts folder {folder}: the identifier check cannot run",
                               "provision the project, then submit again")
         key = tuple(sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in folder.glob("*.parquet")))
         with self._lock:
-            cached = self._pseudonyms.get(slug)
+            cached = self._extracts.get(slug)
         if cached and cached[0] == key:
-            return cached[1]
-        values = load_pseudonyms(folder)
+            return cached
+        facts = (key, load_pseudonyms(folder), load_declared(folder))
         with self._lock:
-            self._pseudonyms[slug] = (key, values)
-        return values
+            self._extracts[slug] = facts
+        return facts
 
     def released_paths(self, session: Session, slug: str) -> tuple[Path, ...]:
         """The project's released files, for the differencing check."""
@@ -146,7 +153,8 @@ class Gate:
                      if (p := self.releases.root / str(r.id) / f.name).is_file())
 
     def context(self, session: Session, slug: str) -> CheckContext:
-        return CheckContext(pseudonyms=self.pseudonyms(slug), releases=self.released_paths(session, slug), project=slug)
+        return CheckContext(pseudonyms=self.pseudonyms(slug), releases=self.released_paths(session, slug), project=slug,
+                            declared=self.declared(slug))
 
     @staticmethod
     def project(session: Session, slug: str) -> Project:
@@ -201,7 +209,8 @@ class Gate:
             releases = self.released_paths(session, slug)
         if request_kind is RequestKind.code:
             policy = policy.with_overrides(allowed_types=CODE_TYPES)
-        context = CheckContext(pseudonyms=self.pseudonyms(slug), releases=releases, project=slug)
+        context = CheckContext(pseudonyms=self.pseudonyms(slug), releases=releases, project=slug,
+                               declared=self.declared(slug))
         try:
             snapshots = self.snapshot_all(slug, paths, policy)
         except EgressError as exc:
@@ -292,6 +301,7 @@ class Gate:
             if file is None:
                 raise workflow.WorkflowError(f"egress request {request_id} has no file {name!r}")
             policy = self.policy_for(self.project(session, request.project_slug))
+            slug = request.project_slug
             record(session, username, "egress.preview", request.project_slug, request=request.id, file=name,
                    sha256=file.sha256)
         result = FilePreview(name, file.sha256, [])
@@ -310,7 +320,7 @@ class Gate:
             if file_type(path) in ANONYMISABLE:
                 out = folder / f"anonymised-{name}"
                 try:
-                    summary = anonymise_table(path, out, policy)
+                    summary = anonymise_table(path, out, policy, self.declared(slug))
                 except EgressError as exc:
                     result.problem = f"no anonymised version: {exc}"
                     return result
@@ -374,6 +384,7 @@ class Gate:
                 raise workflow.WorkflowError(f"egress request {request_id} has failing findings not overridden by "
                                              f"{request.stewards_required} approving steward(s): it cannot be released")
             policy = self.policy_for(self.project(session, request.project_slug))
+            slug = request.project_slug
             anonymised = workflow.release_anonymised(request)
             decisions = [{"steward": d.steward, "vote": str(d.vote), "reason": d.reason, "overrides": d.overrides or [],
                           "release_anonymised": d.release_anonymised, "at": d.at.isoformat()}
@@ -391,7 +402,7 @@ class Gate:
                     if anonymised and file_type(Path(name)) in ANONYMISABLE:
                         src, out = folder / name, folder / f"anonymised-{name}"
                         self.quarantine.export(sha, src)
-                        summary = anonymise_table(src, out, policy)
+                        summary = anonymise_table(src, out, policy, self.declared(slug))
                         data = out.read_bytes()
                         findings.append({"file": name, "check": "anonymised", "original_sha256": sha,
                                          "summary": summary.to_dict()})
@@ -413,26 +424,20 @@ class Gate:
         entry = next((e for e in self.releases.entries() if e.request_id == str(request_id)), None)
         return {f["name"]: f["sha256"] for f in entry.files} if entry else {}
 
-    def workspace_files(self, username: str, slug: str, limit: int = 500) -> list[str]:
-        """Regular files of the project's workspace (symlinks not followed), for the submission form."""
+    def workspace_files(self, username: str, slug: str, limit: int = 500) -> tuple[list[str], int]:
+        """The project workspace's files the submission form offers, and how many it leaves out
+        (hidden files and folders such as .git and .ipynb_checkpoints, caches, types not released)."""
         with self.session() as session:
             permissions.check_user_can_submit(session, username, slug)
-        root = self.config.workspace(slug)
-        found: list[str] = []
-        for path in sorted(root.rglob("*")) if root.is_dir() else []:
-            if len(found) >= limit:
-                break
-            if path.is_symlink() or not path.is_file() or any(p.is_symlink() for p in path.relative_to(root).parents
-                                                               if str(p) != "."):
-                continue
-            found.append(str(path.relative_to(root)))
-        return found
+            policy = self.policy_for(self.project(session, slug))
+        return offered_files(self.config.workspace(slug), policy.allowed_types, limit)
 
 
 def request_json(request: EgressRequest, decisions: list, released: dict[str, str] | None = None) -> dict[str, Any]:
     return {
         "id": request.id, "project": request.project_slug, "requester": request.requester,
-        "kind": str(request.kind), "state": str(request.state), "justification": request.justification,
+        "kind": str(request.kind), "state": str(request.state),
+        "state_words": request.state.words, "justification": request.justification,
         "policy_version": request.policy_version, "stewards_required": request.stewards_required,
         "created_at": request.created_at.isoformat(),
         "files": [{"name": f.name, "sha256": f.sha256, "size": f.size, "findings": f.findings,

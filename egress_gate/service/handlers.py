@@ -338,7 +338,8 @@ class ApiRequestsHandler(ApiHandler):
     @web.authenticated
     async def get(self):
         requests = await in_thread(self.gate.my_requests, self.username)
-        self.write_json({"requests": [{"id": r.id, "project": r.project_slug, "state": str(r.state)}
+        self.write_json({"requests": [{"id": r.id, "project": r.project_slug, "state": str(r.state),
+                                        "state_words": r.state.words}
                                       for r in requests if self.visible(r)]})
 
     @web.authenticated
@@ -346,7 +347,7 @@ class ApiRequestsHandler(ApiHandler):
         body = self.body_json()
         request = await in_thread(self.gate.submit, self.username, self.bound_project(body.get("project")), body.get("paths"),
                                   body.get("justification") or "", str(body.get("kind") or "files"))
-        self.write_json({"id": request.id, "kind": str(request.kind), "state": str(request.state),
+        self.write_json({"id": request.id, "kind": str(request.kind), "state": str(request.state), "state_words": request.state.words,
                          "url": (self.settings["config"].public_url or "") + self.url(f"requests/{request.id}"),
                          "files": [{"name": f.name, "sha256": f.sha256, "size": f.size, "findings": f.findings}
                                    for f in request.files]}, status=201)

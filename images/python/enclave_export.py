@@ -1,12 +1,12 @@
 """Ask the egress gate to release outputs: nothing leaves the enclave any other way.
 
     >>> from enclave_export import submit, status
-    >>> request = submit(["work/table.csv"], "Aggregate counts by region for the paper, table 2")
+    >>> request = submit(["table.csv"], "Aggregate counts by region for the paper, table 2")  # beside the notebook
     >>> request["id"], request["state"]
 
 From a terminal::
 
-    enclave-export submit work/table.csv --justification "Aggregate counts for the paper"
+    enclave-export submit ~/work/table.csv --justification "Aggregate counts for the paper"
     enclave-export status 12
     enclave-export status          # every request of yours, and what happens next
     enclave-export code --justification "Analysis code for the paper's repository"   # in a git clone
@@ -19,8 +19,9 @@ long numeric literals, and stewards review it like any output; once released, ap
 with ``git apply``.
 
 The files must be in the project's shared workspace (~/work). A path is taken like any command
-takes it: absolute, or relative to the current directory; it is sent to the gate relative to the
-workspace, and the gate decides (a path outside the workspace, a symlink, a directory... is
+takes it: relative to the current folder (a notebook's is its own folder), from ``~``, or
+absolute under the workspace; a path outside it, or naming nothing, is refused here with what it
+resolved to. It is sent to the gate relative to the workspace, and the gate decides (a path outside the workspace, a symlink, a directory... is
 refused by the gate, which says why). The gate snapshots the exact bytes at submission, runs its
 automated checks (the *findings*) and holds the files until stewards approve the release; project
 members then download them from the gate's page, outside the enclave.
@@ -58,16 +59,28 @@ def workspace_dir() -> Path:
 
 
 def to_workspace_path(path: str | os.PathLike) -> str:
-    """``path`` (absolute or relative to the current directory) relative to the workspace.
+    """``path`` as the researcher's shell and notebook understand it, relative to the workspace.
 
-    Lexical only (symlinks are not followed): the gate sees exactly what was named and refuses
-    what leaves the workspace, with its reason.
+    ``~`` is the home folder; a relative path is relative to the current folder (a notebook's is
+    the notebook's own folder); an absolute path must be under the workspace. Lexical only
+    (symlinks are not followed): the gate sees exactly what was named and refuses what it must.
+    Raises :class:`ExportError` saying what the path resolved to, and what is allowed, when it
+    is outside the workspace or names no file.
     """
     text = os.fspath(path)
     if not text:
-        raise ExportError("an empty path was given")
-    absolute = os.path.normpath(os.path.join(os.getcwd(), text))
-    return os.path.relpath(absolute, os.path.normpath(str(workspace_dir())))
+        raise ExportError("an empty path was given: name a file of the workspace")
+    workspace = os.path.normpath(str(workspace_dir()))
+    absolute = os.path.normpath(os.path.join(os.getcwd(), os.path.expanduser(text)))
+    allowed = (f"files under the workspace {workspace} (~/work), named relative to the current folder "
+               f"({os.getcwd()}), from ~ (~/work/table.csv) or absolute")
+    if absolute != workspace and not absolute.startswith(workspace.rstrip("/") + "/"):
+        raise ExportError(f"{text} resolves to {absolute}, outside the workspace: allowed are {allowed}")
+    if not os.path.lexists(absolute):
+        raise ExportError(f"{text} resolves to {absolute}, which does not exist: allowed are {allowed}")
+    if os.path.isdir(absolute) and not os.path.islink(absolute):
+        raise ExportError(f"{text} resolves to {absolute}, a folder: name the files inside it one by one")
+    return os.path.relpath(absolute, workspace)
 
 
 def _setting(name: str) -> str:
@@ -179,10 +192,15 @@ NEXT = {
 }
 
 
+def _state(answer: dict) -> str:
+    """The state in words, as the gate writes it (``state_words``; an older gate sends only ``state``)."""
+    return str(answer.get("state_words") or answer.get("state"))
+
+
 def format_requests(requests: list[dict]) -> str:
     if not requests:
         return "no request yet: submit files with `enclave-export submit PATH --justification \"...\"`"
-    return "\n".join(f"request {r.get('id')}  {r.get('project')}  {r.get('state')}: "
+    return "\n".join(f"request {r.get('id')}  {r.get('project')}  {_state(r)}: "
                      f"{NEXT.get(r.get('state'), '')}".rstrip(": ") for r in requests)
 
 
@@ -214,7 +232,7 @@ def _findings_lines(findings) -> list[str]:
 def format_request(answer: dict) -> str:
     """A readable summary of a request: id, state, files with their hashes and findings."""
     kind = f" ({answer['kind']})" if answer.get("kind") == "code" else ""
-    lines = [f"request {answer.get('id')}{kind}: {answer.get('state')}"]
+    lines = [f"request {answer.get('id')}{kind}: {_state(answer)}"]
     if answer.get("project"):
         lines.append(f"  project: {answer['project']}")
     if answer.get("url"):

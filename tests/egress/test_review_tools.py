@@ -115,3 +115,27 @@ def test_the_link_the_api_returns_is_absolute_when_the_public_address_is_known(g
                                 "ENCLAVE_PUBLIC_URL": "https://enclave.example.org/"}).public_url == public.public_url
     assert GateConfig.from_env({"ENCLAVE_HOME": str(gate_server.root / "home"),
                                 "ENCLAVE_PUBLIC_URL": "http://0.0.0.0:8000"}).public_url is None
+
+
+def test_the_new_request_form_offers_only_the_researchers_own_files(gate_server):
+    work = gate_server.workspace()
+    for name in (".git/hooks/pre-commit", ".ipynb_checkpoints/table1-checkpoint.csv", ".hidden.csv"):
+        (work / name).parent.mkdir(parents=True, exist_ok=True)
+        (work / name).write_text("a\n1\n")
+    page = gate_server.page("remi", "requests/new")
+    assert page.status_code == 200, page.text
+    assert 'value="outputs/table1.csv"' in page.text
+    for hidden in (".git", ".ipynb_checkpoints", ".hidden.csv", "pre-commit"):
+        assert hidden not in page.text.split("not offered")[0], hidden  # only named in the note that explains
+    assert "other file(s) or folder(s) not offered" in page.text
+
+
+def test_states_show_in_words(gate_server):
+    rid = submit(gate_server, ("outputs/table1.csv",))["id"]
+    assert gate_server.decide("sven", rid, vote="request_changes", reason="round the counts to 5").status_code == 302
+    answer = gate_server.api("remi", "GET", f"requests/{rid}").json()
+    assert (answer["state"], answer["state_words"]) in (("under_review", "under review"),
+                                                          ("changes_requested", "changes requested"))
+    for path in ("requests", f"requests/{rid}"):
+        text = gate_server.page("remi", path).text
+        assert answer["state_words"] in text and f">{answer['state']}<" not in text, path

@@ -99,7 +99,7 @@ def test_every_action_the_state_does_not_allow_is_refused(gate, state):
         refused = [action for action in CALLS if (state, action) not in TRANSITIONS]
         assert refused, "every state refuses something"
         for action in refused:
-            with pytest.raises(WorkflowError, match=f"egress request {request.id} is {state}: it cannot {action}"):
+            with pytest.raises(WorkflowError, match=f"egress request {request.id} is {state.words}: it cannot {action}"):
                 CALLS[action](session, request)
         assert workflow.get_request(session, request.id).state is state
         assert actions_of(session, request.id) == before
@@ -280,7 +280,7 @@ def test_members_download_only_released_files_and_reviewers_the_held_ones(gate):
     with gate.session() as session:
         request = create_request_at_state(session, S.under_review)
         assert workflow.download(session, request.id, SAM, "table1.csv").sha256 == a_file().sha256
-        with pytest.raises(WorkflowError, match="is under_review: its files cannot be downloaded"):
+        with pytest.raises(WorkflowError, match="is under review: its files cannot be downloaded"):
             workflow.download(session, request.id, REQUESTER, "table1.csv")
         with pytest.raises(PermissionDenied, match=f"'{OUTSIDER}' may not download"):
             workflow.download(session, request.id, OUTSIDER, "table1.csv")
