@@ -43,7 +43,7 @@ class AuditAction(StrEnum):
     # servers
     server_start = "server.start"
     server_stop = "server.stop"
-    server_refused = "server.refused"  # started but not hardened (Swarm backend): removed, never handed out
+    server_refused = "server.refused"  # started but not hardened (any backend): removed, never handed out
     # the egress gate (egress_gate.workflow.Action, then what is only read)
     egress_submit = "egress.submit"
     egress_start_review = "egress.start_review"
@@ -61,6 +61,8 @@ class AuditAction(StrEnum):
     # the seal between browsers and enclave servers (spawner_config.seal)
     seal_refused = "seal.refused"
     seal_output_capped = "seal.output_capped"
+    # the hub API gate (spawner_config.hub_api_gate): a call from an enclave outside its allow-list
+    hub_api_refused = "hub_api.refused"
     # the project tools (project_tools): package requests and decisions, the git remote
     package_request = "package.request"
     package_approve = "package.approve"

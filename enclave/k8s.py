@@ -5,7 +5,7 @@ registry's resources for the project, the settings' image and ports. What Docker
 
 | Docker (EnclaveSpawner) | Kubernetes (this profile) |
 |---|---|
-| network ``enclave-<slug>`` + host firewall | NetworkPolicies: deny all; egress to the hub API and gate, ingress from the seal |
+| network ``enclave-<slug>`` + host firewall | NetworkPolicies: deny all; egress to the hub API gate, egress gate, tools; ingress from the seal |
 | extracts bind-mounted read-only at ~/data | the project's extracts claim, mounted ``readOnly`` |
 | workspace with a quota at ~/work | the project's workspace claim, its size the quota |
 | ``user 1000:100``, ``cap_drop ALL``, no-new-privileges | ``runAs*``/``fsGroup``, ``runAsNonRoot``, drop ALL, no escalation, seccomp |
@@ -94,7 +94,7 @@ def kubespawner_config(slug: str, resources: dict, settings: Settings, cluster: 
         "cpu_guarantee": float(resources["cpu_limit"]),
         "mem_limit": resources["mem_limit"],  # JupyterHub's byte specification, as on Docker ("2G" = 2 GiB)
         "mem_guarantee": resources["mem_limit"],
-        "hub_connect_url": f"http://{cluster.hub_ip}:{settings.hub_api_port}",
+        "hub_connect_url": f"http://{cluster.hub_ip}:{settings.hub_api_enclave_port}",  # the hub API gate, in the hub pod
         "environment": {"ENCLAVE_PROJECT": slug, "ENCLAVE_EGRESS_URL": gate},
         "extra_labels": _labels(slug, "notebook"),
         "extra_pod_config": {"enableServiceLinks": False},
@@ -194,7 +194,8 @@ def helm_values(settings: Settings) -> dict[str, Any]:
     return {
         "hub": {
             "service": {"extraPorts": [{"name": name, "port": port, "targetPort": port} for name, port in
-                                       (("enclave-gate", settings.egress_enclave_port), ("enclave-tools", settings.tools_enclave_port))]},
+                                       (("enclave-gate", settings.egress_enclave_port), ("enclave-tools", settings.tools_enclave_port),
+                                        ("enclave-hub-api-gate", settings.hub_api_enclave_port))]},
             "networkPolicy": {"ingress": [
                 {"from": [{"podSelector": {"matchLabels": {"component": "proxy"}}}], "ports": [{"port": settings.seal_port}]},
                 {"from": [{"podSelector": {"matchLabels": {ROLE_LABEL: "notebook"}}}],

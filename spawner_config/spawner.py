@@ -3,7 +3,8 @@
 Everything about the container comes from the registry and the settings — nothing from
 ``user_options`` sent by a browser:
 
-- only the project's internal network (``enclave-<slug>``); the hub API reached at its gateway, and
+- only the project's internal network (``enclave-<slug>``); the hub API gate reached at its gateway
+  (:mod:`spawner_config.hub_api_gate`: what a single-user server needs of the hub API, nothing else), and
   the egress gate's submission port there (``ENCLAVE_EGRESS_URL``; the server's token may reach that
   one service: ``server_token_scopes``) — never the public proxy;
 - its project's tools (git remote, package index) at the gateway too (:mod:`spawner_config.tools_env`);
@@ -58,7 +59,8 @@ class EnclaveSpawner(DockerSpawner):
     work_path = Unicode(f"{HOME}/work", help="Where the project's shared workspace appears (read-write).").tag(config=True)
     home_tmpfs_size = Unicode("1g", help="Size of the in-memory home (everything written outside ~/work is lost at stop).").tag(config=True)
     tmp_tmpfs_size = Unicode("1g", help="Size of /tmp.").tag(config=True)
-    hub_api_port = Int(help="The hub API port, reached by containers at their network's gateway.").tag(config=True)
+    hub_api_port = Int(help="The hub API gate's port, reached by containers at their network's gateway "
+                            "(ENCLAVE_HUB_API_ENCLAVE_PORT: the hub API itself is on loopback).").tag(config=True)
 
     @default("enclave_settings")
     def _settings_default(self) -> Settings:
@@ -66,7 +68,7 @@ class EnclaveSpawner(DockerSpawner):
 
     @default("hub_api_port")
     def _hub_api_port_default(self) -> int:
-        return self.enclave_settings.hub_api_port
+        return self.enclave_settings.hub_api_enclave_port
 
     @default("server_token_scopes")
     def _server_token_scopes_default(self) -> list[str]:

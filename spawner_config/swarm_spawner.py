@@ -6,7 +6,7 @@ registry, nothing from the browser), same hardening by Swarm's own means:
 | Docker backend | here |
 |---|---|
 | project bridge + host firewall | encrypted internal attachable overlay ``enclave-swarm-<slug>`` (:mod:`enclave.swarm`), ``dnsrr`` |
-| hub API at the bridge's gateway | the hub's container joins the overlay; its address there |
+| hub API gate at the bridge's gateway | the hub's container joins the overlay; the gate at its address there (hub API on loopback) |
 | ``read_only``, ``cap_drop``, ``user`` | the same fields of the service's container spec |
 | ``pids_limit`` | the task's resource limit ``Pids`` |
 | ``tmpfs`` host config | tmpfs mounts (``nosuid,nodev,noexec``; Swarm takes their mode from the image's directory, no owner) |

@@ -83,7 +83,7 @@ def test_a_server_reaches_only_the_hub_api_the_gate_and_the_tools(rendered):
     alice = Endpoint("alpha-alice", "enclave", server)
     allowed = {(name, port, proto) for (name, peer), port, proto in itertools.product(_endpoints(rendered).items(), PORTS, PROTOCOLS)
                if admits(policies, alice, "Egress", peer, port, proto, NAMESPACES)}
-    assert allowed == {("hub", SETTINGS.hub_api_port, "TCP"), ("hub", SETTINGS.egress_enclave_port, "TCP"),
+    assert allowed == {("hub", SETTINGS.hub_api_enclave_port, "TCP"), ("hub", SETTINGS.egress_enclave_port, "TCP"),
                        ("hub", SETTINGS.tools_enclave_port, "TCP")}
     inbound = {(name, port, proto) for (name, peer), port, proto in itertools.product(_endpoints(rendered).items(), PORTS, PROTOCOLS)
                if admits(policies, alice, "Ingress", peer, port, proto, NAMESPACES)}
@@ -180,7 +180,7 @@ def test_the_hub_pod_lets_servers_reach_the_api_and_the_gate_and_the_proxy_the_s
     policies = [*rendered["alpha"]["networkpolicies.yaml"], hub_policy]
     alice = Endpoint("alpha-alice", "enclave", rendered["alpha"]["pods.yaml"][0]["metadata"]["labels"])
     hub, proxy = _endpoints(rendered)["hub"], _endpoints(rendered)["proxy"]
-    for port in (SETTINGS.hub_api_port, SETTINGS.egress_enclave_port, SETTINGS.tools_enclave_port):
+    for port in (SETTINGS.hub_api_enclave_port, SETTINGS.egress_enclave_port, SETTINGS.tools_enclave_port):
         assert reachable(policies, alice, hub, port, "TCP", NAMESPACES)
     assert reachable(policies, proxy, hub, SETTINGS.seal_port, "TCP", NAMESPACES)
     assert not reachable(policies, alice, hub, SETTINGS.seal_port, "TCP", NAMESPACES)  # a server never reaches the seal

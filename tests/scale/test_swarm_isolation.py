@@ -173,12 +173,13 @@ def test_only_the_hub_api_and_gate_answer(swarm_platform, running, hub, swarm):
         for address in (docker0_address(), gwbridge, hub_alpha):
             assert not can_connect(alpha, address, canary.port), address
         assert not can_connect(alpha, hub_alpha, swarm_platform.proxy_port), "the public proxy is closed to enclaves"
-        assert not can_connect(alpha, hub_beta, swarm_platform.hub_api_port), "the hub's address on another project's overlay"
+        assert not can_connect(alpha, hub_beta, swarm_platform.hub_api_enclave_port), "the hub's address on another project's overlay"
+        assert not can_connect(alpha, hub_alpha, swarm_platform.hub_api_port), "the hub API itself is on the hub container's loopback"
         assert can_connect(alpha, hub_alpha, swarm_platform.settings().egress_enclave_port)
         assert canary.hits == 1
         status = in_container(alpha, f"""
 import json, urllib.request
-print(json.dumps({{"status": urllib.request.urlopen("http://{hub_alpha}:{swarm_platform.hub_api_port}/hub/api/", timeout=5).status}}))
+print(json.dumps({{"status": urllib.request.urlopen("http://{hub_alpha}:{swarm_platform.hub_api_enclave_port}/hub/api/", timeout=5).status}}))
 """)
         assert status["status"] == 200
     finally:
