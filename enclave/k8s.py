@@ -8,7 +8,8 @@ registry's resources for the project, the settings' image and ports. What Docker
 | network ``enclave-<slug>`` + host firewall | NetworkPolicies: deny all; egress to the hub API gate, egress gate, tools; ingress from the seal |
 | extracts bind-mounted read-only at ~/data | the project's extracts claim, mounted ``readOnly`` |
 | workspace with a quota at ~/work | the project's workspace claim, its size the quota |
-| ``user 1000:100``, ``cap_drop ALL``, no-new-privileges | ``runAs*``/``fsGroup``, ``runAsNonRoot``, drop ALL, no escalation, seccomp |
+| ``user 1000:100``, ``cap_drop ALL``, no-new-privileges | ``runAs*``/``fsGroup``, ``runAsNonRoot``, drop ALL, no escalation |
+| ``seccomp=`` the enclave's profile | ``seccompProfile: Localhost`` :data:`SECCOMP_PROFILE`, rendered beside the manifests |
 | ``read_only`` root, tmpfs /tmp and home | ``readOnlyRootFilesystem``, memory-backed ``emptyDir`` for /tmp and the home |
 | ``mem_limit``, ``cpu_limit`` | container limits (and requests) |
 | ``pids_limit`` | none per pod: the kubelet's ``podPidsLimit`` (node-wide) must be set |
@@ -18,6 +19,11 @@ The browser reaches a server only through the seal, which runs in the hub pod (a
 as on Docker): so the one peer allowed in is the hub pod on the server's port, never the proxy pod,
 whose routes lead to every server. Egress goes to the hub Service's address (no DNS is allowed: a
 resolver that forwards upstream is a way out), so the profile needs that address (``--hub-ip``).
+
+The seccomp profile (:mod:`enclave.seccomp`) is a file on each node: a node that may run servers must
+hold ``enclave-seccomp.json`` (as rendered) at ``<kubelet root>/seccomp/`` + :data:`SECCOMP_PROFILE`
+(``/var/lib/kubelet/seccomp/enclave/enclave-seccomp.json`` by default); a pod whose profile is missing
+does not start (``CreateContainerError``), it never runs unconfined.
 
 Nothing here has run against a cluster (none is reachable from this machine); the manifests are
 validated against the Kubernetes schemas (``kubernetes-validate``, strict) and the policies'
@@ -30,6 +36,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
+from enclave import seccomp
 from enclave.errors import EnclaveError
 from enclave.layout import NOTEBOOK_GID, NOTEBOOK_UID
 from enclave.models import default_resources
@@ -41,6 +48,8 @@ PROJECT_LABEL = "enclave.io/project"  # on every object of a project
 ROLE_LABEL = "enclave.io/role"
 HUB_POD = {"app": "jupyterhub", "component": "hub"}  # Zero to JupyterHub's labels of the hub pod
 K8S_VERSION = "1.33.0"  # the API version the manifests are validated against
+SECCOMP_FILE = "enclave-seccomp.json"
+SECCOMP_PROFILE = f"enclave/{SECCOMP_FILE}"  # relative to the kubelet's seccomp folder
 
 
 @dataclass(frozen=True)
@@ -85,9 +94,9 @@ def kubespawner_config(slug: str, resources: dict, settings: Settings, cluster: 
             "runAsNonRoot": True,
             "readOnlyRootFilesystem": True,
             "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
+            "seccompProfile": {"type": "Localhost", "localhostProfile": SECCOMP_PROFILE},
         },
-        "pod_security_context": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "pod_security_context": {"runAsNonRoot": True, "seccompProfile": {"type": "Localhost", "localhostProfile": SECCOMP_PROFILE}},
         "automount_service_account_token": False,
         "service_account": None,
         "cpu_limit": float(resources["cpu_limit"]),
@@ -193,6 +202,8 @@ def helm_values(settings: Settings) -> dict[str, Any]:
     """Zero to JupyterHub values the profile needs (merged into the operator's own values file)."""
     return {
         "hub": {
+            # The hub API gate runs in the hub pod, beside the hub (the hub image holds this code); servers reach it only.
+            "services": {"enclave-hub-api-gate": {"command": ["python3", "-m", "spawner_config.hub_api_gate"]}},
             "service": {"extraPorts": [{"name": name, "port": port, "targetPort": port} for name, port in
                                        (("enclave-gate", settings.egress_enclave_port), ("enclave-tools", settings.tools_enclave_port),
                                         ("enclave-hub-api-gate", settings.hub_api_enclave_port))]},
@@ -222,6 +233,7 @@ def render(slug: str, resources: dict, settings: Settings, cluster: Cluster, mem
         "networkpolicies.yaml": network_policies(slug, settings, cluster),
         "volumes.yaml": volume_claims(slug, resources, cluster),
         "pods.yaml": pods,
+        SECCOMP_FILE: seccomp.profile(),  # for each node: see the module docstring
     }
 
 

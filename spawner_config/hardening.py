@@ -1,14 +1,17 @@
-"""Is a started server really hardened? Checks of a Swarm service's spec, of its task's container and of
-the server's process as the kernel sees it (``/proc/1/status`` inside), each returning what is wrong.
+"""Is a started server really hardened? Checks of a Swarm service's spec, of a container's settings, of
+the server's process as the kernel sees it (``/proc/1/status`` inside) and of what a process of the
+researcher's uid can do to jupyter-server (:data:`PROBE`: ptrace and process_vm_readv must fail with
+EPERM, the enclave's seccomp profile, :mod:`enclave.seccomp`), each returning what is wrong.
 
 The Swarm backend asks for every hardening of the Docker backend, but by other means (some through
-fields a Swarm version may ignore: it silently ignores no-new-privileges, for one). So the spawner
-checks what it got after the start, from three independent sides, and refuses to hand out a server
-for which any list is not empty (:class:`spawner_config.swarm_spawner.SwarmEnclaveSpawner`).
+fields a Swarm version may ignore: it silently ignores no-new-privileges, for one). So every spawner
+checks what it got after the start, from independent sides, and refuses to hand out a server for
+which any list is not empty (:meth:`spawner_config.spawner.EnclaveSpawner.start_object`).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 NO_NEW_PRIVS_COMMAND = ["setpriv", "--no-new-privs", "--"]
@@ -132,4 +135,67 @@ def status_problems(status: str, uid: int) -> list[str]:
     uids = fields.get("Uid", "").split()
     if not uids or any(u != str(uid) for u in uids):
         found.append(f"process 1: uids {uids}, not {uid}")
+    return found
+
+
+# Run in a started server's container as its user: can a process of that user take over jupyter-server
+# (or PID 1 if none is found)? PTRACE_SEIZE attaches without stopping the target; the probe's exit detaches.
+PROBE = r"""
+import ctypes, json, os
+libc = ctypes.CDLL(None, use_errno=True)
+
+def target():
+    for name in os.listdir("/proc"):
+        if name.isdigit() and int(name) != os.getpid():
+            try:
+                command = open(f"/proc/{name}/cmdline", "rb").read()
+            except OSError:
+                continue
+            if b"jupyterhub-singleuser" in command:
+                return int(name)
+    return 1
+
+class IOVec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+pid = target()
+ctypes.set_errno(0)
+ptrace = 0 if libc.ptrace(0x4206, pid, 0, 0) == 0 else ctypes.get_errno()
+try:
+    address = int(open(f"/proc/{pid}/maps").readline().split("-")[0], 16)
+except (OSError, ValueError):
+    address = 0
+buf = ctypes.create_string_buffer(1)
+local, remote = IOVec(ctypes.addressof(buf), 1), IOVec(address, 1)
+ctypes.set_errno(0)
+vm = 0 if libc.process_vm_readv(pid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0) == 1 else ctypes.get_errno()
+print(json.dumps({"pid": pid, "ptrace": ptrace, "process_vm_readv": vm}))
+"""
+PROBE_COMMAND = ["python3", "-c", PROBE]
+EPERM = 1
+
+
+def probe_problems(output: str) -> list[str]:
+    """What the :data:`PROBE`'s output shows: each way into another process that was not refused with EPERM."""
+    try:
+        seen = json.loads(output.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return [f"the ptrace probe gave no answer: {output.strip()[-300:]!r}"]
+    return [f"{call} on process {seen.get('pid')} ({'allowed' if seen.get(call) == 0 else f'errno {seen.get(call)}'}), "
+            "not refused with EPERM by the enclave's seccomp profile"
+            for call in ("ptrace", "process_vm_readv") if seen.get(call) != EPERM]
+
+
+def security_opt_problems(attrs: dict, wanted: list[str]) -> list[str]:
+    """The container's ``SecurityOpt`` (``docker inspect``) holds each of ``wanted`` (no-new-privileges,
+    the enclave's seccomp profile), and nothing that weakens them (``seccomp=unconfined``, another profile)."""
+    seen = (attrs.get("HostConfig") or {}).get("SecurityOpt") or []
+    found = []
+    for option in wanted:
+        if option not in seen:
+            found.append(f"container: security option {option.split('=')[0]}{'=<the enclave profile>' if '=' in option else ''} "
+                         "is missing")
+    extra = [option.split("=")[0] + ("=..." if "=" in option else "") for option in seen if option not in wanted]
+    if extra:
+        found.append(f"container: other security options {extra}")
     return found
