@@ -127,6 +127,12 @@ print(json.dumps({"procs": procs, "root_writable": root_writable, "docker_sock":
     host_config = running["alpha"].attrs["HostConfig"]
     assert host_config["ReadonlyRootfs"] and host_config["CapDrop"] == ["ALL"]
     assert host_config["Memory"] == 1 << 30 and host_config["PidsLimit"] == 256 and host_config["NanoCpus"] == 10 ** 9
+    # The entry point's seccomp filter: ptrace and process_vm_readv on jupyter-server refused (EPERM).
+    from spawner_config.hardening import PROBE
+
+    probe = running["alpha"].exec_run(["python3", "-c", PROBE], user="1000:100")
+    seen = json.loads(probe.output.decode().strip().splitlines()[-1])
+    assert seen["ptrace"] == 1 and seen["process_vm_readv"] == 1 and seen["pid"] != 1, seen
 
 
 def test_token_is_a_secret_not_in_the_service_spec(swarm, running):
@@ -241,8 +247,9 @@ def test_host_firewall_drops_docker_gwbridge(swarm_platform, running):
 
 
 def test_a_weakened_server_is_refused(swarm_platform, swarm, running):
-    """gamma's spawner leaves out setpriv --no-new-privs: its service starts, the check after start finds
-    it (in the spec and in /proc/1/status inside), removes it and the hub never marks it ready."""
+    """gamma's spawner leaves out setpriv --no-new-privs and the seccomp filter: its service starts, the check
+    after start finds it (in the spec, in /proc/1/status inside and by the ptrace probe), removes it and the
+    hub never marks it ready."""
     from sqlalchemy import select
 
     from enclave.db import make_engine, session_scope
@@ -263,7 +270,7 @@ def test_a_weakened_server_is_refused(swarm_platform, swarm, running):
         details = [e.details for e in events if e.project == slug("gamma")]
     assert details, "no server.refused audit event"
     problems = " ".join(details[-1]["problems"])
-    assert "NoNewPrivs is '0'" in problems and "setpriv --no-new-privs" in problems
+    assert "NoNewPrivs is '0'" in problems and "setpriv --no-new-privs" in problems and "ptrace on process" in problems
     assert "is not hardened" in swarm_platform.hub_log()
 
 
