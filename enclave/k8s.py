@@ -84,6 +84,7 @@ def kubespawner_config(slug: str, resources: dict, settings: Settings, cluster: 
     return {
         "image": settings.notebook_image_for(resources.get("image")),  # the project's choice: slim or stack
         "image_pull_policy": "IfNotPresent",
+        "cmd": list(seccomp.SERVER_COMMAND),  # jupyterhub-singleuser, non-dumpable (enclave.seccomp)
         "port": NOTEBOOK_PORT,
         "uid": NOTEBOOK_UID,
         "gid": NOTEBOOK_GID,
@@ -133,7 +134,7 @@ def pod_manifest(slug: str, username: str, config: dict[str, Any]) -> dict[str, 
     memory = {k: ByteSpecification().validate(None, config[k]) for k in ("mem_limit", "mem_guarantee")}  # bytes, as KubeSpawner passes them
     env = {**config["environment"], "JUPYTERHUB_API_URL": f"{config['hub_connect_url']}/hub/api"}
     pod = make_pod(
-        name=f"jupyter-{username}--{slug}", cmd=["jupyterhub-singleuser"], port=config["port"], image=config["image"],
+        name=f"jupyter-{username}--{slug}", cmd=config["cmd"], port=config["port"], image=config["image"],
         image_pull_policy=config["image_pull_policy"], uid=config["uid"], gid=config["gid"], fs_gid=config["fs_gid"],
         privileged=config["privileged"], allow_privilege_escalation=config["allow_privilege_escalation"],
         container_security_context=config["container_security_context"], pod_security_context=config["pod_security_context"],

@@ -11,10 +11,15 @@ the capabilities, and denies them with ``EPERM``.
 
 Not denied, on purpose: signals (``kill``, ``tgkill``, ``pidfd_open``, ``pidfd_send_signal``): the
 server stops its kernels with them, and killing jupyter-server stops the container (its ``tini``
-exits with it), it does not hand over its port. Reading another process's memory through
-``/proc/<pid>/mem`` is no system call of its own (an ``open``): seccomp cannot see it; the kernel's
-ptrace access check applies to it (see the report of the post-start check,
-:func:`spawner_config.hardening.probe_problems`).
+exits with it), it does not hand over its port.
+
+Not a system call of its own, so out of seccomp's sight: another process's memory through
+``/proc/<pid>/mem`` (an ``open``, then ``read``/``write``; writing there even changes read-only code).
+The kernel lets a process of the same uid do it unless the target is non-dumpable; so jupyter-server
+makes itself non-dumpable before anything else (:data:`SERVER_COMMAND`, every backend's server
+command): its ``/proc/<pid>/mem``, ``environ`` and the rest then belong to root, and ptrace on it
+needs CAP_SYS_PTRACE, which nobody in an enclave has. ``execve`` resets the flag: kernels and
+terminals, the researcher's own processes, are as before.
 """
 
 from __future__ import annotations
@@ -28,6 +33,17 @@ PROFILE = Path(__file__).resolve().parent / "seccomp_profile.json"
 # same source package as docker.io): apt-get download it and extract this file.
 MOBY_DEFAULT = Path("/usr/share/gocode/src/github.com/docker/docker/profiles/seccomp/default.json")
 EPERM = 1
+
+# jupyterhub-singleuser, non-dumpable first (PR_SET_DUMPABLE 0), in the same process: given its
+# arguments after "jupyterhub-singleuser" (what the process list shows as its name).
+SERVER_COMMAND = ["python3", "-c",
+                  "import ctypes, sys\n"
+                  "if ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0):\n"
+                  "    sys.exit('enclave: jupyter-server cannot make itself non-dumpable')\n"
+                  "sys.argv = sys.argv[1:]\n"
+                  "from jupyterhub.singleuser import main\n"
+                  "sys.exit(main())\n",
+                  "jupyterhub-singleuser"]
 
 DENIED = {
     "ptrace": "attach to another process: read and write its memory and registers, make it run any code",

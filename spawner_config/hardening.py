@@ -138,52 +138,87 @@ def status_problems(status: str, uid: int) -> list[str]:
     return found
 
 
-# Run in a started server's container as its user: can a process of that user take over jupyter-server
-# (or PID 1 if none is found)? PTRACE_SEIZE attaches without stopping the target; the probe's exit detaches.
+# Run in a started server's container as its user. Two questions: is the enclave's seccomp profile in
+# force — ptrace and process_vm_readv on a process of the same uid that lets itself be traced (the
+# probe's own child) must fail with EPERM — and is jupyter-server closed to that uid: non-dumpable
+# (enclave.seccomp.SERVER_COMMAND), so that its /proc/<pid>/mem (an open(), which seccomp cannot see)
+# and ptrace are refused. The server is waited for (up to WAIT seconds) until it has made itself
+# non-dumpable: its /proc/<pid>/mem then belongs to root. PTRACE_SEIZE attaches without stopping.
 PROBE = r"""
-import ctypes, json, os
+import ctypes, json, os, signal, sys, time
+WAIT = 0 if sys.argv[1:] == ["--no-server"] else 20
 libc = ctypes.CDLL(None, use_errno=True)
-
-def target():
-    for name in os.listdir("/proc"):
-        if name.isdigit() and int(name) != os.getpid():
-            try:
-                command = open(f"/proc/{name}/cmdline", "rb").read()
-            except OSError:
-                continue
-            if b"jupyterhub-singleuser" in command:
-                return int(name)
-    return 1
 
 class IOVec(ctypes.Structure):
     _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
 
-pid = target()
+def errno_of(result, ok):
+    return 0 if result == ok else ctypes.get_errno()
+
+def server():
+    for name in os.listdir("/proc"):
+        if name.isdigit() and int(name) not in (1, os.getpid()):
+            try:
+                command = open(f"/proc/{name}/cmdline", "rb").read().split(b"\0")
+            except OSError:
+                continue
+            if command[0].endswith(b"python3") and b"jupyterhub-singleuser" in command:
+                return int(name)
+    return 0
+
+child = os.fork()
+if child == 0:
+    time.sleep(WAIT + 10)
+    os._exit(0)
 ctypes.set_errno(0)
-ptrace = 0 if libc.ptrace(0x4206, pid, 0, 0) == 0 else ctypes.get_errno()
-try:
-    address = int(open(f"/proc/{pid}/maps").readline().split("-")[0], 16)
-except (OSError, ValueError):
-    address = 0
+ptrace = errno_of(libc.ptrace(0x4206, child, 0, 0), 0)
+address = int(open(f"/proc/{child}/maps").readline().split("-")[0], 16)
 buf = ctypes.create_string_buffer(1)
 local, remote = IOVec(ctypes.addressof(buf), 1), IOVec(address, 1)
 ctypes.set_errno(0)
-vm = 0 if libc.process_vm_readv(pid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0) == 1 else ctypes.get_errno()
-print(json.dumps({"pid": pid, "ptrace": ptrace, "process_vm_readv": vm}))
+vm = errno_of(libc.process_vm_readv(child, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0), 1)
+os.kill(child, signal.SIGKILL)
+os.waitpid(child, 0)
+deadline, pid = time.monotonic() + WAIT, 0
+while time.monotonic() < deadline:
+    pid = server()
+    try:
+        if pid and os.stat(f"/proc/{pid}/mem").st_uid == 0:
+            break
+    except OSError:
+        pass
+    time.sleep(0.05)
+try:
+    open(f"/proc/{pid}/mem", "rb").close() if pid else None
+    memory = 0 if pid else -1
+except OSError as error:
+    memory = error.errno
+ctypes.set_errno(0)
+server_ptrace = errno_of(libc.ptrace(0x4206, pid, 0, 0), 0) if pid else -1
+print(json.dumps({"ptrace": ptrace, "process_vm_readv": vm, "server": pid, "server_memory": memory,
+                  "server_ptrace": server_ptrace}))
 """
 PROBE_COMMAND = ["python3", "-c", PROBE]
 EPERM = 1
 
 
 def probe_problems(output: str) -> list[str]:
-    """What the :data:`PROBE`'s output shows: each way into another process that was not refused with EPERM."""
+    """What the :data:`PROBE`'s output shows: the seccomp profile not in force, jupyter-server open to its uid."""
     try:
         seen = json.loads(output.strip().splitlines()[-1])
     except (ValueError, IndexError):
         return [f"the ptrace probe gave no answer: {output.strip()[-300:]!r}"]
-    return [f"{call} on process {seen.get('pid')} ({'allowed' if seen.get(call) == 0 else f'errno {seen.get(call)}'}), "
-            "not refused with EPERM by the enclave's seccomp profile"
-            for call in ("ptrace", "process_vm_readv") if seen.get(call) != EPERM]
+    found = [f"{call} on a process of the same uid {'allowed' if seen.get(call) == 0 else f'gave errno {seen.get(call)}'}, "
+             "not refused with EPERM: the enclave's seccomp profile is not in force"
+             for call in ("ptrace", "process_vm_readv") if seen.get(call) != EPERM]
+    if not seen.get("server"):
+        found.append("no jupyterhub-singleuser process (python3) found in the container")
+    else:
+        if seen.get("server_memory") == 0:
+            found.append(f"jupyter-server's memory (/proc/{seen['server']}/mem) is open to uid 1000: the server is not non-dumpable")
+        if seen.get("server_ptrace") == 0:
+            found.append(f"ptrace on jupyter-server (process {seen['server']}) is allowed")
+    return found
 
 
 def security_opt_problems(attrs: dict, wanted: list[str]) -> list[str]:

@@ -14,7 +14,8 @@ Everything about the container comes from the registry and the settings — noth
   nothing else from the host (no Docker socket, no sources, no keys);
 - the project's notebook image (manifest ``[resources] image``: slim or stack, tags from the settings);
 - non-root (uid 1000), all capabilities dropped, no-new-privileges, the enclave's seccomp profile
-  (:mod:`enclave.seccomp`: no ptrace, no process_vm_readv/writev...), read-only root
+  (:mod:`enclave.seccomp`: no ptrace, no process_vm_readv/writev...), jupyter-server non-dumpable
+  (its memory closed to the researcher's processes, who share its uid), read-only root
   filesystem with tmpfs for ``/tmp`` and the home; memory, CPU and process limits from the project.
 
 After the start, the container is checked (:mod:`spawner_config.hardening`: its security options,
@@ -89,6 +90,10 @@ class EnclaveSpawner(DockerSpawner):
     @default("name_template")
     def _name_template_default(self) -> str:
         return "enclave-{raw_servername}-{raw_username}"  # slugs and user names are DNS-safe (registry rules)
+
+    @default("cmd")
+    def _cmd_default(self) -> list[str]:
+        return list(seccomp.SERVER_COMMAND)  # jupyterhub-singleuser, non-dumpable: closed to the researcher's processes
 
     @default("remove")
     def _remove_default(self) -> bool:

@@ -1,9 +1,10 @@
 """The enclave's seccomp profile in real containers, and the Docker spawner's check after start.
 
-A researcher owns uid 1000, jupyter-server's uid: under Docker's default profile they may ptrace it
-(and take its port or its token). In an enclave, ptrace and process_vm_readv on jupyter-server fail
-with EPERM; in a control container of the same image, user and capabilities but without the enclave's
-profile, they succeed — so the refusal is the profile's doing. A hub whose spawner leaves the profile
+A researcher owns uid 1000, jupyter-server's uid: under Docker's default profile they may ptrace a
+process of that uid (and take jupyter-server's port or token). Under the enclave's profile, ptrace and
+process_vm_readv fail with EPERM; in a control container of the same image, user and capabilities but
+without the profile, they succeed — so the refusal is the profile's doing. And jupyter-server, made
+non-dumpable, is closed to its uid even where seccomp cannot look: its /proc/<pid>/mem cannot be opened. A hub whose spawner leaves the profile
 out (the weakening injected as tests/scale do for Swarm) gets its server refused, removed and audited
 ``server.refused``; the same hub's sound server starts, and the time the check adds is measured.
 """
@@ -40,7 +41,7 @@ c.JupyterHub.spawner_class = WithoutTheProfile
 
 
 def probe(container, user: str = "1000:100") -> dict:
-    result = container.exec_run(["python3", "-c", PROBE], user=user)
+    result = container.exec_run(["python3", "-c", PROBE], user=user)  # as the researcher
     assert result.exit_code == 0, result.output.decode()
     return json.loads(result.output.decode().strip().splitlines()[-1])
 
@@ -49,7 +50,7 @@ def control_probe(image: str, security_opt: list[str]) -> dict:
     """The probe in a throw-away container of the same image, user and capabilities, with ``security_opt``:
     PID 1 is a shell of uid 1000 that stays (it has a second command to run), the probe its child."""
     output = docker.from_env().containers.run(
-        image, ["-c", 'python3 -c "$0"; true', PROBE], entrypoint="sh", user="1000:100", cap_drop=["ALL"],
+        image, ["-c", 'python3 -c "$0" --no-server; true', PROBE], entrypoint="sh", user="1000:100", cap_drop=["ALL"],
         security_opt=security_opt, network_mode="none", remove=True, read_only=True)
     return json.loads(output.decode().strip().splitlines()[-1])
 
@@ -58,7 +59,6 @@ def test_ptrace_and_process_vm_readv_succeed_without_the_profile_and_fail_with_i
     default = control_probe(image, ["no-new-privileges"])  # Docker's default profile
     unconfined = control_probe(image, ["no-new-privileges", "seccomp=unconfined"])
     enclave = control_probe(image, ["no-new-privileges", seccomp.security_opt()])
-    assert default["pid"] == unconfined["pid"] == enclave["pid"] == 1
     assert default["ptrace"] == 0, default  # the hole: ptrace on a process of the same uid
     assert unconfined["ptrace"] == 0 and unconfined["process_vm_readv"] == 0, unconfined
     assert enclave["ptrace"] == EPERM and enclave["process_vm_readv"] == EPERM, enclave
@@ -92,16 +92,21 @@ def test_a_server_without_the_profile_is_refused_and_audited(weakened):
         engine.dispose()
     assert len(rows) == 1 and rows[0].actor == "alice" and rows[0].project == slug("weak"), rows
     problems = " ".join(rows[0].details["problems"])
-    assert "seccomp=<the enclave profile> is missing" in problems and "ptrace on process" in problems, problems
+    assert "seccomp=<the enclave profile> is missing" in problems and "ptrace on a process of the same uid allowed" in problems, problems
+    assert "non-dumpable" not in problems, problems  # only the profile was left out
 
     # Positive control: the same hub's sound server starts; in it, the probe finds jupyter-server and is refused.
     answer = weakened.start_server("alice", slug("sound"))
     assert answer.status_code < 400, answer.text
     container = weakened.container("alice", slug("sound"))
     seen = probe(container)
-    command = container.exec_run(["cat", f"/proc/{seen['pid']}/cmdline"], user="1000:100").output
+    command = container.exec_run(["cat", f"/proc/{seen['server']}/cmdline"], user="1000:100").output
     assert b"jupyterhub-singleuser" in command, command
     assert seen["ptrace"] == EPERM and seen["process_vm_readv"] == EPERM, seen
+    assert seen["server_memory"] == 13 and seen["server_ptrace"] == EPERM, seen  # EACCES: root's, not uid 1000's
+    # The server works (it answered the hub), and its kernels are the researcher's as before (dumpable).
+    kernel = container.exec_run(["python3", "-c", "import ctypes; print(ctypes.CDLL(None).prctl(3, 0, 0, 0, 0))"], user="1000:100")
+    assert kernel.output.decode().strip() == "1", kernel.output
     times = [float(t) for t in re.findall(rf"hardening check of enclave-{slug('sound')}-alice: ([0-9.]+)s, 0 problems",
                                           weakened.hub_log())]
     assert times, "no hardening check in the hub's log"

@@ -58,10 +58,14 @@ def test_the_self_filter_numbers_are_the_x86_64_calls():
 
 
 def test_the_probe_reading():
-    assert probe_problems('{"pid": 7, "ptrace": 1, "process_vm_readv": 1}\n') == []
-    found = probe_problems('{"pid": 7, "ptrace": 0, "process_vm_readv": 1}')
-    assert len(found) == 1 and "ptrace on process 7 (allowed)" in found[0]
-    assert "errno 38" in probe_problems('{"pid": 7, "ptrace": 1, "process_vm_readv": 38}')[0]
+    sound = {"ptrace": 1, "process_vm_readv": 1, "server": 7, "server_memory": 13, "server_ptrace": 1}
+    assert probe_problems(json.dumps(sound) + "\n") == []
+    found = probe_problems(json.dumps({**sound, "ptrace": 0}))
+    assert len(found) == 1 and "ptrace on a process of the same uid allowed" in found[0] and "seccomp" in found[0]
+    assert "gave errno 38" in probe_problems(json.dumps({**sound, "process_vm_readv": 38}))[0]
+    assert "not non-dumpable" in probe_problems(json.dumps({**sound, "server_memory": 0}))[0]
+    assert "ptrace on jupyter-server (process 7) is allowed" in probe_problems(json.dumps({**sound, "server_ptrace": 0}))[0]
+    assert "no jupyterhub-singleuser" in probe_problems(json.dumps({**sound, "server": 0}))[0]
     assert "no answer" in probe_problems("Traceback ...\nOSError")[0]
     assert "no answer" in probe_problems("")[0]
 
