@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import aiohttp
@@ -33,7 +34,8 @@ from spawner_config.seal_budget import AuditCoalescer
 
 log = logging.getLogger("enclave.hub_api_gate")
 
-MAX_REQUEST = 8192  # above every rule's limit: aiohttp refuses larger bodies before they are read
+MAX_REQUEST = 8192  # above every rule's limit (each rule reads at most its own limit plus one byte)
+CALLER_TTL = 10.0  # seconds a refused caller's identity is kept: a flood asks Docker once per audit window
 MAX_ANSWER = 256 * 1024  # a user model, a token reply
 ANSWER_HEADERS = ("Content-Type", "X-JupyterHub-Version")
 
@@ -49,9 +51,18 @@ class HubApiGate:
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-api-gate-audit")
         self.audit = AuditCoalescer(write=self._queue_audit)
         self.session: aiohttp.ClientSession | None = None
+        self._callers: dict[str, tuple[float, tuple[str, str, str]]] = {}
 
     def _caller(self, address: str) -> tuple[str, str, str]:
-        """(user, project, container) of the enclave container at ``address``; unknown ones as such."""
+        """(user, project, container) of the enclave container at ``address`` (cached briefly)."""
+        cached = self._callers.get(address)
+        if cached and time.monotonic() - cached[0] < CALLER_TTL:
+            return cached[1]
+        caller = self._lookup(address)
+        self._callers[address] = (time.monotonic(), caller)
+        return caller
+
+    def _lookup(self, address: str) -> tuple[str, str, str]:
         try:
             self._origins = self._origins or EnclaveOrigins()
             container = self._origins.container_at(address)
@@ -88,8 +99,6 @@ class HubApiGate:
             check_body(rule, body)
         except Refused as refusal:
             return await self.refuse(request, refusal)
-        except web.HTTPRequestEntityTooLarge:
-            return await self.refuse(request, Refused(f"a body over {MAX_REQUEST} bytes", 413))
         headers = {name: request.headers[name] for name in FORWARDED_HEADERS if name in request.headers}
         async with self.session.request(request.method, self.upstream + path, headers=headers, data=body or None,
                                         allow_redirects=False) as answer:

@@ -28,7 +28,7 @@ MAX_FORM = 4096  # an OAuth code exchange: five short fields
 MAX_ACTIVITY = 1024  # two timestamps and a server name
 USER_NAME = r"[a-z0-9][a-z0-9._-]{0,63}"  # the registry's user names (DNS-safe)
 OAUTH_FIELDS = {"client_id", "client_secret", "grant_type", "code", "redirect_uri", "code_verifier"}
-FORWARDED_HEADERS = ("Authorization", "Content-Type", "Accept", "User-Agent")
+FORWARDED_HEADERS = ("Authorization", "Content-Type", "Accept")
 
 
 class Refused(Exception):
