@@ -9,7 +9,8 @@ Only *who*: in which state an action is allowed is the workflow's table
 - withdraw, resubmit: the requester only;
 - view (the request, its findings, the visible decisions): the project's members and the
   stewards;
-- download: the project's members (once released) and the stewards who may review it.
+- download: the project's members (once released) and the stewards who may review it;
+- watch the security events (the seal's alarms, members' suspensions): stewards and operators.
 """
 
 from __future__ import annotations
@@ -110,3 +111,14 @@ def check_user_can_download(session: Session, username: str, request: EgressRequ
     if not user_can_download(session, username, request):
         raise PermissionDenied(f"{username!r} may not download the files of egress request {request.id}",
                                "only the project's members, and the stewards who may review it, can")
+
+
+def user_can_watch_security(session: Session, username: str) -> bool:
+    user = _user(session, username)
+    return user is not None and bool({Role.steward, Role.ops} & user.roles)
+
+
+def check_user_can_watch_security(session: Session, username: str) -> None:
+    if not user_can_watch_security(session, username):
+        raise PermissionDenied(f"{username!r} has neither the steward nor the ops role",
+                               "only stewards and operators see the security events")

@@ -28,6 +28,8 @@ class AuditAction(StrEnum):
     project_member_add = "project.member.add"
     project_member_role = "project.member.role"
     project_member_remove = "project.member.remove"
+    project_member_suspend = "project.member.suspend"  # one member's access to one project (enclave.suspension)
+    project_member_lift = "project.member.lift"
     project_extract = "project.extract"
     project_provision_unchanged = "project.provision.unchanged"
     # projects: lifecycle transitions (enclave.lifecycle.Action)
@@ -61,6 +63,8 @@ class AuditAction(StrEnum):
     # the seal between browsers and enclave servers (spawner_config.seal)
     seal_refused = "seal.refused"
     seal_output_capped = "seal.output_capped"
+    seal_content_cut = "seal.content_cut"
+    seal_alarm = "seal.alarm"  # details: kind (enclave.alarms), counted by the reconciler towards a suspension
     # the hub API gate (spawner_config.hub_api_gate): a call from an enclave outside its allow-list
     hub_api_refused = "hub_api.refused"
     # the project tools (project_tools): package requests and decisions, the git remote

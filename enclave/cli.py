@@ -14,6 +14,7 @@ from enclave.cli_k8s import k8s as k8s_group
 from enclave.cli_packages import packages_group
 from enclave.cli_provision import COMMANDS as PROVISION_COMMANDS, PROJECT_COMMANDS
 from enclave.cli_registry import COMMANDS as REGISTRY_COMMANDS, project as project_group
+from enclave.cli_security import attach as attach_security_commands
 from enclave.cli_usage import COMMANDS as USAGE_COMMANDS
 from enclave.db import is_busy
 from enclave.errors import EnclaveError
@@ -45,7 +46,8 @@ def main():
 
     Generate synthetic sources (synth), propose or check a catalog (catalog init, catalog check),
     turn sources into a project's pseudonymised extract (pseudonymize), or make a master key (keygen). Keep the registry: its database (db), users
-    (user), projects (list, show, project, expire), audit log (audit) and lifecycle (lifecycle); decide researchers' package requests (packages);
+    (user), projects (list, show, project, expire), members' access (member suspend, lift), audit log (audit,
+    audit alarms for security events) and lifecycle (lifecycle); decide researchers' package requests (packages);
     see what a project used and invoice it (usage, invoice). Render a project's Kubernetes profile (k8s render).
     Settings come from ENCLAVE_* environment variables (see enclave/settings.py).
     """
@@ -145,6 +147,7 @@ for _command in REGISTRY_COMMANDS + PROVISION_COMMANDS + USAGE_COMMANDS:
 for _command in PROJECT_COMMANDS:
     project_group.add_command(_command)
 attach_auth_commands(main)  # enclave user reset-totp
+attach_security_commands(main)  # enclave member suspend|lift|suspended, enclave audit alarms
 main.add_command(catalog_group)
 main.add_command(k8s_group)
 main.add_command(packages_group)  # enclave packages list|approve|refuse

@@ -19,12 +19,12 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from enclave import audit, lifecycle, registry
+from enclave import audit, lifecycle, registry, suspension
 from enclave.db import check_schema, current_revision, make_engine, session_scope, upgrade
 from enclave.errors import EnclaveError
 from enclave.host_state import follow_state_changes
 from enclave.layout import EXTRACT_MANIFEST, extracts_dir
-from enclave.models import Project, Role, User
+from enclave.models import MemberSuspension, Project, Role, User
 from enclave.settings import Settings
 
 
@@ -123,17 +123,21 @@ def show(slug: str) -> None:
     """One project: state, members, approvals, expiry, egress policy, extracts."""
     with open_registry() as (session, settings):
         project = registry.get_project(session, slug)
-        for label, value in _describe(project, extracts_dir(settings.project_dir(slug)) / EXTRACT_MANIFEST):
+        suspended = {row.username: row for row in suspension.current_suspensions(session, slug)}
+        for label, value in _describe(project, extracts_dir(settings.project_dir(slug)) / EXTRACT_MANIFEST, suspended):
             click.echo(f"{label:10} {value}")
 
 
-def _describe(project: Project, extract_manifest: Path) -> Iterator[tuple[str, str]]:
+def _describe(project: Project, extract_manifest: Path,
+              suspended: dict[str, MemberSuspension]) -> Iterator[tuple[str, str]]:
     yield "project", f"{project.slug} — {project.title}"
     yield "state", str(project.state)
     yield "purpose", f"{project.purpose} ({project.purpose.label_fr} / {project.purpose.label_en})"
     for membership in sorted(project.memberships, key=lambda m: (m.role != "pi", m.user.username)):
         name = membership.user.display_name or membership.user.username
-        yield "member", f"{membership.user.username} ({membership.role}) {name}"
+        held = suspended.get(membership.user.username)
+        note = f" — SUSPENDED since {held.suspended_at:%Y-%m-%d %H:%M} UTC ({held.reason})" if held else ""
+        yield "member", f"{membership.user.username} ({membership.role}) {name}{note}"
     yield "committee", f"{project.committee_reference or 'not recorded'} {project.committee_date or ''}".rstrip()
     yield "CNIL", f"{project.cnil_reference or 'not recorded'} {project.cnil_date or ''}".rstrip()
     days = project.days_to_expiry()

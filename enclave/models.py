@@ -20,11 +20,13 @@ from sqlalchemy import (
     Dialect,
     Enum as SqlEnum,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
@@ -326,6 +328,8 @@ class AuditEvent(Base):
     """
 
     __tablename__ = "audit_events"
+    # The reconciler reads the recent events of one action every pass (enclave.alarms).
+    __table_args__ = (Index("ix_audit_events_action_at", "action", "at"),)
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -335,6 +339,33 @@ class AuditEvent(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class MemberSuspension(Base):
+    """A member's access to one project, suspended (by whom, when, why) and perhaps lifted since
+    (:mod:`enclave.suspension`). At most one row per project and user has no ``lifted_at``: that one
+    is in force. Rows are kept once lifted, so the alarms a suspension answered are never counted
+    again (``through_seq``: the last audit event it answered)."""
+
+    __tablename__ = "member_suspensions"
+    __table_args__ = (
+        Index("ix_member_suspensions_project_user", "project_slug", "username"),
+        # One suspension in force per project and member, even with two writers at once.
+        Index("uq_member_suspensions_open", "project_slug", "username", unique=True,
+              sqlite_where=text("lifted_at IS NULL"), postgresql_where=text("lifted_at IS NULL")),
+        CheckConstraint("length(trim(reason)) > 0", name="reason_not_empty"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_slug: Mapped[str] = mapped_column(ForeignKey("projects.slug"))
+    username: Mapped[str] = mapped_column(ForeignKey("users.username"))
+    suspended_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    suspended_by: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    through_seq: Mapped[int] = mapped_column(Integer, default=0)
+    lifted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    lifted_by: Mapped[str | None] = mapped_column(String(200))
+    lift_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class PackageState(StrEnum):

@@ -26,6 +26,8 @@ Every component (CLI, provisioning, hub, egress gate) builds one :class:`Setting
 | ``ENCLAVE_NOTEBOOK_STACK_IMAGE`` | ``enclave/notebook-stack:latest``: the image of projects whose manifest says ``image = "stack"`` |
 | ``ENCLAVE_IDLE_TIMEOUT`` | ``3600``: seconds without activity before a server is stopped |
 | ``ENCLAVE_RECONCILE_INTERVAL`` | ``60``: seconds between the reconciler's passes |
+| ``ENCLAVE_ALARM_HITS`` | ``3``: content alarms (``seal.alarm``, not budget shares) of one member in one project that suspend them there |
+| ``ENCLAVE_ALARM_WINDOW`` | ``600``: seconds within which those alarms count (the reconciler checks every pass) |
 | ``ENCLAVE_SPAWN_TIMEOUT`` | ``120``: seconds a server may take to start and answer |
 | ``ENCLAVE_USAGE_PORT`` | ``10106``: the usage service (metering and its pages), on loopback (reached through the proxy) |
 | ``ENCLAVE_METER_INTERVAL`` | ``60``: seconds between two readings of the enclaves' counters |
@@ -82,6 +84,13 @@ def _seconds(env: Mapping[str, str], name: str, default: int) -> int:
     return int(text)
 
 
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name) or str(default)
+    if not text.isdigit() or int(text) < 1:
+        raise EnclaveError(f"{name}={text!r} is not a count", f"use a whole number above 0 (default {default})")
+    return int(text)
+
+
 def _percent(env: Mapping[str, str], name: str, default: int) -> int:
     text = env.get(name) or str(default)
     if not text.isdigit() or not 1 <= int(text) <= 100:
@@ -96,7 +105,8 @@ SERVICE_VARIABLES = ("ENCLAVE_HOME", "ENCLAVE_DB_URL", "ENCLAVE_PROJECTS_DIR", "
                      "ENCLAVE_EGRESS_PORT", "ENCLAVE_EGRESS_ENCLAVE_PORT", "ENCLAVE_SEAL_PORT", "ENCLAVE_PUBLIC_URL",
                      "ENCLAVE_NOTEBOOK_IMAGE", "ENCLAVE_NOTEBOOK_STACK_IMAGE", "ENCLAVE_DB_BUSY_TIMEOUT", "ENCLAVE_TOOLS_ENCLAVE_PORT",
                      "ENCLAVE_USAGE_PORT", "ENCLAVE_METER_INTERVAL", "ENCLAVE_METER_STORAGE_INTERVAL", "ENCLAVE_TARIFFS_DIR",
-                     "ENCLAVE_BUDGET_WARN_PERCENT", "ENCLAVE_BACKEND", "ENCLAVE_HUB_API_ENCLAVE_PORT")
+                     "ENCLAVE_BUDGET_WARN_PERCENT", "ENCLAVE_BACKEND", "ENCLAVE_ALARM_HITS", "ENCLAVE_ALARM_WINDOW",
+                     "ENCLAVE_HUB_API_ENCLAVE_PORT")
 
 
 def service_environment(environ: Mapping[str, str], extra: tuple[str, ...] = ()) -> dict[str, str]:
@@ -138,6 +148,8 @@ class Settings:
     notebook_stack_image: str = "enclave/notebook-stack:latest"
     idle_timeout: int = 3600
     reconcile_interval: int = 60
+    alarm_hits: int = 3
+    alarm_window: int = 600
     spawn_timeout: int = 120
     usage_port: int = 10106
     meter_interval: int = 60
@@ -183,6 +195,8 @@ class Settings:
             notebook_stack_image=env.get("ENCLAVE_NOTEBOOK_STACK_IMAGE") or cls.notebook_stack_image,
             idle_timeout=_seconds(env, "ENCLAVE_IDLE_TIMEOUT", cls.idle_timeout),
             reconcile_interval=_seconds(env, "ENCLAVE_RECONCILE_INTERVAL", cls.reconcile_interval),
+            alarm_hits=_count(env, "ENCLAVE_ALARM_HITS", cls.alarm_hits),
+            alarm_window=_seconds(env, "ENCLAVE_ALARM_WINDOW", cls.alarm_window),
             spawn_timeout=_seconds(env, "ENCLAVE_SPAWN_TIMEOUT", cls.spawn_timeout),
             usage_port=_port(env, "ENCLAVE_USAGE_PORT", 10106),
             meter_interval=_seconds(env, "ENCLAVE_METER_INTERVAL", cls.meter_interval),

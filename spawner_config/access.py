@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from enclave.errors import EnclaveError
 from enclave.models import DATA_REACHABLE, Membership, Project, ProjectState, User
+from enclave.suspension import LIFT_COMMAND, current_suspension
 
 
 class SpawnRefused(EnclaveError):
@@ -27,8 +28,8 @@ class Grant:
 
 
 def check_spawn(session: Session, username: str, slug: str, today: date | None = None) -> Grant:
-    """A grant if ``username`` is a member of project ``slug``, provisioned or active and
-    unexpired; else :class:`SpawnRefused` saying why."""
+    """A grant if ``username`` is a member of project ``slug`` whose access is not suspended, and
+    the project is provisioned or active and unexpired; else :class:`SpawnRefused` saying why."""
     today = today or date.today()
     if not slug:
         raise SpawnRefused("every server belongs to a project", "start one from your projects' list on the home page")
@@ -40,6 +41,11 @@ def check_spawn(session: Session, username: str, slug: str, today: date | None =
     )
     if member is None:
         raise SpawnRefused(f"you are not a member of project {slug}", "ask its principal investigator to add you")
+    suspended = current_suspension(session, username, slug)
+    if suspended is not None:
+        raise SpawnRefused(f"your access to project {slug} is suspended since {suspended.suspended_at:%Y-%m-%d %H:%M} UTC "
+                           f"({suspended.reason})", "only the operators can lift it, once they have reviewed the "
+                           f"security events: ask them (`{LIFT_COMMAND.format(slug=slug, username=username)}`)")
     if project.expires_on < today:
         raise SpawnRefused(f"project {slug}'s authorisation expired on {project.expires_on}",
                            "it can start again once its renewed authorisation is recorded")

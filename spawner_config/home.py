@@ -13,6 +13,7 @@ from sqlalchemy import select
 from enclave.db import make_engine, session_scope
 from enclave.models import DATA_REACHABLE, Membership, Project, User
 from enclave.settings import Settings
+from enclave.suspension import is_suspended
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -29,6 +30,7 @@ def projects_of(settings: Settings) -> Callable[[Any], list[dict]]:
             rows = session.scalars(
                 select(Project).join(Membership).join(User).where(User.username == user.name).order_by(Project.slug)
             ).all()
+            suspended = {p.slug for p in rows if is_suspended(session, user.name, p.slug)}
             return [
                 {
                     "slug": p.slug,
@@ -36,7 +38,8 @@ def projects_of(settings: Settings) -> Callable[[Any], list[dict]]:
                     "state": str(p.state),
                     "expires_on": p.expires_on.isoformat(),
                     "days_left": (p.expires_on - today).days,
-                    "runnable": p.state in DATA_REACHABLE and p.expires_on >= today,
+                    "suspended": p.slug in suspended,  # this member's access, not the project
+                    "runnable": p.state in DATA_REACHABLE and p.expires_on >= today and p.slug not in suspended,
                     "running": bool(getattr(user.spawners.get(p.slug), "active", False)),
                 }
                 for p in rows

@@ -1,8 +1,10 @@
-"""Stops servers that should no longer run: suspended, expired or closed projects, removed members.
+"""Stops servers that should no longer run: suspended, expired or closed projects, removed or suspended members.
 
 Runs as a JupyterHub service (``python -m spawner_config.reconciler``), with the hub's API URL
 and its token in the environment, every ``--interval`` seconds; ``--once`` for one pass. Expired
-projects are suspended first (as ``enclave expire`` does), so their servers stop the same pass.
+projects are suspended first (as ``enclave expire`` does), and so are members whose seal alarms
+repeat (``ENCLAVE_ALARM_HITS`` within ``ENCLAVE_ALARM_WINDOW``, :mod:`enclave.alarms`): their
+servers stop the same pass, and stay refused until ops lift the suspension.
 """
 
 from __future__ import annotations
@@ -11,14 +13,15 @@ import argparse
 import logging
 import os
 import time
-from datetime import date
+from datetime import date, datetime, timedelta
 
 import requests
 
-from enclave import lifecycle
+from enclave import alarms, lifecycle
 from enclave.audit import AuditAction, record
 from enclave.db import make_engine, session_scope
 from enclave.host_state import follow_state_changes
+from enclave.models import utcnow
 from enclave.settings import Settings
 from spawner_config.access import may_run
 
@@ -40,12 +43,17 @@ class Hub:
         self.session.delete(f"{self.api_url}/users/{user}/servers/{server}", timeout=60).raise_for_status()
 
 
-def reconcile(settings: Settings, engine, hub: Hub, today: date | None = None) -> list[tuple[str, str, str]]:
+def reconcile(settings: Settings, engine, hub: Hub, today: date | None = None,
+              now: datetime | None = None) -> list[tuple[str, str, str]]:
     """One pass; returns (user, server, why) of each server stopped."""
-    today = today or date.today()
+    today, now = today or date.today(), now or utcnow()
     with session_scope(engine, settings.audit_head) as session:
         for project in lifecycle.suspend_expired(session, "reconciler", today):
             log.info("suspended %s: authorisation expired on %s", project.slug, project.expires_on)
+    with session_scope(engine, settings.audit_head) as session:
+        window = timedelta(seconds=settings.alarm_window)
+        for suspended in alarms.suspend_offenders(session, "reconciler", settings.alarm_hits, window, now):
+            log.warning("suspended %s in %s: %s", suspended.username, suspended.project_slug, suspended.reason)
     stopped = []
     for user, server in hub.servers():
         with session_scope(engine, settings.audit_head) as session:

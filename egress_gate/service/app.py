@@ -71,6 +71,7 @@ def make_app(config: GateConfig, hub_auth: HubOAuth | None = None, gate: Gate | 
         (p + r"requests/(\d+)/files/([A-Za-z0-9][A-Za-z0-9._-]*)/preview\.csv", h.PreviewCsvHandler),
         (p + r"requests/(\d+)/files/([A-Za-z0-9][A-Za-z0-9._-]*)/figure", h.FigureHandler),
         (p + "queue", h.QueueHandler),
+        (p + "security", h.SecurityHandler),
         *api_routes,
     ]
     return web.Application(

@@ -36,9 +36,10 @@ import pyarrow as pa
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from enclave import alarms, suspension
 from enclave.audit import record
 from enclave.db import make_engine, session_scope
-from enclave.models import Membership, Project, User
+from enclave.models import Membership, MemberSuspension, Project, User
 
 from .. import permissions, workflow
 from ..anonymise import KINDS as ANONYMISABLE, anonymise_table
@@ -73,6 +74,15 @@ class FilePreview:
     anonymised_sha256: str | None = None
     anonymised_summary: dict | None = None
     problem: str | None = None
+
+
+@dataclass
+class SecurityView:
+    """What the security page shows: events newest first, the suspensions in force, the projects (to filter)."""
+
+    events: list[alarms.SecurityEvent]
+    suspensions: list[MemberSuspension]
+    projects: list[str]
 
 
 class Gate:
@@ -262,6 +272,15 @@ class Gate:
             pending = session.scalars(select(EgressRequest).where(EgressRequest.state.in_(QUEUE_STATES))
                                       .order_by(EgressRequest.id)).all()
             return [r for r in pending if permissions.user_can_review(session, username, r)]
+
+    def security(self, username: str, slug: str | None = None, limit: int = 200) -> SecurityView:
+        """The security events (newest first) and the suspensions in force, for a steward or an operator."""
+        with self.session() as session:
+            self.known_user(session, username)
+            permissions.check_user_can_watch_security(session, username)
+            return SecurityView(alarms.security_events(session, slug=slug, limit=limit),
+                                suspension.current_suspensions(session, slug),
+                                sorted(session.scalars(select(Project.slug))))
 
     def preview(self, username: str, request_id: int, name: str, max_rows: int | None = None) -> FilePreview:
         """A held table and its anonymised version, for a steward who may review the request (audited)."""

@@ -255,6 +255,15 @@ class QueueHandler(BaseHandler):
                          total=len(entries))
 
 
+class SecurityHandler(BaseHandler):
+    @web.authenticated
+    async def get(self):
+        """The security events, newest first, and the suspensions in force; ?project= narrows both."""
+        project = self.get_argument("project", "") or None
+        view = await in_thread(self.gate.security, self.username, project)
+        self.render_page("security.html", view=view, project=project or "")
+
+
 class QueueEntry:
     """A request as the queue shows it: its worst finding and its age."""
 

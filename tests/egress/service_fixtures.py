@@ -8,7 +8,8 @@ the single seam the app offers for tests.
 
 The cast (see ``workflow_fixtures``): project ``cohort-a`` with members ``remi`` (requester),
 ``mona``, ``max`` (member *and* steward) and ``rita`` (member and steward, used for self-review);
-stewards outside it ``sven``, ``stella``, ``sam``; ``nora`` is in no project.
+stewards outside it ``sven``, ``stella``, ``sam``; ``nora`` is in no project; ``otto`` (an operator)
+has a login but is registered only by the tests that need him.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from .workflow_fixtures import SLUG, setup_project
 
 PREFIX = "/services/egress/"
 SERVICE_SCOPE = "access:services!service=egress"
-USERS = ["remi", "mona", "max", "rita", "sven", "stella", "sam", "nora"]
+USERS = ["remi", "mona", "max", "rita", "sven", "stella", "sam", "nora", "otto"]
 PSEUDONYMS = [pseudonym() for _ in range(50)]
 
 TABLE1 = b"age_band,n\n40-49,120\n50-59,95\n60-69,150\n"

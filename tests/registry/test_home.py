@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from types import SimpleNamespace
 
+from enclave import suspension
 from enclave.models import ProjectState
 from enclave.settings import Settings
 from spawner_config.home import projects_of
@@ -30,4 +31,9 @@ def test_home_lists_only_the_users_projects(registry):
     assert listed["heart"]["runnable"] and listed["heart"]["running"]
     assert not listed["lungs"]["runnable"] and not listed["old"]["runnable"]
     assert projects(hub_user("cy")) == []
+    with registry.session() as session:
+        suspension.suspend(session, "ops", "heart", "ana", "repeated seal alarms")
+    listed = {p["slug"]: p for p in projects(hub_user("ana", running=("heart",)))}
+    assert listed["heart"]["suspended"] and not listed["heart"]["runnable"]
+    assert not listed["lungs"]["suspended"]  # a suspended project is not a suspended member
     assert projects(None) == []
