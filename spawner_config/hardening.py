@@ -155,6 +155,12 @@ class IOVec(ctypes.Structure):
 def errno_of(result, ok):
     return 0 if result == ok else ctypes.get_errno()
 
+def filters(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("Seccomp_filters:"):
+            return int(line.split()[1])
+    return -1
+
 def server():
     for name in os.listdir("/proc"):
         if name.isdigit() and int(name) not in (1, os.getpid()):
@@ -196,21 +202,31 @@ except OSError as error:
 ctypes.set_errno(0)
 server_ptrace = errno_of(libc.ptrace(0x4206, pid, 0, 0), 0) if pid else -1
 print(json.dumps({"ptrace": ptrace, "process_vm_readv": vm, "server": pid, "server_memory": memory,
-                  "server_ptrace": server_ptrace}))
+                  "server_ptrace": server_ptrace, "filters": filters("self"), "server_filters": filters(pid) if pid else -1}))
 """
 PROBE_COMMAND = ["python3", "-c", PROBE]
 EPERM = 1
 
 
-def probe_problems(output: str) -> list[str]:
-    """What the :data:`PROBE`'s output shows: the seccomp profile not in force, jupyter-server open to its uid."""
+def probe_problems(output: str, filter_in_entry_point: bool = False) -> list[str]:
+    """What the :data:`PROBE`'s output shows: the seccomp profile not in force, jupyter-server open to its uid.
+
+    ``filter_in_entry_point``: the enclave's denials are a filter the server's entry point installed (Swarm),
+    which the probe, exec'd beside the server's tree rather than in it, does not have: the server must then
+    carry one filter more than the probe (Docker's default and the entry point's), instead of the probe's
+    own calls failing."""
     try:
         seen = json.loads(output.strip().splitlines()[-1])
     except (ValueError, IndexError):
         return [f"the ptrace probe gave no answer: {output.strip()[-300:]!r}"]
-    found = [f"{call} on a process of the same uid {'allowed' if seen.get(call) == 0 else f'gave errno {seen.get(call)}'}, "
-             "not refused with EPERM: the enclave's seccomp profile is not in force"
-             for call in ("ptrace", "process_vm_readv") if seen.get(call) != EPERM]
+    if filter_in_entry_point:
+        found = [] if seen.get("server_filters", -1) > seen.get("filters", 0) > 0 else [
+            f"jupyter-server runs without the entry point's seccomp filter (its filters: {seen.get('server_filters')}, "
+            f"an exec'd process's: {seen.get('filters')})"]
+    else:
+        found = [f"{call} on a process of the same uid {'allowed' if seen.get(call) == 0 else f'gave errno {seen.get(call)}'}, "
+                 "not refused with EPERM: the enclave's seccomp profile is not in force"
+                 for call in ("ptrace", "process_vm_readv") if seen.get(call) != EPERM]
     if not seen.get("server"):
         found.append("no jupyterhub-singleuser process (python3) found in the container")
     else:

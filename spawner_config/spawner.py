@@ -75,6 +75,8 @@ class EnclaveSpawner(DockerSpawner):
     hub_api_port = Int(help="The hub API gate's port, reached by containers at their network's gateway "
                             "(ENCLAVE_HUB_API_ENCLAVE_PORT: the hub API itself is on loopback).").tag(config=True)
 
+    seccomp_in_entry_point = False  # the profile is the engine's (security_opt): an exec'd probe is under it too
+
     @default("enclave_settings")
     def _settings_default(self) -> Settings:
         return Settings.from_env()
@@ -202,7 +204,7 @@ class EnclaveSpawner(DockerSpawner):
         process_vm_readv on jupyter-server are refused (:data:`spawner_config.hardening.PROBE`)."""
         status = await self._run_inside(container_id, ["cat", "/proc/1/status"])
         probe = await self._run_inside(container_id, PROBE_COMMAND)
-        return status_problems(status, NB_UID) + probe_problems(probe)
+        return status_problems(status, NB_UID) + probe_problems(probe, self.seccomp_in_entry_point)
 
     async def _run_inside(self, container_id: str, command: list[str]) -> str:
         run = await self.docker("exec_create", container_id, command, user=f"{NB_UID}:{NB_GID}")

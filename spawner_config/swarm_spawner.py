@@ -65,6 +65,8 @@ class SwarmEnclaveSpawner(EnclaveSpawner, SwarmSpawner):
     hub_container = Unicode(help="The hub's own container (name or id), attached to each project's overlay; "
                                  "default: ENCLAVE_HUB_CONTAINER, else this host name (a container's is its id).").tag(config=True)
 
+    seccomp_in_entry_point = True  # the enclave's denials: a filter the entry point installs (START)
+
     @default("hub_container")
     def _hub_container_default(self) -> str:
         return os.environ.get("ENCLAVE_HUB_CONTAINER") or socket.gethostname()

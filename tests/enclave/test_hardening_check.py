@@ -62,6 +62,14 @@ def test_ptrace_and_process_vm_readv_succeed_without_the_profile_and_fail_with_i
     assert default["ptrace"] == 0, default  # the hole: ptrace on a process of the same uid
     assert unconfined["ptrace"] == 0 and unconfined["process_vm_readv"] == 0, unconfined
     assert enclave["ptrace"] == EPERM and enclave["process_vm_readv"] == EPERM, enclave
+    # The Swarm backend's way (no custom profile in a service spec on this engine): the entry point's own
+    # filter over Docker's default profile denies the same calls to every process started under it.
+    self_filtered = docker.from_env().containers.run(
+        image, ["-c", 'python3 -c "$0" --no-server; true', PROBE], entrypoint=seccomp.self_filter_command() + ["sh"],
+        user="1000:100", cap_drop=["ALL"], security_opt=["no-new-privileges"], network_mode="none", remove=True, read_only=True)
+    self_filtered = json.loads(self_filtered.decode().strip().splitlines()[-1])
+    assert self_filtered["ptrace"] == EPERM and self_filtered["process_vm_readv"] == EPERM, self_filtered
+    assert self_filtered["filters"] == default["filters"] + 1, (self_filtered, default)
     # (Docker 20.10's default profile already refuses process_vm_readv: recorded, not required.)
     print(f"Docker's default profile: ptrace {default['ptrace']}, process_vm_readv errno {default['process_vm_readv']}")
 

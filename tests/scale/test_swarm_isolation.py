@@ -107,7 +107,7 @@ for pid in filter(str.isdigit, os.listdir("/proc")):
     except OSError:
         continue
     if pid == "1" or status["PPid"].strip() != "0":
-        procs[pid] = {k: status[k].strip() for k in ("Name", "PPid", "Uid", "CapEff", "CapBnd", "NoNewPrivs", "Seccomp")}
+        procs[pid] = {k: status[k].strip() for k in ("Name", "PPid", "Uid", "CapEff", "CapBnd", "NoNewPrivs", "Seccomp", "Seccomp_filters")}
 try:
     open("/usr/local/x", "w").close(); root_writable = True
 except OSError:
@@ -127,12 +127,15 @@ print(json.dumps({"procs": procs, "root_writable": root_writable, "docker_sock":
     host_config = running["alpha"].attrs["HostConfig"]
     assert host_config["ReadonlyRootfs"] and host_config["CapDrop"] == ["ALL"]
     assert host_config["Memory"] == 1 << 30 and host_config["PidsLimit"] == 256 and host_config["NanoCpus"] == 10 ** 9
-    # The entry point's seccomp filter: ptrace and process_vm_readv on jupyter-server refused (EPERM).
+    # The entry point's seccomp filter, over Docker's default: on every process of the server's tree (what it
+    # denies: tests/enclave/test_hardening_check.py); jupyter-server non-dumpable, its memory closed to uid 1000.
     from spawner_config.hardening import PROBE
 
     probe = running["alpha"].exec_run(["python3", "-c", PROBE], user="1000:100")
     seen = json.loads(probe.output.decode().strip().splitlines()[-1])
-    assert seen["ptrace"] == 1 and seen["process_vm_readv"] == 1 and seen["pid"] != 1, seen
+    assert seen["server_filters"] == seen["filters"] + 1 and seen["server_memory"] == 13 and seen["server_ptrace"] == 1, seen
+    for pid, proc in server_tree.items():
+        assert int(proc["Seccomp_filters"]) == seen["server_filters"], (pid, proc)
 
 
 def test_token_is_a_secret_not_in_the_service_spec(swarm, running):
@@ -270,7 +273,8 @@ def test_a_weakened_server_is_refused(swarm_platform, swarm, running):
         details = [e.details for e in events if e.project == slug("gamma")]
     assert details, "no server.refused audit event"
     problems = " ".join(details[-1]["problems"])
-    assert "NoNewPrivs is '0'" in problems and "setpriv --no-new-privs" in problems and "ptrace on process" in problems
+    assert "NoNewPrivs is '0'" in problems and "setpriv --no-new-privs" in problems
+    assert "without the entry point's seccomp filter" in problems
     assert "is not hardened" in swarm_platform.hub_log()
 
 

@@ -66,6 +66,11 @@ def test_the_probe_reading():
     assert "not non-dumpable" in probe_problems(json.dumps({**sound, "server_memory": 0}))[0]
     assert "ptrace on jupyter-server (process 7) is allowed" in probe_problems(json.dumps({**sound, "server_ptrace": 0}))[0]
     assert "no jupyterhub-singleuser" in probe_problems(json.dumps({**sound, "server": 0}))[0]
+    # Swarm: the denials are the entry point's filter, which an exec'd probe lacks; the server has one more.
+    stacked = {**sound, "ptrace": 0, "process_vm_readv": 1, "filters": 1, "server_filters": 2}
+    assert probe_problems(json.dumps(stacked), filter_in_entry_point=True) == []
+    found = probe_problems(json.dumps({**stacked, "server_filters": 1}), filter_in_entry_point=True)
+    assert len(found) == 1 and "without the entry point's seccomp filter" in found[0]
     assert "no answer" in probe_problems("Traceback ...\nOSError")[0]
     assert "no answer" in probe_problems("")[0]
 
