@@ -45,12 +45,12 @@ c.JupyterHub.default_url = "/hub/home"  # after sign-in: the user's projects, ea
 c.JupyterHub.template_paths = [str(TEMPLATES)]  # the home page lists the user's projects
 c.JupyterHub.template_vars = {"enclave_projects": projects_of(settings), "enclave_budget_warnings": budget_warnings_of(settings)}
 
-# The proxy's public port (never reachable from containers) and the hub API (reached at each project
-# network's gateway; see enclave/firewall.py).
+# The proxy's public port (never reachable from containers) and the hub API, on loopback: enclave
+# containers reach only what a single-user server needs of it, through the hub API gate below.
 # With Swarm, the hub's container also sits on every project's overlay: the proxy listens only on the
 # container's own network (published by `docker run -p`), never on the overlays.
 c.JupyterHub.bind_url = f"http://{own_address()}:{settings.proxy_port}" if settings.backend == "swarm" else settings.public_url
-c.JupyterHub.hub_bind_url = f"http://0.0.0.0:{settings.hub_api_port}"
+c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{settings.hub_api_port}"
 c.JupyterHub.db_url = f"sqlite:///{settings.home / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = str(settings.home / "jupyterhub_cookie_secret")
 c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{settings.proxy_api_port}"
@@ -84,6 +84,12 @@ c.JupyterHub.load_roles += [
 # to it by name, only to the servers it stands for.
 c.JupyterHub.services.append(
     {"name": "enclave-seal", "command": [sys.executable, "-m", "spawner_config.seal", f"--port={settings.seal_port}"],
+     "environment": service_env})
+
+# The hub API gate (spawner_config/hub_api_gate.py): the hub API's allow-list for enclave containers,
+# on ENCLAVE_HUB_API_ENCLAVE_PORT at each project network's gateway (the spawners' hub_connect_url).
+c.JupyterHub.services.append(
+    {"name": "enclave-hub-api-gate", "command": [sys.executable, "-m", "spawner_config.hub_api_gate"],
      "environment": service_env})
 
 # The project tools (project_tools): each project's git remote and package index, for its enclave

@@ -48,7 +48,7 @@ class AuditAction(StrEnum):
     # servers
     server_start = "server.start"
     server_stop = "server.stop"
-    server_refused = "server.refused"  # started but not hardened (Swarm backend): removed, never handed out
+    server_refused = "server.refused"  # started but not hardened (any backend): removed, never handed out
     # the egress gate (egress_gate.workflow.Action, then what is only read)
     egress_submit = "egress.submit"
     egress_start_review = "egress.start_review"
@@ -68,6 +68,8 @@ class AuditAction(StrEnum):
     seal_output_capped = "seal.output_capped"
     seal_content_cut = "seal.content_cut"
     seal_alarm = "seal.alarm"  # details: kind (enclave.alarms), counted by the reconciler towards a suspension
+    # the hub API gate (spawner_config.hub_api_gate): a call from an enclave outside its allow-list
+    hub_api_refused = "hub_api.refused"
     # the project tools (project_tools): package requests and decisions, the git remote
     package_request = "package.request"
     package_approve = "package.approve"

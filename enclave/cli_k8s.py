@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -23,7 +24,8 @@ def k8s() -> None:
 @click.option("--namespace", default="enclave", show_default=True, help="The namespace of the JupyterHub release.")
 @click.option("--storage-class", default="enclave-shared", show_default=True, help="A storage class offering ReadOnlyMany and ReadWriteMany (NFS, CephFS...).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Folder to write kubespawner.yaml, values.yaml, networkpolicies.yaml, volumes.yaml and pods.yaml into; default: print them.")
+              help="Folder to write kubespawner.yaml, values.yaml, networkpolicies.yaml, volumes.yaml, pods.yaml "
+                   "and enclave-seccomp.json (for each node) into; default: print them.")
 def render(slug: str, hub_ip: str, namespace: str, storage_class: str, out_dir: Path | None) -> None:
     """Render project SLUG's KubeSpawner settings, Zero to JupyterHub values, NetworkPolicies, volume
     claims and its members' pods, from the registry (as the Docker backend reads it) and the settings.
@@ -44,7 +46,8 @@ def render(slug: str, hub_ip: str, namespace: str, storage_class: str, out_dir: 
     files = k8s.render(slug, resources, settings, k8s.Cluster(namespace, hub_ip, storage_class), members)
     for name in k8s.MANIFEST_FILES:
         k8s.validate(files[name])
-    texts = {name: yaml.safe_dump_all(doc, sort_keys=False) if isinstance(doc, list) else yaml.safe_dump(doc, sort_keys=False)
+    texts = {name: json.dumps(doc, indent=1) + "\n" if name.endswith(".json") else
+             yaml.safe_dump_all(doc, sort_keys=False) if isinstance(doc, list) else yaml.safe_dump(doc, sort_keys=False)
              for name, doc in files.items()}
     if out_dir is None:
         for name, text in texts.items():

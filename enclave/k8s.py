@@ -5,10 +5,11 @@ registry's resources for the project, the settings' image and ports. What Docker
 
 | Docker (EnclaveSpawner) | Kubernetes (this profile) |
 |---|---|
-| network ``enclave-<slug>`` + host firewall | NetworkPolicies: deny all; egress to the hub API and gate, ingress from the seal |
+| network ``enclave-<slug>`` + host firewall | NetworkPolicies: deny all; egress to the hub API gate, egress gate, tools; ingress from the seal |
 | extracts bind-mounted read-only at ~/data | the project's extracts claim, mounted ``readOnly`` |
 | workspace with a quota at ~/work | the project's workspace claim, its size the quota |
-| ``user 1000:100``, ``cap_drop ALL``, no-new-privileges | ``runAs*``/``fsGroup``, ``runAsNonRoot``, drop ALL, no escalation, seccomp |
+| ``user 1000:100``, ``cap_drop ALL``, no-new-privileges | ``runAs*``/``fsGroup``, ``runAsNonRoot``, drop ALL, no escalation |
+| ``seccomp=`` the enclave's profile | ``seccompProfile: Localhost`` :data:`SECCOMP_PROFILE`, rendered beside the manifests |
 | ``read_only`` root, tmpfs /tmp and home | ``readOnlyRootFilesystem``, memory-backed ``emptyDir`` for /tmp and the home |
 | ``mem_limit``, ``cpu_limit`` | container limits (and requests) |
 | ``pids_limit`` | none per pod: the kubelet's ``podPidsLimit`` (node-wide) must be set |
@@ -18,6 +19,11 @@ The browser reaches a server only through the seal, which runs in the hub pod (a
 as on Docker): so the one peer allowed in is the hub pod on the server's port, never the proxy pod,
 whose routes lead to every server. Egress goes to the hub Service's address (no DNS is allowed: a
 resolver that forwards upstream is a way out), so the profile needs that address (``--hub-ip``).
+
+The seccomp profile (:mod:`enclave.seccomp`) is a file on each node: a node that may run servers must
+hold ``enclave-seccomp.json`` (as rendered) at ``<kubelet root>/seccomp/`` + :data:`SECCOMP_PROFILE`
+(``/var/lib/kubelet/seccomp/enclave/enclave-seccomp.json`` by default); a pod whose profile is missing
+does not start (``CreateContainerError``), it never runs unconfined.
 
 Nothing here has run against a cluster (none is reachable from this machine); the manifests are
 validated against the Kubernetes schemas (``kubernetes-validate``, strict) and the policies'
@@ -30,6 +36,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
+from enclave import seccomp
 from enclave.errors import EnclaveError
 from enclave.layout import NOTEBOOK_GID, NOTEBOOK_UID
 from enclave.models import default_resources
@@ -41,6 +48,8 @@ PROJECT_LABEL = "enclave.io/project"  # on every object of a project
 ROLE_LABEL = "enclave.io/role"
 HUB_POD = {"app": "jupyterhub", "component": "hub"}  # Zero to JupyterHub's labels of the hub pod
 K8S_VERSION = "1.33.0"  # the API version the manifests are validated against
+SECCOMP_FILE = "enclave-seccomp.json"
+SECCOMP_PROFILE = f"enclave/{SECCOMP_FILE}"  # relative to the kubelet's seccomp folder
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,7 @@ def kubespawner_config(slug: str, resources: dict, settings: Settings, cluster: 
     return {
         "image": settings.notebook_image_for(resources.get("image")),  # the project's choice: slim or stack
         "image_pull_policy": "IfNotPresent",
+        "cmd": list(seccomp.SERVER_COMMAND),  # jupyterhub-singleuser, non-dumpable (enclave.seccomp)
         "port": NOTEBOOK_PORT,
         "uid": NOTEBOOK_UID,
         "gid": NOTEBOOK_GID,
@@ -85,16 +95,16 @@ def kubespawner_config(slug: str, resources: dict, settings: Settings, cluster: 
             "runAsNonRoot": True,
             "readOnlyRootFilesystem": True,
             "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
+            "seccompProfile": {"type": "Localhost", "localhostProfile": SECCOMP_PROFILE},
         },
-        "pod_security_context": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "pod_security_context": {"runAsNonRoot": True, "seccompProfile": {"type": "Localhost", "localhostProfile": SECCOMP_PROFILE}},
         "automount_service_account_token": False,
         "service_account": None,
         "cpu_limit": float(resources["cpu_limit"]),
         "cpu_guarantee": float(resources["cpu_limit"]),
         "mem_limit": resources["mem_limit"],  # JupyterHub's byte specification, as on Docker ("2G" = 2 GiB)
         "mem_guarantee": resources["mem_limit"],
-        "hub_connect_url": f"http://{cluster.hub_ip}:{settings.hub_api_port}",
+        "hub_connect_url": f"http://{cluster.hub_ip}:{settings.hub_api_enclave_port}",  # the hub API gate, in the hub pod
         "environment": {"ENCLAVE_PROJECT": slug, "ENCLAVE_EGRESS_URL": gate},
         "extra_labels": _labels(slug, "notebook"),
         "extra_pod_config": {"enableServiceLinks": False},
@@ -124,7 +134,7 @@ def pod_manifest(slug: str, username: str, config: dict[str, Any]) -> dict[str, 
     memory = {k: ByteSpecification().validate(None, config[k]) for k in ("mem_limit", "mem_guarantee")}  # bytes, as KubeSpawner passes them
     env = {**config["environment"], "JUPYTERHUB_API_URL": f"{config['hub_connect_url']}/hub/api"}
     pod = make_pod(
-        name=f"jupyter-{username}--{slug}", cmd=["jupyterhub-singleuser"], port=config["port"], image=config["image"],
+        name=f"jupyter-{username}--{slug}", cmd=config["cmd"], port=config["port"], image=config["image"],
         image_pull_policy=config["image_pull_policy"], uid=config["uid"], gid=config["gid"], fs_gid=config["fs_gid"],
         privileged=config["privileged"], allow_privilege_escalation=config["allow_privilege_escalation"],
         container_security_context=config["container_security_context"], pod_security_context=config["pod_security_context"],
@@ -193,8 +203,11 @@ def helm_values(settings: Settings) -> dict[str, Any]:
     """Zero to JupyterHub values the profile needs (merged into the operator's own values file)."""
     return {
         "hub": {
+            # The hub API gate runs in the hub pod, beside the hub (the hub image holds this code); servers reach it only.
+            "services": {"enclave-hub-api-gate": {"command": ["python3", "-m", "spawner_config.hub_api_gate"]}},
             "service": {"extraPorts": [{"name": name, "port": port, "targetPort": port} for name, port in
-                                       (("enclave-gate", settings.egress_enclave_port), ("enclave-tools", settings.tools_enclave_port))]},
+                                       (("enclave-gate", settings.egress_enclave_port), ("enclave-tools", settings.tools_enclave_port),
+                                        ("enclave-hub-api-gate", settings.hub_api_enclave_port))]},
             "networkPolicy": {"ingress": [
                 {"from": [{"podSelector": {"matchLabels": {"component": "proxy"}}}], "ports": [{"port": settings.seal_port}]},
                 {"from": [{"podSelector": {"matchLabels": {ROLE_LABEL: "notebook"}}}],
@@ -221,6 +234,7 @@ def render(slug: str, resources: dict, settings: Settings, cluster: Cluster, mem
         "networkpolicies.yaml": network_policies(slug, settings, cluster),
         "volumes.yaml": volume_claims(slug, resources, cluster),
         "pods.yaml": pods,
+        SECCOMP_FILE: seccomp.profile(),  # for each node: see the module docstring
     }
 
 

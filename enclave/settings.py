@@ -21,7 +21,8 @@ Every component (CLI, provisioning, hub, egress gate) builds one :class:`Setting
 | ``ENCLAVE_AUDIT_RETENTION_DAYS`` | ``400``: ``enclave audit purge`` removes events older than this (at least 365) |
 | ``ENCLAVE_WORKING_HOURS`` | ``Mon-Fri 08:00-19:00``: Europe/Paris; ``enclave audit report`` lists access outside them |
 | ``ENCLAVE_ACTOR`` | the OS user name: who audit events say acted |
-| ``ENCLAVE_HUB_API_PORT`` | ``8081``: the hub API, the one host port enclave containers may reach (at their gateway) |
+| ``ENCLAVE_HUB_API_PORT`` | ``8081``: the hub API, on loopback (enclave containers reach it only through the hub API gate) |
+| ``ENCLAVE_HUB_API_ENCLAVE_PORT`` | ``10107``: the hub API gate (:mod:`spawner_config.hub_api_gate`), for enclave containers (at their gateway) |
 | ``ENCLAVE_PROXY_PORT`` | ``8000``: the proxy's public port (never reachable from enclave containers) |
 | ``ENCLAVE_PROXY_API_PORT`` | ``8001``: the proxy's control API, on loopback only |
 | ``ENCLAVE_EGRESS_PORT`` | ``10101``: the egress gate's pages and API, on loopback (reached through the proxy) |
@@ -118,7 +119,7 @@ SERVICE_VARIABLES = ("ENCLAVE_HOME", "ENCLAVE_DB_URL", "ENCLAVE_PROJECTS_DIR", "
                      "ENCLAVE_BUDGET_WARN_PERCENT", "ENCLAVE_BACKEND", "ENCLAVE_ALARM_HITS", "ENCLAVE_ALARM_WINDOW",
                      # every service appends audit events: it must find the same key ring and anchors
                      "ENCLAVE_AUDIT_KEY_FILE", "ENCLAVE_AUDIT_ANCHORS", "ENCLAVE_AUDIT_ANCHOR_INTERVAL",
-                     "ENCLAVE_AUDIT_NOTARY")
+                     "ENCLAVE_AUDIT_NOTARY", "ENCLAVE_HUB_API_ENCLAVE_PORT")
 
 
 def service_environment(environ: Mapping[str, str], extra: tuple[str, ...] = ()) -> dict[str, str]:
@@ -157,6 +158,7 @@ class Settings:
     audit_head: Path
     actor: str
     hub_api_port: int = 8081
+    hub_api_enclave_port: int = 10107
     proxy_port: int = 8000
     proxy_api_port: int = 8001
     egress_port: int = 10101
@@ -215,6 +217,7 @@ class Settings:
             audit_head=path("ENCLAVE_AUDIT_HEAD", home / "audit.head"),
             actor=env.get("ENCLAVE_ACTOR") or getpass.getuser(),
             hub_api_port=_port(env, "ENCLAVE_HUB_API_PORT", 8081),
+            hub_api_enclave_port=_port(env, "ENCLAVE_HUB_API_ENCLAVE_PORT", 10107),
             proxy_port=_port(env, "ENCLAVE_PROXY_PORT", 8000),
             proxy_api_port=_port(env, "ENCLAVE_PROXY_API_PORT", 8001),
             egress_port=_port(env, "ENCLAVE_EGRESS_PORT", 10101),
@@ -264,10 +267,11 @@ class Settings:
 
     @property
     def firewall_ports(self) -> list[int]:
-        """The host ports enclave containers may reach, at their network's gateway: the hub API, the
-        gate's submission port and the project tools (git remote, package index) — never the public
-        proxy, whose routes lead to other servers."""
-        return [self.hub_api_port, self.egress_enclave_port, self.tools_enclave_port]
+        """The host ports enclave containers may reach, at their network's gateway: the hub API gate
+        (what a single-user server needs of the hub API, never the hub API itself), the gate's
+        submission port and the project tools (git remote, package index) — never the public proxy,
+        whose routes lead to other servers."""
+        return [self.hub_api_enclave_port, self.egress_enclave_port, self.tools_enclave_port]
 
     @property
     def notebook_images(self) -> dict[str, str]:

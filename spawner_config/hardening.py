@@ -1,14 +1,17 @@
-"""Is a started server really hardened? Checks of a Swarm service's spec, of its task's container and of
-the server's process as the kernel sees it (``/proc/1/status`` inside), each returning what is wrong.
+"""Is a started server really hardened? Checks of a Swarm service's spec, of a container's settings, of
+the server's process as the kernel sees it (``/proc/1/status`` inside) and of what a process of the
+researcher's uid can do to jupyter-server (:data:`PROBE`: ptrace and process_vm_readv must fail with
+EPERM, the enclave's seccomp profile, :mod:`enclave.seccomp`), each returning what is wrong.
 
 The Swarm backend asks for every hardening of the Docker backend, but by other means (some through
-fields a Swarm version may ignore: it silently ignores no-new-privileges, for one). So the spawner
-checks what it got after the start, from three independent sides, and refuses to hand out a server
-for which any list is not empty (:class:`spawner_config.swarm_spawner.SwarmEnclaveSpawner`).
+fields a Swarm version may ignore: it silently ignores no-new-privileges, for one). So every spawner
+checks what it got after the start, from independent sides, and refuses to hand out a server for
+which any list is not empty (:meth:`spawner_config.spawner.EnclaveSpawner.start_object`).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 NO_NEW_PRIVS_COMMAND = ["setpriv", "--no-new-privs", "--"]
@@ -132,4 +135,118 @@ def status_problems(status: str, uid: int) -> list[str]:
     uids = fields.get("Uid", "").split()
     if not uids or any(u != str(uid) for u in uids):
         found.append(f"process 1: uids {uids}, not {uid}")
+    return found
+
+
+# Run in a started server's container as its user. Two questions: is the enclave's seccomp profile in
+# force — ptrace and process_vm_readv on a process of the same uid that lets itself be traced (the
+# probe's own child) must fail with EPERM — and is jupyter-server closed to that uid: non-dumpable
+# (enclave.seccomp.SERVER_COMMAND), so that its /proc/<pid>/mem (an open(), which seccomp cannot see)
+# and ptrace are refused. The server is waited for (up to WAIT seconds) until it has made itself
+# non-dumpable: its /proc/<pid>/mem then belongs to root. PTRACE_SEIZE attaches without stopping.
+PROBE = r"""
+import ctypes, json, os, signal, sys, time
+WAIT = 0 if sys.argv[1:] == ["--no-server"] else 20
+libc = ctypes.CDLL(None, use_errno=True)
+
+class IOVec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+def errno_of(result, ok):
+    return 0 if result == ok else ctypes.get_errno()
+
+def filters(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("Seccomp_filters:"):
+            return int(line.split()[1])
+    return -1
+
+def server():
+    for name in os.listdir("/proc"):
+        if name.isdigit() and int(name) not in (1, os.getpid()):
+            try:
+                command = open(f"/proc/{name}/cmdline", "rb").read().split(b"\0")
+            except OSError:
+                continue
+            if command[0].endswith(b"python3") and b"jupyterhub-singleuser" in command:
+                return int(name)
+    return 0
+
+child = os.fork()
+if child == 0:
+    time.sleep(WAIT + 10)
+    os._exit(0)
+ctypes.set_errno(0)
+ptrace = errno_of(libc.ptrace(0x4206, child, 0, 0), 0)
+address = int(open(f"/proc/{child}/maps").readline().split("-")[0], 16)
+buf = ctypes.create_string_buffer(1)
+local, remote = IOVec(ctypes.addressof(buf), 1), IOVec(address, 1)
+ctypes.set_errno(0)
+vm = errno_of(libc.process_vm_readv(child, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0), 1)
+os.kill(child, signal.SIGKILL)
+os.waitpid(child, 0)
+deadline, pid = time.monotonic() + WAIT, 0
+while time.monotonic() < deadline:
+    pid = server()
+    try:
+        if pid and os.stat(f"/proc/{pid}/mem").st_uid == 0:
+            break
+    except OSError:
+        pass
+    time.sleep(0.05)
+try:
+    open(f"/proc/{pid}/mem", "rb").close() if pid else None
+    memory = 0 if pid else -1
+except OSError as error:
+    memory = error.errno
+ctypes.set_errno(0)
+server_ptrace = errno_of(libc.ptrace(0x4206, pid, 0, 0), 0) if pid else -1
+print(json.dumps({"ptrace": ptrace, "process_vm_readv": vm, "server": pid, "server_memory": memory,
+                  "server_ptrace": server_ptrace, "filters": filters("self"), "server_filters": filters(pid) if pid else -1}))
+"""
+PROBE_COMMAND = ["python3", "-c", PROBE]
+EPERM = 1
+
+
+def probe_problems(output: str, filter_in_entry_point: bool = False) -> list[str]:
+    """What the :data:`PROBE`'s output shows: the seccomp profile not in force, jupyter-server open to its uid.
+
+    ``filter_in_entry_point``: the enclave's denials are a filter the server's entry point installed (Swarm),
+    which the probe, exec'd beside the server's tree rather than in it, does not have: the server must then
+    carry one filter more than the probe (Docker's default and the entry point's), instead of the probe's
+    own calls failing."""
+    try:
+        seen = json.loads(output.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return [f"the ptrace probe gave no answer: {output.strip()[-300:]!r}"]
+    if filter_in_entry_point:
+        found = [] if seen.get("server_filters", -1) > seen.get("filters", 0) > 0 else [
+            f"jupyter-server runs without the entry point's seccomp filter (its filters: {seen.get('server_filters')}, "
+            f"an exec'd process's: {seen.get('filters')})"]
+    else:
+        found = [f"{call} on a process of the same uid {'allowed' if seen.get(call) == 0 else f'gave errno {seen.get(call)}'}, "
+                 "not refused with EPERM: the enclave's seccomp profile is not in force"
+                 for call in ("ptrace", "process_vm_readv") if seen.get(call) != EPERM]
+    if not seen.get("server"):
+        found.append("no jupyterhub-singleuser process (python3) found in the container")
+    else:
+        if seen.get("server_memory") == 0:
+            found.append(f"jupyter-server's memory (/proc/{seen['server']}/mem) is open to uid 1000: the server is not non-dumpable")
+        if seen.get("server_ptrace") == 0:
+            found.append(f"ptrace on jupyter-server (process {seen['server']}) is allowed")
+    return found
+
+
+def security_opt_problems(attrs: dict, wanted: list[str]) -> list[str]:
+    """The container's ``SecurityOpt`` (``docker inspect``) holds each of ``wanted`` (no-new-privileges,
+    the enclave's seccomp profile), and nothing that weakens them (``seccomp=unconfined``, another profile)."""
+    seen = (attrs.get("HostConfig") or {}).get("SecurityOpt") or []
+    found = []
+    for option in wanted:
+        if option not in seen:
+            found.append(f"container: security option {option.split('=')[0]}{'=<the enclave profile>' if '=' in option else ''} "
+                         "is missing")
+    extra = [option.split("=")[0] + ("=..." if "=" in option else "") for option in seen if option not in wanted]
+    if extra:
+        found.append(f"container: other security options {extra}")
     return found

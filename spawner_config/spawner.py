@@ -3,7 +3,8 @@
 Everything about the container comes from the registry and the settings — nothing from
 ``user_options`` sent by a browser:
 
-- only the project's internal network (``enclave-<slug>``); the hub API reached at its gateway, and
+- only the project's internal network (``enclave-<slug>``); the hub API gate reached at its gateway
+  (:mod:`spawner_config.hub_api_gate`: what a single-user server needs of the hub API, nothing else), and
   the egress gate's submission port there (``ENCLAVE_EGRESS_URL``; the server's token may reach that
   one service: ``server_token_scopes``) — never the public proxy;
 - its project's tools (git remote, package index) at the gateway too (:mod:`spawner_config.tools_env`);
@@ -12,13 +13,20 @@ Everything about the container comes from the registry and the settings — noth
 - the project's extracts read-only at ``~/data``, its shared workspace read-write at ``~/work``,
   nothing else from the host (no Docker socket, no sources, no keys);
 - the project's notebook image (manifest ``[resources] image``: slim or stack, tags from the settings);
-- non-root (uid 1000), all capabilities dropped, no-new-privileges, read-only root filesystem
-  with tmpfs for ``/tmp`` and the home; memory, CPU and process limits from the project.
+- non-root (uid 1000), all capabilities dropped, no-new-privileges, the enclave's seccomp profile
+  (:mod:`enclave.seccomp`: no ptrace, no process_vm_readv/writev...), jupyter-server non-dumpable
+  (its memory closed to the researcher's processes, who share its uid), read-only root
+  filesystem with tmpfs for ``/tmp`` and the home; memory, CPU and process limits from the project.
+
+After the start, the container is checked (:mod:`spawner_config.hardening`: its security options,
+``/proc/1/status`` inside, and a probe that tries ptrace and process_vm_readv on jupyter-server as the
+researcher's uid); a server that falls short is removed, audited ``server.refused`` and never handed out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import date
 
 from dockerspawner import DockerSpawner
@@ -26,7 +34,7 @@ from jupyterhub.roles import get_default_roles
 from tornado import web
 from traitlets import Any, Int, Unicode, default
 
-from enclave import lifecycle, networks, workspace
+from enclave import lifecycle, networks, seccomp, workspace
 from enclave.audit import record
 from enclave.db import make_engine, session_scope
 from enclave.errors import EnclaveError
@@ -35,11 +43,17 @@ from enclave.models import ProjectState, default_resources
 from enclave.registry import get_project
 from enclave.settings import Settings
 from spawner_config.access import SpawnRefused, check_spawn
+from spawner_config.hardening import PROBE_COMMAND, probe_problems, security_opt_problems, status_problems
 from spawner_config.tools_env import tools_environment
 
 HOME = "/home/jovyan"
 EGRESS_SERVICE = "egress"
 EGRESS_SCOPE = f"access:services!service={EGRESS_SERVICE}"
+CHECK_TIMEOUT = 30
+
+
+class NotHardened(Exception):
+    """A started server fell short of its hardening (the message lists how); it was removed."""
 
 
 def default_server_token_scopes() -> list[str]:
@@ -58,7 +72,10 @@ class EnclaveSpawner(DockerSpawner):
     work_path = Unicode(f"{HOME}/work", help="Where the project's shared workspace appears (read-write).").tag(config=True)
     home_tmpfs_size = Unicode("1g", help="Size of the in-memory home (everything written outside ~/work is lost at stop).").tag(config=True)
     tmp_tmpfs_size = Unicode("1g", help="Size of /tmp.").tag(config=True)
-    hub_api_port = Int(help="The hub API port, reached by containers at their network's gateway.").tag(config=True)
+    hub_api_port = Int(help="The hub API gate's port, reached by containers at their network's gateway "
+                            "(ENCLAVE_HUB_API_ENCLAVE_PORT: the hub API itself is on loopback).").tag(config=True)
+
+    seccomp_in_entry_point = False  # the profile is the engine's (security_opt): an exec'd probe is under it too
 
     @default("enclave_settings")
     def _settings_default(self) -> Settings:
@@ -66,7 +83,7 @@ class EnclaveSpawner(DockerSpawner):
 
     @default("hub_api_port")
     def _hub_api_port_default(self) -> int:
-        return self.enclave_settings.hub_api_port
+        return self.enclave_settings.hub_api_enclave_port
 
     @default("server_token_scopes")
     def _server_token_scopes_default(self) -> list[str]:
@@ -75,6 +92,10 @@ class EnclaveSpawner(DockerSpawner):
     @default("name_template")
     def _name_template_default(self) -> str:
         return "enclave-{raw_servername}-{raw_username}"  # slugs and user names are DNS-safe (registry rules)
+
+    @default("cmd")
+    def _cmd_default(self) -> list[str]:
+        return list(seccomp.SERVER_COMMAND)  # jupyterhub-singleuser, non-dumpable: closed to the researcher's processes
 
     @default("remove")
     def _remove_default(self) -> bool:
@@ -132,7 +153,10 @@ class EnclaveSpawner(DockerSpawner):
         except EnclaveError as error:  # e.g. a registry row naming an image this platform does not have
             raise web.HTTPError(500, str(error), reason=str(error)) from None
         await self._check_image()
-        await super().start()
+        try:
+            await super().start()
+        except NotHardened as refusal:
+            raise web.HTTPError(500, str(refusal), reason="server not hardened") from None
         # The proxy sends this server's requests to the seal, which finds the container (seal_targets).
         return ("127.0.0.1", self.enclave_settings.seal_port)
 
@@ -145,6 +169,46 @@ class EnclaveSpawner(DockerSpawner):
                        "ops build it with `make images` (scripts/build_images.sh)")
             self.log.error(message)
             raise web.HTTPError(503, message, reason=message) from None
+
+    async def start_object(self):
+        """Start the server, then check it (:meth:`hardening_problems`); refuse it if it falls short."""
+        await super().start_object()
+        began = time.monotonic()
+        try:
+            problems = await asyncio.wait_for(self.hardening_problems(), CHECK_TIMEOUT)
+        except asyncio.TimeoutError:
+            problems = [f"no answer from the hardening check within {CHECK_TIMEOUT}s"]
+        self.log.info("hardening check of %s: %.2fs, %d problems", self.object_name, time.monotonic() - began, len(problems))
+        if problems:
+            await self._refuse(problems)
+
+    async def _refuse(self, problems: list[str]) -> None:
+        self.log.error("server %s refused, not hardened: %s", self.object_name, "; ".join(problems))
+        with session_scope(self._engine(), self.enclave_settings.audit_head) as session:
+            record(session, self.user.name, "server.refused", self.name, container=self.object_name, problems=problems)
+        await self.stop_object()
+        await self.remove_object()
+        raise NotHardened(f"server {self.object_name} is not hardened, refused: {'; '.join(problems)}")
+
+    def security_options(self) -> list[str]:
+        """The container's security options: no-new-privileges and the enclave's seccomp profile."""
+        return ["no-new-privileges", seccomp.security_opt()]
+
+    async def hardening_problems(self) -> list[str]:
+        """What falls short in the container's security options and, inside it, in /proc/1/status and the probe."""
+        container = await self.docker("inspect_container", self.container_id)
+        return security_opt_problems(container, self.security_options()) + await self.process_problems(self.container_id)
+
+    async def process_problems(self, container_id: str) -> list[str]:
+        """Inside the running container, as the researcher's uid: PID 1's status, and whether ptrace and
+        process_vm_readv on jupyter-server are refused (:data:`spawner_config.hardening.PROBE`)."""
+        status = await self._run_inside(container_id, ["cat", "/proc/1/status"])
+        probe = await self._run_inside(container_id, PROBE_COMMAND)
+        return status_problems(status, NB_UID) + probe_problems(probe, self.seccomp_in_entry_point)
+
+    async def _run_inside(self, container_id: str, command: list[str]) -> str:
+        run = await self.docker("exec_create", container_id, command, user=f"{NB_UID}:{NB_GID}")
+        return (await self.docker("exec_start", run["Id"])).decode(errors="replace")
 
     def _configure(self, grant) -> None:
         """Per-project container settings, all in one place."""
@@ -173,7 +237,7 @@ class EnclaveSpawner(DockerSpawner):
                 HOME: f"rw,nosuid,nodev,size={self.home_tmpfs_size},uid={NB_UID},gid={NB_GID},mode=0700",
             },
             "cap_drop": ["ALL"],
-            "security_opt": ["no-new-privileges"],
+            "security_opt": self.security_options(),
             "pids_limit": int(resources["pids_limit"]),
             "network_mode": network.name,
         }

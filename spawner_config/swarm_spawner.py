@@ -6,15 +6,18 @@ registry, nothing from the browser), same hardening by Swarm's own means:
 | Docker backend | here |
 |---|---|
 | project bridge + host firewall | encrypted internal attachable overlay ``enclave-swarm-<slug>`` (:mod:`enclave.swarm`), ``dnsrr`` |
-| hub API at the bridge's gateway | the hub's container joins the overlay; its address there |
+| hub API gate at the bridge's gateway | the hub's container joins the overlay; the gate at its address there (hub API on loopback) |
 | ``read_only``, ``cap_drop``, ``user`` | the same fields of the service's container spec |
 | ``pids_limit`` | the task's resource limit ``Pids`` |
 | ``tmpfs`` host config | tmpfs mounts (``nosuid,nodev,noexec``; Swarm takes their mode from the image's directory, no owner) |
 | ``no-new-privileges`` (Swarm ignores it) | ``setpriv --no-new-privs`` as the entry point |
+| ``seccomp=`` the enclave's profile | the default profile and the enclave's denials as a second filter, installed by the entry point |
 | ``JUPYTERHUB_API_TOKEN`` in the environment | a Docker secret, read by the entry point (not in ``docker service inspect``) |
 
-After the task runs, the service spec, the task's container and ``/proc/1/status`` inside are checked
-(:mod:`spawner_config.hardening`); a server that falls short is removed and never handed out.
+After the task runs, the service spec, the task's container, ``/proc/1/status`` inside and the ptrace
+probe are checked (:mod:`spawner_config.hardening`); a server that falls short is removed and never handed out.
+A service spec carries no custom seccomp profile before Engine API 1.44 (Debian's docker.io 20.10
+speaks 1.41), hence the entry point's own filter (:func:`enclave.seccomp.self_filter_command`).
 Extracts and workspaces are bind mounts: their paths must hold the same files on every node that may
 run a server (a shared filesystem; see the README, "Scaling out").
 """
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 import socket
 
 from docker.errors import APIError
@@ -32,25 +36,21 @@ from tornado import web
 from traitlets import Unicode, default
 
 from enclave import networks, swarm, workspace
-from enclave.audit import record
-from enclave.db import session_scope
 from enclave.layout import WORKSPACE_MODE, extracts_dir, workspace_dir
 from enclave.models import default_resources
-from spawner_config.hardening import NO_NEW_PRIVS_COMMAND, Hardening, container_problems, spec_problems, status_problems
+from enclave.seccomp import self_filter_command
+from spawner_config.hardening import NO_NEW_PRIVS_COMMAND, Hardening, container_problems, spec_problems
 from spawner_config.spawner import EGRESS_SERVICE, HOME, NB_GID, NB_UID, EnclaveSpawner
 
 TOKEN_FILE = "jupyterhub-api-token"
 TOKEN_VARIABLES = ("JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN")
-# PID 1 (kept by every exec): no new privileges from here on; the token from its secret; then the image's own entry point.
+# PID 1 (kept by every exec): no new privileges from here on; the token from its secret; the enclave's
+# seccomp denials installed by the process itself (this engine's service spec cannot carry a profile:
+# enclave.seccomp); then the image's own entry point.
 START = ('JUPYTERHUB_API_TOKEN="$(cat /run/secrets/' + TOKEN_FILE + ')" || exit 1\n'
          'export JUPYTERHUB_API_TOKEN JPY_API_TOKEN="$JUPYTERHUB_API_TOKEN"\n'
-         'exec tini -g -- enclave-start "$@"\n')
+         'exec ' + shlex.join(self_filter_command()) + ' tini -g -- enclave-start "$@"\n')
 ENTRYPOINT = [*NO_NEW_PRIVS_COMMAND, "sh", "-c", START, "enclave-swarm-start"]
-CHECK_TIMEOUT = 30
-
-
-class NotHardened(Exception):
-    pass
 
 
 def _bytes(size: str | int) -> int:
@@ -64,6 +64,8 @@ class SwarmEnclaveSpawner(EnclaveSpawner, SwarmSpawner):
 
     hub_container = Unicode(help="The hub's own container (name or id), attached to each project's overlay; "
                                  "default: ENCLAVE_HUB_CONTAINER, else this host name (a container's is its id).").tag(config=True)
+
+    seccomp_in_entry_point = True  # the enclave's denials: a filter the entry point installs (START)
 
     @default("hub_container")
     def _hub_container_default(self) -> str:
@@ -165,19 +167,6 @@ class SwarmEnclaveSpawner(EnclaveSpawner, SwarmSpawner):
         resources["Limits"]["Pids"] = self._hardening.pids_limit
         return resources
 
-    async def start_object(self):
-        await super().start_object()
-        try:
-            problems = await asyncio.wait_for(self.hardening_problems(), CHECK_TIMEOUT)
-        except asyncio.TimeoutError:
-            problems = [f"no answer from the hardening check within {CHECK_TIMEOUT}s"]
-        if problems:
-            self.log.error("server %s refused, not hardened: %s", self.service_name, "; ".join(problems))
-            with session_scope(self._engine(), self.enclave_settings.audit_head) as session:
-                record(session, self.user.name, "server.refused", self.name, service=self.service_name, problems=problems)
-            await self.remove_object()
-            raise NotHardened(f"server {self.service_name} is not hardened, refused: {'; '.join(problems)}")
-
     async def hardening_problems(self) -> list[str]:
         """Everything that falls short in the service spec, its task's container and /proc/1/status inside."""
         service = await self.docker("inspect_service", self.service_name)
@@ -193,10 +182,7 @@ class SwarmEnclaveSpawner(EnclaveSpawner, SwarmSpawner):
         except APIError:
             return [*problems, f"the task's container {container_id[:12]} is on another node: cannot check it from here"]
         problems += container_problems(container, self._hardening)
-        run = await self.docker("exec_create", container_id, ["cat", "/proc/1/status"], user=f"{NB_UID}:{NB_GID}")
-        status = (await self.docker("exec_start", run["Id"])).decode(errors="replace")
-        problems += status_problems(status, NB_UID)
-        return problems
+        return problems + await self.process_problems(container_id)
 
     async def poll(self):
         status = await super().poll()
@@ -238,9 +224,4 @@ class SwarmEnclaveSpawner(EnclaveSpawner, SwarmSpawner):
         super().load_state(state)
         self._secret_id = state.get("secret_id", "")
 
-    async def start(self):
-        try:
-            return await super().start()
-        except NotHardened as refusal:
-            raise web.HTTPError(500, str(refusal), reason="server not hardened") from None
 

@@ -78,6 +78,7 @@ class Platform:
     env: dict[str, str]
     hub_url: str = ""
     hub_api_port: int = 0
+    hub_api_enclave_port: int = 0  # the hub API gate: what containers reach of the hub API
     proxy_port: int = 0
     proxy_api_port: int = 0
     image: str = ""
@@ -174,13 +175,14 @@ def running_platform(root: Path, image: str, projects: dict[str, list[str]], hub
     for private in (root / "sources", root / "master.key"):  # the hub refuses to start otherwise
         subprocess.run(["chmod", "-R", "go-rwx", str(private)], check=True)
     (root / "projects").mkdir()
-    p = Platform(root=root, env={}, hub_api_port=free_port(), proxy_port=free_port(), proxy_api_port=free_port(),
+    p = Platform(root=root, env={}, hub_api_port=free_port(), hub_api_enclave_port=free_port(), proxy_port=free_port(), proxy_api_port=free_port(),
                  image=image, projects=[slug(name) for name in projects])
     # PYTHONPATH: the hub and its services run this checkout's code, whichever checkout the venv was installed from.
     pythonpath = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
     p.env = {**os.environ, "PYTHONPATH": pythonpath, "ENCLAVE_HOME": str(root / "var"), "ENCLAVE_PROJECTS_DIR": str(root / "projects"),
              "ENCLAVE_SOURCES_DIR": str(root / "sources"), "ENCLAVE_MASTER_KEY_FILE": str(root / "master.key"),
-             "ENCLAVE_HUB_API_PORT": str(p.hub_api_port), "ENCLAVE_PROXY_PORT": str(p.proxy_port),
+             "ENCLAVE_HUB_API_PORT": str(p.hub_api_port), "ENCLAVE_HUB_API_ENCLAVE_PORT": str(p.hub_api_enclave_port),
+             "ENCLAVE_PROXY_PORT": str(p.proxy_port),
              "ENCLAVE_PROXY_API_PORT": str(p.proxy_api_port), "ENCLAVE_EGRESS_PORT": str(free_port()),
              "ENCLAVE_EGRESS_ENCLAVE_PORT": str(free_port()), "ENCLAVE_SEAL_PORT": str(free_port()),
              "ENCLAVE_PORTAL_PORT": str(free_port()), "ENCLAVE_TOOLS_ENCLAVE_PORT": str(free_port()),

@@ -145,7 +145,7 @@ print(json.dumps({"uid": os.getuid(), "cap_eff": status["CapEff"].strip(), "cap_
     assert host_config["NanoCpus"] or host_config["CpuQuota"] == 100_000
 
 
-def test_only_hub_api_answers_on_the_host(platform, running):
+def test_only_the_hub_api_gate_answers_on_the_host(platform, running):
     gw = gateway("alpha")
     canaries = {"gateway": Canary(gw), "docker0": Canary(docker0_address()), "any": Canary("0.0.0.0")}
     try:
@@ -163,13 +163,18 @@ def test_only_hub_api_answers_on_the_host(platform, running):
         assert not can_connect(alpha, docker0_address(), canaries["docker0"].port)
         assert not can_connect(alpha, gw, canaries["any"].port)
         assert not can_connect(alpha, docker0_address(), canaries["any"].port)
-        assert not can_connect(alpha, docker0_address(), platform.hub_api_port), "the hub API only at the project's gateway"
+        assert not can_connect(alpha, docker0_address(), platform.hub_api_enclave_port), "the gate only at the project's gateway"
+        # The hub API itself is on loopback: its port answers the host (canary: it did answer containers
+        # at their gateway until the gate), never a container.
+        socket.create_connection(("127.0.0.1", platform.hub_api_port), timeout=2).close()
+        assert not can_connect(alpha, gw, platform.hub_api_port), "the hub API itself is closed to enclaves"
+        assert not can_connect(alpha, docker0_address(), platform.hub_api_port)
         assert not can_connect(alpha, gw, platform.proxy_port), "the public proxy is closed to enclaves"
         assert can_connect(alpha, gw, platform.settings().egress_enclave_port)
         assert {name: c.hits for name, c in canaries.items()} == before
         status = in_container(alpha, f"""
 import json, urllib.request
-print(json.dumps({{"status": urllib.request.urlopen("http://{gw}:{platform.hub_api_port}/hub/api/", timeout=5).status}}))
+print(json.dumps({{"status": urllib.request.urlopen("http://{gw}:{platform.hub_api_enclave_port}/hub/api/", timeout=5).status}}))
 """)
         assert status["status"] == 200
     finally:

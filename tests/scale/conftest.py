@@ -91,10 +91,14 @@ HUB_IMAGE = f"{os.environ.get('HUB_IMAGE') or 'enclave/hub'}:latest"
 HUB_CONTAINER = f"enclave-hub-test-{RUN}"
 PROJECTS = {"alpha": ["alice", "carol"], "beta": ["bob"], "gamma": ["alice"]}  # gamma: the weakened spawner's
 
-# gamma's servers are started by a spawner that leaves out one hardening (setpriv --no-new-privs): the
-# check after start must refuse them. Every other project gets the real SwarmEnclaveSpawner.
+# gamma's servers are started by a spawner that leaves out setpriv --no-new-privs and the entry point's
+# seccomp filter (which sets no_new_privs too): the check after start must refuse them. Every other
+# project gets the real SwarmEnclaveSpawner.
 WEAKENED_CONFIG = """
-from spawner_config.swarm_spawner import SwarmEnclaveSpawner
+import shlex
+
+from enclave.seccomp import self_filter_command
+from spawner_config.swarm_spawner import START, SwarmEnclaveSpawner
 
 
 class WeakenedForGamma(SwarmEnclaveSpawner):
@@ -102,7 +106,8 @@ class WeakenedForGamma(SwarmEnclaveSpawner):
         super()._configure(grant)
         if grant.slug.startswith("gamma-"):
             spec = dict(self.extra_container_spec)
-            spec["command"] = spec["command"][3:]  # without setpriv --no-new-privs --
+            # without setpriv --no-new-privs -- and without the seccomp filter before tini
+            spec["command"] = ["sh", "-c", START.replace(shlex.join(self_filter_command()) + " ", ""), *spec["command"][6:]]
             self.extra_container_spec = spec
 
 

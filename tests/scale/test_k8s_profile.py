@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 
 import pytest
 import yaml
 
-from enclave import k8s
+from enclave import k8s, seccomp
 from enclave.errors import EnclaveError
 from enclave.models import ProjectState
 from enclave.settings import Settings
@@ -25,7 +26,7 @@ SETTINGS = Settings.from_env({})
 CLUSTER = k8s.Cluster(namespace="enclave", hub_ip="10.96.0.81")
 NAMESPACES = {"enclave": {"kubernetes.io/metadata.name": "enclave"}, "attacker": {"kubernetes.io/metadata.name": "attacker"},
               "kube-system": {"kubernetes.io/metadata.name": "kube-system"}}
-PORTS = [22, 53, 80, 443, 2379, 6443, 8000, 8001, 8081, 8888, 10101, 10102, 10103, 10104, 10105]
+PORTS = [22, 53, 80, 443, 2379, 6443, 8000, 8001, 8081, 8888, 10101, 10102, 10103, 10104, 10105, 10106, 10107]
 PROTOCOLS = ["TCP", "UDP", "SCTP"]
 
 
@@ -83,7 +84,7 @@ def test_a_server_reaches_only_the_hub_api_the_gate_and_the_tools(rendered):
     alice = Endpoint("alpha-alice", "enclave", server)
     allowed = {(name, port, proto) for (name, peer), port, proto in itertools.product(_endpoints(rendered).items(), PORTS, PROTOCOLS)
                if admits(policies, alice, "Egress", peer, port, proto, NAMESPACES)}
-    assert allowed == {("hub", SETTINGS.hub_api_port, "TCP"), ("hub", SETTINGS.egress_enclave_port, "TCP"),
+    assert allowed == {("hub", SETTINGS.hub_api_enclave_port, "TCP"), ("hub", SETTINGS.egress_enclave_port, "TCP"),
                        ("hub", SETTINGS.tools_enclave_port, "TCP")}
     inbound = {(name, port, proto) for (name, peer), port, proto in itertools.product(_endpoints(rendered).items(), PORTS, PROTOCOLS)
                if admits(policies, alice, "Ingress", peer, port, proto, NAMESPACES)}
@@ -134,7 +135,9 @@ def test_pods_carry_the_docker_hardening_and_the_project_resources(rendered):
     assert claim == {"claimName": "enclave-alpha-extracts", "readOnly": True}
     assert container["resources"]["limits"] == {"cpu": 1.5, "memory": 3 * 1024**3}
     env = {e["name"]: e["value"] for e in container["env"]}
-    assert env["JUPYTERHUB_API_URL"] == "http://10.96.0.81:8081/hub/api"
+    assert env["JUPYTERHUB_API_URL"] == "http://10.96.0.81:10107/hub/api"  # the hub API gate, never the hub API
+    localhost = {"type": "Localhost", "localhostProfile": k8s.SECCOMP_PROFILE}
+    assert context["seccompProfile"] == localhost and spec["securityContext"]["seccompProfile"] == localhost
     assert env["ENCLAVE_EGRESS_URL"] == "http://10.96.0.81:10103/services/egress/" and env["ENCLAVE_PROJECT"] == "alpha"
     workspace = next(c for c in rendered["alpha"]["volumes.yaml"] if c["metadata"]["name"] == "enclave-alpha-workspace")
     assert workspace["spec"]["resources"]["requests"]["storage"] == str(2 * 1024**3)
@@ -149,7 +152,9 @@ def test_cli_renders_a_registered_project(registry, tmp_path):
     out = tmp_path / "k8s"
     done = registry.cli("k8s", "render", "gamma", "--hub-ip", "10.96.0.81", "--out", str(out))
     assert done.returncode == 0, done.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["kubespawner.yaml", "networkpolicies.yaml", "pods.yaml", "values.yaml", "volumes.yaml"]
+    assert sorted(p.name for p in out.iterdir()) == ["enclave-seccomp.json", "kubespawner.yaml", "networkpolicies.yaml", "pods.yaml",
+                                                     "values.yaml", "volumes.yaml"]
+    assert json.loads((out / "enclave-seccomp.json").read_text()) == seccomp.profile()  # the node's copy: the Docker profile
     pods = list(yaml.safe_load_all((out / "pods.yaml").read_text()))
     assert sorted(p["metadata"]["name"] for p in pods) == ["jupyter-carol--gamma", "jupyter-pia--gamma"]
     k8s.validate([*pods, *yaml.safe_load_all((out / "networkpolicies.yaml").read_text())])
@@ -180,7 +185,7 @@ def test_the_hub_pod_lets_servers_reach_the_api_and_the_gate_and_the_proxy_the_s
     policies = [*rendered["alpha"]["networkpolicies.yaml"], hub_policy]
     alice = Endpoint("alpha-alice", "enclave", rendered["alpha"]["pods.yaml"][0]["metadata"]["labels"])
     hub, proxy = _endpoints(rendered)["hub"], _endpoints(rendered)["proxy"]
-    for port in (SETTINGS.hub_api_port, SETTINGS.egress_enclave_port, SETTINGS.tools_enclave_port):
+    for port in (SETTINGS.hub_api_enclave_port, SETTINGS.egress_enclave_port, SETTINGS.tools_enclave_port):
         assert reachable(policies, alice, hub, port, "TCP", NAMESPACES)
     assert reachable(policies, proxy, hub, SETTINGS.seal_port, "TCP", NAMESPACES)
     assert not reachable(policies, alice, hub, SETTINGS.seal_port, "TCP", NAMESPACES)  # a server never reaches the seal

@@ -107,7 +107,7 @@ for pid in filter(str.isdigit, os.listdir("/proc")):
     except OSError:
         continue
     if pid == "1" or status["PPid"].strip() != "0":
-        procs[pid] = {k: status[k].strip() for k in ("Name", "PPid", "Uid", "CapEff", "CapBnd", "NoNewPrivs", "Seccomp")}
+        procs[pid] = {k: status[k].strip() for k in ("Name", "PPid", "Uid", "CapEff", "CapBnd", "NoNewPrivs", "Seccomp", "Seccomp_filters")}
 try:
     open("/usr/local/x", "w").close(); root_writable = True
 except OSError:
@@ -127,6 +127,15 @@ print(json.dumps({"procs": procs, "root_writable": root_writable, "docker_sock":
     host_config = running["alpha"].attrs["HostConfig"]
     assert host_config["ReadonlyRootfs"] and host_config["CapDrop"] == ["ALL"]
     assert host_config["Memory"] == 1 << 30 and host_config["PidsLimit"] == 256 and host_config["NanoCpus"] == 10 ** 9
+    # The entry point's seccomp filter, over Docker's default: on every process of the server's tree (what it
+    # denies: tests/enclave/test_hardening_check.py); jupyter-server non-dumpable, its memory closed to uid 1000.
+    from spawner_config.hardening import PROBE
+
+    probe = running["alpha"].exec_run(["python3", "-c", PROBE], user="1000:100")
+    seen = json.loads(probe.output.decode().strip().splitlines()[-1])
+    assert seen["server_filters"] == seen["filters"] + 1 and seen["server_memory"] == 13 and seen["server_ptrace"] == 1, seen
+    for pid, proc in server_tree.items():
+        assert int(proc["Seccomp_filters"]) == seen["server_filters"], (pid, proc)
 
 
 def test_token_is_a_secret_not_in_the_service_spec(swarm, running):
@@ -173,12 +182,13 @@ def test_only_the_hub_api_and_gate_answer(swarm_platform, running, hub, swarm):
         for address in (docker0_address(), gwbridge, hub_alpha):
             assert not can_connect(alpha, address, canary.port), address
         assert not can_connect(alpha, hub_alpha, swarm_platform.proxy_port), "the public proxy is closed to enclaves"
-        assert not can_connect(alpha, hub_beta, swarm_platform.hub_api_port), "the hub's address on another project's overlay"
+        assert not can_connect(alpha, hub_beta, swarm_platform.hub_api_enclave_port), "the hub's address on another project's overlay"
+        assert not can_connect(alpha, hub_alpha, swarm_platform.hub_api_port), "the hub API itself is on the hub container's loopback"
         assert can_connect(alpha, hub_alpha, swarm_platform.settings().egress_enclave_port)
         assert canary.hits == 1
         status = in_container(alpha, f"""
 import json, urllib.request
-print(json.dumps({{"status": urllib.request.urlopen("http://{hub_alpha}:{swarm_platform.hub_api_port}/hub/api/", timeout=5).status}}))
+print(json.dumps({{"status": urllib.request.urlopen("http://{hub_alpha}:{swarm_platform.hub_api_enclave_port}/hub/api/", timeout=5).status}}))
 """)
         assert status["status"] == 200
     finally:
@@ -240,8 +250,9 @@ def test_host_firewall_drops_docker_gwbridge(swarm_platform, running):
 
 
 def test_a_weakened_server_is_refused(swarm_platform, swarm, running):
-    """gamma's spawner leaves out setpriv --no-new-privs: its service starts, the check after start finds
-    it (in the spec and in /proc/1/status inside), removes it and the hub never marks it ready."""
+    """gamma's spawner leaves out setpriv --no-new-privs and the seccomp filter: its service starts, the check
+    after start finds it (in the spec, in /proc/1/status inside and by the ptrace probe), removes it and the
+    hub never marks it ready."""
     from sqlalchemy import select
 
     from enclave.db import make_engine, session_scope
@@ -263,6 +274,7 @@ def test_a_weakened_server_is_refused(swarm_platform, swarm, running):
     assert details, "no server.refused audit event"
     problems = " ".join(details[-1]["problems"])
     assert "NoNewPrivs is '0'" in problems and "setpriv --no-new-privs" in problems
+    assert "without the entry point's seccomp filter" in problems
     assert "is not hardened" in swarm_platform.hub_log()
 
 

@@ -56,10 +56,11 @@ def test_a_two_project_member_cannot_cross_from_one_project_to_the_other(sealed,
     inside = bob.start("open")
     gw = gateway("open")
 
-    # The public proxy — whose routes lead to bob's other server — is closed; the hub API and the
-    # gate's enclave port answer.
+    # The public proxy — whose routes lead to bob's other server — and the hub API itself are closed;
+    # the hub API gate and the egress gate's enclave port answer.
     assert not can_connect(inside, gw, sealed.proxy_port)
-    assert can_connect(inside, gw, settings.hub_api_port)
+    assert not can_connect(inside, gw, settings.hub_api_port)
+    assert can_connect(inside, gw, settings.hub_api_enclave_port)
     assert can_connect(inside, gw, settings.egress_enclave_port)
 
     gate = f"http://{gw}:{settings.egress_enclave_port}/services/egress/api/requests"
