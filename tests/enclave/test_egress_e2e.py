@@ -136,8 +136,8 @@ def test_a_path_outside_the_workspace_is_refused_with_its_reason(beta):
     code, out = run(beta, "enclave-export", "submit", "../../etc/passwd", "--justification", "an escape attempt")
     print(out)
     assert code == 1, out
-    assert "enclave-export: the egress gate answered 400 (refused):" in out, out
-    assert ".." in out or "outside" in out, out
+    # refused by the client before the gate is asked (the gate refuses such paths too: tests/egress)
+    assert "resolves to /etc/passwd, outside the workspace" in out, out
 
 
 def test_the_r_function_submits_too(beta):
@@ -150,4 +150,5 @@ def test_the_r_function_submits_too(beta):
     assert re.search(r"^ID \d+", out, re.M), out
     assert re.search(r"^request \d+: ", out, re.M), out
     code, out = run(beta, "Rscript", "-e", 'library(enclave); export_submit("../../etc/passwd", "escape")')
-    assert code != 0 and "export_submit: the egress gate answered 400 (refused)" in out, shlex.quote(out)
+    assert code != 0 and "export_submit: ../../etc/passwd resolves to /etc/passwd, outside the workspace" in out, \
+        shlex.quote(out)

@@ -54,7 +54,7 @@ def test_ecs_export_streams_every_event_type_in_order_verified(registry):
         assert d["event"]["hash"] == links[i + 1]
         assert d.get("labels") == ({"project": "cohort-x"} if i % 2 else None)
         refused = d["event"]["action"].endswith(".refused")
-        failed = refused or d["event"]["action"] in ("auth.totp.failure", "auth.totp.locked", "seal.output_capped")
+        failed = refused or d["event"]["action"] in ("auth.totp.failure", "auth.totp.locked", "seal.output_capped", "seal.alarm")
         assert d["event"]["outcome"] == ("failure" if failed else "success"), d["event"]["action"]
         assert d.get("source") == ({"ip": SOURCE, "address": SOURCE} if refused else None)
     assert {d["event"]["outcome"] for d in documents} == {"success", "failure"}
