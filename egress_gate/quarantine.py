@@ -18,6 +18,8 @@ import os
 import re
 from pathlib import Path
 
+from enclave.durable import fsync_dir
+
 from .errors import EgressError
 from .submission import SubmittedFile
 
@@ -90,7 +92,7 @@ class Quarantine:
                 os.unlink(tmp)  # same bytes already held (and intact)
             else:
                 os.replace(tmp, final)  # new, or replaces a damaged copy with the true bytes
-                _fsync_dir(final.parent)
+                fsync_dir(final.parent)
             return sha, size
         except BaseException:
             if tmp.exists():
@@ -150,11 +152,4 @@ def _hash_file(path: Path) -> str:
             digest.update(chunk)
     return digest.hexdigest()
 
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 

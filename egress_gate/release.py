@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from enclave.audit import read_head, write_head
+from enclave.durable import fsync_dir
 from enclave.errors import EnclaveError
 
 from .errors import EgressError
@@ -131,7 +132,7 @@ class ReleaseStore:
             try:
                 for name, _, data in files:
                     _write_private(stage / name, data)
-                _fsync_dir(stage)
+                fsync_dir(stage)
                 at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
                 listed = [{"name": n, "sha256": s, "size": len(d)} for n, s, d in files]
                 fields = {"seq": seq + 1, "at": at, "request_id": request_id, "files": listed,
@@ -145,7 +146,7 @@ class ReleaseStore:
                 recorded = True
                 write_head(self.head, entry.seq, entry.hash)
                 os.rename(stage, final)
-                _fsync_dir(self.root)
+                fsync_dir(self.root)
             except BaseException:
                 if not recorded:  # once in the ledger, the staged bytes are kept to publish again
                     shutil.rmtree(stage, ignore_errors=True)
@@ -270,10 +271,3 @@ def _write_private(path: Path, data: bytes) -> None:
         fh.flush()
         os.fsync(fh.fileno())
 
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

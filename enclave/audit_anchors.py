@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from enclave.audit_config import NOTARY_TIMEOUT, AuditConfig
+from enclave.durable import fsync_dir
 from enclave.errors import EnclaveError
 
 
@@ -35,13 +36,6 @@ def _locked(path: Path):
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def read_head(path: Path) -> tuple[int, str]:
@@ -68,7 +62,7 @@ def write_head(path: Path, seq: int, hash_: str, force: bool = False) -> None:
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
 
 
 def read_anchors(path: Path) -> list[dict[str, Any]]:

@@ -19,18 +19,17 @@ import argparse
 import asyncio
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import aiohttp
 from aiohttp import web
 
-from enclave.audit import AuditAction, record
-from enclave.db import make_engine, session_scope
+from enclave.audit import AuditAction
+from enclave.db import make_engine
 from enclave.enclave_origin import EnclaveOrigins
 from enclave.networks import PROJECT_LABEL, USER_LABEL
 from enclave.settings import Settings
 from spawner_config.hub_api_rules import FORWARDED_HEADERS, Refused, check_body, match
-from spawner_config.seal_budget import AuditCoalescer
+from spawner_config.seal_budget import AuditTrail
 
 log = logging.getLogger("enclave.hub_api_gate")
 
@@ -48,8 +47,7 @@ class HubApiGate:
         self.upstream = f"http://127.0.0.1:{settings.hub_api_port}"
         self._origins = origins
         self.engine = make_engine(settings.db_url)
-        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-api-gate-audit")
-        self.audit = AuditCoalescer(write=self._queue_audit)
+        self.audit = AuditTrail(self.engine, settings.audit_head, "hub-api-gate", log, logging.WARNING)
         self.session: aiohttp.ClientSession | None = None
         self._callers: dict[str, tuple[float, tuple[str, str, str]]] = {}
 
@@ -71,17 +69,6 @@ class HubApiGate:
         if container is None:
             return "unknown", "", ""
         return container.labels.get(USER_LABEL, "unknown"), container.labels.get(PROJECT_LABEL, ""), container.name
-
-    def _write_audit(self, actor: str, action: str, project: str, details: dict) -> None:
-        try:
-            with session_scope(self.engine, self.settings.audit_head) as session:
-                record(session, actor, action, project or None, **details)
-        except Exception:  # noqa: BLE001 - logged loudly; the call was refused anyway
-            log.exception("cannot record audit event %s for %s/%s", action, actor, project)
-
-    def _queue_audit(self, actor: str, action: str, project: str, details: dict) -> None:
-        log.warning("%s: %s/%s %s", action, actor, project, details)
-        self.writer.submit(self._write_audit, actor, action, project, details)
 
     async def refuse(self, request: web.Request, refusal: Refused) -> web.Response:
         address = request.remote or ""
@@ -109,11 +96,6 @@ class HubApiGate:
             kept = {name: answer.headers[name] for name in ANSWER_HEADERS if name in answer.headers}
             return web.Response(status=answer.status, body=content, headers=kept)
 
-    async def flush_audit_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.audit.window / 2)
-            self.audit.flush()
-
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_REQUEST)
         app.router.add_route("*", "/{tail:.*}", self.handle)
@@ -124,13 +106,12 @@ class HubApiGate:
     async def _start(self, app: web.Application) -> None:
         timeout = aiohttp.ClientTimeout(total=60, sock_connect=10)
         self.session = aiohttp.ClientSession(timeout=timeout, cookie_jar=aiohttp.DummyCookieJar())
-        app["flusher"] = asyncio.create_task(self.flush_audit_forever())
+        app["flusher"] = asyncio.create_task(self.audit.flush_forever())
 
     async def _stop(self, app: web.Application) -> None:
         app["flusher"].cancel()
-        self.audit.flush(force=True)
         await self.session.close()
-        self.writer.shutdown(wait=True)
+        self.audit.close()
 
 
 def main(argv: list[str] | None = None) -> None:

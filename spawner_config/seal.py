@@ -24,17 +24,15 @@ import asyncio
 import hashlib
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import aiohttp
 from aiohttp import WSMsgType, web
 from multidict import CIMultiDict
 
-from enclave.audit import record
 from enclave.db import make_engine, session_scope
 from enclave.registry import get_project
 from enclave.settings import Settings
-from spawner_config.seal_budget import AuditCoalescer, Budgets
+from spawner_config.seal_budget import AuditTrail, Budgets
 from spawner_config.seal_rules import (
     GIT_PANEL,
     Limits,
@@ -71,8 +69,7 @@ class Seal:
         self.assets = assets or AssetIndex(settings.home / "seal")
         self.budgets = Budgets()
         self.engine = make_engine(settings.db_url)
-        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seal-audit")
-        self.audit = AuditCoalescer(write=self._queue_audit)
+        self.audit = AuditTrail(self.engine, settings.audit_head, "seal", log)
         self._limits: dict[str, tuple[float, Limits]] = {}
         self.session: aiohttp.ClientSession | None = None
 
@@ -94,22 +91,6 @@ class Seal:
             limits = Limits()
         self._limits[slug] = (time.monotonic(), limits)
         return limits
-
-    def _write_audit(self, actor: str, action: str, project: str, details: dict) -> None:
-        try:
-            with session_scope(self.engine, self.settings.audit_head) as session:
-                record(session, actor, action, project, **details)
-        except Exception:  # noqa: BLE001 - an audit failure is logged loudly, never a reason to let bytes through
-            log.exception("cannot record audit event %s for %s/%s", action, actor, project)
-
-    def _queue_audit(self, actor: str, action: str, project: str, details: dict) -> None:
-        log.info("seal %s: %s/%s %s", action, actor, project, details)
-        self.writer.submit(self._write_audit, actor, action, project, details)
-
-    async def flush_audit_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.audit.window / 2)
-            self.audit.flush()
 
     # --- requests ---
 
@@ -249,13 +230,12 @@ class Seal:
     async def _start(self, app: web.Application) -> None:
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=600)
         self.session = aiohttp.ClientSession(timeout=timeout, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False)
-        app["flusher"] = asyncio.create_task(self.flush_audit_forever())
+        app["flusher"] = asyncio.create_task(self.audit.flush_forever())
 
     async def _stop(self, app: web.Application) -> None:
         app["flusher"].cancel()
-        self.audit.flush(force=True)
         await self.session.close()
-        self.writer.shutdown(wait=True)
+        self.audit.close()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -7,9 +7,18 @@ take (kernel or terminal output, pages, API answers, a server the researcher put
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from enclave.audit import record
+from enclave.db import session_scope
 
 
 @dataclass
@@ -105,3 +114,37 @@ class AuditCoalescer:
                 self._last[key] = now
                 self.write(user, action, project, {**pending.first, "hits": pending.hits, "bytes": pending.bytes,
                                                    "last_path": pending.last_path, "folded": True})
+
+
+class AuditTrail:
+    """The audit events of a service on the hot path (the seal, the hub API gate): folded by an
+    :class:`AuditCoalescer`, written by one thread of their own so the event loop never waits on the
+    registry. ``hit`` records; ``flush_forever`` runs beside the app; ``close`` writes what is left."""
+
+    def __init__(self, engine: Engine, audit_head: Path, name: str, log: logging.Logger, level: int = logging.INFO):
+        self.engine, self.audit_head, self.name, self.log, self.level = engine, audit_head, name, log, level
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name}-audit")
+        self.coalescer = AuditCoalescer(write=self._queue)
+
+    def hit(self, user: str, project: str, action: str, path: str, size: int, **details) -> None:
+        self.coalescer.hit(user, project, action, path, size, **details)
+
+    def _write(self, actor: str, action: str, project: str, details: dict) -> None:
+        try:
+            with session_scope(self.engine, self.audit_head) as session:
+                record(session, actor, action, project or None, **details)
+        except Exception:  # noqa: BLE001 - an audit failure is logged loudly, never a reason to let bytes through
+            self.log.exception("cannot record audit event %s for %s/%s", action, actor, project)
+
+    def _queue(self, actor: str, action: str, project: str, details: dict) -> None:
+        self.log.log(self.level, "%s %s: %s/%s %s", self.name, action, actor, project, details)
+        self.writer.submit(self._write, actor, action, project, details)
+
+    async def flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.coalescer.window / 2)
+            self.coalescer.flush()
+
+    def close(self) -> None:
+        self.coalescer.flush(force=True)
+        self.writer.shutdown(wait=True)
