@@ -43,16 +43,17 @@ MIN_ENTROPY = {
     "base64": 3.5,  # random base64: 6 bits a character; a Parquet file's, 5.3 over the whole file
     "base32": 3.5,  # random base32: 5 bits
     "hex": 2.0,  # random hex: 4 bits; a Parquet file's, 3.4-3.7
+    "digits": 2.5,  # an unbroken run of digits: a number no table prints (the hex of ASCII text is one)
     "escapes": 3.0,  # a bytes repr: \x, digits and letters mixed
     "dense": 5.3,  # base85 or uuencode: 6.4 and 6 on random bytes; minified JSON or prose without spaces, under 5
 }
-MIN_HEX_LETTERS = 0.05  # share of a-f among hex digits: 0.375 in random hex, 0 in numbers and dates
+MIN_HEX_LETTERS = 0.01  # share of a-f among hex digits: 0.375 in random hex, 0.03 in the hex of a Parquet page of ASCII pseudonyms, 0 in numbers
 MIN_HEX_SYMBOLS = 12  # distinct hex digits in a hex run (numbers use 10)
 MIN_ESCAPE_SHARE = 0.25  # share of a bytes repr's characters in \x.. escapes (a Parquet file's: over 0.4)
 MIN_CLASS_SHARE = 0.03  # share each of upper case, lower case and digits must have in a base64 run
 
 _B64 = r"[A-Za-z0-9+/_\-]"
-PATTERNS = {
+_PATTERNS = {
     # wrapped base64 (76 a line, as `base64` writes it) is one run: chunks of 16 or more joined by blanks
     "base64": re2.compile(rf"{_B64}{{16,}}={{0,2}}(?:[ \t]*\r?\n?[ \t]*{_B64}{{16,}}={{0,2}})*"),
     # pairs of hex digits with at most two separator characters between them: 'de ad', 'de:ad', '0xde, 0xad', xxd's '504b 0304'
@@ -66,6 +67,9 @@ PATTERNS = {
     # anything else printable and unbroken by spaces
     "dense": re2.compile(rf"[!-~]{{{SPLIT_RUN},}}"),
 }
+# Matched on the text's ASCII bytes (any other character one "?"), so a match's offsets are the
+# text's: RE2 on a str converts offsets at every search, which is quadratic in long texts.
+PATTERNS = {kind: re2.compile(p.pattern.encode("ascii")) for kind, p in _PATTERNS.items()}
 
 
 class Run(NamedTuple):
@@ -99,14 +103,14 @@ def _is_encoded(kind: str, text: str) -> bool:
     if kind == "hexdump":
         return _is_hex("".join(re2.findall(r"[ \t]([0-9a-fA-F]{2,4})", text)).lower())
     if kind == "hex":
-        return _is_hex("".join(re2.findall(r"[0-9a-fA-F]", text.replace("0x", "").replace("0X", ""))).lower())
+        return _is_hex("".join(re2.findall(r"[0-9a-fA-F]", text.replace("0x", "").replace("0X", ""))).lower(), text.isalnum())
     if kind == "base64":
         compact = "".join(text.split())
         if len(compact) < SPLIT_RUN:
             return False
         counts = Counter(compact)
         if set(counts) <= _HEX:
-            return _is_hex(compact.lower())
+            return _is_hex(compact.lower(), compact == text)
         if set(counts) <= _BASE32:
             return entropy(compact, counts) >= MIN_ENTROPY["base32"]
         n = len(compact)
@@ -115,18 +119,25 @@ def _is_encoded(kind: str, text: str) -> bool:
     return len(text) >= SPLIT_RUN and entropy(text) >= MIN_ENTROPY[kind]
 
 
-def _is_hex(digits: str) -> bool:
+def _is_hex(digits: str, contiguous: bool = False) -> bool:
     if len(digits) < SPLIT_RUN:
         return False
     counts = Counter(digits)
     letters = sum(counts[c] for c in "abcdef")
+    if not letters:  # digits only (the hex of ASCII text is): a run of them unbroken by any separator
+        return contiguous and len(digits) >= MIN_RUN and entropy(digits, counts) >= MIN_ENTROPY["digits"]
     return letters / len(digits) >= MIN_HEX_LETTERS and len(counts) >= MIN_HEX_SYMBOLS and entropy(digits, counts) >= MIN_ENTROPY["hex"]
 
 
+def ascii_view(text: str) -> bytes:
+    """``text`` as bytes with one byte per character (a non-ASCII character becomes "?")."""
+    return text.encode("ascii", "replace")
+
+
 def _candidates(text: str) -> list[Run]:
-    found = []
+    found, view = [], ascii_view(text)
     for kind, pattern in PATTERNS.items():
-        for m in pattern.finditer(text):
+        for m in pattern.finditer(view):
             start, end = m.span()
             if end - start >= (MIN_RUN if kind == "decimal" else SPLIT_RUN) and _is_encoded(kind, text[start:end]):
                 found.append(Run(start, end, _kind_of(kind, text[start:end])))
