@@ -33,14 +33,13 @@ def window_hashes(data: bytes) -> np.ndarray:
     n = len(b) - SHINGLE + 1
     if n <= 0:
         return np.zeros(0, np.uint64)
-    words = []
-    for part in (0, 8):
-        w = np.zeros(n, np.uint64)
-        for j in range(8):
-            w |= b[part + j: part + j + n].astype(np.uint64) << np.uint64(8 * j)
-        words.append(w)
+    # the little-endian 8-byte word at every offset: eight strided views, one per offset modulo 8
+    w = np.empty(len(b) - 7, np.uint64)
+    for k in range(8):
+        count = (len(b) - k) // 8
+        w[k::8] = np.frombuffer(data, "<u8", count=count, offset=k)
     with np.errstate(over="ignore"):
-        h = words[0] * _K1 ^ (words[1] * _K2)
+        h = w[:n] * _K1 ^ (w[8: 8 + n] * _K2)
         h ^= h >> np.uint64(31)
         h *= _K3
         h ^= h >> np.uint64(29)
@@ -106,8 +105,11 @@ class Fingerprints:
         """(start, end) in ``data`` from the first to the last matching window, when MIN_MATCHES match."""
         if len(data) < SHINGLE or not len(self.hashes):
             return None
+        binary = binary_windows(data)
+        if not binary.any():  # plain text: nothing to fingerprint
+            return None
         h = window_hashes(data)
-        where = np.flatnonzero(binary_windows(data) & ((h & np.uint64((1 << self.bits) - 1)) == 0) & np.isin(h, self.hashes))
+        where = np.flatnonzero(binary & ((h & np.uint64((1 << self.bits) - 1)) == 0) & np.isin(h, self.hashes))
         if len(np.unique(h[where])) < MIN_MATCHES:
             return None
         return int(where[0]), int(where[-1]) + SHINGLE

@@ -42,6 +42,7 @@ and no hour takes more than half a day's budget.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import threading
@@ -57,19 +58,19 @@ import re2
 
 from enclave.encoded_text import MIN_RUN, Run, ascii_view, decode_run, encoded_runs, short_runs_length
 from enclave.layout import extracts_dir
-from enclave.shingles import MIN_MATCHES, Fingerprints
+from enclave.shingles import MIN_MATCHES, Fingerprints, binary_windows
 from pseudonymizer.pseudonyms import PSEUDONYM_HEX
-from spawner_config.seal_images import IMAGE_TYPES, SVG_TYPE, Dropped, disarm, disarm_base64, rasterise_svg
+from spawner_config.seal_images import IMAGE_TYPES, SVG_TYPE, Dropped, disarm, disarm_base64, png_notice, rasterise_svg, svg_notice
 
 KB = 1000
 DEFAULT_BUDGET_PER_HOUR = 150 * KB  # information bytes a member may receive from a project's server in an hour
-DEFAULT_BUDGET_PER_DAY = 300 * KB  # ... and in a day (see the module docstring for the measurements)
+DEFAULT_BUDGET_PER_DAY = 250 * KB  # ... and in a day (see the module docstring for the measurements)
 MAX_PSEUDONYMS = 16  # distinct pseudonyms of the project one text may show (df.head() of a table with three linkage columns shows 15)
 SEEN_ANSWERS = 4096  # digests of recent answers remembered per project
 REPEAT_CHARGE = 32  # information bytes charged for an answer identical to a recent one
 MAX_JSON = 64 * 1024 * 1024  # bytes: a larger JSON answer is judged as text, not parsed
 NOTICE = "[enclave seal: {what} cut here — results leave the enclave through the egress gate]"
-HEX_WORD = re2.compile(rb"[0-9a-fA-F]+")  # a pseudonym is a whole word of PSEUDONYM_HEX hex digits
+HEX_WORD = re2.compile(rb"[0-9a-fA-F]{32,}")  # a pseudonym is a whole run of exactly PSEUDONYM_HEX hex digits
 TEXT_TYPES = ("text/", "application/json", "application/javascript", "application/xml", "application/x-ipynb")
 
 
@@ -122,8 +123,10 @@ class KnownContent:
         """The distinct tokens (32 hex characters each) that are pseudonyms of the project."""
         from egress_gate.hexkeys import hex_words
 
+        if not tokens:
+            return set()
         keys = self.pseudonym_keys
-        if not tokens or not len(keys):
+        if not len(keys):
             return set()
         lowered = [t.lower() for t in tokens]
         rows, hi, lo = hex_words(pa.array(lowered, pa.string()))
@@ -148,8 +151,7 @@ class TextJudge:
         out, pos = [], 0
         for run in runs:
             piece = text[run.start: run.end]
-            decoded = decode_run(piece, run.kind)
-            if self.known.fingerprints.matches(decoded) >= MIN_MATCHES:
+            if self._is_known(piece, run.kind):
                 hits.append(Hit("known_content", f"{run.kind} run of {len(piece):,} characters decodes to bytes of the project's extracts"))
                 what = f"{len(piece):,} characters of {run.kind} matching the project's extracts"
             else:
@@ -159,10 +161,26 @@ class TextJudge:
             pos = run.end
         return "".join(out + [text[pos:]])
 
+    def _is_known(self, piece: str, kind: str) -> bool:
+        """Whether a run decodes to the extracts' bytes or to many of their pseudonyms (at any alignment:
+        a few characters put before a base64 run shift every byte after them)."""
+        skips = range(8 if kind in ("base64", "base32") else 2 if kind == "hex" else 1)
+        for skip in skips:
+            decoded = decode_run(piece[skip:], kind)
+            if self.known.fingerprints.matches(decoded) >= MIN_MATCHES or self._many_pseudonyms(decoded):
+                return True
+        return False
+
+    def _many_pseudonyms(self, decoded: bytes) -> bool:
+        words = [m.group(0).decode() for m in HEX_WORD.finditer(decoded) if m.end() - m.start() == PSEUDONYM_HEX]
+        return len(self.known.pseudonyms_in(words)) > MAX_PSEUDONYMS
+
     def _cut_raw_known(self, text: str, hits: list[Hit]) -> str:
         if len(text) < 64:
             return text
         raw = text.encode("latin-1", "ignore")
+        if not binary_windows(raw).any():  # plain text: no extract bytes to look for
+            return text
         span = self.known.fingerprints.matched_span(raw)
         if span is None or not text.isascii():  # offsets are characters only for ASCII; otherwise cut it all
             if span is None:
@@ -197,7 +215,7 @@ class JsonJudge:
         strings: list[str] = []
         self._collect(document, strings)
         total = sum(short_runs_length(s) for s in strings if len(s) >= 96)
-        split_budget = MIN_RUN if total >= MIN_RUN else 10 ** 12  # a blob split over many strings: cut every piece
+        split_budget = 1 if total >= MIN_RUN else MIN_RUN  # a blob split over many strings: cut every piece
         return self._walk(document, hits, split_budget, mime=None)
 
     def _collect(self, node: Any, strings: list[str], mime: str | None = None) -> None:
@@ -206,7 +224,7 @@ class JsonJudge:
                 strings.append(key)
                 self._collect(value, strings, key if key in IMAGE_TYPES else None)
         elif isinstance(node, list):
-            if node and all(isinstance(v, str) for v in node):
+            if len(node) > 1 and all(isinstance(v, str) for v in node) and all(v.endswith("\n") for v in node[:-1]):
                 if mime is None:
                     strings.append("".join(node))
             else:
@@ -219,10 +237,16 @@ class JsonJudge:
         if mime is not None:
             return self._image(mime, node, hits)
         if isinstance(node, dict):
-            return {self.text.judge(k, hits, split_budget) if isinstance(k, str) else k:
-                    self._walk(v, hits, split_budget, k if k in IMAGE_TYPES else None) for k, v in node.items()}
+            out = {}
+            for key, value in node.items():
+                judged = self._walk(value, hits, split_budget, key if key in IMAGE_TYPES else None)
+                if key == SVG_TYPE and isinstance(judged, tuple):  # drawn: the browser gets the PNG instead
+                    out.setdefault("image/png", judged[0])
+                    continue
+                out[self.text.judge(key, hits, split_budget) if isinstance(key, str) else key] = judged
+            return out
         if isinstance(node, list):
-            if node and all(isinstance(v, str) for v in node) and len(node) > 1:
+            if len(node) > 1 and all(isinstance(v, str) for v in node) and all(v.endswith("\n") for v in node[:-1]):
                 joined = "".join(node)
                 judged = self.text.judge(joined, hits, split_budget)
                 return node if judged == joined else [judged]
@@ -233,17 +257,16 @@ class JsonJudge:
 
     def _image(self, mime: str, node: Any, hits: list[Hit]) -> Any:
         text = "".join(node) if isinstance(node, list) and all(isinstance(v, str) for v in node) else node
-        if not isinstance(text, str):
-            hits.append(Hit("image", f"{mime} that is not a string dropped"))
-            return notice(f"an {mime} image that is not an image")
         try:
+            if not isinstance(text, str):
+                raise Dropped("it is not a string")
             if mime == SVG_TYPE:
-                import base64
-                return base64.b64encode(rasterise_svg(text)).decode("ascii")  # the browser gets a PNG's base64
+                return (base64.b64encode(rasterise_svg(text)).decode("ascii"),)  # a PNG, to send under image/png
             return disarm_base64(text)
         except Dropped as exc:
             hits.append(Hit("image", f"{mime} dropped: {exc}"))
-            return notice(f"an {mime} image ({exc})")
+            text = notice(f"an image ({exc})")
+            return svg_notice(text) if mime == SVG_TYPE else png_notice(text.replace("—", "-"))
 
 
 class ContentGuard:

@@ -7,7 +7,8 @@ dithering: a plot's flat colours survive, a pixel's low bits do not) and it is w
 fresh PNG. Its charge is the size of that PNG: what it shows, compressed.
 
 SVG is text that can hold anything: it is rasterised with CairoSVG when that library and libcairo
-are there (no file or URL is ever fetched), and dropped with a notice otherwise.
+are there (no file or URL is ever fetched), and dropped with a notice otherwise. Either way the
+browser gets a PNG (or a notice) in its place, never the SVG's text.
 """
 
 from __future__ import annotations
@@ -61,10 +62,6 @@ def disarm_base64(text: str) -> str:
     return base64.b64encode(disarm(raw)).decode("ascii")
 
 
-def _refuse_fetch(url, *args, **kwargs):
-    raise ValueError(f"the seal fetches nothing an SVG names ({str(url)[:80]})")
-
-
 def _svg_size(svg: bytes) -> tuple[float, float] | None:
     from defusedxml import ElementTree
 
@@ -78,6 +75,25 @@ def _svg_size(svg: bytes) -> tuple[float, float] | None:
         if len(parts) == 4:
             width, height = float(parts[2]), float(parts[3])
     return (width, height) if width and height else None
+
+
+def png_notice(text: str) -> str:
+    """A small PNG (base64) saying ``text`` (what replaces an image that cannot be shown)."""
+    from PIL import ImageDraw
+
+    image = Image.new("L", (8 * len(text) + 8, 20), 255)
+    ImageDraw.Draw(image).text((4, 4), text, fill=0)
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return base64.b64encode(out.getvalue()).decode("ascii")
+
+
+def svg_notice(text: str) -> str:
+    """A small SVG saying ``text`` (what replaces an SVG that cannot be drawn)."""
+    from xml.sax.saxutils import escape
+
+    return ('<svg xmlns="http://www.w3.org/2000/svg" width="720" height="24"><text x="4" y="16" font-size="12">'
+            f"{escape(text)}</text></svg>")
 
 
 def rasterise_svg(svg: str | bytes) -> bytes:
@@ -94,7 +110,9 @@ def rasterise_svg(svg: str | bytes) -> bytes:
         if size is None:
             raise Dropped("an SVG without a size")
         scale = min(1.0, MAX_SIDE / max(size))
-        png = cairosvg.svg2png(bytestring=data, url_fetcher=_refuse_fetch, unsafe=False,
+        # unsafe=False: no XML entities, and CairoSVG fetches nothing but data: URLs (an SVG naming a
+        # file or an address gets an empty picture in its place)
+        png = cairosvg.svg2png(bytestring=data, unsafe=False,
                                output_width=max(1, int(size[0] * scale)), output_height=max(1, int(size[1] * scale)))
     except Dropped:
         raise
