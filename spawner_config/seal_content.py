@@ -68,6 +68,7 @@ DEFAULT_BUDGET_PER_DAY = 250 * KB  # ... and in a day (see the module docstring 
 MAX_PSEUDONYMS = 16  # distinct pseudonyms of the project one text may show (df.head() of a table with three linkage columns shows 15)
 SEEN_ANSWERS = 4096  # digests of recent answers remembered per project
 REPEAT_CHARGE = 32  # information bytes charged for an answer identical to a recent one
+PROBE_CHARS = 16_384  # characters of a long run decoded to look for the extracts (see `_probes`)
 MAX_JSON = 64 * 1024 * 1024  # bytes: a larger JSON answer is judged as text, not parsed
 NOTICE = "[enclave seal: {what} cut here — results leave the enclave through the egress gate]"
 HEX_WORD = re2.compile(rb"[0-9a-fA-F]{32,}")  # a pseudonym is a whole run of exactly PSEUDONYM_HEX hex digits
@@ -164,11 +165,12 @@ class TextJudge:
     def _is_known(self, piece: str, kind: str) -> bool:
         """Whether a run decodes to the extracts' bytes or to many of their pseudonyms (at any alignment:
         a few characters put before a base64 run shift every byte after them)."""
-        skips = range(8 if kind in ("base64", "base32") else 2 if kind == "hex" else 1)
-        for skip in skips:
-            decoded = decode_run(piece[skip:], kind)
-            if self.known.fingerprints.matches(decoded) >= MIN_MATCHES or self._many_pseudonyms(decoded):
-                return True
+        skips = range(8 if kind == "base32" else 4 if kind == "base64" else 2 if kind == "hex" else 1)
+        for probe in _probes(piece):
+            for skip in skips:
+                decoded = decode_run(probe[skip:], kind)
+                if self.known.fingerprints.matches(decoded) >= MIN_MATCHES or self._many_pseudonyms(decoded):
+                    return True
         return False
 
     def _many_pseudonyms(self, decoded: bytes) -> bool:
@@ -203,6 +205,17 @@ class TextJudge:
                 out += [text[pos:start], "‹pseudonym›"]
                 pos = start + len(token)
         return "".join(out + [text[pos:]])
+
+
+def _probes(piece: str) -> list[str]:
+    """Up to three slices of a long run (its start, middle and end), :data:`PROBE_CHARS` each: an
+    extract's bytes anywhere in a run show in the slice that holds them, and a megabyte-long run is
+    judged in milliseconds. A run hiding the extract between other bytes is cut all the same (as
+    ``encoded``)."""
+    if len(piece) <= 3 * PROBE_CHARS:
+        return [piece]
+    middle = len(piece) // 2 - PROBE_CHARS // 2
+    return [piece[:PROBE_CHARS], piece[middle: middle + PROBE_CHARS], piece[-PROBE_CHARS:]]
 
 
 class JsonJudge:

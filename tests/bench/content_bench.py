@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import base64
 import gzip
+import hashlib
 import json
 import os
 import subprocess
@@ -36,6 +37,7 @@ from tests.seal.analysis_day import ATTACKS, DAY, LAB_STARTUP, SETUP, run_locall
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = "enclave/notebook:latest"
+MASTER_KEY = hashlib.sha256(b"enclave content bench").digest()  # fixed: the same extracts every run (a replay matches them)
 STARTUP_CALLS = ("lab", "lab/api/settings", "api/kernelspecs", "api/sessions", "api/terminals", "api/contents?content=1",
                  "api/contents/data?content=1", "lab/api/translations", "lab/api/translations/en", "api/me",
                  "lab/api/workspaces/default", "api/config/notebook", "lab/api/listings/@jupyterlab/extensionmanager-extension/listings.json")
@@ -50,7 +52,7 @@ def make_extracts(folder: Path) -> Path:
     sources, out = folder / "sources", folder / "extracts"
     generate(sources, people=2000, seed=42, progress=False)
     extract(load_catalog(REPO / "pseudonymizer" / "catalogs" / "synthetic" / "catalog.toml"), sources, "demo-cardio", out,
-            os.urandom(32), tables=["IR_BEN_R", "ER_PRS_F", "T_MCOaaB", "T_MCOaaC", "KI_CCI_R"],
+            MASTER_KEY, tables=["IR_BEN_R", "ER_PRS_F", "T_MCOaaB", "T_MCOaaC", "KI_CCI_R"],
             where=["ER_PRS_F.EXE_SOI_DTD >= 2019-01-01"], progress=False)
     out.chmod(0o755)
     for f in out.iterdir():
@@ -144,10 +146,31 @@ def measure(startup: list[dict], day: list[list[str]], attacks: dict[str, list[l
         "budget_per_hour": DEFAULT_BUDGET_PER_HOUR, "budget_per_day": DEFAULT_BUDGET_PER_DAY,
     }
     for name, cells in attacks.items():
-        charge, hits = charge_messages(ContentGuard(extracts), cells)
-        result["attacks"][name] = {"raw_bytes": sum(len(m.encode()) for c in cells for m in c), "charge": charge,
-                                   "hits": len(hits), "kinds": sorted({h.kind for h in hits})}
+        judge = ContentGuard(extracts)
+        passed = [judge.message("kernel", m) for c in cells for m in c]
+        hits = [h for p in passed for h in p.hits]
+        result["attacks"][name] = {"raw_bytes": sum(len(m.encode()) for c in cells for m in c), "charge": sum(p.charge for p in passed),
+                                   "hits": len(hits), "kinds": sorted({h.kind for h in hits}),
+                                   "extract_bytes_recovered": recovered(judge, [p.payload for p in passed])}
     return result
+
+
+def recovered(guard: ContentGuard, payloads: list) -> int:
+    """Fingerprint matches with the extracts in what reached the browser: its text, and its images' pixels."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    found = 0
+    for payload in payloads:
+        message = json.loads(payload) if isinstance(payload, str) and payload.startswith("{") else {}
+        content = message.get("content", {})
+        found += guard.known.fingerprints.matches(content.get("text", "").encode("latin-1", "ignore"))
+        png = content.get("data", {}).get("image/png")
+        if png:
+            pixels = Image.open(BytesIO(base64.b64decode(png))).convert("RGB").tobytes()
+            found += guard.known.fingerprints.matches(pixels)
+    return found
 
 
 def guard_speed(extracts: Path) -> dict:
@@ -168,7 +191,10 @@ def guard_speed(extracts: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--record", action="store_true", help=f"write JupyterLab's start answers to {LAB_STARTUP}")
+    parser.add_argument("--replay", action="store_true", help="judge the last run's recording again (no container)")
     args = parser.parse_args(argv)
+    if args.replay:
+        return report(replayed())
     with tempfile.TemporaryDirectory() as tmp:
         extracts = make_extracts(Path(tmp))
         server = Server(extracts)
@@ -187,13 +213,27 @@ def main(argv: list[str] | None = None) -> int:
         summary = {"real_kernel": measure(startup, day, {name: [run] for name, run in zip(ATTACKS, attack_runs)}, extracts),
                    "local_day_kernel_charge": charge_messages(ContentGuard(extracts), run_locally(DAY, extracts))[0],
                    "guard_speed": guard_speed(extracts)}
+    return report(summary)
+
+
+def replayed() -> dict:
+    recording = json.loads(gzip.decompress((REPO / ".bench" / "content_recording.json.gz").read_bytes()))
+    with tempfile.TemporaryDirectory() as tmp:
+        extracts = make_extracts(Path(tmp))  # the same bytes as when recorded (MASTER_KEY)
+        return {"real_kernel": measure(recording["startup"], recording["day"],
+                                       {n: [run] for n, run in recording["attacks"].items()}, extracts),
+                "guard_speed": guard_speed(extracts)}
+
+
+def report(summary: dict) -> int:
     out = REPO / ".bench"
     out.mkdir(exist_ok=True)
     (out / "content.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
     real = summary["real_kernel"]
     ok = real["day_total_charge"] < DEFAULT_BUDGET_PER_DAY and all(
-        a["charge"] > DEFAULT_BUDGET_PER_DAY or a["hits"] for a in real["attacks"].values())
+        (a["charge"] > DEFAULT_BUDGET_PER_DAY or a["hits"]) and not a["extract_bytes_recovered"] if name != "png"
+        else not a["extract_bytes_recovered"] for name, a in real["attacks"].items())
     return 0 if ok else 1
 
 
