@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import re
 import zlib
 from collections import Counter
 from typing import NamedTuple
@@ -72,6 +73,16 @@ _PATTERNS = {
 PATTERNS = {kind: re2.compile(p.pattern.encode("ascii")) for kind, p in _PATTERNS.items()}
 
 
+# Helpers over a run already found, on Python's re: single character classes with no nesting (linear),
+# and C-speed findall/sub where RE2's Python wrapper makes a match object per character.
+_NUMBER = re.compile(r"[0-9]+")
+_NOT_HEX = re.compile(r"[^0-9a-fA-F]+")
+_HEX_PAIR = re.compile(r"[0-9a-fA-F]{2}")
+_HEX_PREFIX = re.compile(r"0[xX]")
+_DUMP_GROUP = re.compile(r"[ \t]([0-9a-fA-F]{2,4})")
+_DUMP_LINE = re.compile(r"(?m)^[0-9a-fA-F]{4,8}:?[ \t]")
+
+
 class Run(NamedTuple):
     start: int
     end: int
@@ -95,15 +106,15 @@ def entropy(text: str, counts: Counter | None = None) -> float:
 
 def _is_encoded(kind: str, text: str) -> bool:
     if kind == "decimal":
-        numbers = [int(x) for x in re2.findall(r"[0-9]+", text)]
+        numbers = [int(x) for x in _NUMBER.findall(text)]
         return len(numbers) >= MIN_DECIMALS and max(numbers) <= 255 and len(set(numbers)) >= MIN_DISTINCT_BYTES
     if kind == "escapes":
         escapes = text.count("\\x")
         return len(text) >= SPLIT_RUN and 4 * escapes >= MIN_ESCAPE_SHARE * len(text) and entropy(text) >= MIN_ENTROPY["escapes"]
     if kind == "hexdump":
-        return _is_hex("".join(re2.findall(r"[ \t]([0-9a-fA-F]{2,4})", text)).lower())
+        return _is_hex("".join(_DUMP_GROUP.findall(text)).lower())
     if kind == "hex":
-        return _is_hex("".join(re2.findall(r"[0-9a-fA-F]", text.replace("0x", "").replace("0X", ""))).lower(), text.isalnum())
+        return _is_hex(_NOT_HEX.sub("", text.replace("0x", "").replace("0X", "")).lower(), text.isalnum())
     if kind == "base64":
         compact = "".join(text.split())
         if len(compact) < SPLIT_RUN:
@@ -192,9 +203,9 @@ def decode_run(text: str, kind: str) -> bytes:
     """The bytes an encoded run stands for, as well as can be told (b"" when it decodes to nothing)."""
     try:
         if kind == "hex":
-            if re2.search(r"(?m)^[0-9a-fA-F]{4,8}:?[ \t]", text):  # a hex dump: its offsets and text column are not data
-                text = "".join(" ".join(re2.findall(r"[ \t]([0-9a-fA-F]{2,4})", line)) + " " for line in text.splitlines())
-            digits = "".join(re2.findall(r"[0-9a-fA-F]{2}", re2.sub(r"0[xX]", " ", text)))
+            if _DUMP_LINE.search(text):  # a hex dump: its offsets and text column are not data
+                text = "".join(" ".join(_DUMP_GROUP.findall(line)) + " " for line in text.splitlines())
+            digits = "".join(_HEX_PAIR.findall(_HEX_PREFIX.sub(" ", text)))
             return binascii.unhexlify(digits[: len(digits) // 2 * 2])
         if kind == "base32":
             compact = "".join(text.split()).rstrip("=")
@@ -202,7 +213,7 @@ def decode_run(text: str, kind: str) -> bytes:
         if kind == "escapes":
             return text.encode("latin-1", "ignore").decode("unicode_escape", "ignore").encode("latin-1", "ignore")
         if kind == "decimal":
-            return bytes(n for n in (int(x) for x in re2.findall(r"[0-9]+", text)) if n <= 255)
+            return bytes(n for n in (int(x) for x in _NUMBER.findall(text)) if n <= 255)
         if kind in ("base64", "dense"):
             compact = "".join(text.split()).rstrip("=")
             if kind == "dense":

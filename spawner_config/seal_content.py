@@ -24,20 +24,19 @@ rewritten, its charge in information bytes, and the hits to audit).
   again learns only which of those answers came back (12 bits), and JupyterLab re-fetches the same
   settings, listings and notebooks all day.
 
-Budgets (:data:`DEFAULT_BUDGET_PER_HOUR`, :data:`DEFAULT_BUDGET_PER_DAY`), measured with
-``tests/bench/content_bench.py`` (figures from its run on the demo's extracts):
+Budgets (:data:`DEFAULT_BUDGET_PER_HOUR`, :data:`DEFAULT_BUDGET_PER_DAY`), measured by
+``tests/bench/content_bench.py`` on a real kernel in the notebook image, the demo's extracts mounted:
 
-- an ordinary analysis day — opening JupyterLab, reading the five tables, ``head()``,
-  ``describe()``, groupbys, twenty matplotlib plots, a 250-row aggregated table — is charged about
-  **110 KB**, most of it the plots (3–6 KB each after re-rendering) and JupyterLab's start;
-- the demo's extracts are 509 KB of Parquet: compressed Parquet does not compress further, so any
-  way of printing them that the cuts miss costs at least that much; printed as hex, base64, CSV or
-  in a PNG's pixels they cost more (CSV: 1.1 MB of information; hex and base64 are cut outright).
+- an ordinary analysis day is charged **168 KB**: JupyterLab's start 35 KB (160 KB raw), each reload
+  0.4 KB, and the day's cells 131 KB (688 KB raw) — most of it the twenty plots (3-17 KB each
+  after re-rendering);
+- the demo's extracts are 509 KB of Parquet. Printed as hex, base64 or byte lists they are cut
+  (charged under 1 KB each); ``to_csv()`` of every table, pseudonyms masked, is 290 KB of
+  information; in PNGs' pixels, 208 KB charged and nothing of the extracts recoverable.
 
-So a day of **300 KB** lets an analysis day through nearly three times over and keeps the demo's
-whole extract set (and its largest table, ER_PRS_F at 266 KB, in any encoding but CSV-like plain text)
-from leaving in one day; **150 KB** an hour lets a busy hour (half the day's plots at once) through,
-and no hour takes more than half a day's budget.
+So **250 KB** a day lets the analysis day through with 1.5x to spare and keeps the extract set (and
+its plain-text CSV, the cheapest form the cuts leave) from leaving in one day; **150 KB** an hour
+lets JupyterLab's start and the whole day's plots through in one busy hour.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ prose or code. The same judgement the seal makes on what reaches a browser
 
 from __future__ import annotations
 
+import bisect
+
 from enclave.encoded_text import encoded_runs
 
 from ..findings import Cell, Finding, Outcome
@@ -15,11 +17,15 @@ GIT_BINARY_PATCH = "GIT binary patch"  # git's base85 lines, 66 characters each:
 
 def check_encoded(text: str, policy: Policy, part: str | None = None) -> list[Finding]:
     """A failing finding naming the line and kind of each long encoded run (and each binary patch) in ``text``."""
-    runs = encoded_runs(text)
-    cells = [Cell(text.count("\n", 0, r.start), None, f"{r.kind}, {r.end - r.start:,} characters") for r in runs]
+    newlines = [i for i, c in enumerate(text) if c == "\n"] if "\n" in text else []
+
+    def line(offset: int) -> int:
+        return bisect.bisect_left(newlines, offset)
+
+    cells = [Cell(line(r.start), None, f"{r.kind}, {r.end - r.start:,} characters") for r in encoded_runs(text)]
     start = text.find(GIT_BINARY_PATCH)
     while start >= 0:
-        cells.append(Cell(text.count("\n", 0, start), None, "a binary patch (base85)"))
+        cells.append(Cell(line(start), None, "a binary patch (base85)"))
         start = text.find(GIT_BINARY_PATCH, start + 1)
     if cells:
         return [finding("encoded_runs", Outcome.FAIL,
