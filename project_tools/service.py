@@ -18,12 +18,13 @@ from tornado import web
 from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop
 
+from egress_gate.free_text import FreeTextRefused
 from enclave import code_repository, packages
 from enclave.audit import AuditAction, record
 from enclave.db import make_engine, session_scope
 from enclave.enclave_origin import EnclaveOrigins, Origin, OriginRefused
 from enclave.errors import EnclaveError
-from enclave.layout import CODE, repository_dir, wheelhouse_dir
+from enclave.layout import CODE, extracts_dir, repository_dir, wheelhouse_dir
 from enclave.models import DATA_REACHABLE, Project
 from enclave.settings import Settings
 
@@ -47,6 +48,22 @@ class Tools:
 
     def session(self):
         return session_scope(self.engine, self.settings.audit_head)
+
+    def check_reason(self, slug: str, reason: str) -> str:
+        """A package request's reason, bounded and checked like the gate checks free text
+        (:mod:`egress_gate.free_text`): it is stored and shown to ops, outside the project."""
+        import pyarrow as pa
+
+        from egress_gate.context import CheckContext, load_pseudonyms
+        from egress_gate.errors import EgressError
+        from egress_gate.free_text import check_free_text, check_length
+
+        check_length("reason", reason)
+        try:
+            pseudonyms = load_pseudonyms(extracts_dir(self.settings.project_dir(slug)))
+        except EgressError:  # not provisioned: no pseudonym to find
+            pseudonyms = pa.array([], pa.string())
+        return check_free_text("reason", reason, CheckContext(pseudonyms=pseudonyms, project=slug))
 
     def project_open(self, slug: str) -> bool:
         with self.session() as session:
@@ -183,6 +200,13 @@ class PackagesHandler(ToolsHandler):
             body = None
         if not isinstance(body, dict):
             self.fail(400, "the request body must be a JSON object: {\"name\": ..., \"reason\": ...}")
+            return
+
+        try:
+            await in_thread(self.tools.check_reason, self.origin.slug, str(body.get("reason") or ""))
+        except FreeTextRefused as error:
+            await in_thread(self.tools.refused, self.origin, "package request reason refused", problem=error.problem)
+            self.fail(400, str(error))
             return
 
         def ask():

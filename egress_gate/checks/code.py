@@ -4,7 +4,8 @@ Code can carry data: a pseudonym pasted into a test, a NIR in a comment, a colum
 typed in as a literal. A patch is read as text by :func:`~.identifiers.check_text` (pseudonyms of
 the project and NIRs fail, e-mail addresses fail) and, here, for long numeric literals: a run of
 :data:`LONG_DIGITS` digits or more outside a hexadecimal word is not usually code — a steward
-looks at each (``review``), with its line.
+looks at each (``review``), with its line. Long runs of encoded bytes (base64, hex, byte lists, a
+git binary patch: :func:`~.encoded.check_encoded`) fail: a patch holding an extract in base64 is data.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from ..context import CheckContext
 from ..findings import Cell, Finding, Outcome
 from ..policy import Policy
 from ._base import finding, passed
+from .encoded import check_encoded
 from .identifiers import check_text
 
 LONG_DIGITS = 9  # an identifier-length number (a NIR has 13 or 15 digits; a commune or postcode 5)
@@ -36,4 +38,4 @@ def check_numeric_literals(text: str, policy: Policy, part: str | None = None) -
 
 
 def check_code(text: str, policy: Policy, context: CheckContext) -> list[Finding]:
-    return check_text(text, policy, context) + check_numeric_literals(text, policy)
+    return check_text(text, policy, context) + check_numeric_literals(text, policy) + check_encoded(text, policy)

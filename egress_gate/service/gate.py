@@ -41,7 +41,7 @@ from enclave.audit import record
 from enclave.db import make_engine, session_scope
 from enclave.models import Membership, MemberSuspension, Project, User
 
-from .. import permissions, workflow
+from .. import free_text, permissions, workflow
 from ..anonymise import KINDS as ANONYMISABLE, anonymise_table
 from ..check_worker import Budget, check_in_worker
 from ..checks.files import refuse_type
@@ -188,7 +188,11 @@ class Gate:
 
         ``kind`` "code": the files are patches of the project's repository (``enclave-export code``):
         only .patch and .diff files, read as text for pseudonyms, NIRs, e-mail addresses and long
-        numeric literals (:func:`egress_gate.checks.code.check_code`)."""
+        numeric literals (:func:`egress_gate.checks.code.check_code`).
+
+        The justification and the paths are free text an enclave sends: each is bounded and the
+        justification is checked like a text file (:mod:`egress_gate.free_text`); a failing one
+        refuses the request (a 400 naming the field), audited without its text."""
         try:
             request_kind = RequestKind(kind or "files")
         except ValueError:
@@ -202,6 +206,9 @@ class Gate:
         if not (justification or "").strip():
             raise workflow.WorkflowError("an egress request needs a written justification",
                                          "say what the files are and why they are safe to release")
+        free_text.check_length("justification", justification)
+        for path in paths:
+            free_text.check_length("path", path)
         with self.session() as session:
             self.known_user(session, username)
             permissions.check_user_can_submit(session, username, slug)  # before any path is looked at
@@ -212,6 +219,7 @@ class Gate:
         context = CheckContext(pseudonyms=self.pseudonyms(slug), releases=releases, project=slug,
                                declared=self.declared(slug))
         try:
+            free_text.check_free_text("justification", justification, context)
             snapshots = self.snapshot_all(slug, paths, policy)
         except EgressError as exc:
             with self.session() as session:
@@ -263,7 +271,8 @@ class Gate:
             return request, decisions, {"reviewer": reviewer, "steward": steward, "votes_in": votes,
                                         "my_vote": mine, "failing": workflow.failing_findings(request),
                                         "withdrawable": username == request.requester
-                                        and workflow.is_allowed(request, workflow.Action.withdraw)}
+                                        and workflow.is_allowed(request, workflow.Action.withdraw),
+                                        "justification_visible": justification_visible(request, reviewer)}
 
     def my_requests(self, username: str) -> list[EgressRequest]:
         with self.session() as session:
@@ -372,7 +381,7 @@ class Gate:
 
     def withdraw(self, username: str, request_id: int, reason: str | None) -> EgressRequest:
         with self.session() as session:
-            return workflow.withdraw(session, request_id, username, (reason or "").strip() or None)
+            return workflow.withdraw(session, request_id, username, free_text.check_length("reason", (reason or "").strip()) or None)
 
     def release(self, username: str, request_id: int) -> str:
         """Release an approved request as ``username`` (a steward who may review it); the ledger hash."""
@@ -433,11 +442,25 @@ class Gate:
         return offered_files(self.config.workspace(slug), policy.allowed_types, limit)
 
 
-def request_json(request: EgressRequest, decisions: list, released: dict[str, str] | None = None) -> dict[str, Any]:
+# States in which a steward has reviewed the request: its justification may be shown to its requester.
+REVIEWED_STATES = frozenset({RequestState.approved, RequestState.changes_requested, RequestState.rejected, RequestState.released})
+JUSTIFICATION_HELD = "(held: shown once a steward has reviewed the request)"
+
+
+def justification_visible(request: EgressRequest, reviewer: bool) -> bool:
+    """Whether the justification may be shown: to a steward reviewing it, always; to anyone else (its
+    requester) only once reviewed, and never after a withdrawal — a text the enclave wrote reaches
+    the outside only after a steward has seen it."""
+    return reviewer or request.state in REVIEWED_STATES
+
+
+def request_json(request: EgressRequest, decisions: list, released: dict[str, str] | None = None,
+                 show_justification: bool = False) -> dict[str, Any]:
     return {
         "id": request.id, "project": request.project_slug, "requester": request.requester,
         "kind": str(request.kind), "state": str(request.state),
-        "state_words": request.state.words, "justification": request.justification,
+        "state_words": request.state.words,
+        "justification": request.justification if show_justification else JUSTIFICATION_HELD,
         "policy_version": request.policy_version, "stewards_required": request.stewards_required,
         "created_at": request.created_at.isoformat(),
         "files": [{"name": f.name, "sha256": f.sha256, "size": f.size, "findings": f.findings,

@@ -22,7 +22,7 @@ from enclave.enclave_origin import Origin, OriginRefused
 from ..errors import EgressError
 from ..permissions import NotFound, PermissionDenied
 from ..workflow import WorkflowError
-from .gate import request_json
+from .gate import JUSTIFICATION_HELD, request_json
 from .images import IMAGE_CSP
 from .preview import preview_csv
 
@@ -172,7 +172,7 @@ class RequestHandler(BaseHandler):
                 previews[f.name] = await in_thread(self.gate.preview, self.username, request.id, f.name, 50)
         released = self.gate.released_hashes(request.id)
         self.render_page("request.html", request=request, decisions=decisions, info=info, previews=previews,
-                         released=released)
+                         released=released, justification_held=JUSTIFICATION_HELD)
 
 
 class DecisionHandler(BaseHandler):
@@ -356,7 +356,7 @@ class ApiRequestsHandler(ApiHandler):
 class ApiRequestHandler(ApiHandler):
     @web.authenticated
     async def get(self, request_id: str):
-        request, decisions, _ = await in_thread(self.gate.view, self.username, int(request_id))
+        request, decisions, info = await in_thread(self.gate.view, self.username, int(request_id))
         if not self.visible(request):
             raise Refused(404, f"no request {request_id}")
-        self.write_json(request_json(request, decisions, self.gate.released_hashes(request.id)))
+        self.write_json(request_json(request, decisions, self.gate.released_hashes(request.id), info["justification_visible"]))
