@@ -204,7 +204,7 @@ def decode_run(text: str, kind: str) -> bytes:
     try:
         if kind == "hex":
             if _DUMP_LINE.search(text):  # a hex dump: its offsets and text column are not data
-                text = "".join(" ".join(_DUMP_GROUP.findall(line)) + " " for line in text.splitlines())
+                text = _dump_digits(text)
             digits = "".join(_HEX_PAIR.findall(_HEX_PREFIX.sub(" ", text)))
             return binascii.unhexlify(digits[: len(digits) // 2 * 2])
         if kind == "base32":
@@ -226,6 +226,28 @@ def decode_run(text: str, kind: str) -> bytes:
     except (ValueError, binascii.Error, UnicodeError):
         return b""
     return b""
+
+
+def _dump_digits(text: str) -> str:
+    """The hex digits of a hex dump (xxd, hexdump -C), without its offsets and text column.
+
+    A line's data are its leading groups of 2 to 4 hex digits after the offset; the text column
+    that follows may itself start with such a group, so each line is cut to the dump's width (the
+    fewest bytes a line other than the last carries)."""
+    lines = [line.split()[1:] for line in text.splitlines() if _DUMP_LINE.match(line)]
+    groups = []
+    for tokens in lines:
+        lead = []
+        for token in tokens:
+            if not _DUMP_TOKEN.fullmatch(token):
+                break
+            lead.append(token)
+        groups.append("".join(lead))
+    width = min((len(g) for g in groups[:-1]), default=None)
+    return " ".join(g[:width] if width else g for g in groups)
+
+
+_DUMP_TOKEN = re.compile(r"[0-9a-fA-F]{2}|[0-9a-fA-F]{4}")
 
 
 def _is_b85(text: str) -> bool:

@@ -322,8 +322,8 @@ def test_the_extract_set_cannot_leave_in_a_day(guard, extracts):
     extract_set = sum(p.stat().st_size for p in extracts.glob("*.parquet"))
     for name, messages in runs.items():
         charge, hits = charge_of(ContentGuard(extracts), [messages])
-        if name == "png":  # disarmed: what passes is what the images show, checked above; it is charged
-            assert charge > 0.15 * extract_set
+        if name == "png":  # disarmed: what passes is what the images show (checked above), charged as most of an hour
+            assert charge > 0.5 * DEFAULT_BUDGET_PER_HOUR, charge
             continue
         assert hits, name
         shown = "".join(json.loads(m)["content"].get("text", "") for m in (guard.message("kernel", m).payload for m in messages)
