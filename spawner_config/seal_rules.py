@@ -12,6 +12,9 @@ import json
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote
 
+from enclave.models import DEFAULT_OUTPUT_BUDGET_PER_DAY, DEFAULT_OUTPUT_BUDGET_PER_HOUR
+from enclave.output_budgets import budget_limits
+
 KIB, MIB = 1024, 1024 * 1024
 
 # Raw file transfer to the browser: refused before the container is asked. The contents API is
@@ -30,16 +33,25 @@ class Limits:
     """What one server may send to the browser; per project (manifest ``[resources]``)."""
 
     message_cap: int = 512 * KIB           # one kernel or terminal message
-    budget_per_hour: int = 32 * MIB         # everything a server sends, but JupyterLab's own files
+    # Information bytes (what the seal's guard charges) per member and project, in fixed UTC windows:
+    # everything a server sends, headers included, but the bodies of JupyterLab's own files.
+    budget_per_hour: int = DEFAULT_OUTPUT_BUDGET_PER_HOUR
+    budget_per_day: int = DEFAULT_OUTPUT_BUDGET_PER_DAY
     text_file_cap: int = 256 * KIB          # a text file opened in the editor
     notebook_cap: int = 16 * MIB            # a notebook opened in JupyterLab
 
     @classmethod
     def from_resources(cls, resources: dict) -> Limits:
-        """The project's limits: ``output_message_cap`` and ``output_budget_per_hour`` (bytes)
-        from the registry's resources, the defaults otherwise."""
+        """The project's limits: ``output_message_cap``, ``output_budget_per_hour`` and
+        ``output_budget_per_day`` (bytes) from the registry's resources, the defaults otherwise."""
+        budgets = budget_limits(resources)
         return cls(message_cap=int(resources.get("output_message_cap", cls.message_cap)),
-                   budget_per_hour=int(resources.get("output_budget_per_hour", cls.budget_per_hour)))
+                   budget_per_hour=budgets["hour"], budget_per_day=budgets["day"])
+
+    @property
+    def budgets(self) -> dict[str, int]:
+        """{window: bytes}, as :class:`spawner_config.seal_budget.BudgetBook` takes them."""
+        return {"hour": self.budget_per_hour, "day": self.budget_per_day}
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from spawner_config.seal_budget import AuditCoalescer, Budgets
+from spawner_config.seal_budget import AuditCoalescer
 from spawner_config.seal_rules import (
     NOTICE,
     Limits,
@@ -149,26 +149,6 @@ class Clock:
         return self.now
 
 
-def test_a_budget_refills_at_its_hourly_rate_and_never_exceeds_it():
-    clock = Clock()
-    budgets = Budgets(clock)
-    key, hourly = ("bob", "cardio"), 3600_000
-    assert budgets.take(key, hourly, 3000_000)
-    assert not budgets.take(key, hourly, 700_000)   # 600 000 left
-    assert budgets.take(key, hourly, 600_000)
-    clock.now += 60                                  # a minute refills 1/60 of the budget
-    assert budgets.available(key, hourly) == 60_000
-    clock.now += 10 * 3600                           # never above the budget
-    assert budgets.available(key, hourly) == hourly
-    sent, clock.now = 0, 0.0                         # over any hour: at most twice the budget
-    budgets = Budgets(clock)
-    for _ in range(3600):
-        while budgets.take(key, hourly, 10_000):
-            sent += 10_000
-        clock.now += 1
-    assert sent <= 2 * hourly
-
-
 def test_refusals_are_audited_and_a_flood_is_folded():
     clock, written = Clock(), []
     audit = AuditCoalescer(write=lambda *event: written.append(event), window=10, clock=clock)
@@ -185,6 +165,9 @@ def test_refusals_are_audited_and_a_flood_is_folded():
     clock.now = 22                                   # a quiet window later: at once again
     audit.hit("bob", "cardio", "seal.refused", "/files/x", 1, reason="files")
     assert len(written) == 3
+    audit.hit("bob", "cardio", "seal.alarm", "/x", 0, fold="encoded", kind="encoded")  # kinds are never folded together
+    audit.hit("bob", "cardio", "seal.alarm", "/x", 0, fold="image", kind="image")
+    assert [event[3]["kind"] for event in written[3:]] == ["encoded", "image"]
 
 
 def test_a_cut_message_fits_its_room_even_when_escapes_grow_it():
