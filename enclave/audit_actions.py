@@ -61,6 +61,8 @@ class AuditAction(StrEnum):
     # the seal between browsers and enclave servers (spawner_config.seal)
     seal_refused = "seal.refused"
     seal_output_capped = "seal.output_capped"
+    seal_content_cut = "seal.content_cut"  # a payload the seal's guard cut (encoded run, known content, image...)
+    seal_alarm = "seal.alarm"              # a security event: a content hit, or a share of a day's output budget crossed
     # the project tools (project_tools): package requests and decisions, the git remote
     package_request = "package.request"
     package_approve = "package.approve"
