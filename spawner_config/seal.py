@@ -341,6 +341,8 @@ class Seal:
             if user is None:
                 if is_navigation(request):
                     return self.to_sign_in(request)
+                if route.rest == "" and request.method in ("GET", "HEAD"):
+                    await self.probe(route)
                 raise Refusal("no hub session for this server: sign in to the hub and open it from the home page")
             if user != route.user:
                 raise Refusal("this server is not yours")
@@ -356,6 +358,20 @@ class Seal:
             return await self.http(request, route, target, limits)
         except Refusal as refusal:
             return self.refuse(request, route, refusal, user)
+
+    async def probe(self, route: Route) -> None:
+        """The hub's readiness check (its request to a server's root carries no identity): a 5xx
+        until the server answers, so the spawn waits for it; what the server said is never passed on."""
+        target = await asyncio.get_running_loop().run_in_executor(None, self.targets.find, route.user, route.server)
+        if target is None:
+            raise Refusal("this server is not running", 503)
+        try:
+            async with self.session.get(target.url + route.prefix, allow_redirects=False,
+                                        timeout=aiohttp.ClientTimeout(total=10)):
+                pass
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            self.targets.forget(route.user, route.server)
+            raise Refusal("the server does not answer yet", 502) from None
 
     def refuse(self, request: web.Request, route: Route | None, refusal: Refusal, user: str | None = None) -> web.Response:
         """The refusal's answer, audited with the verified user (never the path's): unauthenticated
