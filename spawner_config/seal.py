@@ -91,6 +91,7 @@ NOTICE_INTERVAL = 1.0  # at most one replacement notice a second on one websocke
 LIMITS_TTL = 30.0
 WRITE_BEHIND = 1.0     # seconds between two writes of the spent budgets to the registry
 ANONYMOUS = "anonymous"
+READINESS_PATHS = ("", "api")  # what the hub asks of a starting server (``Server.wait_up``), without identity
 SERVICE_PREFIX = "/services/enclave-seal/"
 STATUS_LINE = 20       # "HTTP/1.1 200 OK\r\n", charged with the headers
 
@@ -341,7 +342,7 @@ class Seal:
             if user is None:
                 if is_navigation(request):
                     return self.to_sign_in(request)
-                if route.rest == "" and request.method in ("GET", "HEAD"):
+                if route.rest in READINESS_PATHS and request.method in ("GET", "HEAD"):
                     await self.probe(route)
                 raise Refusal("no hub session for this server: sign in to the hub and open it from the home page")
             if user != route.user:
@@ -366,7 +367,7 @@ class Seal:
         if target is None:
             raise Refusal("this server is not running", 503)
         try:
-            async with self.session.get(target.url + route.prefix, allow_redirects=False,
+            async with self.session.get(target.url + route.prefix + route.rest, allow_redirects=False,
                                         timeout=aiohttp.ClientTimeout(total=10)):
                 pass
         except (aiohttp.ClientError, asyncio.TimeoutError):
