@@ -237,9 +237,9 @@ class Seal:
         """What is spent and what is left, for a refusal or a notice."""
         left, now = self.book.left((user, slug), limits.budgets), self.book.clock()
         if left["day"] <= left["hour"]:
-            return (f"your daily output budget in this project is spent ({kib(left['day'])} of {kib(limits.budget_per_day)} "
+            return (f"your daily output budget is spent in this project ({kib(left['day'])} of {kib(limits.budget_per_day)} "
                     f"left today; it returns at {window_end('day', now):%H:%M} UTC)")
-        return (f"your hourly output budget in this project is spent ({kib(left['hour'])} left this hour, "
+        return (f"your hourly output budget is spent in this project ({kib(left['hour'])} left this hour, "
                 f"{kib(left['day'])} today; the hour's returns at {window_end('hour', now):%H:%M} UTC)")
 
     # --- who is asking ---

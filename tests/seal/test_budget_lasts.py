@@ -1,6 +1,7 @@
 """Budgets live in the registry, per member and project, by hour and by UTC day, and both bind:
 dan's day is nearly spent (as if by earlier hours: written into the registry before the seal first
-sees him), so his requests stop at the day's limit while the hour still has room; neither a restart
+sees him), so his requests raise the alarm at nine-tenths of it and stop at its limit while the
+hour still has room; neither a restart
 of the seal (the hub's managed service, killed and started again by the hub) nor a restart of his
 server gives any of it back. The hour's own limit is met in test_streams (alice, paced output)."""
 
@@ -18,10 +19,10 @@ from enclave.db import make_engine, session_scope
 from enclave.output_budgets import Spent, add_spent, window_start
 
 from ..enclave.platform import slug
-from .conftest import Researcher, spent, wait_for_spent
+from .conftest import Researcher, last_seq, spent, wait_for_audit, wait_for_spent
 
 DAY, HOUR = 192 * 1024, 64 * 1024  # the tight project's budgets
-LEFT = 6 * 1024
+LEFT = DAY // 10 + 2048  # the day's last tenth and a little: the 90 % alarm is crossed on the way
 
 
 def seal_pid(platform) -> int | None:
@@ -57,7 +58,7 @@ def restart_seal(platform, timeout: float = 120) -> None:
         time.sleep(0.5)
 
 
-def spend_until_refused(dan: Researcher, limit: int = 200) -> tuple[int, requests.Response]:
+def spend_until_refused(dan: Researcher, limit: int = 1000) -> tuple[int, requests.Response]:
     received = 0
     for _ in range(limit):
         answer = dan.get("tight", "api/contents/work")
@@ -81,11 +82,14 @@ def test_the_day_binds_and_no_restart_gives_any_of_it_back(sealed):
     if window_start("day", datetime.now(UTC)) != window_start("day", now):
         pytest.skip("the test straddled midnight UTC: the seeded day is over")
 
+    since = last_seq(sealed)
     received, refused = spend_until_refused(dan)
     assert received <= LEFT, received
     assert refused.status_code == 429 and "daily output budget" in refused.json()["reason"], refused.text
     assert "returns at 00:00 UTC" in refused.json()["reason"]
     assert spent(sealed, "dan", project)["hour"] < HOUR // 4  # the hour had room: the day bound
+    alarms = wait_for_audit(sealed, "seal.alarm", since, hits=1)
+    assert [(e["actor"], e["project"], e["kind"], e["share"]) for e in alarms] == [("dan", project, "budget", 90)], alarms
     written = wait_for_spent(sealed, "dan", project, above=DAY - LEFT + received // 2)
     assert written["day"] > DAY - LEFT
 
