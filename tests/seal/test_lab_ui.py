@@ -39,6 +39,10 @@ def test_jupyterlab_offers_no_download_and_the_home_page_starts_and_stops(sealed
         crumbs = page.locator(".jp-FileBrowser .jp-BreadCrumbs").inner_text()
         assert "work" in crumbs, crumbs
         assert "official Jupyter news" not in page.content()
+        from .conftest import wait_for_spent
+
+        opened = wait_for_spent(sealed, "alice", project, above=0)
+        print(f"opening JupyterLab cost alice {opened['day']} bytes of her budget")
         seal = [c for c in context.cookies() if c["name"] == "enclave-seal"]  # set by the seal's OAuth callback
         assert seal and seal[0]["path"] == "/user/" and seal[0]["httpOnly"] and seal[0]["sameSite"] == "Lax", seal
 
