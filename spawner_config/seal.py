@@ -66,6 +66,7 @@ from spawner_config.seal_identity import (
 from spawner_config.seal_rules import (
     GIT_PANEL,
     KIB,
+    LAB_SETTINGS,
     Limits,
     Refusal,
     Route,
@@ -74,6 +75,7 @@ from spawner_config.seal_rules import (
     judge_git_panel,
     looks_binary,
     parse_route,
+    settings_to_charge,
     shrink_message,
     socket_channel,
 )
@@ -233,9 +235,12 @@ class Seal:
         for share in self.book.spend((user, slug), limits.budgets, size):
             self.alarm(user, slug, "budget", path=path, share=share, limit=limits.budget_per_day)
 
-    def budget_notice(self, user: str, slug: str, limits: Limits) -> str:
-        """What is spent and what is left, for a refusal or a notice."""
+    def budget_notice(self, user: str, slug: str, limits: Limits, size: int = 0) -> str:
+        """What is spent and what is left, for a refusal (of ``size`` bytes) or a notice."""
         left, now = self.book.left((user, slug), limits.budgets), self.book.clock()
+        if size > min(left.values()) >= KIB:
+            return (f"this answer ({kib(size)}) is more than what is left of your output budget in this project "
+                    f"({kib(left['hour'])} this hour, {kib(left['day'])} today)")
         if left["day"] <= left["hour"]:
             return (f"your daily output budget is spent in this project ({kib(left['day'])} of {kib(limits.budget_per_day)} "
                     f"left today; it returns at {window_end('day', now):%H:%M} UTC)")
@@ -459,19 +464,27 @@ class Seal:
         if route.rest.startswith(GIT_PANEL):
             judge_git_panel(body, limits)
         path = f"{route.prefix}{route.rest}"
-        if body and status == 200 and hashlib.sha256(body).hexdigest() in self.assets.hashes(target.image_id):
+        assets = self.assets.assets(target.image_id)
+        if body and status == 200 and hashlib.sha256(body).hexdigest() in assets.files:
             payload, charge = body, 0  # one of JupyterLab's own files, byte for byte: its headers alone count
         else:
             if body and looks_binary(body):
                 raise Refusal("binary answers do not reach the browser: results leave through the egress gate")
             content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
-            passed = self.guard(route.server).answer(route.rest, content_type, body)
+            judged = body
+            if route.rest.startswith(LAB_SETTINGS) and request.method == "GET" and status == 200:
+                judged = settings_to_charge(body, assets.schemas) or body  # the image's own schemas are free
+            guard = self.guard(route.server)
+            passed = guard.answer(route.rest, content_type, judged)
             self.report_hits(route.user, route.server, path, passed.hits, len(body))
-            payload = passed.payload.encode() if isinstance(passed.payload, str) else passed.payload
+            if judged is body or passed.payload != judged:
+                payload = passed.payload.encode() if isinstance(passed.payload, str) else passed.payload
+            else:
+                payload = body  # the guard passed the settings unchanged: the schemas go with them
             charge = passed.charge
         size = charge + STATUS_LINE + sum(len(k) + len(v) + 4 for k, v in headers)
         if not self.take(route.user, route.server, limits, size, path):
-            raise Refusal(self.budget_notice(route.user, route.server, limits) + ": results leave through the egress gate", 429)
+            raise Refusal(self.budget_notice(route.user, route.server, limits, size) + ": results leave through the egress gate", 429)
         return payload
 
     async def websocket(self, request: web.Request, route: Route, target_url: str, limits: Limits) -> web.StreamResponse:

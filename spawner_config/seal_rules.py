@@ -8,6 +8,7 @@ path *before* the container is asked, and every answer is judged on its bytes af
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote
@@ -142,6 +143,34 @@ def judge_git_panel(body: bytes, limits: Limits) -> None:
     the panel must not become a way round it."""
     if len(body) > limits.text_file_cap:
         raise Refusal(f"a Git panel answer over {limits.text_file_cap // KIB} KiB: results leave through the egress gate")
+
+
+LAB_SETTINGS = "lab/api/settings"  # JupyterLab's settings API: the image's schemas, the researcher's settings
+
+
+def schema_hash(schema: object) -> str:
+    """The SHA-256 of a settings schema's canonical JSON (as :mod:`spawner_config.seal_targets` lists them)."""
+    canonical = json.dumps(schema, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def settings_to_charge(body: bytes, known_schemas: frozenset[str]) -> bytes | None:
+    """A settings-API answer as it is charged: each schema that is one of the image's own, byte for
+    byte, replaced by a short reference to it (which one it is still counts); the researcher's
+    settings and anything else stay. None when the body is not a settings answer."""
+    try:
+        model = json.loads(body)
+    except ValueError:
+        return None
+    entries = model.get("settings") if isinstance(model, dict) and "settings" in model else [model]
+    if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
+        return None
+    for entry in entries:
+        if "schema" in entry:
+            digest = schema_hash(entry["schema"])
+            if digest in known_schemas:
+                entry["schema"] = {"jupyterlab-schema": digest[:16]}
+    return json.dumps(model, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def looks_binary(body: bytes) -> bool:

@@ -18,6 +18,8 @@ from spawner_config.seal_rules import (
     judge_contents,
     looks_binary,
     parse_route,
+    schema_hash,
+    settings_to_charge,
     shrink_message,
     socket_channel,
 )
@@ -176,3 +178,20 @@ def test_a_cut_message_fits_its_room_even_when_escapes_grow_it():
                              ("terminal", json.dumps(["stdout", text]))):
         out = shrink_message(channel, message, 16_384, "cap")
         assert len(out.encode()) <= 16_384 and "output limit reached" in out
+
+
+def test_the_images_own_settings_schemas_are_not_charged_but_everything_else_is():
+    own = {"title": "Notebook", "properties": {"kernelShutdown": {"type": "boolean", "default": False}}}
+    planted = {"title": "Notebook", "description": "ER_PRS_F as hex: 504152310415..."}
+    answer = json.dumps({"settings": [
+        {"id": "@jupyterlab/notebook-extension:tracker", "raw": "{}", "settings": {}, "schema": own},
+        {"id": "@jupyterlab/notebook-extension:panel", "raw": '{"x": "' + "ab" * 500 + '"}', "settings": {}, "schema": planted},
+    ]}).encode()
+    charged = settings_to_charge(answer, frozenset({schema_hash(own)}))
+    assert b"kernelShutdown" not in charged and schema_hash(own)[:16].encode() in charged  # which schema: still counted
+    assert b"504152310415" in charged and b"ab" * 500 in charged                          # not the image's: charged
+    single = json.dumps({"id": "a:b", "raw": "{}", "schema": own}).encode()              # one plugin's settings
+    assert b"kernelShutdown" not in settings_to_charge(single, frozenset({schema_hash(own)}))
+    assert schema_hash(dict(reversed(list(own.items())))) == schema_hash(own)              # key order does not matter
+    assert settings_to_charge(b"not json", frozenset()) is None
+    assert settings_to_charge(b"[1, 2]", frozenset()) is None
