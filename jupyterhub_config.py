@@ -80,11 +80,13 @@ c.JupyterHub.load_roles += [
 ]
 
 # The seal (spawner_config/seal.py): every browser request to an enclave server passes through it —
-# the spawner gives its loopback address as each server's address. No URL: the proxy never routes
-# to it by name, only to the servers it stands for.
+# the spawner gives its loopback address as each server's address. Its URL serves only its OAuth
+# callback (/services/enclave-seal/oauth_callback): it binds each browser to a hub user, every user
+# may sign in to it (the `user` role below), and only a server's owner gets through.
 c.JupyterHub.services.append(
-    {"name": "enclave-seal", "command": [sys.executable, "-m", "spawner_config.seal", f"--port={settings.seal_port}"],
-     "environment": service_env})
+    {"name": "enclave-seal", "url": f"http://127.0.0.1:{settings.seal_port}",
+     "command": [sys.executable, "-m", "spawner_config.seal", f"--port={settings.seal_port}"],
+     "oauth_no_confirm": True, "environment": service_env})
 
 # The hub API gate (spawner_config/hub_api_gate.py): the hub API's allow-list for enclave containers,
 # on ENCLAVE_HUB_API_ENCLAVE_PORT at each project network's gateway (the spawners' hub_connect_url).
@@ -103,7 +105,8 @@ c.JupyterHub.services.append(
 c.JupyterHub.services.append(
     {"name": "egress", "url": f"http://127.0.0.1:{settings.egress_port}",
      "command": [sys.executable, "-m", "egress_gate.service"], "oauth_no_confirm": True, "environment": service_env})
-c.JupyterHub.load_roles += [{"name": "user", "scopes": ["self", "access:services!service=egress"]}]
+c.JupyterHub.load_roles += [{"name": "user", "scopes": ["self", "access:services!service=egress",
+                                                      "access:services!service=enclave-seal"]}]
 
 # The front office (portal/service): catalogue and project directory public at /services/portal/,
 # access requests, committee opinions, authorisations and publishing for any registered user (hub OAuth).

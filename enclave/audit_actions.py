@@ -66,8 +66,10 @@ class AuditAction(StrEnum):
     # the seal between browsers and enclave servers (spawner_config.seal)
     seal_refused = "seal.refused"
     seal_output_capped = "seal.output_capped"
-    seal_content_cut = "seal.content_cut"
-    seal_alarm = "seal.alarm"  # details: kind (enclave.alarms), counted by the reconciler towards a suspension
+    seal_content_cut = "seal.content_cut"  # a payload the seal's guard cut (encoded run, known content, image...)
+    # a security event: a content hit, or a share of a day's output budget crossed; details: kind
+    # (enclave.alarms), counted by the reconciler towards a suspension
+    seal_alarm = "seal.alarm"
     # the hub API gate (spawner_config.hub_api_gate): a call from an enclave outside its allow-list
     hub_api_refused = "hub_api.refused"
     # the project tools (project_tools): package requests and decisions, the git remote

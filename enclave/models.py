@@ -125,8 +125,15 @@ class Resources(TypedDict, total=False):
     pids_limit: int
     workspace_quota: int          # the shared workspace's filesystem (enclave.workspace)
     output_message_cap: int       # what the seal lets through to the browser (spawner_config.seal)
-    output_budget_per_hour: int
+    output_budget_per_hour: int   # information bytes per hour and per UTC day (spawner_config.seal_budget);
+    output_budget_per_day: int    # unset: DEFAULT_OUTPUT_BUDGET_PER_HOUR / _PER_DAY
     image: str                    # which notebook image: one of NOTEBOOK_IMAGES (enclave.settings maps it to a tag)
+
+
+# What one member's browser may receive from one project's server (the seal charges information
+# bytes), when the manifest sets no budget. Placeholders until measured against a day of analysis.
+DEFAULT_OUTPUT_BUDGET_PER_HOUR = 128 * 1024
+DEFAULT_OUTPUT_BUDGET_PER_DAY = 384 * 1024
 
 
 # The researcher images a project may choose (manifest [resources] image), lightest first.
@@ -381,6 +388,24 @@ class MemberSuspension(Base):
     lifted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     lifted_by: Mapped[str | None] = mapped_column(String(200))
     lift_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class OutputBudget(Base):
+    """What the seal let through from one project's server to one member's browser in one window
+    (``hour`` or ``day``, UTC, named by its start), in the information bytes it charged.
+
+    Written behind by the seal (:mod:`spawner_config.seal_budget`) and read back on its first use of
+    a (member, project): a seal or server restart refills nothing. Slug and user name, not foreign
+    keys: like audit events, these outlive the project's registry rows.
+    """
+
+    __tablename__ = "output_budgets"
+
+    project: Mapped[str] = mapped_column(String(40), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window: Mapped[str] = mapped_column(String(8), primary_key=True)
+    start: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    spent: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class PackageState(StrEnum):

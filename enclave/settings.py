@@ -28,6 +28,7 @@ Every component (CLI, provisioning, hub, egress gate) builds one :class:`Setting
 | ``ENCLAVE_EGRESS_PORT`` | ``10101``: the egress gate's pages and API, on loopback (reached through the proxy) |
 | ``ENCLAVE_EGRESS_ENCLAVE_PORT`` | ``10103``: the egress gate's submission API for enclave containers (at their gateway) |
 | ``ENCLAVE_SEAL_PORT`` | ``10102``: the seal between the proxy and enclave servers, on loopback |
+| ``ENCLAVE_SEAL_MAX_REQUEST_MIB`` | ``64``: the largest request body or browser websocket message the seal forwards (MiB; streamed) |
 | ``ENCLAVE_TOOLS_ENCLAVE_PORT`` | ``10105``: the project tools (git remote, package index) for enclave containers (at their gateway) |
 | ``ENCLAVE_EGRESS_PORT`` | ``10101``: the egress gate service, on loopback (reached through the proxy) |
 | ``ENCLAVE_PUBLIC_URL`` | ``http://0.0.0.0:<proxy port>``: where the hub's proxy listens for browsers |
@@ -102,6 +103,14 @@ def _count(env: Mapping[str, str], name: str, default: int) -> int:
     return int(text)
 
 
+def _mebibytes(env: Mapping[str, str], name: str, default: int) -> int:
+    """A size given in MiB, returned in bytes."""
+    text = env.get(name) or str(default)
+    if not text.isdigit() or int(text) < 1:
+        raise EnclaveError(f"{name}={text!r} is not a number of MiB", f"use a whole number above 0 (default {default})")
+    return int(text) * 1024 * 1024
+
+
 def _percent(env: Mapping[str, str], name: str, default: int) -> int:
     text = env.get(name) or str(default)
     if not text.isdigit() or not 1 <= int(text) <= 100:
@@ -113,7 +122,7 @@ def _percent(env: Mapping[str, str], name: str, default: int) -> int:
 # settings, never a secret (master key, TOTP key, OIDC client secret) nor the sources' folder.
 SERVICE_VARIABLES = ("ENCLAVE_HOME", "ENCLAVE_DB_URL", "ENCLAVE_PROJECTS_DIR", "ENCLAVE_CATALOG", "ENCLAVE_AUDIT_HEAD",
                      "ENCLAVE_SCHEMAS_DIR", "ENCLAVE_ACTOR", "ENCLAVE_HUB_API_PORT", "ENCLAVE_PROXY_PORT", "ENCLAVE_PROXY_API_PORT",
-                     "ENCLAVE_EGRESS_PORT", "ENCLAVE_EGRESS_ENCLAVE_PORT", "ENCLAVE_SEAL_PORT", "ENCLAVE_PUBLIC_URL",
+                     "ENCLAVE_EGRESS_PORT", "ENCLAVE_EGRESS_ENCLAVE_PORT", "ENCLAVE_SEAL_PORT", "ENCLAVE_SEAL_MAX_REQUEST_MIB", "ENCLAVE_PUBLIC_URL",
                      "ENCLAVE_NOTEBOOK_IMAGE", "ENCLAVE_NOTEBOOK_STACK_IMAGE", "ENCLAVE_DB_BUSY_TIMEOUT", "ENCLAVE_TOOLS_ENCLAVE_PORT",
                      "ENCLAVE_USAGE_PORT", "ENCLAVE_METER_INTERVAL", "ENCLAVE_METER_STORAGE_INTERVAL", "ENCLAVE_TARIFFS_DIR",
                      "ENCLAVE_BUDGET_WARN_PERCENT", "ENCLAVE_BACKEND", "ENCLAVE_ALARM_HITS", "ENCLAVE_ALARM_WINDOW",
@@ -164,6 +173,7 @@ class Settings:
     egress_port: int = 10101
     egress_enclave_port: int = 10103
     seal_port: int = 10102
+    seal_max_request: int = 64 * 1024 * 1024
     tools_enclave_port: int = 10105
     public_url: str = ""  # "" until from_env: http://0.0.0.0:<proxy_port>
     notebook_image: str = "enclave/notebook:latest"
@@ -223,6 +233,7 @@ class Settings:
             egress_port=_port(env, "ENCLAVE_EGRESS_PORT", 10101),
             egress_enclave_port=_port(env, "ENCLAVE_EGRESS_ENCLAVE_PORT", 10103),
             seal_port=_port(env, "ENCLAVE_SEAL_PORT", 10102),
+            seal_max_request=_mebibytes(env, "ENCLAVE_SEAL_MAX_REQUEST_MIB", 64),
             tools_enclave_port=_port(env, "ENCLAVE_TOOLS_ENCLAVE_PORT", 10105),
             public_url=env.get("ENCLAVE_PUBLIC_URL") or f"http://0.0.0.0:{_port(env, 'ENCLAVE_PROXY_PORT', 8000)}",
             notebook_image=env.get("ENCLAVE_NOTEBOOK_IMAGE") or cls.notebook_image,

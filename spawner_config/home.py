@@ -1,10 +1,11 @@
-"""The hub's home page lists the user's projects (from the registry), each with its server, and
+"""The hub's home page lists the user's projects (from the registry), each with its server and what
+is left today of the user's output budget there (what the seal lets through to the browser), and
 warns the team of a project whose spending this month neared its budget."""
 
 from __future__ import annotations
 
 import logging
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Callable
 
@@ -12,6 +13,7 @@ from sqlalchemy import select
 
 from enclave.db import make_engine, session_scope
 from enclave.models import DATA_REACHABLE, Membership, Project, User
+from enclave.output_budgets import budget_limits, spent_today
 from enclave.settings import Settings
 from enclave.suspension import is_suspended
 
@@ -31,8 +33,10 @@ def projects_of(settings: Settings) -> Callable[[Any], list[dict]]:
                 select(Project).join(Membership).join(User).where(User.username == user.name).order_by(Project.slug)
             ).all()
             suspended = {p.slug for p in rows if is_suspended(session, user.name, p.slug)}
+            spent = spent_today(session, user.name, datetime.now(UTC))
             return [
                 {
+                    **output_budget(spent.get(p.slug, 0), budget_limits(dict(p.resources or {}))["day"]),
                     "slug": p.slug,
                     "title": p.title,
                     "state": str(p.state),
@@ -46,6 +50,12 @@ def projects_of(settings: Settings) -> Callable[[Any], list[dict]]:
             ]
 
     return projects
+
+
+def output_budget(spent: int, limit: int) -> dict:
+    """The day's output budget of one project, as the home page shows it (KiB, rounded)."""
+    return {"output_used_kib": round(spent / 1024), "output_left_kib": round(max(0, limit - spent) / 1024),
+            "output_limit_kib": round(limit / 1024), "output_used_percent": min(100, round(100 * spent / limit)) if limit else 100}
 
 
 def budget_warnings_of(settings: Settings) -> Callable[[Any], list[str]]:

@@ -8,9 +8,13 @@ path *before* the container is asked, and every answer is judged on its bytes af
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote
+
+from enclave.models import DEFAULT_OUTPUT_BUDGET_PER_DAY, DEFAULT_OUTPUT_BUDGET_PER_HOUR
+from enclave.output_budgets import budget_limits
 
 KIB, MIB = 1024, 1024 * 1024
 
@@ -30,16 +34,25 @@ class Limits:
     """What one server may send to the browser; per project (manifest ``[resources]``)."""
 
     message_cap: int = 512 * KIB           # one kernel or terminal message
-    budget_per_hour: int = 32 * MIB         # everything a server sends, but JupyterLab's own files
+    # Information bytes (what the seal's guard charges) per member and project, in fixed UTC windows:
+    # everything a server sends, headers included, but the bodies of JupyterLab's own files.
+    budget_per_hour: int = DEFAULT_OUTPUT_BUDGET_PER_HOUR
+    budget_per_day: int = DEFAULT_OUTPUT_BUDGET_PER_DAY
     text_file_cap: int = 256 * KIB          # a text file opened in the editor
     notebook_cap: int = 16 * MIB            # a notebook opened in JupyterLab
 
     @classmethod
     def from_resources(cls, resources: dict) -> Limits:
-        """The project's limits: ``output_message_cap`` and ``output_budget_per_hour`` (bytes)
-        from the registry's resources, the defaults otherwise."""
+        """The project's limits: ``output_message_cap``, ``output_budget_per_hour`` and
+        ``output_budget_per_day`` (bytes) from the registry's resources, the defaults otherwise."""
+        budgets = budget_limits(resources)
         return cls(message_cap=int(resources.get("output_message_cap", cls.message_cap)),
-                   budget_per_hour=int(resources.get("output_budget_per_hour", cls.budget_per_hour)))
+                   budget_per_hour=budgets["hour"], budget_per_day=budgets["day"])
+
+    @property
+    def budgets(self) -> dict[str, int]:
+        """{window: bytes}, as :class:`spawner_config.seal_budget.BudgetBook` takes them."""
+        return {"hour": self.budget_per_hour, "day": self.budget_per_day}
 
 
 @dataclass(frozen=True)
@@ -130,6 +143,34 @@ def judge_git_panel(body: bytes, limits: Limits) -> None:
     the panel must not become a way round it."""
     if len(body) > limits.text_file_cap:
         raise Refusal(f"a Git panel answer over {limits.text_file_cap // KIB} KiB: results leave through the egress gate")
+
+
+LAB_SETTINGS = "lab/api/settings"  # JupyterLab's settings API: the image's schemas, the researcher's settings
+
+
+def schema_hash(schema: object) -> str:
+    """The SHA-256 of a settings schema's canonical JSON (as :mod:`spawner_config.seal_targets` lists them)."""
+    canonical = json.dumps(schema, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def settings_to_charge(body: bytes, known_schemas: frozenset[str]) -> bytes | None:
+    """A settings-API answer as it is charged: each schema that is one of the image's own, byte for
+    byte, replaced by a short reference to it (which one it is still counts); the researcher's
+    settings and anything else stay. None when the body is not a settings answer."""
+    try:
+        model = json.loads(body)
+    except ValueError:
+        return None
+    entries = model.get("settings") if isinstance(model, dict) and "settings" in model else [model]
+    if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
+        return None
+    for entry in entries:
+        if "schema" in entry:
+            digest = schema_hash(entry["schema"])
+            if digest in known_schemas:
+                entry["schema"] = {"jupyterlab-schema": digest[:16]}
+    return json.dumps(model, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def looks_binary(body: bytes) -> bool:

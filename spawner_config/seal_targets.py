@@ -4,8 +4,10 @@ Docker is the one source of truth: the server of ``user`` in project ``slug`` is
 the spawner named ``enclave-<slug>-<user>`` and labelled with both, at its address on the
 project's network. JupyterLab's own files (scripts, styles, fonts, icons) are identified by the
 SHA-256 of their bytes, listed from the image itself: an answer with exactly those bytes carries
-nothing of the project's, so it does not count against the server's budget, whatever route
-asked for it.
+nothing of the project's, so its body does not count against the budget, whatever route asked for
+it. The same goes for the settings schemas JupyterLab's settings API sends (as the image's own
+server builds them, overrides included), by the SHA-256 of their canonical JSON
+(:func:`spawner_config.seal_rules.schema_hash`).
 """
 
 from __future__ import annotations
@@ -41,7 +43,23 @@ for root in roots:
                     hashes.add(hashlib.sha256(f.read()).hexdigest())
             except OSError:
                 pass
-print(json.dumps(sorted(hashes)))
+schemas = set()
+try:  # the settings schemas as jupyterlab_server sends them: one canonical JSON hash each
+    import tempfile
+    from jupyter_core.paths import jupyter_path
+    from jupyterlab.commands import get_app_dir
+    from jupyterlab_server.settings_utils import _get_overrides, get_settings
+    app_dir = get_app_dir()
+    settings_dir = os.path.join(app_dir, "settings")
+    overrides, _ = _get_overrides(settings_dir)
+    result, _ = get_settings(settings_dir, os.path.join(app_dir, "schemas"), tempfile.mkdtemp(),
+                             overrides=overrides, labextensions_path=jupyter_path("labextensions"))
+    for entry in result["settings"]:
+        canonical = json.dumps(entry["schema"], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        schemas.add(hashlib.sha256(canonical.encode()).hexdigest())
+except Exception as error:
+    print("no settings schemas:", error, file=sys.stderr)
+print(json.dumps({"files": sorted(hashes), "schemas": sorted(schemas)}))
 """
 
 
@@ -129,36 +147,50 @@ class Targets:
             return ""
 
 
+@dataclass(frozen=True)
+class Assets:
+    """What an image's JupyterLab serves of its own: file hashes and settings-schema hashes."""
+
+    files: frozenset[str] = frozenset()
+    schemas: frozenset[str] = frozenset()
+
+
 class AssetIndex:
-    """The SHA-256 of JupyterLab's own files, per image; listed once per image and kept on disk."""
+    """JupyterLab's own files and settings schemas (SHA-256), per image; listed once per image and
+    kept on disk."""
 
     def __init__(self, cache_dir: Path, engine: docker.DockerClient | None = None):
         self.cache_dir = cache_dir
         self.engine = engine or docker.from_env()
-        self._hashes: dict[str, frozenset[str]] = {}
+        self._assets: dict[str, Assets] = {}
         self._lock = threading.Lock()
 
-    def hashes(self, image_id: str) -> frozenset[str]:
+    def assets(self, image_id: str) -> Assets:
         with self._lock:
-            if image_id not in self._hashes:
-                self._hashes[image_id] = self._load(image_id)
-            return self._hashes[image_id]
+            if image_id not in self._assets:
+                self._assets[image_id] = self._load(image_id)
+            return self._assets[image_id]
 
-    def _load(self, image_id: str) -> frozenset[str]:
-        cached = self.cache_dir / f"assets-{image_id.replace(':', '-')}.json"
+    def hashes(self, image_id: str) -> frozenset[str]:
+        return self.assets(image_id).files
+
+    def _load(self, image_id: str) -> Assets:
+        cached = self.cache_dir / f"lab-assets-{image_id.replace(':', '-')}.json"
         if cached.exists():
-            return frozenset(json.loads(cached.read_text()))
+            listed = json.loads(cached.read_text())
+            return Assets(frozenset(listed["files"]), frozenset(listed["schemas"]))
         try:
             output = self.engine.containers.run(image_id, ["-c", _LIST_ASSETS], entrypoint=["python3"], network_mode="none",
                                                 user="1000:100", remove=True, stdout=True, stderr=False)
             listed = json.loads(output.decode().strip().splitlines()[-1])
         except (DockerException, ValueError, IndexError) as error:
             log.error("cannot list JupyterLab's files in image %s (%s): every answer counts against the budget", image_id, error)
-            return frozenset()
+            return Assets()
         self.cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = cached.with_suffix(".tmp")
         tmp.write_text(json.dumps(listed))
         tmp.chmod(0o600)
         tmp.replace(cached)
-        log.info("image %s: %d JupyterLab files known", image_id[:19], len(listed))
-        return frozenset(listed)
+        log.info("image %s: %d JupyterLab files and %d settings schemas known", image_id[:19], len(listed["files"]),
+                 len(listed["schemas"]))
+        return Assets(frozenset(listed["files"]), frozenset(listed["schemas"]))

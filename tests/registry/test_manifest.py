@@ -112,7 +112,7 @@ def test_the_unchanged_manifest_is_valid(tmp_path, catalog):
                              "where": ["ER_PRS_F.EXE_SOI_DTD >= 2019-01-01"], "key_version": 1}
     assert manifest.resources == {"mem_limit": "2G", "cpu_limit": 1.0, "pids_limit": 256,
                                   "workspace_quota": 10 * 2**30, "output_message_cap": 512 * 2**10,
-                                  "output_budget_per_hour": 32 * 2**20, "image": "slim"}
+                                  "image": "slim"}  # no output budget set: the seal's defaults apply
     assert manifest.billing == {"organisation_type": "academic"}  # no [billing]: the default
 
 
@@ -178,4 +178,13 @@ def test_a_year_family_member_is_a_table_of_the_catalog(tmp_path, catalog):
     assert load_manifest(path, catalog, set(USERS)).data["tables"] == ["IR_BEN_R", "T_MCO22C"]
     path = write_manifest(tmp_path, SLUG, {"data.tables": ["IR_BEN_R", "T_MCOXXC"], "data.where": DELETE})
     with pytest.raises(ManifestError, match="'T_MCOXXC' is not in the catalog"):
+        load_manifest(path, catalog, set(USERS))
+
+
+def test_output_budgets_are_kept_only_when_set_and_each_has_a_floor(tmp_path, catalog):
+    path = write_manifest(tmp_path, SLUG, {"resources.output_budget_per_hour": "64K", "resources.output_budget_per_day": "1M"})
+    resources = load_manifest(path, catalog, set(USERS)).resources
+    assert (resources["output_budget_per_hour"], resources["output_budget_per_day"]) == (64 * 2**10, 2**20)
+    path = write_manifest(tmp_path, SLUG, {"resources.output_budget_per_day": "1K"})
+    with pytest.raises(ManifestError, match="output_budget_per_day: too small"):
         load_manifest(path, catalog, set(USERS))

@@ -2,9 +2,13 @@
 containers of the real image, and the researcher's channels driven as a browser would drive them
 (HTTP with the user's hub token or cookies, kernel and terminal websockets).
 
-Projects: ``open`` (alice, bob; the default limits: a 512 KiB message cap, a 32 MiB hourly budget)
-and ``tight`` (alice, bob, carol — budgets are per user and server; a 16 KiB message cap, a 64 KiB
-hourly budget and a 32 MiB workspace, so that the limits themselves are what the tests meet).
+Every request carries an identity the seal checks with the hub: a researcher's hub token here, the
+seal's own session cookie in a browser (test_lab_ui) or made with the seal's secret (:func:`seal_cookie`).
+
+Projects: ``open`` (alice, bob, erin; the default 512 KiB message cap and budgets no channel test
+meets: 32 MiB an hour, 96 MiB a day) and ``tight`` (alice, bob, carol, dan — budgets are per user
+and project; a 16 KiB message cap, 64 KiB an hour, 192 KiB a day and a 32 MiB workspace, so that
+the limits themselves are what the tests meet).
 """
 
 from __future__ import annotations
@@ -22,8 +26,10 @@ import requests
 from ..enclave.conftest import image  # noqa: F401 - the notebook image, built once per session
 from ..enclave.platform import running_platform, slug
 
-PROJECTS = {"open": ["alice", "bob"], "tight": ["alice", "bob", "carol"]}  # budgets are per user and server
-RESOURCES = {"tight": {"output_message_cap": "16K", "output_budget_per_hour": "64K", "workspace_quota": "32M"}}
+PROJECTS = {"open": ["alice", "bob", "erin"], "tight": ["alice", "bob", "carol", "dan"]}  # budgets are per user and project
+RESOURCES = {"open": {"output_budget_per_hour": "32M", "output_budget_per_day": "96M"},
+             "tight": {"output_message_cap": "16K", "output_budget_per_hour": "64K", "output_budget_per_day": "192K",
+                       "workspace_quota": "32M"}}
 PEOPLE = 1500  # extracts of a few hundred KiB: larger than the tight budget
 
 
@@ -187,3 +193,53 @@ def wait_for_audit(platform, action: str, since: int, hits: int, timeout: float 
         if total >= hits or time.monotonic() > deadline:
             return events
         time.sleep(1)
+
+
+def seal_cookie(platform, user: str, token: str, now: float | None = None) -> str:
+    """The seal's session cookie for ``user`` holding hub ``token``, signed with the platform seal's
+    own secret (as its OAuth callback would set it; ``now`` in the past makes a stale one)."""
+    from spawner_config.seal_identity import COOKIE, Signer, session_cookie
+
+    secret = (platform.settings().home / "seal" / "cookie_secret").read_bytes()
+    return f"{COOKIE}={session_cookie(Signer(secret), user, token, now=now)}"
+
+
+def spent(platform, user: str, project: str) -> dict[str, int]:
+    """What the registry says the current hour and day hold for (user, project)."""
+    from datetime import UTC, datetime
+
+    from enclave.db import make_engine, session_scope
+    from enclave.output_budgets import spent_now
+
+    engine = make_engine(platform.settings().db_url)
+    try:
+        with session_scope(engine) as session:
+            return spent_now(session, project, user, datetime.now(UTC))
+    finally:
+        engine.dispose()
+
+
+def all_spent(platform) -> int:
+    """Everything every budget of the registry holds."""
+    from sqlalchemy import func, select
+
+    from enclave.db import make_engine
+    from enclave.models import OutputBudget
+
+    engine = make_engine(platform.settings().db_url)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(select(func.coalesce(func.sum(OutputBudget.spent), 0))).scalar()
+    finally:
+        engine.dispose()
+
+
+def wait_for_spent(platform, user: str, project: str, above: int, timeout: float = 30) -> dict[str, int]:
+    """Poll until the day's spending of (user, project) in the registry exceeds ``above`` (the seal
+    writes behind, every second)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        now = spent(platform, user, project)
+        if now["day"] > above or time.monotonic() > deadline:
+            return now
+        time.sleep(0.5)

@@ -1,6 +1,7 @@
 """JupyterLab says it rather than breaking, in a real browser (Chromium) behind the real hub and seal:
-after sign-in the researcher lands on the home page (not a spawn error), starts a project there and
-lands in JupyterLab with the file browser in ``~/work``, no news pop-up, no Download or Export entry
+after sign-in the researcher lands on the home page (not a spawn error, the day's output budget of
+each project shown), starts a project there and — through the seal's own sign-in with the hub,
+which the browser passes without a click — lands in JupyterLab with the file browser in ``~/work``, no news pop-up, no Download or Export entry
 in the menus; a download URL typed in the address bar gets the seal's refusal; Stop on the home page
 stops the server."""
 
@@ -29,6 +30,7 @@ def test_jupyterlab_offers_no_download_and_the_home_page_starts_and_stops(sealed
         page = context.new_page()
         log_in(page, sealed, "alice")  # lands on /hub/home
         page.wait_for_selector(f"#open-{project}")
+        assert "KiB left" in page.locator(f"#output-{project}").inner_text()
         page.click(f"#open-{project}")
         page.wait_for_url(re.compile(rf"/user/alice/{project}/lab"), timeout=180_000)
         page.wait_for_selector(".jp-LabShell", timeout=120_000)
@@ -37,6 +39,12 @@ def test_jupyterlab_offers_no_download_and_the_home_page_starts_and_stops(sealed
         crumbs = page.locator(".jp-FileBrowser .jp-BreadCrumbs").inner_text()
         assert "work" in crumbs, crumbs
         assert "official Jupyter news" not in page.content()
+        from .conftest import wait_for_spent
+
+        opened = wait_for_spent(sealed, "alice", project, above=0)
+        print(f"opening JupyterLab cost alice {opened['day']} bytes of her budget")
+        seal = [c for c in context.cookies() if c["name"] == "enclave-seal"]  # set by the seal's OAuth callback
+        assert seal and seal[0]["path"] == "/user/" and seal[0]["httpOnly"] and seal[0]["sameSite"] == "Lax", seal
 
         # The File menu offers neither Download nor Export.
         page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^File$")).click()

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from spawner_config.seal_budget import AuditCoalescer, Budgets
+from spawner_config.seal_budget import AuditCoalescer
 from spawner_config.seal_rules import (
     NOTICE,
     Limits,
@@ -18,6 +18,8 @@ from spawner_config.seal_rules import (
     judge_contents,
     looks_binary,
     parse_route,
+    schema_hash,
+    settings_to_charge,
     shrink_message,
     socket_channel,
 )
@@ -149,26 +151,6 @@ class Clock:
         return self.now
 
 
-def test_a_budget_refills_at_its_hourly_rate_and_never_exceeds_it():
-    clock = Clock()
-    budgets = Budgets(clock)
-    key, hourly = ("bob", "cardio"), 3600_000
-    assert budgets.take(key, hourly, 3000_000)
-    assert not budgets.take(key, hourly, 700_000)   # 600 000 left
-    assert budgets.take(key, hourly, 600_000)
-    clock.now += 60                                  # a minute refills 1/60 of the budget
-    assert budgets.available(key, hourly) == 60_000
-    clock.now += 10 * 3600                           # never above the budget
-    assert budgets.available(key, hourly) == hourly
-    sent, clock.now = 0, 0.0                         # over any hour: at most twice the budget
-    budgets = Budgets(clock)
-    for _ in range(3600):
-        while budgets.take(key, hourly, 10_000):
-            sent += 10_000
-        clock.now += 1
-    assert sent <= 2 * hourly
-
-
 def test_refusals_are_audited_and_a_flood_is_folded():
     clock, written = Clock(), []
     audit = AuditCoalescer(write=lambda *event: written.append(event), window=10, clock=clock)
@@ -185,6 +167,9 @@ def test_refusals_are_audited_and_a_flood_is_folded():
     clock.now = 22                                   # a quiet window later: at once again
     audit.hit("bob", "cardio", "seal.refused", "/files/x", 1, reason="files")
     assert len(written) == 3
+    audit.hit("bob", "cardio", "seal.alarm", "/x", 0, fold="encoded", kind="encoded")  # kinds are never folded together
+    audit.hit("bob", "cardio", "seal.alarm", "/x", 0, fold="image", kind="image")
+    assert [event[3]["kind"] for event in written[3:]] == ["encoded", "image"]
 
 
 def test_a_cut_message_fits_its_room_even_when_escapes_grow_it():
@@ -193,3 +178,20 @@ def test_a_cut_message_fits_its_room_even_when_escapes_grow_it():
                              ("terminal", json.dumps(["stdout", text]))):
         out = shrink_message(channel, message, 16_384, "cap")
         assert len(out.encode()) <= 16_384 and "output limit reached" in out
+
+
+def test_the_images_own_settings_schemas_are_not_charged_but_everything_else_is():
+    own = {"title": "Notebook", "properties": {"kernelShutdown": {"type": "boolean", "default": False}}}
+    planted = {"title": "Notebook", "description": "ER_PRS_F as hex: 504152310415..."}
+    answer = json.dumps({"settings": [
+        {"id": "@jupyterlab/notebook-extension:tracker", "raw": "{}", "settings": {}, "schema": own},
+        {"id": "@jupyterlab/notebook-extension:panel", "raw": '{"x": "' + "ab" * 500 + '"}', "settings": {}, "schema": planted},
+    ]}).encode()
+    charged = settings_to_charge(answer, frozenset({schema_hash(own)}))
+    assert b"kernelShutdown" not in charged and schema_hash(own)[:16].encode() in charged  # which schema: still counted
+    assert b"504152310415" in charged and b"ab" * 500 in charged                          # not the image's: charged
+    single = json.dumps({"id": "a:b", "raw": "{}", "schema": own}).encode()              # one plugin's settings
+    assert b"kernelShutdown" not in settings_to_charge(single, frozenset({schema_hash(own)}))
+    assert schema_hash(dict(reversed(list(own.items())))) == schema_hash(own)              # key order does not matter
+    assert settings_to_charge(b"not json", frozenset()) is None
+    assert settings_to_charge(b"[1, 2]", frozenset()) is None
