@@ -31,9 +31,9 @@ One file per project, ``<projects_dir>/<slug>.toml``::
     pids_limit = 256
     workspace_quota = "10G"                   # the shared workspace's size (default 10G)
     output_message_cap = "512K"               # one kernel/terminal message to the browser (the seal)
-    output_budget_per_hour = "128K"           # what a member's browser receives from the server, per hour
-    output_budget_per_day = "384K"            # ... and per UTC day (the seal; information bytes; default:
-                                              # models.DEFAULT_OUTPUT_BUDGET_PER_HOUR / _PER_DAY)
+    output_budget_per_hour = "146K"           # what a member's browser receives from the server, per hour
+    output_budget_per_day = "244K"            # ... and per UTC day (the seal; information bytes; default:
+                                              # models.DEFAULT_OUTPUT_BUDGET_PER_HOUR / _PER_DAY, 150 / 250 KB)
     image = "slim"                            # the notebook image: "slim" (default) or "stack" (models.NOTEBOOK_IMAGES)
 
     [pseudonymisation]                        # how the sources are read, ids of no one treated (default: the catalog's)
@@ -353,13 +353,13 @@ def _resources(r: _Reader) -> Resources:
     # (models.DEFAULT_OUTPUT_BUDGET_PER_*), read by the seal.
     for field, default, least in (("workspace_quota", "10G", 16 * 1024**2), ("output_message_cap", "512K", 4096),
                                   ("output_budget_per_hour", None, 16384), ("output_budget_per_day", None, 16384)):
-        text = r.get(f"resources.{field}", str, default, hint=f'write e.g. "{default or "128K"}"')
+        text = r.get(f"resources.{field}", str, default, hint=f'write e.g. "{default or "244K"}"')
         if text is None:
             continue
         try:
             sizes[field] = parse_size(text)
         except EnclaveError:
-            raise r.error(f"resources.{field}", f"{text!r} is not a size", f'write e.g. "{default or "128K"}"') from None
+            raise r.error(f"resources.{field}", f"{text!r} is not a size", f'write e.g. "{default or "244K"}"') from None
         if sizes[field] < least:
             raise r.error(f"resources.{field}", "too small", f"give at least {least // 1024} KiB")
     image = r.get("resources.image", str, DEFAULT_NOTEBOOK_IMAGE, hint=f'write e.g. image = "{DEFAULT_NOTEBOOK_IMAGE}"')

@@ -130,10 +130,12 @@ class Resources(TypedDict, total=False):
     image: str                    # which notebook image: one of NOTEBOOK_IMAGES (enclave.settings maps it to a tag)
 
 
-# What one member's browser may receive from one project's server (the seal charges information
-# bytes), when the manifest sets no budget. Placeholders until measured against a day of analysis.
-DEFAULT_OUTPUT_BUDGET_PER_HOUR = 128 * 1024
-DEFAULT_OUTPUT_BUDGET_PER_DAY = 384 * 1024
+# What one member's browser may receive from one project's server, in the information bytes the
+# seal's content guard charges, when the manifest sets no budget. Measured (spawner_config.seal_content's
+# docstring, tests/bench/content_bench.py): an ordinary analysis day costs 168 KB, JupyterLab's start
+# 35 KB; the demo's extract set, in its cheapest printable form, 290 KB.
+DEFAULT_OUTPUT_BUDGET_PER_HOUR = 150_000
+DEFAULT_OUTPUT_BUDGET_PER_DAY = 250_000
 
 
 # The researcher images a project may choose (manifest [resources] image), lightest first.

@@ -53,9 +53,9 @@ def projects_of(settings: Settings) -> Callable[[Any], list[dict]]:
 
 
 def output_budget(spent: int, limit: int) -> dict:
-    """The day's output budget of one project, as the home page shows it (KiB, rounded)."""
-    return {"output_used_kib": round(spent / 1024), "output_left_kib": round(max(0, limit - spent) / 1024),
-            "output_limit_kib": round(limit / 1024), "output_used_percent": min(100, round(100 * spent / limit)) if limit else 100}
+    """The day's output budget of one project, as the home page shows it (information KB, rounded)."""
+    return {"output_used_kb": round(spent / 1000), "output_left_kb": round(max(0, limit - spent) / 1000),
+            "output_limit_kb": round(limit / 1000), "output_used_percent": min(100, round(100 * spent / limit)) if limit else 100}
 
 
 def budget_warnings_of(settings: Settings) -> Callable[[Any], list[str]]:

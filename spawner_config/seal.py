@@ -11,10 +11,13 @@ container answers, and nothing the path says:
   owner passes; a browser without a session is sent through the flow, anything else gets 403;
 - raw file transfers are refused before the container is asked (:mod:`spawner_config.seal_rules`);
 - contents-API answers carry no extract, no binary and no large file;
-- every payload for the browser passes one guard (:mod:`spawner_config.seal_guard`), which says
-  what it costs; that, plus every answer's headers, counts against the member's hourly and daily
-  budget of the project (:mod:`spawner_config.seal_budget`), kept in the registry; only the bodies
-  of JupyterLab's own files are free, recognised by their hash (:mod:`spawner_config.seal_targets`);
+- every payload for the browser passes the member's content guard (the seam:
+  :mod:`spawner_config.seal_guard`; the guard: :mod:`spawner_config.seal_content`), which cuts
+  encoded runs and the project's own content, disarms images and says what the rest carries in
+  information bytes; that, plus every answer's headers (charged the same way), counts against the
+  member's hourly and daily budget of the project (:mod:`spawner_config.seal_budget`), kept in the
+  registry; only the bodies of JupyterLab's own files are free, recognised by their hash
+  (:mod:`spawner_config.seal_targets`);
 - kernel and terminal websockets are cut per message and per budget, with a visible notice;
 - every refusal, cap hit and content cut is in the audit log, and alarms (``seal.alarm``) are
   raised on content hits and when a day's budget is half and nine-tenths spent.
@@ -33,6 +36,7 @@ import logging
 import os
 import secrets
 import time
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlencode
 
 import aiohttp
@@ -44,7 +48,8 @@ from enclave.output_budgets import Spent, add_spent, spent_now, window_end
 from enclave.registry import get_project
 from enclave.settings import Settings
 from spawner_config.seal_budget import AuditTrail, BudgetBook
-from spawner_config.seal_guard import Guard, Hit, guard_for
+from spawner_config.seal_content import guard_for
+from spawner_config.seal_guard import Guard, Hit
 from spawner_config.seal_identity import (
     COOKIE,
     COOKIE_PATH,
@@ -93,7 +98,6 @@ WRITE_BEHIND = 1.0     # seconds between two writes of the spent budgets to the 
 ANONYMOUS = "anonymous"
 READINESS_PATHS = ("", "api")  # what the hub asks of a starting server (``Server.wait_up``), without identity
 SERVICE_PREFIX = "/services/enclave-seal/"
-STATUS_LINE = 20       # "HTTP/1.1 200 OK\r\n", charged with the headers
 
 
 def is_navigation(request: web.Request) -> bool:
@@ -112,8 +116,17 @@ def source_of(request: web.Request) -> str:
     return (forwarded.split(",")[-1].strip() if forwarded else request.remote or "")[:64]
 
 
-def kib(size: int) -> str:
-    return f"{size / KIB:.0f} KiB"
+def header_block(status: int, headers: list[tuple[str, str]]) -> bytes:
+    """An answer's status line and headers as they go to the browser: charged like a body, on the
+    member's ``headers`` stream (the same Server, Content-Type and CSP each time cost little; what a
+    replaced server writes into them costs its information)."""
+    lines = [f"HTTP/1.1 {status}"] + [f"{k}: {v}" for k, v in headers]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape")
+
+
+def kb(size: int) -> str:
+    """Budgets are in information kilobytes (1000 bytes), as the home page shows them."""
+    return f"{size / 1000:.0f} KB"
 
 
 class Seal:
@@ -135,9 +148,9 @@ class Seal:
         self.secure_cookies = settings.public_url.startswith("https://")
         self._oauth = None
         self._limits: dict[str, tuple[float, Limits]] = {}
-        self._guards: dict[str, Guard] = {}
         self.session: aiohttp.ClientSession | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.judges = ThreadPoolExecutor(max_workers=2, thread_name_prefix="seal-guard")
 
     # --- registry: limits, budgets and audit (blocking calls, kept off the event loop) ---
 
@@ -158,10 +171,14 @@ class Seal:
         self._limits[slug] = (time.monotonic(), limits)
         return limits
 
-    def guard(self, slug: str) -> Guard:
-        if slug not in self._guards:
-            self._guards[slug] = guard_for(self.settings, slug)
-        return self._guards[slug]
+    def guard(self, user: str, slug: str) -> Guard:
+        """The verified ``user``'s guard in project ``slug`` (:func:`spawner_config.seal_content.guard_for`)."""
+        return guard_for(self.settings, slug, user)
+
+    async def judged(self, judge, *args):
+        """A guard's verdict, worked out in a thread: the event loop never waits on a large payload,
+        an image to re-render or a project's extracts read on first use."""
+        return await asyncio.get_running_loop().run_in_executor(self.judges, judge, *args)
 
     def _read_spent(self, user: str, slug: str) -> dict[str, int]:
         with session_scope(self.engine) as session:
@@ -225,13 +242,13 @@ class Seal:
         """What is spent and what is left, for a refusal (of ``size`` bytes) or a notice."""
         left, now = self.book.left((user, slug), limits.budgets), self.book.clock()
         if size > min(left.values()) >= KIB:
-            return (f"this answer ({kib(size)}) is more than what is left of your output budget in this project "
-                    f"({kib(left['hour'])} this hour, {kib(left['day'])} today)")
+            return (f"this answer ({kb(size)}) is more than what is left of your output budget in this project "
+                    f"({kb(left['hour'])} this hour, {kb(left['day'])} today)")
         if left["day"] <= left["hour"]:
-            return (f"your daily output budget is spent in this project ({kib(left['day'])} of {kib(limits.budget_per_day)} "
+            return (f"your daily output budget is spent in this project ({kb(left['day'])} of {kb(limits.budget_per_day)} "
                     f"left today; it returns at {window_end('day', now):%H:%M} UTC)")
-        return (f"your hourly output budget is spent in this project ({kib(left['hour'])} left this hour, "
-                f"{kib(left['day'])} today; the hour's returns at {window_end('hour', now):%H:%M} UTC)")
+        return (f"your hourly output budget is spent in this project ({kb(left['hour'])} left this hour, "
+                f"{kb(left['day'])} today; the hour's returns at {window_end('hour', now):%H:%M} UTC)")
 
     # --- who is asking ---
 
@@ -434,10 +451,10 @@ class Seal:
                 raise error.__cause__ from None
             self.targets.forget(route.user, route.server)
             raise Refusal(f"the server did not answer ({type(error).__name__})", 502) from None
-        payload = self.judge_answer(request, route, target, limits, status, answer_headers, bytes(answer))
+        payload = await self.judge_answer(request, route, target, limits, status, answer_headers, bytes(answer))
         return web.Response(status=status, body=payload, headers=CIMultiDict(answer_headers))
 
-    def judge_answer(self, request: web.Request, route: Route, target, limits: Limits, status: int,
+    async def judge_answer(self, request: web.Request, route: Route, target, limits: Limits, status: int,
                      headers: list[tuple[str, str]], body: bytes) -> bytes:
         """What of this answer may reach the browser (raise :class:`Refusal` if nothing); its headers
         and the guard's charge for its body are taken from the owner's budget."""
@@ -449,7 +466,7 @@ class Seal:
                 judge_contents(body, limits)
         if route.rest.startswith(GIT_PANEL):
             judge_git_panel(body, limits)
-        path = f"{route.prefix}{route.rest}"
+        path, guard = f"{route.prefix}{route.rest}", self.guard(route.user, route.server)
         assets = self.assets.assets(target.image_id)
         if body and status == 200 and hashlib.sha256(body).hexdigest() in assets.files:
             payload, charge = body, 0  # one of JupyterLab's own files, byte for byte: its headers alone count
@@ -460,15 +477,14 @@ class Seal:
             judged = body
             if route.rest.startswith(LAB_SETTINGS) and request.method == "GET" and status == 200:
                 judged = settings_to_charge(body, assets.schemas) or body  # the image's own schemas are free
-            guard = self.guard(route.server)
-            passed = guard.answer(route.rest, content_type, judged)
+            passed = await self.judged(guard.answer, route.rest, content_type, judged)
             self.report_hits(route.user, route.server, path, passed.hits, len(body))
             if judged is body or passed.payload != judged:
                 payload = passed.payload.encode() if isinstance(passed.payload, str) else passed.payload
             else:
                 payload = body  # the guard passed the settings unchanged: the schemas go with them
             charge = passed.charge
-        size = charge + STATUS_LINE + sum(len(k) + len(v) + 4 for k, v in headers)
+        size = charge + guard.charge("headers", header_block(status, headers))
         if not self.take(route.user, route.server, limits, size, path):
             raise Refusal(self.budget_notice(route.user, route.server, limits, size) + ": results leave through the egress gate", 429)
         return payload
@@ -507,11 +523,11 @@ class Seal:
     async def _server_to_browser(self, upstream, browser: web.WebSocketResponse, route: Route, channel: str,
                                  limits: Limits) -> None:
         user, slug, last_notice = route.user, route.server, 0.0
-        path, guard = f"{route.prefix}{route.rest}", self.guard(route.server)
+        path, guard = f"{route.prefix}{route.rest}", self.guard(route.user, route.server)
         async for msg in upstream:
             if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                 break
-            passed = guard.message(channel, msg.data)
+            passed = await self.judged(guard.message, channel, msg.data)
             self.report_hits(user, slug, path, passed.hits, len(msg.data))
             data = passed.payload
             size = len(data.encode() if isinstance(data, str) else data)
@@ -525,7 +541,7 @@ class Seal:
                 continue  # dropped
             room = max(0, min(limits.message_cap, self.book.room((user, slug), limits.budgets)))
             what = (f"one message over {limits.message_cap // KIB} KiB "
-                    f"({kib(self.book.room((user, slug), limits.budgets))} of your output budget left)"
+                    f"({kb(self.book.room((user, slug), limits.budgets))} of your output budget left)"
                     if over else self.budget_notice(user, slug, limits))
             replacement = shrink_message(channel, data, room, what)
             if replacement is not None:
@@ -553,6 +569,7 @@ class Seal:
         app["writer"].cancel()
         self.write_spent()
         await self.session.close()
+        self.judges.shutdown(wait=True)
         self.audit.close()
 
 

@@ -1,6 +1,8 @@
 """What the seal lets through of a server's answers and messages, and what it charges for them.
 
-:func:`guard_for` gives one :class:`ContentGuard` per project. The seal hands it every HTTP answer
+:func:`guard_for` gives one :class:`ContentGuard` per member and project (what the project's
+extracts hold is read once and shared by its members' guards; the charge's compression streams and
+the repeat cache are each member's own, so no one is charged less for what another received). The seal hands it every HTTP answer
 body (:meth:`ContentGuard.answer`) and every websocket message from server to browser
 (:meth:`ContentGuard.message`); it gets back what to send (:class:`Passed`: the payload, maybe
 rewritten, its charge in information bytes, and the hits to audit).
@@ -24,7 +26,7 @@ rewritten, its charge in information bytes, and the hits to audit).
   again learns only which of those answers came back (12 bits), and JupyterLab re-fetches the same
   settings, listings and notebooks all day.
 
-Budgets (:data:`DEFAULT_BUDGET_PER_HOUR`, :data:`DEFAULT_BUDGET_PER_DAY`), measured by
+Budgets (:data:`enclave.models.DEFAULT_OUTPUT_BUDGET_PER_HOUR`, ``_PER_DAY``), measured by
 ``tests/bench/content_bench.py`` on a real kernel in the notebook image, the demo's extracts mounted:
 
 - an ordinary analysis day is charged **168 KB**: JupyterLab's start 35 KB (160 KB raw), each reload
@@ -50,7 +52,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any
 
 import pyarrow as pa
 import re2
@@ -59,11 +61,9 @@ from enclave.encoded_text import MIN_RUN, Run, ascii_view, decode_run, encoded_r
 from enclave.layout import extracts_dir
 from enclave.shingles import MIN_MATCHES, Fingerprints, binary_windows
 from pseudonymizer.pseudonyms import PSEUDONYM_HEX
+from spawner_config.seal_guard import Hit, Passed
 from spawner_config.seal_images import IMAGE_TYPES, SVG_TYPE, Dropped, disarm, disarm_base64, png_notice, rasterise_svg, svg_notice
 
-KB = 1000
-DEFAULT_BUDGET_PER_HOUR = 150 * KB  # information bytes a member may receive from a project's server in an hour
-DEFAULT_BUDGET_PER_DAY = 250 * KB  # ... and in a day (see the module docstring for the measurements)
 MAX_PSEUDONYMS = 16  # distinct pseudonyms of the project one text may show (df.head() of a table with three linkage columns shows 15)
 SEEN_ANSWERS = 4096  # digests of recent answers remembered per project
 REPEAT_CHARGE = 32  # information bytes charged for an answer identical to a recent one
@@ -72,23 +72,6 @@ MAX_JSON = 64 * 1024 * 1024  # bytes: a larger JSON answer is judged as text, no
 NOTICE = "[enclave seal: {what} cut here — results leave the enclave through the egress gate]"
 HEX_WORD = re2.compile(rb"[0-9a-fA-F]{32,}")  # a pseudonym is a whole run of exactly PSEUDONYM_HEX hex digits
 TEXT_TYPES = ("text/", "application/json", "application/javascript", "application/xml", "application/x-ipynb")
-
-
-class Hit(NamedTuple):
-    kind: str  # "encoded" | "known_content" | "pseudonyms" | "image"
-    detail: str
-
-
-class Passed(NamedTuple):
-    payload: bytes | str
-    charge: int
-    hits: list[Hit]
-
-
-class Guard(Protocol):
-    def answer(self, path: str, content_type: str, body: bytes) -> Passed: ...
-
-    def message(self, channel: str, data: str | bytes) -> Passed: ...
 
 
 def notice(what: str) -> str:
@@ -284,8 +267,8 @@ class JsonJudge:
 class ContentGuard:
     """The seal's judge of one project's answers and messages (see the module docstring)."""
 
-    def __init__(self, extracts: Path):
-        self.known = KnownContent(extracts)
+    def __init__(self, extracts: Path, known: KnownContent | None = None):
+        self.known = known or KnownContent(extracts)
         self.text = TextJudge(self.known)
         self.json = JsonJudge(self.text)
         self._streams: dict[str, Any] = {}
@@ -366,14 +349,19 @@ class ContentGuard:
         return self.charge("http", payload)
 
 
-_GUARDS: dict[tuple[str, str], ContentGuard] = {}
+_GUARDS: dict[tuple[str, str, str], ContentGuard] = {}
+_KNOWN: dict[tuple[str, str], KnownContent] = {}
 _GUARDS_LOCK = threading.Lock()
 
 
-def guard_for(settings, project_slug: str, make: Callable[[Path], ContentGuard] = ContentGuard) -> ContentGuard:
-    """The project's guard, made once per (projects folder, project) and kept."""
-    key = (str(settings.projects_dir), project_slug)
+def guard_for(settings, project_slug: str, member: str = "",
+              make: Callable[..., ContentGuard] = ContentGuard) -> ContentGuard:
+    """``member``'s guard in the project, made once per (projects folder, project, member) and kept;
+    the project's :class:`KnownContent` is shared by its members' guards."""
+    project = (str(settings.projects_dir), project_slug)
     with _GUARDS_LOCK:
-        if key not in _GUARDS:
-            _GUARDS[key] = make(extracts_dir(settings.project_dir(project_slug)))
-        return _GUARDS[key]
+        if (*project, member) not in _GUARDS:
+            extracts = extracts_dir(settings.project_dir(project_slug))
+            known = _KNOWN.setdefault(project, KnownContent(extracts))
+            _GUARDS[(*project, member)] = make(extracts, known)
+        return _GUARDS[(*project, member)]

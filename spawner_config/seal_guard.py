@@ -2,17 +2,15 @@
 judges an HTTP answer's body or one websocket message and says what to send instead, what it costs
 against the budget (information bytes) and what it found (each hit is audited and raises an alarm).
 
-:class:`RawGuard` sends everything unchanged at its raw length; :func:`guard_for` is where a
-content-judging guard (encoded runs, the project's own extracts or pseudonyms, images) plugs in.
+The seal's guard is :class:`spawner_config.seal_content.ContentGuard` (encoded runs, the project's
+own extracts and pseudonyms, images), one per member and project (:func:`~spawner_config.seal_content.guard_for`).
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple, Protocol
 
-from enclave.settings import Settings
-
-HIT_KINDS = ("encoded", "known_content", "pseudonyms", "image")
+HIT_KINDS = ("encoded", "known_content", "pseudonyms", "image")  # enclave.alarms.CONTENT_KINDS counts them
 
 
 class Hit(NamedTuple):
@@ -33,17 +31,5 @@ class Guard(Protocol):
     def message(self, channel: str, data: str | bytes) -> Passed:
         """One websocket message to the browser (``channel``: kernel, terminal or other)."""
 
-
-class RawGuard:
-    """Everything unchanged, charged at its raw length, nothing found."""
-
-    def answer(self, path: str, content_type: str, body: bytes) -> Passed:
-        return Passed(body, len(body), [])
-
-    def message(self, channel: str, data: str | bytes) -> Passed:
-        return Passed(data, len(data.encode() if isinstance(data, str) else data), [])
-
-
-def guard_for(settings: Settings, project_slug: str) -> Guard:
-    """The guard of one project's payloads."""
-    return RawGuard()
+    def charge(self, channel: str, payload: str | bytes) -> int:
+        """Information bytes ``payload`` adds to what ``channel`` carried before (headers, notices)."""

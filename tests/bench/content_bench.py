@@ -32,7 +32,8 @@ from pathlib import Path
 import aiohttp
 import requests
 
-from spawner_config.seal_content import DEFAULT_BUDGET_PER_DAY, DEFAULT_BUDGET_PER_HOUR, ContentGuard
+from enclave.models import DEFAULT_OUTPUT_BUDGET_PER_DAY as DEFAULT_BUDGET_PER_DAY, DEFAULT_OUTPUT_BUDGET_PER_HOUR as DEFAULT_BUDGET_PER_HOUR
+from spawner_config.seal_content import ContentGuard
 from tests.seal.analysis_day import ATTACKS, DAY, LAB_STARTUP, SETUP, run_locally
 
 REPO = Path(__file__).resolve().parents[2]

@@ -16,11 +16,10 @@ import pytest
 from PIL import Image
 
 from enclave.encoded_text import decode_run, encoded_runs, information_bytes
+from enclave.models import DEFAULT_OUTPUT_BUDGET_PER_DAY as DEFAULT_BUDGET_PER_DAY, DEFAULT_OUTPUT_BUDGET_PER_HOUR as DEFAULT_BUDGET_PER_HOUR
 from enclave.shingles import Fingerprints
 from spawner_config import seal_content
 from spawner_config.seal_content import (
-    DEFAULT_BUDGET_PER_DAY,
-    DEFAULT_BUDGET_PER_HOUR,
     MAX_PSEUDONYMS,
     REPEAT_CHARGE,
     ContentGuard,
@@ -286,7 +285,7 @@ def test_an_answer_fetched_again_is_charged_little(guard):
     assert first.charge > 5000 and again.charge == REPEAT_CHARGE
 
 
-def test_guards_are_kept_per_project(extracts):
+def test_guards_are_kept_per_member_and_project_and_share_what_the_extracts_hold(extracts):
     class Settings:
         projects_dir = extracts.parent.parent
 
@@ -294,9 +293,17 @@ def test_guards_are_kept_per_project(extracts):
             return self.projects_dir / slug
 
     seal_content._GUARDS.clear()
-    assert guard_for(Settings(), extracts.parent.name) is guard_for(Settings(), extracts.parent.name)
-    assert guard_for(Settings(), extracts.parent.name) is not guard_for(Settings(), "other")
-    assert guard_for(Settings(), extracts.parent.name).known.extracts == extracts
+    seal_content._KNOWN.clear()
+    slug = extracts.parent.name
+    assert guard_for(Settings(), slug, "alice") is guard_for(Settings(), slug, "alice")
+    assert guard_for(Settings(), slug, "alice") is not guard_for(Settings(), "other", "alice")
+    assert guard_for(Settings(), slug, "alice").known.extracts == extracts
+    bob = guard_for(Settings(), slug, "bob")
+    assert bob is not guard_for(Settings(), slug, "alice") and bob.known is guard_for(Settings(), slug, "alice").known
+    body = json.dumps({"cells": [{"source": "x = 1"}] * 50}).encode()
+    alice_first = guard_for(Settings(), slug, "alice").answer("api/contents/n.ipynb", "application/json", body)
+    bob_first = bob.answer("api/contents/n.ipynb", "application/json", body)
+    assert bob_first.charge == alice_first.charge > REPEAT_CHARGE  # what alice received makes nothing cheaper for bob
 
 
 # --- an analysis day against the extract set, under the default budgets ------------------------------

@@ -30,7 +30,7 @@ def test_jupyterlab_offers_no_download_and_the_home_page_starts_and_stops(sealed
         page = context.new_page()
         log_in(page, sealed, "alice")  # lands on /hub/home
         page.wait_for_selector(f"#open-{project}")
-        assert "KiB left" in page.locator(f"#output-{project}").inner_text()
+        assert "KB left" in page.locator(f"#output-{project}").inner_text()
         page.click(f"#open-{project}")
         page.wait_for_url(re.compile(rf"/user/alice/{project}/lab"), timeout=180_000)
         page.wait_for_selector(".jp-LabShell", timeout=120_000)
