@@ -264,6 +264,13 @@ class JsonJudge:
             return svg_notice(text) if mime == SVG_TYPE else png_notice(text.replace("—", "-"))
 
 
+def _utf8(body: bytes) -> str | None:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
 class ContentGuard:
     """The seal's judge of one project's answers and messages (see the module docstring)."""
 
@@ -286,6 +293,9 @@ class ContentGuard:
         elif kind.startswith(TEXT_TYPES) or kind.endswith("+json"):
             text = body.decode("utf-8", "replace")
             judged = self._json_or_text(text, kind, hits)
+            payload = judged.encode("utf-8") if judged is not text else body
+        elif (text := _utf8(body)) is not None:  # text under any other type (a replaced server chooses it)
+            judged = self.text.judge(text, hits)
             payload = judged.encode("utf-8") if judged is not text else body
         else:
             span = self.known.fingerprints.matched_span(body)

@@ -161,6 +161,16 @@ def test_an_extract_in_base64_is_cut_as_known_content(guard, extracts):
     assert passed.charge < 400
 
 
+@pytest.mark.parametrize("content_type", ["application/octet-stream", "", "image/x-made-up"])
+def test_text_under_any_type_is_judged_as_text(guard, extracts, content_type):
+    hexed = (extracts / "ER_PRS_F.parquet").read_bytes()[8192:16384].hex().encode()  # a replaced server's chunk
+    passed = guard.answer("x0", content_type, hexed)
+    assert [h.kind for h in passed.hits] == ["known_content"] and b"egress gate" in passed.payload
+    assert len(passed.payload) < 300 and passed.charge < 300
+    plain = guard.answer("notes", content_type, b"a few words of plain text")  # the positive control
+    assert plain.payload == b"a few words of plain text" and not plain.hits
+
+
 def test_random_base64_is_cut_as_encoded(guard):
     passed = guard.message("kernel", stream(base64.b64encode(os.urandom(3000)).decode()))
     assert [h.kind for h in passed.hits] == ["encoded"]

@@ -1,11 +1,18 @@
 """Kernel and terminal websockets, the channels a notebook session cannot do without: what they
-carry to the browser is cut per message and per hourly budget, with a visible notice, and every cap
-hit is audited. Normal work (a small table, a plot) passes untouched."""
+carry to the browser passes the content guard (encoded runs and the extracts' own bytes cut,
+pseudonyms masked), is cut per message and per hourly budget of information, with a visible notice,
+and every cut and cap hit is audited with the verified user. Normal work (a table, a plot) passes
+untouched. The same attacks at the default budgets: test_exfiltration."""
 
 from __future__ import annotations
 
+import re
+
 from ..enclave.platform import slug
-from .conftest import Researcher, last_seq, wait_for_audit
+from .conftest import Researcher, audit_events, last_seq, spent, wait_for_audit
+
+NOTICES = ("[enclave] output limit reached", "[enclave seal:")
+HEX_RUN = re.compile(r"[0-9a-f]{32,}")
 
 PRINT_EXTRACT = "from enclave_data import read_extract\ncsv = read_extract('ER_PRS_F').to_csv()\nprint(len(csv))\nprint(csv)"
 HEX_ONE_MESSAGE = "print(open('/home/jovyan/data/ER_PRS_F.parquet', 'rb').read().hex())"
@@ -42,18 +49,23 @@ def test_printing_a_whole_extract_is_cut_with_a_notice_and_audited(sealed, bob):
     messages = bob.run_cell("open", PRINT_EXTRACT)
     text = streamed(messages)
     full = int(text.split("\n", 1)[0]) if text.split("\n", 1)[0].isdigit() else None
-    assert "[enclave] output limit reached" in text and "egress gate" in text, text[-500:]
+    assert any(n in text for n in NOTICES) and "egress gate" in text, text[-500:]
     assert len(text) < CAP + 2048, len(text)
     if full is not None:
         assert full > 2 * len(text)
     assert max(m["_bytes"] for m in messages) < CAP + 4096
-    events = wait_for_audit(sealed, "seal.output_capped", since, hits=1)
-    assert events and events[0]["channel"] == "kernel" and events[0]["limit"] == "message", events
-    assert events[0]["project"] == slug("open") and events[0]["bytes"] > CAP
+    # the CSV's pseudonyms are masked (a content cut), and the one message left is over the cap
+    cuts = wait_for_audit(sealed, "seal.content_cut", since, hits=1)
+    assert any(e["actor"] == "bob" and e["project"] == slug("open") and e["kind"] == "pseudonyms" for e in cuts), cuts
 
-    # The extract's bytes as hex in one message: cut the same way.
+    # The extract's bytes as hex in one message: cut as the project's own content, audited as bob's.
+    since = last_seq(sealed)
     text = streamed(bob.run_cell("open", HEX_ONE_MESSAGE))
-    assert "[enclave] output limit reached" in text and len(text) < CAP + 2048
+    assert "hex matching the project's extracts cut here" in text and len(text) < 2048, text[-500:]
+    cuts = wait_for_audit(sealed, "seal.content_cut", since, hits=1)
+    assert [(e["actor"], e["kind"]) for e in cuts] == [("bob", "known_content")], cuts
+    alarms = wait_for_audit(sealed, "seal.alarm", since, hits=1)
+    assert [(e["actor"], e["kind"]) for e in alarms] == [("bob", "known_content")], alarms
 
 
 def test_normal_work_passes_untouched(sealed, bob):
@@ -72,13 +84,14 @@ def test_paced_small_messages_stop_at_the_hourly_budget(sealed):
     since = last_seq(sealed)
     messages = alice.run_cell("tight", HEX_PACED, timeout=40)
     text = streamed(messages)
-    received = sum(m["_bytes"] for m in messages)
+    hex_received = sum(len(run) for run in HEX_RUN.findall(text))
     full = 2 * (sealed.settings().project_dir(slug("tight")) / "extracts" / "ER_PRS_F.parquet").stat().st_size
     assert full > 3 * 64 * 1024
-    assert received < 64 * 1024 + 8192, received
-    assert "hourly output budget is spent" in text
-    events = wait_for_audit(sealed, "seal.output_capped", since, hits=1)
-    assert any(e["limit"] == "budget" and e["actor"] == "alice" for e in events), events
+    assert hex_received < 64 * 1024, hex_received  # runs are cut: what stays of them is bounded by the hour
+    assert "hex matching the project's extracts cut here" in text or "hourly output budget is spent" in text
+    assert spent(sealed, "alice", slug("tight"))["hour"] <= 64 * 1024 + 8192  # charged, within the hour (+ notices)
+    events = wait_for_audit(sealed, "seal.content_cut", since, hits=1) + audit_events(sealed, "seal.output_capped", since)
+    assert events and all(e["actor"] == "alice" for e in events), events
 
 
 def test_terminal_output_is_bounded_and_terminals_have_the_notebooks_environment(sealed, bob):
@@ -93,7 +106,8 @@ def test_terminal_output_is_bounded_and_terminals_have_the_notebooks_environment
     text, size = carol.terminal("tight", "base64 -w 0 ~/data/ER_PRS_F.parquet; echo; echo END-OF-$((40 + 2))", "END-OF-42",
                                 timeout=30)
     full = (sealed.settings().project_dir(slug("tight")) / "extracts" / "ER_PRS_F.parquet").stat().st_size * 4 // 3
-    assert size < 64 * 1024 + 8192 < full, (size, full)
-    assert "output limit reached" in text, text[-300:]
-    events = wait_for_audit(sealed, "seal.output_capped", since, hits=1)
-    assert any(e["channel"] == "terminal" and e["actor"] == "carol" for e in events), events
+    b64_received = sum(len(run) for run in re.findall(r"[A-Za-z0-9+/=]{32,}", text))
+    assert b64_received < 64 * 1024 < full, (b64_received, full)
+    assert "[enclave seal:" in text or "output limit reached" in text, text[-300:]
+    events = wait_for_audit(sealed, "seal.content_cut", since, hits=1)
+    assert any(e["actor"] == "carol" and e["project"] == slug("tight") for e in events), events
