@@ -13,6 +13,7 @@ import base64
 import io
 import json
 import re
+import time
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -23,8 +24,8 @@ from enclave.models import DEFAULT_OUTPUT_BUDGET_PER_DAY, DEFAULT_OUTPUT_BUDGET_
 from enclave.shingles import Fingerprints
 
 from ..enclave.platform import slug
-from .analysis_day import ATTACKS, DAY
-from .conftest import Researcher, audit_events, last_seq, wait_for_audit, wait_for_spent
+from .analysis_day import ATTACKS, DAY, TABLES
+from .conftest import Researcher, audit_events, last_seq, spent, wait_for_audit, wait_for_spent
 
 ENCODED = re.compile(r"[0-9A-Za-z+/=]{48,}")  # what is left of any hex or base64 run
 SETUP = ("import numpy as np, pandas as pd\nfrom pathlib import Path\nfrom IPython.display import display\n"
@@ -50,6 +51,12 @@ def attack(platform, user: str, code: str, timeout: float = 180) -> tuple[Resear
 
 def bounded(platform, user: str, received: int, name: str) -> dict[str, int]:
     charged = wait_for_spent(platform, user, slug("plain"), above=0)
+    while True:  # the seal writes behind every second: read until two reads agree
+        time.sleep(1.5)
+        again = spent(platform, user, slug("plain"))
+        if again == charged:
+            break
+        charged = again
     print(f"{name}: {received:,} bytes reached the client, {charged['day']:,} information bytes charged")
     assert charged["day"] <= DEFAULT_OUTPUT_BUDGET_PER_DAY + 4096  # the seal's own notices may pass the limit a little
     return charged
@@ -73,7 +80,7 @@ def test_hex_of_every_extract_in_a_kernel_is_cut_and_audited(sealed):
 def test_to_csv_of_every_extract_stops_at_the_budget_pseudonyms_masked(sealed):
     code = "import sys, time\nfor k, v in t.items():\n" \
            "    for i in range(0, len(v), 200):\n        print(v.iloc[i:i + 200].to_csv()); sys.stdout.flush(); time.sleep(0.01)"
-    _, messages, since = attack(sealed, "grace", code, timeout=120)
+    _, messages, since = attack(sealed, "grace", code, timeout=30)  # past the budget the idle status is held back too
     text = "".join(m["content"].get("text", "") for m in messages if m.get("msg_type") == "stream")
     rows = sum(1 for line in text.splitlines() if line.count(",") >= 3)
     every_row = sum(pq.read_metadata(f).num_rows for f in extract_files(sealed))
@@ -97,9 +104,10 @@ def test_a_png_stuffed_with_the_extracts_gives_nothing_back(sealed):
     assert matches == 0, matches  # re-rendered: the pixels carry what the eye sees, not the bytes
     charged = bounded(sealed, "heidi", sum(m["_bytes"] for m in messages), "png")
     print(f"png: {len(images)} of {len(files)} images shown")
-    # charged for what they show: the budget's alarms (half the day) or its cap name heidi
-    events = audit_events(sealed, "seal.alarm", since) + audit_events(sealed, "seal.output_capped", since)
-    assert charged["day"] > 20_000 and (events or charged["day"] < DEFAULT_OUTPUT_BUDGET_PER_DAY // 2)
+    # charged for what they show; an image dropped is audited as a cut, with heidi's name
+    cuts = audit_events(sealed, "seal.content_cut", since)
+    assert charged["day"] > 0 and (len(images) == len(files) or any(e["kind"] == "image" for e in cuts)), cuts
+    events = cuts + audit_events(sealed, "seal.alarm", since) + audit_events(sealed, "seal.output_capped", since)
     assert all(e["actor"] == "heidi" for e in events), events
     sealed.stop_server("heidi", slug("plain"))
 
@@ -119,8 +127,10 @@ def test_base64_of_an_extract_in_a_terminal_is_cut_and_audited(sealed):
 
 
 def test_the_analysis_day_passes_untouched_under_the_default_budgets(sealed):
-    cells = "from IPython import get_ipython\n%matplotlib inline\n" + "".join(
-        f"get_ipython().run_cell({cell!r})\n" for cell in DAY)
+    present = {f.stem for f in extract_files(sealed)}  # the test platform provisions two of the five tables
+    day = [cell for cell in DAY if not any(table in cell for table in TABLES if table not in present)]
+    cells = "from IPython import get_ipython\nget_ipython().run_line_magic('matplotlib', 'inline')\n" + "".join(
+        f"get_ipython().run_cell({cell!r})\n" for cell in day)
     judy = Researcher(sealed, "judy")
     judy.start("plain")
     since = last_seq(sealed)
@@ -128,7 +138,8 @@ def test_the_analysis_day_passes_untouched_under_the_default_budgets(sealed):
     kinds = [m.get("msg_type") for m in messages]
     text = texts(messages)
     assert kinds[-1] == "status" and "error" not in kinds, kinds[-5:]
-    assert kinds.count("display_data") >= 20, kinds.count("display_data")  # the twenty plots
+    plots = sum(cell.count("plt.show()") for cell in day)
+    assert plots >= 15 and kinds.count("display_data") >= plots, (plots, kinds.count("display_data"))
     assert "[enclave" not in text, text[text.find("[enclave") - 200:][:400]
     charged = bounded(sealed, "judy", sum(m["_bytes"] for m in messages), "analysis day")
     assert charged["day"] < 0.8 * DEFAULT_OUTPUT_BUDGET_PER_DAY and charged["hour"] < DEFAULT_OUTPUT_BUDGET_PER_HOUR
