@@ -110,7 +110,8 @@ def test_a_rogue_server_in_the_container_yields_nothing_beyond_the_budget(sealed
         answer = bob.get("tight", path)
         assert b"PAR1" not in answer.content
     events = wait_for_audit(sealed, "seal.refused", since, hits=1 + refused)
-    assert any("binary" in e["reason"] for e in events) and all(e["actor"] == "bob" for e in events), events
+    assert any("binary" in e["reason"] for e in events), events
+    assert all(e["actor"] == "bob" for e in events if e["project"]), events  # the hub's readiness checks are anonymous
     cuts = wait_for_audit(sealed, "seal.content_cut", since, hits=1)
     assert cuts and all(e["actor"] == "bob" and e["project"] == slug("tight") for e in cuts), cuts
     bob.platform.stop_server("bob", slug("tight"))
