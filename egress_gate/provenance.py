@@ -100,8 +100,17 @@ def _clean_source(source: str) -> str | None:
     return "/".join(parts)
 
 
+def check_source(source: object) -> str:
+    """A named notebook or script, cleaned; EgressError naming it when it is not a path inside a clone."""
+    named = _clean_source(source) if isinstance(source, str) else None
+    if named is None:
+        raise EgressError(f"--from {source!r}: not a path inside the clone", "name the notebook as `git ls-files` shows it")
+    return named
+
+
 def find(repository: Path, workspace: Path, file_relative: str, source: str | None = None) -> dict[str, Any]:
     """The provenance of the workspace file ``file_relative`` (see the module's docstring)."""
+    named = check_source(source) if source else None
     if not (repository / "HEAD").exists():
         return {"status": "no_repository", "note": "the project has no repository (provision it with the project tools)"}
     root = clone_root(workspace, file_relative)
@@ -113,9 +122,6 @@ def find(repository: Path, workspace: Path, file_relative: str, source: str | No
         return {"status": "not_pushed", "commit": commit,
                 "note": f"commit {commit[:12]} is not in the project's repository: push it (git push), then submit again"}
     prefix = f"{root}/" if root else ""
-    named = _clean_source(source) if source else None
-    if source and named is None:
-        raise EgressError(f"--from {source!r}: not a path inside the clone", "name the notebook as in `git ls-files`")
     if named:
         # Named from the researcher's folder or from the clone's root: both are accepted.
         named = named[len(prefix):] if prefix and named.startswith(prefix) else named

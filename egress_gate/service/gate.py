@@ -218,6 +218,8 @@ class Gate:
         for path in paths:
             free_text.check_length("path", path)
         sources, contexts = _per_path(sources, paths, "sources"), _per_path(contexts, paths, "contexts")
+        for source in sources.values():
+            free_text.check_length("path", provenance.check_source(source))
         for path, given in contexts.items():
             if not isinstance(given, dict) or set(given) - set(workflow.CONTEXT_FIELDS):
                 raise EgressError(f"the context of {path} must be an object with {', '.join(workflow.CONTEXT_FIELDS)}",
