@@ -11,6 +11,11 @@ snapshotted from that descriptor into the quarantine, and the checks run on the 
 bytes (exported under the file's name, since checks go by the extension) with the project's
 policy and pseudonym set. Any refused path refuses the whole request, naming it.
 
+Provenance: after the snapshot, each file's provenance is found on the gate's side from the
+workspace's clone and the project's bare repository (:mod:`egress_gate.provenance`); the review
+page shows stewards the code at that commit. :meth:`Gate.update_file` replaces a file of a request
+under review by its new bytes, cancelling the votes cast (:func:`workflow.update_file`).
+
 Release: done by the steward whose vote completed an approving outcome (``mark_released`` only
 accepts an actor who may review the request), or later by any such steward with the release
 button if it failed. Bytes come from the quarantine, re-hashed; with "release anonymised" the
@@ -269,6 +274,8 @@ class Gate:
         """Snapshot ``path`` again and put its new bytes in place of the request's file of that name;
         the votes already cast on the request are cancelled (see :func:`workflow.update_file`)."""
         free_text.check_length("path", path)
+        if source is not None:
+            free_text.check_length("path", provenance.check_source(source))
         with self.session() as session:
             self.known_user(session, username)
             request = workflow.get_request(session, request_id)
@@ -278,6 +285,8 @@ class Gate:
             if project not in (None, slug):
                 raise permissions.PermissionDenied(f"egress request {request_id} is not of project {project}")
             policy = self.policy_for(self.project(session, slug))
+            if request.kind is RequestKind.code:
+                policy = policy.with_overrides(allowed_types=CODE_TYPES)
             releases = self.released_paths(session, slug)
             context = next((f.context for f in request.files if f.name == path.rsplit("/", 1)[-1]), None)
         checks = CheckContext(pseudonyms=self.pseudonyms(slug), releases=releases, project=slug,
