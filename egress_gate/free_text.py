@@ -1,6 +1,6 @@
 """Free text an enclave sends: bounded in length, and checked like a file's text before it is kept.
 
-An egress request's justification, its paths, a package request's reason: text typed (or written
+An egress request's justification, its paths, each file's context, a resubmission's answer, a package request's reason: text typed (or written
 by a program) inside a project, stored by the platform and shown to people outside it. Each field
 has a named limit (:data:`LIMITS`); a longer one is refused with a 400 naming the field and the
 limit. Within it, the text goes through the checks a released text file gets
@@ -23,7 +23,8 @@ MAX_JUSTIFICATION = 2_000  # characters: a paragraph or two says what the files 
 MAX_REASON = 1_000  # characters: a withdrawal's or a package request's reason
 MAX_PATH = 512  # characters of one path in an egress request
 MAX_SHORT_FIELD = 64  # characters: project slugs, request kinds, package names and versions
-LIMITS = {"justification": MAX_JUSTIFICATION, "reason": MAX_REASON, "path": MAX_PATH, "project": MAX_SHORT_FIELD,
+LIMITS = {"justification": MAX_JUSTIFICATION, "answer": MAX_JUSTIFICATION, "reason": MAX_REASON, "context": MAX_REASON,
+          "path": MAX_PATH, "project": MAX_SHORT_FIELD,
           "kind": MAX_SHORT_FIELD, "name": MAX_SHORT_FIELD, "version": MAX_SHORT_FIELD}
 
 

@@ -2,7 +2,7 @@
 
 They share the registry's database and :class:`enclave.models.Base` (one schema, one Alembic
 history: ``enclave/migrations/versions/0003_egress.py``, ``0004_egress_overrides.py``,
-``0006_package_requests.py``), but live here because ``enclave`` knows
+``0006_package_requests.py``, ``0010_egress_provenance.py``), but live here because ``enclave`` knows
 nothing of the gate. Import this module before comparing ``Base.metadata`` with the database.
 
 States change only through :mod:`egress_gate.workflow`, which writes the audit event in the same
@@ -88,6 +88,8 @@ class EgressRequest(Base):
     policy_version: Mapped[str] = mapped_column(String(64))
     stewards_required: Mapped[int] = mapped_column(Integer)
     resubmits_id: Mapped[int | None] = mapped_column(ForeignKey("egress_requests.id"), unique=True)
+    # A resubmission's answer to the stewards' comments on the request it resubmits.
+    answer: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
@@ -100,7 +102,11 @@ class EgressRequest(Base):
 
 
 class EgressFile(Base):
-    """One file of a request: the snapshotted bytes' hash and size, and the automated findings."""
+    """One file of a request: the snapshotted bytes' hash and size, and the automated findings.
+
+    ``provenance`` (:mod:`egress_gate.provenance`): the commit of the project's repository and the
+    notebook or script that produced the file, as found on the gate's side, or why none was.
+    ``context``: the researcher's ``{"what", "population", "controls"}`` for the file."""
 
     __tablename__ = "egress_files"
     __table_args__ = (UniqueConstraint("request_id", "name"),)
@@ -111,6 +117,8 @@ class EgressFile(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(BigInteger)
     findings: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    provenance: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    context: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     request: Mapped[EgressRequest] = relationship(back_populates="files")
 

@@ -3,7 +3,8 @@
 Why: invariant 3 says a file leaves only as the bytes the stewards approved; the ledger is the
 proof afterwards. Each release copies the bytes to ``root/<request_id>/<name>`` (mode 0400) and
 appends one line to ``root/ledger.jsonl``: the request, each file's name, SHA-256 and size, the
-findings, the decisions and the policy version, plus ``prev_hash`` (the previous entry's hash)
+findings, the decisions, the policy version and the release record (rules, tool versions, check
+results, votes, provenance: :mod:`egress_gate.release_record`), plus ``prev_hash`` (the previous entry's hash)
 and ``hash`` (SHA-256 of the canonical JSON of every other field). Editing, deleting,
 inserting or reordering an entry breaks the chain; truncating the tail is caught by the head
 file ``root/ledger.head`` (written with the audit log's :func:`enclave.audit.write_head`),
@@ -52,12 +53,13 @@ class LedgerEntry:
     policy_version: str
     prev_hash: str
     hash: str
+    record: dict | None = None  # egress_gate.release_record.build; absent from entries written before it
 
     def fields(self) -> dict[str, Any]:
-        """Every field but ``hash``: what the hash covers."""
+        """Every field but ``hash``: what the hash covers (``record`` only when present, so older entries verify)."""
         return {"seq": self.seq, "at": self.at, "request_id": self.request_id, "files": self.files,
                 "findings": self.findings, "decisions": self.decisions, "policy_version": self.policy_version,
-                "prev_hash": self.prev_hash}
+                "prev_hash": self.prev_hash, **({"record": self.record} if self.record is not None else {})}
 
     def to_line(self) -> str:
         return canonical({**self.fields(), "hash": self.hash}) + "\n"
@@ -104,7 +106,7 @@ class ReleaseStore:
         self.head = self.root / "ledger.head"
 
     def release(self, request_id: str, files: list[tuple[str, str, bytes]], findings: list[dict],
-                decisions: list[dict], policy_version: str) -> LedgerEntry:
+                decisions: list[dict], policy_version: str, record: dict | None = None) -> LedgerEntry:
         """Release ``files`` (name, sha256, bytes) of ``request_id``; refuses bytes that are not the hashed ones."""
         _check_name(request_id, "request id")
         if not files:
@@ -119,6 +121,7 @@ class ReleaseStore:
         if len(set(names)) != len(names):
             raise EgressError(f"request {request_id}: a file name appears twice ({', '.join(names)})")
         findings_j, decisions_j = _json(findings, "findings"), _json(decisions, "decisions")
+        record_j = _json(record, "record") if record is not None else None
         final = self.root / request_id
         with open(self.root / "ledger.lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
@@ -137,7 +140,7 @@ class ReleaseStore:
                 listed = [{"name": n, "sha256": s, "size": len(d)} for n, s, d in files]
                 fields = {"seq": seq + 1, "at": at, "request_id": request_id, "files": listed,
                           "findings": findings_j, "decisions": decisions_j, "policy_version": str(policy_version),
-                          "prev_hash": prev}
+                          "prev_hash": prev, **({"record": record_j} if record_j is not None else {})}
                 entry = LedgerEntry(**fields, hash=entry_hash(fields))
                 with open(self.ledger, "a", encoding="utf-8") as out:
                     out.write(entry.to_line())

@@ -12,7 +12,10 @@ Decisions: ``stewards_required`` independent stewards (the project's ``egress_po
 frozen on the request at submission) each vote once, with a written reason. A vote alone changes
 nothing; when the last required vote is in, the outcome is computed — any ``reject`` →
 rejected, else any ``request_changes`` → changes requested, else approved — and applied as its
-own transition. Until then a steward sees only their own vote (:func:`visible_decisions`). The
+own transition. Until then a steward sees only their own vote (:func:`visible_decisions`): the
+votes are independent. The requester sees each decision and its reason as soon as it is cast, so
+they can answer at once — by changing a file (:func:`update_file`) or, once changes are
+requested, by resubmitting. The
 request's row is locked before a vote is counted (``SELECT ... FOR UPDATE`` on PostgreSQL; on
 SQLite every transaction already holds the write lock, see :mod:`enclave.db`), so two votes
 arriving together are both recorded and produce exactly one outcome.
@@ -28,7 +31,12 @@ Resubmission: a request in ``changes_requested`` is answered by a *new* request
 (:func:`resubmit`), linked to the old one by ``resubmits_id``, with its own snapshot and its own
 votes from scratch — the stewards approve exact bytes (invariant 3), and changed files are other
 bytes. The old request keeps its state and decisions as the record of that round; it can be
-resubmitted once.
+resubmitted once; the new request carries the researcher's ``answer`` to the stewards' comments.
+
+A file that changes after a vote cancels the votes on it (:func:`update_file`): while a request
+is submitted or under review its requester may replace a file by new bytes (snapshotted again
+from the workspace); every vote already cast on the request is then deleted — a vote covers the
+exact bytes of every file in the request — and listed in the ``egress.update_file`` audit event.
 """
 
 from __future__ import annotations
@@ -66,6 +74,7 @@ class Action(StrEnum):
     reject = "reject"
     withdraw = "withdraw"
     resubmit = "resubmit"  # a new request answers this one; this one stays as it is
+    update_file = "update_file"  # new bytes for one file; the votes cast on the request are cancelled
     release = "release"
 
 
@@ -78,6 +87,8 @@ TRANSITIONS: Mapping[tuple[RequestState, Action], RequestState] = MappingProxyTy
     (_S.under_review, _A.reject): _S.rejected,
     (_S.approved, _A.release): _S.released,
     (_S.changes_requested, _A.resubmit): _S.changes_requested,
+    (_S.submitted, _A.update_file): _S.submitted,
+    (_S.under_review, _A.update_file): _S.under_review,
     (_S.submitted, _A.withdraw): _S.withdrawn,
     (_S.under_review, _A.withdraw): _S.withdrawn,
     (_S.changes_requested, _A.withdraw): _S.withdrawn,
@@ -108,6 +119,18 @@ class HeldFile:
     sha256: str
     size: int
     findings: list[dict[str, Any]] = field(default_factory=list)
+    provenance: dict[str, Any] | None = None  # egress_gate.provenance.find
+    context: dict[str, Any] | None = None  # the researcher's {"what", "population", "controls"}
+
+
+CONTEXT_FIELDS = {"what": "what the file is", "population": "the population it describes",
+                  "controls": "the disclosure controls applied"}
+
+
+def missing_context(file: EgressFile) -> list[str]:
+    """The context fields (:data:`CONTEXT_FIELDS`, in words) the researcher left empty for ``file``."""
+    given = file.context or {}
+    return [words for key, words in CONTEXT_FIELDS.items() if not str(given.get(key) or "").strip()]
 
 
 def allowed_actions(state: RequestState) -> list[Action]:
@@ -152,7 +175,7 @@ def get_request(session: Session, request_id: int, lock: bool = False) -> Egress
 
 def submit(session: Session, project: str, requester: str, justification: str, files: Iterable[HeldFile],
            policy_version: str = DEFAULT_POLICY.version, resubmits: EgressRequest | None = None,
-           kind: RequestKind = RequestKind.files) -> EgressRequest:
+           kind: RequestKind = RequestKind.files, answer: str | None = None) -> EgressRequest:
     """Hold ``files`` (already snapshotted by the caller) for review, as a new request in ``submitted``."""
     slug = project
     permissions.check_user_can_submit(session, requester, slug)
@@ -172,15 +195,15 @@ def submit(session: Session, project: str, requester: str, justification: str, f
                             "set egress_policy.stewards_required to 1 or more in its manifest")
     request = EgressRequest(project_slug=slug, requester=requester, justification=justification,
                             kind=kind, state=INITIAL, policy_version=policy_version, stewards_required=stewards_required,
-                            resubmits_id=resubmits.id if resubmits else None,
-                            files=[EgressFile(name=f.name, sha256=f.sha256, size=f.size, findings=f.findings)
-                                   for f in held])
+                            resubmits_id=resubmits.id if resubmits else None, answer=(answer or "").strip() or None,
+                            files=[EgressFile(name=f.name, sha256=f.sha256, size=f.size, findings=f.findings,
+                                              provenance=f.provenance, context=f.context) for f in held])
     session.add(request)
     session.flush()
     record(session, requester, f"egress.{Action.submit}", slug, request=request.id, to=INITIAL, kind=kind,
            justification=justification, policy_version=policy_version, stewards_required=stewards_required,
-           files=[{"name": f.name, "sha256": f.sha256, "size": f.size} for f in held],
-           **({"resubmits": resubmits.id} if resubmits else {}))
+           files=[{"name": f.name, "sha256": f.sha256, "size": f.size, "provenance": f.provenance} for f in held],
+           **({"resubmits": resubmits.id, "answer": request.answer} if resubmits else {}))
     return request
 
 
@@ -200,16 +223,51 @@ def _check_files(files: Sequence[HeldFile]) -> list[HeldFile]:
 
 
 def resubmit(session: Session, request_id: int, requester: str, justification: str,
-             files: Iterable[HeldFile], policy_version: str = DEFAULT_POLICY.version) -> EgressRequest:
+             files: Iterable[HeldFile], policy_version: str = DEFAULT_POLICY.version,
+             answer: str | None = None) -> EgressRequest:
     """Answer a ``changes_requested`` request with a new one, linked to it; the old one is left as it was."""
     old = get_request(session, request_id, lock=True)
     permissions.check_user_can_withdraw(session, requester, old)
     check_allowed(old, Action.resubmit)
     if session.scalar(select(EgressRequest.id).where(EgressRequest.resubmits_id == old.id)) is not None:
         raise WorkflowError(f"egress request {old.id} was already resubmitted", "follow the newer request")
-    new = submit(session, old.project_slug, requester, justification, files, policy_version, resubmits=old, kind=old.kind)
+    if not (answer or "").strip():
+        raise WorkflowError(f"a resubmission of egress request {old.id} needs an answer to the stewards' comments",
+                            "say what you changed and why, in reply to each comment")
+    new = submit(session, old.project_slug, requester, justification, files, policy_version, resubmits=old,
+                 kind=old.kind, answer=answer)
     _transition(session, old, Action.resubmit, requester, new_request=new.id)
     return new
+
+
+def update_file(session: Session, request_id: int, requester: str, file: HeldFile) -> list[EgressDecision]:
+    """Replace a file of a request still in review by new bytes; the votes cast on it are cancelled.
+
+    Returns the cancelled decisions (deleted; the audit event lists them). The same bytes again
+    change nothing and cancel nothing."""
+    request = get_request(session, request_id, lock=True)
+    permissions.check_user_can_withdraw(session, requester, request)
+    check_allowed(request, Action.update_file)
+    held = next((f for f in request.files if f.name == file.name), None)
+    if held is None:
+        raise WorkflowError(f"egress request {request.id} has no file {file.name!r}",
+                            f"its files: {', '.join(f.name for f in request.files)}")
+    _check_files([file])
+    if held.sha256 == file.sha256:
+        return []
+    cancelled = _decisions(session, request)
+    old = {"sha256": held.sha256, "size": held.size, "provenance": held.provenance}
+    held.sha256, held.size, held.findings = file.sha256, file.size, file.findings
+    held.provenance = file.provenance
+    held.context = file.context or held.context
+    for decision in cancelled:
+        session.delete(decision)
+    session.flush()
+    _transition(session, request, Action.update_file, requester, file=file.name, old=old,
+                new={"sha256": file.sha256, "size": file.size, "provenance": file.provenance},
+                cancelled_votes=[{"steward": d.steward, "vote": d.vote, "reason": d.reason} for d in cancelled])
+    session.expire(request, ["decisions"])
+    return cancelled
 
 
 def start_review(session: Session, request_id: int, steward: str) -> EgressRequest:
@@ -361,10 +419,11 @@ def _decisions(session: Session, request: EgressRequest) -> list[EgressDecision]
 
 
 def visible_decisions(session: Session, request: EgressRequest, viewer: str) -> list[EgressDecision]:
-    """The decisions ``viewer`` may see: all once the outcome is known, until then only their own."""
+    """The decisions ``viewer`` may see: its requester all, at once; a steward all once the outcome
+    is known, until then only their own (the votes are independent)."""
     permissions.check_user_can_view(session, viewer, request)
     decisions = _decisions(session, request)
-    if request.state in OUTCOME_KNOWN:
+    if request.state in OUTCOME_KNOWN or viewer == request.requester:
         return decisions
     return [d for d in decisions if d.steward == viewer]
 

@@ -59,6 +59,7 @@ class AuditAction(StrEnum):
     egress_withdraw = "egress.withdraw"
     egress_resubmit = "egress.resubmit"
     egress_release = "egress.release"
+    egress_update_file = "egress.update_file"  # a file's new bytes in a request: the votes cast on it are cancelled
     egress_view = "egress.view"
     egress_preview = "egress.preview"
     egress_download = "egress.download"

@@ -27,6 +27,7 @@ from tornado.httpserver import HTTPServer
 from enclave.enclave_origin import EnclaveOrigins
 from enclave.web import escaping_templates, persistent_cookie_secret
 
+from ..review_summary import passed_and_other
 from . import handlers as h
 from .config import GateConfig
 from .gate import Gate
@@ -37,7 +38,9 @@ log = logging.getLogger("egress_gate.service")
 
 
 def templates() -> Environment:
-    return escaping_templates(TEMPLATES)
+    env = escaping_templates(TEMPLATES)
+    env.globals["passed_and_other"] = passed_and_other
+    return env
 
 
 def cookie_secret(config: GateConfig) -> bytes:
@@ -65,6 +68,7 @@ def make_app(config: GateConfig, hub_auth: HubOAuth | None = None, gate: Gate | 
         (p + r"requests/(\d+)", h.RequestHandler),
         (p + r"requests/(\d+)/decision", h.DecisionHandler),
         (p + r"requests/(\d+)/release", h.ReleaseHandler),
+        (p + r"requests/(\d+)/update", h.UpdateFileHandler),
         (p + r"requests/(\d+)/withdraw", h.WithdrawHandler),
         (p + r"requests/(\d+)/files/([A-Za-z0-9][A-Za-z0-9._-]*)", h.DownloadHandler),
         (p + r"requests/(\d+)/files/([A-Za-z0-9][A-Za-z0-9._-]*)/preview", h.PreviewHandler),

@@ -11,6 +11,11 @@ snapshotted from that descriptor into the quarantine, and the checks run on the 
 bytes (exported under the file's name, since checks go by the extension) with the project's
 policy and pseudonym set. Any refused path refuses the whole request, naming it.
 
+Provenance: after the snapshot, each file's provenance is found on the gate's side from the
+workspace's clone and the project's bare repository (:mod:`egress_gate.provenance`); the review
+page shows stewards the code at that commit. :meth:`Gate.update_file` replaces a file of a request
+under review by its new bytes, cancelling the votes cast (:func:`workflow.update_file`).
+
 Release: done by the steward whose vote completed an approving outcome (``mark_released`` only
 accepts an actor who may review the request), or later by any such steward with the release
 button if it failed. Bytes come from the quarantine, re-hashed; with "release anonymised" the
@@ -39,9 +44,10 @@ from sqlalchemy.orm import Session
 from enclave import alarms, suspension
 from enclave.audit import record
 from enclave.db import make_engine, session_scope
+from enclave.layout import repository_dir
 from enclave.models import Membership, MemberSuspension, Project, User
 
-from .. import free_text, permissions, workflow
+from .. import free_text, permissions, provenance, release_record, review_summary, workflow
 from ..anonymise import KINDS as ANONYMISABLE, anonymise_table
 from ..check_worker import Budget, check_in_worker
 from ..checks.files import refuse_type
@@ -178,7 +184,9 @@ class Gate:
 
     # --- submission ----------------------------------------------------------------------
 
-    def submit(self, username: str, slug: str, paths: list[str], justification: str, kind: str = "files") -> EgressRequest:
+    def submit(self, username: str, slug: str, paths: list[str], justification: str, kind: str = "files",
+               sources: dict[str, str] | None = None, contexts: dict[str, dict] | None = None,
+               resubmits: int | None = None, answer: str | None = None) -> EgressRequest:
         """Snapshot the files, check them in budgeted workers, then record the request.
 
         No database transaction is open while files are read or checked: the registry is read
@@ -192,7 +200,12 @@ class Gate:
 
         The justification and the paths are free text an enclave sends: each is bounded and the
         justification is checked like a text file (:mod:`egress_gate.free_text`); a failing one
-        refuses the request (a 400 naming the field), audited without its text."""
+        refuses the request (a 400 naming the field), audited without its text.
+
+        Provenance: ``sources`` maps a path (as given in ``paths``) to the notebook or script that
+        produced it; each file's provenance is found on the gate's side (:mod:`egress_gate.provenance`).
+        ``contexts`` maps a path to ``{"what", "population", "controls"}`` (free text, checked).
+        ``resubmits`` (a request id in "changes requested") with ``answer``: the new request answers it."""
         try:
             request_kind = RequestKind(kind or "files")
         except ValueError:
@@ -209,6 +222,17 @@ class Gate:
         free_text.check_length("justification", justification)
         for path in paths:
             free_text.check_length("path", path)
+        sources, contexts = _per_path(sources, paths, "sources"), _per_path(contexts, paths, "contexts")
+        for source in sources.values():
+            free_text.check_length("path", provenance.check_source(source))
+        for path, given in contexts.items():
+            if not isinstance(given, dict) or set(given) - set(workflow.CONTEXT_FIELDS):
+                raise EgressError(f"the context of {path} must be an object with {', '.join(workflow.CONTEXT_FIELDS)}",
+                                  "say what the file is, its population and the disclosure controls applied")
+            for value in given.values():
+                free_text.check_length("context", value)
+        if answer is not None:
+            free_text.check_length("answer", answer)
         with self.session() as session:
             self.known_user(session, username)
             permissions.check_user_can_submit(session, username, slug)  # before any path is looked at
@@ -220,23 +244,76 @@ class Gate:
                                declared=self.declared(slug))
         try:
             free_text.check_free_text("justification", justification, context)
+            for text in [answer or ""] + [v for c in contexts.values() for v in c.values()]:
+                free_text.check_free_text("answer" if text is answer else "context", text, context)
             snapshots = self.snapshot_all(slug, paths, policy)
+            origins = self.provenances(slug, [(p, s[3]) for p, s in zip(paths, snapshots)], sources)
         except EgressError as exc:
             with self.session() as session:
                 record(session, username, "egress.refused", slug, paths=paths[:MAX_FILES], reason=str(exc))
             raise
         held = []
-        for name, sha, size in snapshots:
+        for path, origin, (name, sha, size, _) in zip(paths, origins, snapshots):
             with self.scratch() as folder:
                 copy = self.quarantine.export(sha, folder / name)
                 with self._workers:
                     findings = check_in_worker(copy, policy, context, self.budget, folder)
-            held.append(workflow.HeldFile(name=name, sha256=sha, size=size, findings=findings))
+            given = {k: str(v).strip() for k, v in (contexts.get(path) or {}).items() if str(v).strip()}
+            held.append(workflow.HeldFile(name=name, sha256=sha, size=size, findings=findings, provenance=origin,
+                                          context=given or None))
         with self.session() as session:
+            if resubmits is not None:
+                if workflow.get_request(session, int(resubmits)).project_slug != slug:  # files come from slug's workspace
+                    raise EgressError(f"egress request {resubmits} is not of project {slug}",
+                                      "resubmit a request from its own project's workspace")
+                return workflow.resubmit(session, int(resubmits), username, justification, held, policy.version, answer)
             return workflow.submit(session, slug, username, justification, held, policy.version, kind=request_kind)
 
-    def snapshot_all(self, slug: str, paths: list[str], policy: Policy) -> list[tuple[str, str, int]]:
-        """(name, sha256, size) of each file, quarantined only once every file passed the refusals."""
+    def update_file(self, username: str, request_id: int, path: str, source: str | None = None,
+                    project: str | None = None) -> list:
+        """Snapshot ``path`` again and put its new bytes in place of the request's file of that name;
+        the votes already cast on the request are cancelled (see :func:`workflow.update_file`)."""
+        free_text.check_length("path", path)
+        if source is not None:
+            free_text.check_length("path", provenance.check_source(source))
+        with self.session() as session:
+            self.known_user(session, username)
+            request = workflow.get_request(session, request_id)
+            permissions.check_user_can_withdraw(session, username, request)
+            workflow.check_allowed(request, workflow.Action.update_file)
+            slug = request.project_slug
+            if project not in (None, slug):
+                raise permissions.PermissionDenied(f"egress request {request_id} is not of project {project}")
+            policy = self.policy_for(self.project(session, slug))
+            if request.kind is RequestKind.code:
+                policy = policy.with_overrides(allowed_types=CODE_TYPES)
+            releases = self.released_paths(session, slug)
+            context = next((f.context for f in request.files if f.name == path.rsplit("/", 1)[-1]), None)
+        checks = CheckContext(pseudonyms=self.pseudonyms(slug), releases=releases, project=slug,
+                              declared=self.declared(slug))
+        (name, sha, size, relative), = self.snapshot_all(slug, [path], policy)
+        origin, = self.provenances(slug, [(path, relative)], {path: source} if source else {})
+        with self.scratch() as folder:
+            copy = self.quarantine.export(sha, folder / name)
+            with self._workers:
+                findings = check_in_worker(copy, policy, checks, self.budget, folder)
+        with self.session() as session:
+            return workflow.update_file(session, request_id, username, workflow.HeldFile(
+                name=name, sha256=sha, size=size, findings=findings, provenance=origin, context=context))
+
+    def provenances(self, slug: str, paths: list[tuple[str, str]], sources: dict[str, str]) -> list[dict]:
+        """The provenance of each (path as given, path in the workspace) (:func:`egress_gate.provenance.find`)."""
+        workspace = self.config.workspace(slug)
+        repository = repository_dir(self.config.settings.project_dir(slug))
+        return [provenance.find(repository, workspace, relative, sources.get(given)) for given, relative in paths]
+
+    def code_of(self, slug: str, origin: dict | None) -> str | None:
+        """The code a provenance names, read from the project's bare repository at its commit."""
+        return provenance.code_at(repository_dir(self.config.settings.project_dir(slug)), origin)
+
+    def snapshot_all(self, slug: str, paths: list[str], policy: Policy) -> list[tuple[str, str, int, str]]:
+        """(name, sha256, size, path in the workspace) of each file, quarantined only once every file
+        passed the refusals."""
         workspace = self.config.workspace(slug)
         opened = []
         try:
@@ -248,7 +325,7 @@ class Gate:
                     raise EgressError(f"{requested}: the file name {name!r} cannot be released as it is",
                                       "rename it with letters, digits, '.', '_' and '-' only")
                 refuse_type(requested, name, os.pread(submitted.fd, 512, 0), policy)
-            return [(s.relative.rsplit("/", 1)[-1], *self.quarantine.snapshot(s, policy.max_size_bytes))
+            return [(s.relative.rsplit("/", 1)[-1], *self.quarantine.snapshot(s, policy.max_size_bytes), s.relative)
                     for s in opened]
         finally:
             for submitted in opened:
@@ -268,7 +345,16 @@ class Gate:
             steward = permissions.is_steward(session, username)
             votes = workflow.votes_in(session, request)
             mine = next((str(d.vote) for d in decisions if d.steward == username), None)
+            requester = username == request.requester
+            newer = session.scalar(select(EgressRequest.id).where(EgressRequest.resubmits_id == request.id))
+            # The code was pushed from inside the enclave: only stewards read it (the requester has it there).
+            code = {f.name: self.code_of(request.project_slug, f.provenance) for f in request.files} if reviewer else {}
             return request, decisions, {"reviewer": reviewer, "steward": steward, "votes_in": votes,
+                                        "requester": requester, "summary": review_summary.summarise(request),
+                                        "code": code, "resubmitted_by": newer,
+                                        "updatable": requester and workflow.is_allowed(request, workflow.Action.update_file),
+                                        "resubmittable": requester and newer is None
+                                        and workflow.is_allowed(request, workflow.Action.resubmit),
                                         "my_vote": mine, "failing": workflow.failing_findings(request),
                                         "withdrawable": username == request.requester
                                         and workflow.is_allowed(request, workflow.Action.withdraw),
@@ -400,6 +486,7 @@ class Gate:
                          for d in request.decisions]
             files = [(f.name, f.sha256, f.findings) for f in request.files]
             policy_version = request.policy_version
+            record_of_release = release_record.build(request, policy, anonymised)
         rid = str(request_id)
         entry = next((e for e in self.releases.entries() if e.request_id == rid), None)
         if entry is None:
@@ -420,7 +507,8 @@ class Gate:
                                          "summary": None, "note": "not a table the anonymiser handles: released as held"})
                     items.append((name, hashlib.sha256(data).hexdigest(), data))
             entry = self.releases.release(rid, items, findings, decisions,
-                                          policy_version if not anonymised else f"{policy_version};anonymised:{policy.version}")
+                                          policy_version if not anonymised else f"{policy_version};anonymised:{policy.version}",
+                                          record_of_release)
         with self.session() as session:
             try:
                 workflow.mark_released(session, request_id, username, entry.hash)
@@ -440,6 +528,18 @@ class Gate:
             permissions.check_user_can_submit(session, username, slug)
             policy = self.policy_for(self.project(session, slug))
         return offered_files(self.config.workspace(slug), policy.allowed_types, limit)
+
+
+def _per_path(values: Any, paths: list[str], what: str) -> dict:
+    """``values`` ({path: value}) checked to name only submitted paths."""
+    if values in (None, {}):
+        return {}
+    if not isinstance(values, dict) or not all(isinstance(k, str) for k in values):
+        raise EgressError(f"{what} must map each submitted path to its value", f"e.g. {{\"{paths[0]}\": ...}}")
+    unknown = sorted(set(values) - set(paths))
+    if unknown:
+        raise EgressError(f"{what} name(s) {', '.join(unknown)} not among the submitted paths", "use the paths as submitted")
+    return dict(values)
 
 
 # States in which a steward has reviewed the request: its justification may be shown to its requester.
@@ -463,11 +563,14 @@ def request_json(request: EgressRequest, decisions: list, released: dict[str, st
         "justification": request.justification if show_justification else JUSTIFICATION_HELD,
         "policy_version": request.policy_version, "stewards_required": request.stewards_required,
         "created_at": request.created_at.isoformat(),
+        "resubmits": request.resubmits_id, "answer": request.answer if show_justification else None,
         "files": [{"name": f.name, "sha256": f.sha256, "size": f.size, "findings": f.findings,
+                   "provenance": f.provenance if show_justification else None,
+                   "context": f.context if show_justification else None,
                    **({"released_sha256": released[f.name]} if released and f.name in released else {})}
                   for f in request.files],
         "decisions": [{"steward": d.steward, "vote": str(d.vote), "reason": d.reason,
-                       "release_anonymised": d.release_anonymised} for d in decisions],
+                       "release_anonymised": d.release_anonymised, "at": d.at.isoformat()} for d in decisions],
         "release": ({"ledger_hash": request.release.ledger_hash, "released_by": request.release.released_by}
                     if request.release else None),
     }

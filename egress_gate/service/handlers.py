@@ -21,7 +21,7 @@ from enclave.enclave_origin import Origin, OriginRefused
 
 from ..errors import EgressError
 from ..permissions import NotFound, PermissionDenied
-from ..workflow import WorkflowError
+from ..workflow import CONTEXT_FIELDS, WorkflowError
 from .gate import JUSTIFICATION_HELD, request_json
 from .images import IMAGE_CSP
 from .preview import preview_csv
@@ -147,8 +147,17 @@ class MyRequestsHandler(BaseHandler):
         """The web form's submission (XSRF-checked by tornado before this runs)."""
         paths = [p for p in self.get_arguments("path") if p.strip()]
         extra = [line.strip() for line in self.get_argument("paths", "").splitlines() if line.strip()]
+        paths += extra
+        # One context for the files chosen together (the API and enclave-export take one per file).
+        context = {k: self.get_argument(f"context_{k}", "").strip() for k in CONTEXT_FIELDS}
+        source = self.get_argument("source", "").strip()
+        resubmits = self.get_argument("resubmits", "")
         request = await in_thread(self.gate.submit, self.username, self.get_argument("project", ""),
-                                  paths + extra, self.get_argument("justification", ""))
+                                  paths, self.get_argument("justification", ""),
+                                  sources={p: source for p in paths} if source else None,
+                                  contexts={p: context for p in paths} if any(context.values()) else None,
+                                  resubmits=int(resubmits) if resubmits.isdigit() else None,
+                                  answer=self.get_argument("answer", None))
         self.redirect(self.url(f"requests/{request.id}"))
 
 
@@ -184,6 +193,15 @@ class DecisionHandler(BaseHandler):
         await in_thread(self.gate.decide, self.username, int(request_id), self.get_argument("vote", ""),
                         self.get_argument("reason", ""), self.get_argument("anonymised", "") == "yes",
                         dict(zip(keys, reasons)))
+        self.redirect(self.url(f"requests/{int(request_id)}"))
+
+
+class UpdateFileHandler(BaseHandler):
+    @web.authenticated
+    async def post(self, request_id: str):
+        """The requester's new version of one file (the votes cast on the request are cancelled)."""
+        await in_thread(self.gate.update_file, self.username, int(request_id), self.get_argument("path", ""),
+                        self.get_argument("source", "").strip() or None)
         self.redirect(self.url(f"requests/{int(request_id)}"))
 
 
@@ -345,8 +363,13 @@ class ApiRequestsHandler(ApiHandler):
     @web.authenticated
     async def post(self):
         body = self.body_json()
+        resubmits = body.get("resubmits")
+        if resubmits is not None and (not isinstance(resubmits, int) or isinstance(resubmits, bool)):
+            raise Refused(400, "resubmits must be the id (a number) of the request the new one answers")
         request = await in_thread(self.gate.submit, self.username, self.bound_project(body.get("project")), body.get("paths"),
-                                  body.get("justification") or "", str(body.get("kind") or "files"))
+                                  body.get("justification") or "", str(body.get("kind") or "files"),
+                                  sources=body.get("sources"), contexts=body.get("contexts"), resubmits=resubmits,
+                                  answer=body.get("answer"))
         self.write_json({"id": request.id, "kind": str(request.kind), "state": str(request.state), "state_words": request.state.words,
                          "url": (self.settings["config"].public_url or "") + self.url(f"requests/{request.id}"),
                          "files": [{"name": f.name, "sha256": f.sha256, "size": f.size, "findings": f.findings}
@@ -360,3 +383,17 @@ class ApiRequestHandler(ApiHandler):
         if not self.visible(request):
             raise Refused(404, f"no request {request_id}")
         self.write_json(request_json(request, decisions, self.gate.released_hashes(request.id), info["justification_visible"]))
+
+    @web.authenticated
+    async def post(self, request_id: str):
+        """``{"path", "from"}``: a new version of one of the request's files; the votes cast on it are cancelled."""
+        body = self.body_json()
+        path = body.get("path")
+        if not isinstance(path, str):
+            raise Refused(400, "name the file's new version: {\"path\": \"...\"}")
+        project = self.bound_project(None) if self.origin else None
+        cancelled = await in_thread(self.gate.update_file, self.username, int(request_id), path,
+                                    body.get("from") if isinstance(body.get("from"), str) else None, project)
+        request, decisions, info = await in_thread(self.gate.view, self.username, int(request_id))
+        self.write_json({**request_json(request, decisions, None, info["justification_visible"]),
+                         "cancelled_votes": len(cancelled)})

@@ -154,8 +154,15 @@ def submit_code(justification: str, repository: str | os.PathLike = ".", since: 
                                           "paths": [to_workspace_path(patch)], "justification": justification})
 
 
-def submit(paths, justification: str, project: str | None = None) -> dict:
+def submit(paths, justification: str, project: str | None = None, source: str | os.PathLike | None = None,
+           context: dict | None = None, resubmits: int | None = None, answer: str | None = None) -> dict:
     """Submit ``paths`` (files in ~/work) for release, with a written ``justification``.
+
+    ``source``: the notebook or script that made the files, in your clone of the project's
+    repository (committed and pushed: the stewards read it at that commit); without it the gate
+    looks for the committed code that names the files. ``context``: ``{"what", "population",
+    "controls"}`` for every file. ``resubmits`` (a request whose changes were asked for) with
+    ``answer``: the new version, linked to the old request, answering the stewards.
 
     Returns the gate's answer: ``{"id", "state", "url", "files": [{"name", "sha256", "size",
     "findings"}]}``. Raises :class:`ExportError` with the gate's reason when it refuses.
@@ -167,8 +174,21 @@ def submit(paths, justification: str, project: str | None = None) -> dict:
         raise ExportError("no file named: give at least one file of ~/work")
     if not isinstance(justification, str) or not justification.strip():
         raise ExportError("a written justification is required: say what the files are and why they must leave")
-    return _call("POST", "api/requests", {"project": project or _setting("ENCLAVE_PROJECT"),
-                                          "paths": paths, "justification": justification})
+    body = {"project": project or _setting("ENCLAVE_PROJECT"), "paths": paths, "justification": justification}
+    if source:
+        made_by = to_workspace_path(source)
+        body["sources"] = {p: made_by for p in paths}
+    if context and any(context.values()):
+        body["contexts"] = {p: {k: v for k, v in context.items() if v} for p in paths}
+    if resubmits is not None:
+        body["resubmits"], body["answer"] = int(resubmits), answer or ""
+    return _call("POST", "api/requests", body)
+
+
+def update(request_id: int, path: str | os.PathLike, source: str | os.PathLike | None = None) -> dict:
+    """Replace a file of a request under review by its new version (the votes already cast are cancelled)."""
+    body = {"path": to_workspace_path(path), **({"from": to_workspace_path(source)} if source else {})}
+    return _call("POST", f"api/requests/{int(request_id)}", body)
 
 
 def status(request_id: int) -> dict:
@@ -185,7 +205,8 @@ NEXT = {
     "submitted": "waiting for a steward to start the review",
     "under_review": "stewards are reviewing it",
     "approved": "approved: being released",
-    "changes_requested": "a steward asked for changes: see why with `enclave-export status ID`, fix, submit again",
+    "changes_requested": "stewards asked for changes: see why with `enclave-export status ID`, fix, then "
+                         "`enclave-export submit PATH --resubmits ID --answer \"...\"`",
     "rejected": "rejected: see the stewards' reasons with `enclave-export status ID`",
     "released": "released: download it from the gate's page (outside the enclave)",
     "withdrawn": "withdrawn",
@@ -240,6 +261,11 @@ def format_request(answer: dict) -> str:
     for f in answer.get("files", []):
         lines.append(f"  {f.get('name')}  sha256 {f.get('sha256')}  {f.get('size')} bytes")
         lines.extend(_findings_lines(f.get("findings")))
+        made = f.get("provenance") or {}
+        if made.get("status") == "found":
+            lines.append(f"      made by {made.get('source')} at commit {str(made.get('commit'))[:12]}")
+        elif made.get("note"):
+            lines.append(f"      no provenance: {made['note']}")
     for d in answer.get("decisions", []) or []:
         lines.append(f"  decision: {d.get('steward')} {d.get('vote')}: {d.get('reason')}")
     return "\n".join(lines)
@@ -251,7 +277,19 @@ def main(argv: list[str] | None = None) -> int:
     sub = commands.add_parser("submit", help="submit files of ~/work for review and release")
     sub.add_argument("paths", nargs="+", metavar="PATH")
     sub.add_argument("--justification", "-j", help="why these files must leave (asked for when not given)")
+    sub.add_argument("--from", dest="source", metavar="NOTEBOOK",
+                     help="the notebook or script that made the files, committed and pushed to the project's repository")
+    sub.add_argument("--what", help="what the files are (the stewards ask)")
+    sub.add_argument("--population", help="the population they describe")
+    sub.add_argument("--controls", help="the disclosure controls applied (suppression, rounding...)")
+    sub.add_argument("--resubmits", type=int, metavar="ID", help="the request whose changes this answers")
+    sub.add_argument("--answer", help="with --resubmits: your answer to the stewards' comments")
     sub.add_argument("--json", action="store_true", help="print the gate's JSON answer")
+    up = commands.add_parser("update", help="replace a file of a request under review (cancels the votes cast)")
+    up.add_argument("id", type=int)
+    up.add_argument("path", metavar="PATH")
+    up.add_argument("--from", dest="source", metavar="NOTEBOOK", help="the notebook or script that made it")
+    up.add_argument("--json", action="store_true", help="print the gate's JSON answer")
     code = commands.add_parser("code", help="export the changes of a git clone (in ~/work) as a patch and submit it as code")
     code.add_argument("--repository", "-C", default=".", help="the clone (default: the current folder)")
     code.add_argument("--since", default="", help="a commit or tag already released: only the changes after it (default: all)")
@@ -263,7 +301,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "submit":
-            answer = submit(args.paths, args.justification or _ask_justification())
+            answer = submit(args.paths, args.justification or _ask_justification(), source=args.source,
+                            context={"what": args.what, "population": args.population, "controls": args.controls},
+                            resubmits=args.resubmits, answer=args.answer)
+        elif args.command == "update":
+            answer = update(args.id, args.path, args.source)
         elif args.command == "code":
             answer = submit_code(args.justification or _ask_justification(), args.repository, args.since)
         elif args.id is None:

@@ -89,3 +89,23 @@ def test_the_form_offers_only_the_researchers_own_files(tmp_path):
     offered, left_out = offered_files(work, DEFAULT_POLICY.allowed_types)
     assert offered == sorted(name for name, shown in files.items() if shown)
     assert left_out >= 6
+
+
+def test_submit_from_a_notebook_sends_its_workspace_path_context_and_answer(client, monkeypatch):
+    """`enclave-export submit out/table.csv --from report.ipynb ...` run in ~/work/analysis: the
+    notebook is named as the shell understands it; the gate finds it in the clone at the pushed commit."""
+    module, home = client
+    (home / "work" / "analysis" / "report.ipynb").write_text("{}")
+    monkeypatch.chdir(home / "work" / "analysis")
+    monkeypatch.setenv("ENCLAVE_PROJECT", "cohort-a")
+    sent = []
+    monkeypatch.setattr(module, "_call", lambda method, path, body=None: sent.append((method, path, body)) or {"id": 7})
+    assert module.main(["submit", "out/table.csv", "--from", "report.ipynb", "-j", "table 2", "--what", "acts",
+                        "--population", "adults", "--controls", "n >= 10", "--resubmits", "6", "--answer", "merged"]) == 0
+    assert sent == [("POST", "api/requests", {
+        "project": "cohort-a", "paths": ["analysis/out/table.csv"], "justification": "table 2",
+        "sources": {"analysis/out/table.csv": "analysis/report.ipynb"},
+        "contexts": {"analysis/out/table.csv": {"what": "acts", "population": "adults", "controls": "n >= 10"}},
+        "resubmits": 6, "answer": "merged"})]
+    assert module.main(["update", "7", "out/table.csv"]) == 0
+    assert sent[-1] == ("POST", "api/requests/7", {"path": "analysis/out/table.csv"})

@@ -62,11 +62,14 @@ def _apply(session, request: EgressRequest, action: Action) -> EgressRequest:
     if action is Action.withdraw:
         return workflow.withdraw(session, request.id, REQUESTER, "wrong file")
     if action is Action.resubmit:
-        new = workflow.resubmit(session, request.id, REQUESTER, "Table 1, cells merged", [a_file(content=b"x")])
+        new = workflow.resubmit(session, request.id, REQUESTER, "Table 1, cells merged", [a_file(content=b"x")], answer="merged the small cells")
         assert (new.state, new.resubmits_id) == (S.submitted, request.id)
         return request
     if action is Action.release:
         workflow.mark_released(session, request.id, SAM, "cd" * 32)
+        return request
+    if action is Action.update_file:
+        workflow.update_file(session, request.id, REQUESTER, a_file(content=b"age,n\n40-49,125\n"))
         return request
     raise AssertionError(action)
 
@@ -86,8 +89,9 @@ CALLS = {  # the public call of each action, by someone allowed to make it
     Action.start_review: lambda s, r: workflow.start_review(s, r.id, SAM),
     Action.vote: lambda s, r: workflow.decide(s, r.id, SAM, Vote.approve, "fine"),
     Action.withdraw: lambda s, r: workflow.withdraw(s, r.id, REQUESTER),
-    Action.resubmit: lambda s, r: workflow.resubmit(s, r.id, REQUESTER, "again", [a_file()]),
+    Action.resubmit: lambda s, r: workflow.resubmit(s, r.id, REQUESTER, "again", [a_file()], answer="merged the small cells"),
     Action.release: lambda s, r: workflow.mark_released(s, r.id, SAM, "cd" * 32),
+    Action.update_file: lambda s, r: workflow.update_file(s, r.id, REQUESTER, a_file(content=b"age,n\n40-49,125\n")),
 }
 
 
@@ -216,7 +220,9 @@ def test_votes_are_hidden_from_other_stewards_until_all_are_in(registry):
 
         assert seen_by(SVEN) == [(SVEN, Vote.approve)]
         assert seen_by(STELLA) == [(STELLA, Vote.reject)]
-        assert seen_by(SAM) == [] and seen_by(REQUESTER) == [] and seen_by(MEMBER) == []
+        assert seen_by(SAM) == [] and seen_by(MEMBER) == []
+        # The requester reads each decision as soon as it is cast, to answer it at once.
+        assert seen_by(REQUESTER) == [(SVEN, Vote.approve), (STELLA, Vote.reject)]
         assert workflow.votes_in(session, request) == 2
         _, shown = workflow.view(session, request.id, SAM)
         assert shown == []
@@ -265,13 +271,13 @@ def test_the_number_of_stewards_is_frozen_at_submission(gate):
 def test_a_resubmission_is_a_new_request_with_fresh_votes(gate):
     with gate.session() as session:
         old = create_request_at_state(session, S.changes_requested)
-        new = workflow.resubmit(session, old.id, REQUESTER, "cells under 10 merged", [a_file(content=b"merged")])
+        new = workflow.resubmit(session, old.id, REQUESTER, "cells under 10 merged", [a_file(content=b"merged")], answer="merged the small cells")
         assert (new.state, new.resubmits_id, new.decisions) == (S.submitted, old.id, [])
         assert old.state is S.changes_requested and len(old.decisions) == 2
         with pytest.raises(WorkflowError, match=f"egress request {old.id} was already resubmitted"):
-            workflow.resubmit(session, old.id, REQUESTER, "again", [a_file()])
+            workflow.resubmit(session, old.id, REQUESTER, "again", [a_file()], answer="merged the small cells")
         with pytest.raises(PermissionDenied, match="only its requester"):
-            workflow.resubmit(session, old.id, MEMBER, "mine now", [a_file()])
+            workflow.resubmit(session, old.id, MEMBER, "mine now", [a_file()], answer="merged the small cells")
 
 
 # --- downloads -------------------------------------------------------------------------------
