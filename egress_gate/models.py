@@ -2,7 +2,7 @@
 
 They share the registry's database and :class:`enclave.models.Base` (one schema, one Alembic
 history: ``enclave/migrations/versions/0003_egress.py``, ``0004_egress_overrides.py``,
-``0006_package_requests.py``, ``0010_egress_provenance.py``), but live here because ``enclave`` knows
+``0006_package_requests.py``, ``0011_egress_provenance.py``), but live here because ``enclave`` knows
 nothing of the gate. Import this module before comparing ``Base.metadata`` with the database.
 
 States change only through :mod:`egress_gate.workflow`, which writes the audit event in the same
