@@ -333,7 +333,14 @@ def _egress(r: _Reader) -> EgressPolicy:
         raise r.error("egress.small_cell_threshold", f"{threshold} is below 1", "use the smallest count that may be released, e.g. 10")
     if stewards < 1:
         raise r.error("egress.stewards_required", f"{stewards} is below 1", "at least one steward reviews every output")
-    return {"small_cell_threshold": threshold, "stewards_required": stewards}
+    policy: EgressPolicy = {"small_cell_threshold": threshold, "stewards_required": stewards}
+    auc = r.get("egress.model_attack_auc", (int, float), None)
+    if auc is not None:
+        if isinstance(auc, bool) or not 0.5 <= auc <= 1:
+            raise r.error("egress.model_attack_auc", f"{auc} is not between 0.5 and 1",
+                          "an attack AUC of 0.5 is guessing; the gate's default is 0.65")
+        policy["model_attack_auc"] = float(auc)
+    return policy
 
 
 def _resources(r: _Reader) -> Resources:

@@ -346,7 +346,7 @@ class ApiRequestsHandler(ApiHandler):
     async def post(self):
         body = self.body_json()
         request = await in_thread(self.gate.submit, self.username, self.bound_project(body.get("project")), body.get("paths"),
-                                  body.get("justification") or "", str(body.get("kind") or "files"))
+                                  body.get("justification") or "", str(body.get("kind") or "files"), body.get("model"))
         self.write_json({"id": request.id, "kind": str(request.kind), "state": str(request.state), "state_words": request.state.words,
                          "url": (self.settings["config"].public_url or "") + self.url(f"requests/{request.id}"),
                          "files": [{"name": f.name, "sha256": f.sha256, "size": f.size, "findings": f.findings}
