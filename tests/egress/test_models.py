@@ -9,12 +9,14 @@ loaded is refused by name, and the sandbox contains it even when loaded without 
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import socket
 import subprocess
 import sys
 import textwrap
 import threading
+from pathlib import Path
 
 import joblib
 import numpy as np
@@ -197,16 +199,19 @@ def test_the_sandbox_contains_a_pickle_loaded_without_the_allow_list(tmp_path, l
 
 
 def test_the_sandboxed_process_has_no_network_no_writable_filesystem_no_capabilities(tmp_path):
+    outside = Path(__file__).resolve().parent / f"sandbox-probe-{os.getpid()}"  # on the checkout's filesystem, not /tmp
     probe = textwrap.dedent(f"""
         import json, os, socket
         from egress_gate.sandbox import enter
         enter()
         out = {{"pid": os.getpid(), "others": sorted(p for p in os.listdir("/proc") if p.isdigit() and p != "1")}}
-        try:
-            open({str(tmp_path / "x")!r}, "w")
-            out["write"] = "ok"
-        except OSError as e:
-            out["write"] = e.errno
+        out["write"] = []
+        for path in ({str(outside)!r}, {str(tmp_path / "x")!r}):
+            try:
+                open(path, "w")
+                out["write"].append("ok")
+            except OSError as e:
+                out["write"].append(e.errno)
         try:
             socket.socket().connect(("127.0.0.1", 1))
         except OSError as e:
@@ -219,7 +224,8 @@ def test_the_sandboxed_process_has_no_network_no_writable_filesystem_no_capabili
     assert run.returncode == 0, run.stderr
     seen = json.loads(run.stdout)
     assert seen["pid"] == 1 and seen["others"] == []
-    assert seen["write"] == 30  # EROFS
+    assert seen["write"] == [30, 2]  # EROFS; and the host's /tmp is hidden under the sandbox's own
+    assert not outside.exists()
     assert seen["connect"] == 101  # ENETUNREACH: not even the host's loopback
     assert seen["caps"] == ["0000000000000000", "0000000000000000"]
     assert not (tmp_path / "x").exists()
