@@ -24,6 +24,8 @@ One file per project, ``<projects_dir>/<slug>.toml``::
     [egress]
     small_cell_threshold = 10
     stewards_required = 2
+    model_attack_auc = 0.65                   # optional: a model whose membership-inference attack AUC is
+                                              # above this is refused (default: egress_gate.policy.Policy)
 
     [resources]                               # per container
     mem_limit = "2G"
@@ -89,7 +91,7 @@ TOP_LEVEL = {"slug", "title", "purpose", "principal_investigator", "members", "a
 SECTIONS = {  # the fields of each table; a misspelt one must not silently fall back to a default
     "approvals": {"committee_reference", "committee_date", "cnil_reference", "cnil_date", "expires_on"},
     "data": {"tables", "columns", "where", "key_version"},
-    "egress": {"small_cell_threshold", "stewards_required"},
+    "egress": {"small_cell_threshold", "stewards_required", "model_attack_auc"},
     "resources": {"mem_limit", "cpu_limit", "pids_limit", "workspace_quota", "output_message_cap",
                   "output_budget_per_hour", "image"},
     "extraction": {"engine", "workers", "address"},

@@ -241,3 +241,33 @@ def test_the_sandboxed_process_has_no_network_no_writable_filesystem_no_capabili
 ])
 def test_the_unpickler_resolves_only_what_a_model_is_made_of(module, name, ok):
     assert allowed(module, name) is ok
+
+
+def test_a_project_sets_its_model_threshold_in_its_manifest(gate_server):
+    from sqlalchemy import select
+
+    from enclave.models import Project
+
+    with gate_server.gate.session() as session:
+        project = session.scalar(select(Project).where(Project.slug == SLUG))
+        assert gate_server.gate.policy_for(project).model_attack_auc == 0.65  # the default
+        project.egress_policy = {**project.egress_policy, "model_attack_auc": 0.8}
+        assert gate_server.gate.policy_for(project).model_attack_auc == 0.8
+
+
+@pytest.mark.parametrize("value, fragment", [(0.4, "0.4 is not between 0.5 and 1"), (True, "True is not between"),
+                                             ("high", "is not a int or float")])
+def test_a_bad_model_threshold_in_a_manifest_names_its_field(tmp_path, value, fragment):
+    from enclave.manifest import ManifestError, load_manifest
+    from enclave.settings import DEFAULT_CATALOG
+    from pseudonymizer.catalog import load_catalog
+
+    from ..registry.provisioning_support import USERS, write_manifest
+
+    catalog = load_catalog(DEFAULT_CATALOG)
+    good = load_manifest(write_manifest(tmp_path, "model-study", {"egress.model_attack_auc": 0.7}), catalog, set(USERS))
+    assert good.egress["model_attack_auc"] == 0.7
+    path = write_manifest(tmp_path, "model-study", {"egress.model_attack_auc": value})
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(path, catalog, set(USERS))
+    assert str(caught.value).startswith(f"{path}: egress.model_attack_auc: ") and fragment in str(caught.value)
