@@ -43,7 +43,7 @@ def check_model(model: bytes, kind: str, training: dict, holdout: dict, target: 
                                 policy)]
     outcome = max((r.result for r in rows), key=lambda o: o.rank)
     auc = next(r for r in rows if r.attack == MIA)
-    risks = [r.metric for r in rows if r.result is Outcome.REVIEW]
+    risks = [f"{r.attack}: {r.metric}" + (f" ({r.threshold})" if r.value == "—" else "") for r in rows if r.result is Outcome.REVIEW]
     message = (f"membership-inference attack AUC {auc.value} (refused above {policy.model_attack_auc:g})"
                + ("" if auc.result is not Outcome.FAIL else ": the model tells its training rows apart, it may not leave")
                + (f"; for a steward: {'; '.join(risks)}" if risks else ""))

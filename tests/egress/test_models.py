@@ -271,3 +271,47 @@ def test_a_bad_model_threshold_in_a_manifest_names_its_field(tmp_path, value, fr
     with pytest.raises(ManifestError) as caught:
         load_manifest(path, catalog, set(USERS))
     assert str(caught.value).startswith(f"{path}: egress.model_attack_auc: ") and fragment in str(caught.value)
+
+
+KERAS_MODEL = """
+import os, sys
+os.environ["KERAS_BACKEND"] = "torch"
+import keras, pandas as pd
+train = pd.read_parquet(sys.argv[1])
+features = [c for c in train.columns if c != "event"]
+model = keras.Sequential([keras.Input((len(features),)), keras.layers.Dense(8, activation="relu"),
+                          keras.layers.Dense(1, activation="sigmoid")])
+model.compile("adam", "binary_crossentropy")
+model.fit(train[features].to_numpy("float32"), train["event"].to_numpy(), epochs=5, verbose=0)
+model.save(sys.argv[2])
+"""
+
+
+def test_a_keras_model_is_attacked_by_its_outputs(gate_server):
+    write_data(gate_server, 300, 1.0)
+    folder = gate_server.workspace() / "models"
+    made = subprocess.run([sys.executable, "-c", KERAS_MODEL, str(folder / "train.parquet"), str(folder / "net.keras")],
+                          capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+
+    found = model_findings(submit_model(gate_server, "net.keras"))
+    assert found["model_file"]["outcome"] == "pass" and "Sequential" in found["model_file"]["message"]
+    rows = found["model_attacks"]["report"]["rows"]
+    auc = next(r for r in rows if r["metric"].startswith("attack AUC"))
+    assert auc["result"] == "pass", found["model_attacks"]["message"]
+    structural = next(r for r in rows if r["attack"] == "structural")  # sacroml's structural attack: scikit-learn only
+    assert structural["result"] == "review" and structural["threshold"] == "scikit-learn models only"
+    assert found["model_attacks"]["outcome"] == "review"
+
+
+def test_a_skops_file_is_loaded_only_with_types_a_model_is_made_of():
+    """skops never runs code at load; the types it would build beyond its defaults pass the same allow-list."""
+    import skops.io as sio
+    from sklearn.preprocessing import FunctionTransformer
+
+    from egress_gate.model_loading import ModelFileError, load_model
+
+    forest = RandomForestClassifier(n_estimators=3, random_state=0).fit(np.eye(4), [0, 1, 0, 1])
+    assert type(load_model(sio.dumps(forest), "skops")) is RandomForestClassifier
+    with pytest.raises(ModelFileError, match="system"):
+        load_model(sio.dumps(FunctionTransformer(os.system)), "skops")
