@@ -47,7 +47,9 @@ def allowed(module: str, name: str) -> bool:
 
 def _find_class(module: str, name: str):
     if not allowed(module, name):
-        raise ModelFileError(f"the file asks for {module}.{name}, which a model never needs: it is not loaded "
+        # Names come from the file (which is held): echo a bounded, printable prefix only.
+        asked = "".join(c if c.isprintable() else "?" for c in f"{module}.{name}")[:100]
+        raise ModelFileError(f"the file asks for {asked}, which a model never needs: it is not loaded "
                              "(a pickle can run any code it names)")
     return None
 
@@ -103,7 +105,8 @@ def _skops_load(data: bytes):
         listed = sio.get_untrusted_types(data=data)  # types beyond skops' own defaults: judged by the same allow-list
         refused = [t for t in listed if "." not in t or not allowed(*t.rsplit(".", 1))]
         if refused:
-            raise ModelFileError(f"the skops file asks for {', '.join(refused[:10])}, which a model never needs: it is not loaded")
+            asked = "".join(c if c.isprintable() else "?" for c in ", ".join(refused[:3]))[:200]
+            raise ModelFileError(f"the skops file asks for {asked}, which a model never needs: it is not loaded")
         return sio.loads(data, trusted=listed)
     except ModelFileError:
         raise

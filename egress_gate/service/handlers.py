@@ -147,8 +147,11 @@ class MyRequestsHandler(BaseHandler):
         """The web form's submission (XSRF-checked by tornado before this runs)."""
         paths = [p for p in self.get_arguments("path") if p.strip()]
         extra = [line.strip() for line in self.get_argument("paths", "").splitlines() if line.strip()]
+        kind = self.get_argument("kind", "files")
+        model = ({field: self.get_argument(field, "") for field in ("training_data", "holdout_data", "target")}
+                 if kind == "model" else None)  # the model form (_model_form.html)
         request = await in_thread(self.gate.submit, self.username, self.get_argument("project", ""),
-                                  paths + extra, self.get_argument("justification", ""))
+                                  paths + extra, self.get_argument("justification", ""), kind, model)
         self.redirect(self.url(f"requests/{request.id}"))
 
 

@@ -315,3 +315,24 @@ def test_a_skops_file_is_loaded_only_with_types_a_model_is_made_of():
     assert type(load_model(sio.dumps(forest), "skops")) is RandomForestClassifier
     with pytest.raises(ModelFileError, match="system"):
         load_model(sio.dumps(FunctionTransformer(os.system)), "skops")
+
+
+def test_the_new_request_page_submits_a_model_with_its_data(gate_server):
+    train = write_data(gate_server, 200, 1.0)
+    forest = RandomForestClassifier(n_estimators=10, max_depth=3, min_samples_leaf=10, random_state=0)
+    joblib.dump(forest.fit(train[FEATURES], train["event"]), gate_server.workspace() / "models" / "form.joblib")
+    page = gate_server.page("remi", "requests/new")
+    assert page.status_code == 200 and f'id="model-form-{SLUG}"' in page.text and 'name="holdout_data"' in page.text
+
+    posted = gate_server.form_post("remi", "requests", {
+        "project": SLUG, "kind": "model", "paths": "models/form.joblib", "training_data": SPEC["training_data"],
+        "holdout_data": SPEC["holdout_data"], "target": "event", "justification": "the risk score, for the appendix"},
+        from_page="requests/new")
+    assert posted.status_code == 302, posted.text
+    request_id = int(posted.headers["Location"].rstrip("/").rsplit("/", 1)[-1])
+    with gate_server.gate.session() as session:
+        from egress_gate.workflow import get_request
+
+        request = get_request(session, request_id)
+        assert request.kind.value == "model" and [f.name for f in request.files] == ["form.joblib"]
+        assert {f["check"] for f in request.files[0].findings} == {"model_file", "model_attacks"}
