@@ -99,19 +99,25 @@ def _run(job: Path) -> int:
         findings = [Finding("sandbox", Outcome.FAIL, f"the model was not loaded: its sandbox could not be set up ({exc})",
                             policy.record()).to_dict()]
     else:
-        from .checks.models import check_model, import_libraries
-
-        import_libraries()  # before the limits: mapping torch's libraries alone takes a good part of them
-        _limit_self(spec["budget"]["seconds"], spec["budget"]["memory_bytes"])
-
-        try:
-            findings = [f.to_dict() for f in check_model(model, spec["kind"], data["training"], data["holdout"],
-                                                         spec["target"], policy)]
-        except MemoryError:
-            findings = [_failed(policy, f"ran out of its memory budget ({spec['budget']['memory_bytes'] // 2 ** 20} MB)")]
+        findings = _check(model, spec, data, policy)
     answer.write(json.dumps(findings))
     answer.flush()
     return 0
+
+
+def _check(model: bytes, spec: dict, data: dict, policy: Policy) -> list[dict]:
+    from .checks.models import check_model, import_libraries
+
+    try:
+        import_libraries()  # before the limits: mapping torch's libraries alone takes a good part of them
+    except ImportError as exc:
+        return [Finding("model_tools", Outcome.FAIL, f"the gate cannot attack models here ({exc}): the model was not "
+                        "checked; ops: install the gate with its [models] extra (make install)", policy.record()).to_dict()]
+    _limit_self(spec["budget"]["seconds"], spec["budget"]["memory_bytes"])
+    try:
+        return [f.to_dict() for f in check_model(model, spec["kind"], data["training"], data["holdout"], spec["target"], policy)]
+    except MemoryError:
+        return [_failed(policy, f"ran out of its memory budget ({spec['budget']['memory_bytes'] // 2 ** 20} MB)")]
 
 
 if __name__ == "__main__":
