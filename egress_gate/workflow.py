@@ -22,7 +22,9 @@ who approves it must record an *override* for every failing finding — naming i
 part) and giving a reason — in the same call as their vote (:func:`failing_findings`); a vote
 that does not is refused. The overrides are in the vote's audit event, and the release checks
 again that the required number of approving stewards each overrode every failing finding. The
-other way out is the researcher's: a resubmission with the problem fixed.
+other way out is the researcher's: a resubmission with the problem fixed. Some failing findings
+take no override at all (:data:`NEVER_OVERRIDDEN`: a model refused by its membership-inference
+attack, a model file naming code to run): such a request can only be rejected or sent back.
 
 Resubmission: a request in ``changes_requested`` is answered by a *new* request
 (:func:`resubmit`), linked to the old one by ``resubmits_id``, with its own snapshot and its own
@@ -55,6 +57,8 @@ from .tables import file_type
 
 # Failing checks the anonymised version fixes by construction (suppression, then secondary suppression).
 ANONYMISER_RESOLVES = frozenset({"small_counts"})
+# Failing findings no override answers: a model that tells its training rows apart, a model file naming code to run.
+NEVER_OVERRIDDEN = frozenset({"model_attacks", "model_file"})
 
 
 class Action(StrEnum):
@@ -248,6 +252,10 @@ def _check_overrides(request: EgressRequest, vote: Vote, overrides: Mapping[str,
     if vote is not Vote.approve:
         return [{"finding": k, "reason": r} for k, r in given.items()]
     failing = failing_findings(request, anonymised)
+    absolute = [k for k, x in failing.items() if x.get("check") in NEVER_OVERRIDDEN]
+    if absolute:
+        raise WorkflowError(f"egress request {request.id} is refused by {', '.join(absolute)}: no approval can release it",
+                            "reject it or request changes (e.g. a model retrained with more regularisation)")
     missing = [k for k in failing if k not in given]
     if missing:
         raise WorkflowError(f"egress request {request.id} has failing finding(s) {', '.join(missing)}: an approval "
@@ -259,7 +267,10 @@ def _check_overrides(request: EgressRequest, vote: Vote, overrides: Mapping[str,
 
 def overridden_by_all(request: EgressRequest) -> bool:
     """Whether enough approving stewards each overrode every failing finding (true when none fails)."""
-    failing = set(failing_findings(request, release_anonymised(request)))
+    failing_now = failing_findings(request, release_anonymised(request))
+    if any(x.get("check") in NEVER_OVERRIDDEN for x in failing_now.values()):
+        return False
+    failing = set(failing_now)
     if not failing:
         return True
     covering = [d for d in request.decisions if d.vote is Vote.approve

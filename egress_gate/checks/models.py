@@ -38,7 +38,7 @@ def check_model(model: bytes, kind: str, training: dict, holdout: dict, target: 
     try:
         rows = attack_model(fitted, x_train, y_train, x_test, y_test, policy)
     except Exception as exc:  # the model does not fit the data it names (columns, classes), or cannot predict
-        return found + [finding("model_attacks", Outcome.FAIL, f"the attacks could not run on this model and data "
+        return found + [finding("model_check", Outcome.FAIL, f"the attacks could not run on this model and data "
                                 f"({type(exc).__name__}: {str(exc)[:300]}): check the data is what the model was trained on",
                                 policy)]
     outcome = max((r.result for r in rows), key=lambda o: o.rank)

@@ -92,12 +92,21 @@ def test_an_overfitted_model_is_refused(gate_server):
     model = KNeighborsClassifier(n_neighbors=1).fit(train[FEATURES], train["event"])
     (gate_server.workspace() / "models" / "knn.pkl").write_bytes(pickle.dumps(model))
 
-    found = model_findings(submit_model(gate_server, "knn.pkl"))
+    response = submit_model(gate_server, "knn.pkl")
+    found = model_findings(response)
     attacks = found["model_attacks"]
     assert attacks["outcome"] == "fail", attacks["message"]
     auc = next(r for r in attacks["report"]["rows"] if r["metric"].startswith("attack AUC"))
     assert auc["result"] == "fail" and float(auc["value"]) > 0.65
     assert "may not leave" in attacks["message"]
+
+    # No steward can approve it, even overriding the finding with a reason; rejecting it is recorded.
+    rid = response.json()["id"]
+    approve = gate_server.form_post("sven", f"requests/{rid}/decision", {
+        "vote": "approve", "reason": "looks fine", "override_finding": ["knn.pkl/model_attacks"],
+        "override_reason": ["small model, accepted"]}, from_page=f"requests/{rid}")
+    assert approve.status_code == 409 and "no approval can release it" in approve.text
+    assert gate_server.decide("sven", rid, vote="reject", reason="the model remembers its rows").status_code == 302
 
 
 def test_a_model_request_names_its_data_or_is_refused(gate_server):
@@ -287,6 +296,7 @@ model.save(sys.argv[2])
 """
 
 
+@pytest.mark.slow  # trains a small network first (about 10 s)
 def test_a_keras_model_is_attacked_by_its_outputs(gate_server):
     write_data(gate_server, 300, 1.0)
     folder = gate_server.workspace() / "models"
