@@ -35,12 +35,7 @@ def check_model_in_worker(path: Path | str, data: ModelData, policy: Policy, bud
     """The findings (as dicts) of the model file at ``path``, attacked with ``data``, in a sandboxed worker."""
     job = Path(tempfile.mkdtemp(prefix="model-", dir=work_dir))
     try:
-        values = policy.values()
-        (job / "job.json").write_text(json.dumps({
-            "model": str(Path(path).absolute()), "kind": file_type(Path(path)), "target": data.target,
-            "policy": {"version": policy.version, **values}, "budget": {"seconds": budget.seconds, "memory_bytes": budget.memory_bytes},
-            "data": {role: {"name": f.name, "sha256": f.sha256, "type": file_type(f.copy), "path": str(f.copy.absolute())}
-                     for role, f in (("training", data.training), ("holdout", data.holdout))}}))
+        write_job(job, Path(path), data, policy, budget)
         started = time.monotonic()
         with open(job / "stderr", "wb") as stderr:
             process = subprocess.Popen([sys.executable, "-m", "egress_gate.model_worker", str(job)],
@@ -65,6 +60,16 @@ def check_model_in_worker(path: Path | str, data: ModelData, policy: Policy, bud
         return [_failed(policy, why)]
     finally:
         shutil.rmtree(job, ignore_errors=True)
+
+
+def write_job(job: Path, path: Path, data: ModelData, policy: Policy, budget: Budget) -> None:
+    """The worker's job: what to load and attack, with which policy and budget."""
+    (job / "job.json").write_text(json.dumps({
+        "model": str(path.absolute()), "kind": file_type(path), "target": data.target,
+        "policy": {"version": policy.version, **policy.values()},
+        "budget": {"seconds": budget.seconds, "memory_bytes": budget.memory_bytes},
+        "data": {role: {"name": f.name, "sha256": f.sha256, "type": file_type(f.copy), "path": str(f.copy.absolute())}
+                 for role, f in (("training", data.training), ("holdout", data.holdout))}}))
 
 
 def _kill_group(process: subprocess.Popen) -> None:

@@ -24,7 +24,8 @@ that does not is refused. The overrides are in the vote's audit event, and the r
 again that the required number of approving stewards each overrode every failing finding. The
 other way out is the researcher's: a resubmission with the problem fixed. Some failing findings
 take no override at all (:data:`NEVER_OVERRIDDEN`: a model refused by its membership-inference
-attack, a model file naming code to run): such a request can only be rejected or sent back.
+attack, a model file naming code to run, a model the gate could not attack): such a request can
+only be rejected or sent back.
 
 Resubmission: a request in ``changes_requested`` is answered by a *new* request
 (:func:`resubmit`), linked to the old one by ``resubmits_id``, with its own snapshot and its own
@@ -57,8 +58,9 @@ from .tables import file_type
 
 # Failing checks the anonymised version fixes by construction (suppression, then secondary suppression).
 ANONYMISER_RESOLVES = frozenset({"small_counts"})
-# Failing findings no override answers: a model that tells its training rows apart, a model file naming code to run.
-NEVER_OVERRIDDEN = frozenset({"model_attacks", "model_file"})
+# Failing findings no override answers: a model that tells its training rows apart, a model file naming code to
+# run, a model the gate could not attack here (no sandbox, no sacroml): a steward cannot check a model by eye.
+NEVER_OVERRIDDEN = frozenset({"model_attacks", "model_file", "sandbox", "model_tools"})
 
 
 class Action(StrEnum):

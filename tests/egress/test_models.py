@@ -346,3 +346,36 @@ def test_the_new_request_page_submits_a_model_with_its_data(gate_server):
         request = get_request(session, request_id)
         assert request.kind.value == "model" and [f.name for f in request.files] == ["form.joblib"]
         assert {f["check"] for f in request.files[0].findings} == {"model_file", "model_attacks"}
+
+
+NO_NAMESPACES = """
+import sys
+from pathlib import Path
+import egress_gate.sandbox as sandbox
+
+def refused():
+    raise sandbox.SandboxError("unshare failed: Operation not permitted (errno 1)")
+
+sandbox.enter = refused  # as in a container without the right to create namespaces
+from egress_gate.model_worker import _run
+sys.exit(_run(Path(sys.argv[1])))
+"""
+
+
+def test_a_worker_that_cannot_enter_its_sandbox_loads_nothing(tmp_path, listener):
+    """Fail closed: the hostile pickle is not touched (the allow-list is not even reached), one failing finding says why."""
+    from egress_gate.check_worker import Budget
+    from egress_gate.model_request import DataFile, ModelData
+    from egress_gate.model_worker import write_job
+    from egress_gate.policy import DEFAULT_POLICY
+
+    marker = tmp_path / "pwned"
+    (tmp_path / "evil.pkl").write_bytes(evil_pickle(marker, listener.port))
+    table(20, 1, 1.0).to_csv(tmp_path / "rows.csv", index=False)
+    rows = DataFile("rows.csv", "0" * 64, tmp_path / "rows.csv")
+    write_job(tmp_path, tmp_path / "evil.pkl", ModelData(rows, rows, "event"), DEFAULT_POLICY, Budget())
+    run = subprocess.run([sys.executable, "-c", NO_NAMESPACES, str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    [found] = json.loads(run.stdout)
+    assert found["check"] == "sandbox" and found["outcome"] == "fail" and "Operation not permitted" in found["message"]
+    assert not marker.exists() and listener.accepted == 0
