@@ -4,16 +4,16 @@ The researcher names, in the project workspace, the training rows (``training_da
 out from training (``holdout_data``: membership inference compares the two) and the ``target``
 column; every other column is a feature, as the model saw it. Both files are CSV or Parquet with
 the same columns. They are opened like any submitted path (no symlink followed, no hard link, no
-special file: :func:`~egress_gate.submission.open_submission`) and copied, with their SHA-256,
-into the gate's scratch folder for the model worker: they never leave and are not quarantined,
-but the attack report names their hashes so a steward knows exactly which rows were used.
+special file: :func:`~egress_gate.submission.open_submission`) and read, with their SHA-256, for
+the model worker (each at most the policy's file size): they never leave and are not quarantined,
+but the attack report and the audit log name their hashes, so a steward knows which rows were used.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,8 @@ DATA_TYPES = ("csv", "parquet")
 class DataFile:
     name: str  # as the researcher named it, in the workspace
     sha256: str
-    copy: Path  # the copy in the gate's scratch folder
+    type: str  # csv or parquet
+    data: bytes = field(repr=False)  # read once, from the descriptor that was checked
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,11 @@ class ModelData:
     training: DataFile
     holdout: DataFile
     target: str
+
+    def record(self) -> dict:
+        """What the audit log keeps: which rows the model was attacked with."""
+        return {"target": self.target, **{role: {"name": f.name, "sha256": f.sha256}
+                                          for role, f in (("training_data", self.training), ("holdout_data", self.holdout))}}
 
 
 def parse_spec(spec: Any) -> dict[str, str]:
@@ -46,42 +52,39 @@ def parse_spec(spec: Any) -> dict[str, str]:
                           "e.g. {\"training_data\": \"work/train.parquet\", \"holdout_data\": \"work/test.parquet\", "
                           "\"target\": \"outcome\"}")
     out = {}
-    for field in ("training_data", "holdout_data", "target"):
-        value = spec.get(field)
+    for name in ("training_data", "holdout_data", "target"):
+        value = spec.get(name)
         if not isinstance(value, str) or not value.strip():
-            raise EgressError(f"the model request names no {field}",
+            raise EgressError(f"the model request names no {name}",
                               "name the training rows, the rows held out from training (both CSV or Parquet in "
                               "the workspace) and the target column")
-        free_text.check_length("path" if field != "target" else "name", value)
-        out[field] = value.strip()
+        free_text.check_length("path" if name != "target" else "name", value)
+        out[name] = value.strip()
     unknown = sorted(set(spec) - set(out))
     if unknown:
-        raise EgressError(f"unknown model request field(s) {', '.join(map(str, unknown))}",
+        raise EgressError(f"unknown model request field(s) {', '.join(map(str, unknown))[:100]}",
                           "known: training_data, holdout_data, target")
     return out
 
 
-def copy_model_data(workspace: Path, spec: dict[str, str], folder: Path, max_bytes: int) -> ModelData:
-    """Open the two data files in ``workspace`` and copy them into ``folder``, hashed."""
+def read_model_data(workspace: Path, spec: dict[str, str], max_bytes: int) -> ModelData:
+    """Open the two data files ``spec`` names in ``workspace`` and read them, hashed."""
     files = []
-    for field in ("training_data", "holdout_data"):
-        requested = spec[field]
+    for role in ("training_data", "holdout_data"):
+        requested = spec[role]
         kind = file_type(Path(requested))
         if kind not in DATA_TYPES:
-            raise EgressError(f"{field} {requested}: a .{kind or '(no extension)'} file is not training data",
+            raise EgressError(f"{role} {requested}: a .{kind or '(no extension)'} file is not training data",
                               "save the rows as CSV or Parquet")
         with open_submission(workspace, requested, max_bytes) as opened:
-            copy = folder / f"{field}.{kind}"
-            files.append(DataFile(opened.relative, _copy(opened.fd, copy), copy))
+            data = _read(opened.fd)
+        files.append(DataFile(opened.relative, hashlib.sha256(data).hexdigest(), kind, data))
     return ModelData(files[0], files[1], spec["target"])
 
 
-def _copy(fd: int, dest: Path) -> str:
-    digest = hashlib.sha256()
-    with open(dest, "wb") as out:
-        offset = 0
-        while chunk := os.pread(fd, 1 << 20, offset):
-            digest.update(chunk)
-            out.write(chunk)
-            offset += len(chunk)
-    return digest.hexdigest()
+def _read(fd: int) -> bytes:
+    chunks, offset = [], 0
+    while chunk := os.pread(fd, 1 << 20, offset):
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks)

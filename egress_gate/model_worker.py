@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .check_worker import Budget, _limit_self, _looks_like_memory, _worker_env
 from .findings import Finding, Outcome
-from .model_request import ModelData
+from .model_request import DataFile, ModelData
 from .policy import Policy
 from .tables import file_type
 
@@ -68,8 +68,14 @@ def write_job(job: Path, path: Path, data: ModelData, policy: Policy, budget: Bu
         "model": str(path.absolute()), "kind": file_type(path), "target": data.target,
         "policy": {"version": policy.version, **policy.values()},
         "budget": {"seconds": budget.seconds, "memory_bytes": budget.memory_bytes},
-        "data": {role: {"name": f.name, "sha256": f.sha256, "type": file_type(f.copy), "path": str(f.copy.absolute())}
+        "data": {role: {"name": f.name, "sha256": f.sha256, "type": f.type, "path": str(_written(job, role, f))}
                  for role, f in (("training", data.training), ("holdout", data.holdout))}}))
+
+
+def _written(job: Path, role: str, f: DataFile) -> Path:
+    path = job / f"{role}.{f.type}"
+    path.write_bytes(f.data)
+    return path
 
 
 def _kill_group(process: subprocess.Popen) -> None:

@@ -158,8 +158,11 @@ def get_request(session: Session, request_id: int, lock: bool = False) -> Egress
 
 def submit(session: Session, project: str, requester: str, justification: str, files: Iterable[HeldFile],
            policy_version: str = DEFAULT_POLICY.version, resubmits: EgressRequest | None = None,
-           kind: RequestKind = RequestKind.files) -> EgressRequest:
-    """Hold ``files`` (already snapshotted by the caller) for review, as a new request in ``submitted``."""
+           kind: RequestKind = RequestKind.files, model_data: Mapping[str, Any] | None = None) -> EgressRequest:
+    """Hold ``files`` (already snapshotted by the caller) for review, as a new request in ``submitted``.
+
+    ``model_data`` (kind ``model``): the training and held-out rows' names and hashes, and the target
+    column, recorded in the submission's audit event."""
     slug = project
     permissions.check_user_can_submit(session, requester, slug)
     project_row = session.scalar(select(Project).where(Project.slug == slug))
@@ -186,7 +189,7 @@ def submit(session: Session, project: str, requester: str, justification: str, f
     record(session, requester, f"egress.{Action.submit}", slug, request=request.id, to=INITIAL, kind=kind,
            justification=justification, policy_version=policy_version, stewards_required=stewards_required,
            files=[{"name": f.name, "sha256": f.sha256, "size": f.size} for f in held],
-           **({"resubmits": resubmits.id} if resubmits else {}))
+           **({"resubmits": resubmits.id} if resubmits else {}), **({"model_data": dict(model_data)} if model_data else {}))
     return request
 
 

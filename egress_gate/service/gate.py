@@ -48,7 +48,7 @@ from ..checks.files import refuse_type
 from ..context import CheckContext, load_declared, load_pseudonyms
 from ..errors import EgressError
 from ..model_loading import MODEL_TYPES
-from ..model_request import copy_model_data, parse_spec
+from ..model_request import parse_spec, read_model_data
 from ..model_worker import check_model_in_worker
 from ..models import EgressRelease, EgressRequest, RequestKind, RequestState
 from ..policy import DEFAULT_POLICY, Policy
@@ -240,23 +240,23 @@ class Gate:
                 record(session, username, "egress.refused", slug, paths=paths[:MAX_FILES], reason=str(exc))
             raise
         held = []
-        with self.scratch() as data_folder:
-            data = self._model_data(username, slug, model_spec, context, data_folder, policy) if model_spec else None
-            for name, sha, size in snapshots:
-                with self.scratch() as folder:
-                    copy = self.quarantine.export(sha, folder / name)
-                    with self._workers:
-                        findings = (check_model_in_worker(copy, data, policy, self.budget, folder) if data
-                                    else check_in_worker(copy, policy, context, self.budget, folder))
-                held.append(workflow.HeldFile(name=name, sha256=sha, size=size, findings=findings))
+        data = self._model_data(username, slug, model_spec, context, policy) if model_spec else None
+        for name, sha, size in snapshots:
+            with self.scratch() as folder:
+                copy = self.quarantine.export(sha, folder / name)
+                with self._workers:
+                    findings = (check_model_in_worker(copy, data, policy, self.budget, folder) if data
+                                else check_in_worker(copy, policy, context, self.budget, folder))
+            held.append(workflow.HeldFile(name=name, sha256=sha, size=size, findings=findings))
         with self.session() as session:
-            return workflow.submit(session, slug, username, justification, held, policy.version, kind=request_kind)
+            return workflow.submit(session, slug, username, justification, held, policy.version, kind=request_kind,
+                                   model_data=data.record() if data else None)
 
-    def _model_data(self, username: str, slug: str, spec: dict, context: CheckContext, folder: Path, policy: Policy):
-        """The training and held-out rows a model request names, copied for its worker (refusals audited)."""
+    def _model_data(self, username: str, slug: str, spec: dict, context: CheckContext, policy: Policy):
+        """The training and held-out rows a model request names, read for its worker (refusals audited)."""
         try:
             free_text.check_free_text("name", spec["target"], context)  # a column name is text the enclave sends
-            return copy_model_data(self.config.workspace(slug), spec, folder, policy.max_size_bytes)
+            return read_model_data(self.config.workspace(slug), spec, policy.max_size_bytes)
         except EgressError as exc:
             with self.session() as session:
                 record(session, username, "egress.refused", slug, paths=[spec["training_data"], spec["holdout_data"]],

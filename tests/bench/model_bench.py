@@ -55,8 +55,8 @@ from egress_gate.model_request import DataFile, ModelData
 from egress_gate.model_worker import check_model_in_worker
 from egress_gate.policy import DEFAULT_POLICY
 folder = Path(sys.argv[1])
-data = ModelData(DataFile("train.parquet", "0" * 64, folder / "train.parquet"),
-                 DataFile("holdout.parquet", "0" * 64, folder / "holdout.parquet"), "event")
+data = ModelData(*(DataFile(f"{role}.parquet", "0" * 64, "parquet", (folder / f"{role}.parquet").read_bytes())
+                   for role in ("train", "holdout")), "event")
 t0 = time.perf_counter()
 findings = check_model_in_worker(folder / "risk.joblib", data, DEFAULT_POLICY, Budget(), folder)
 seconds = time.perf_counter() - t0

@@ -80,6 +80,14 @@ def test_a_regularised_forest_is_accepted_with_its_attack_report_before_the_stew
     assert report["training_data"]["name"] == "models/train.parquet" and report["training_data"]["rows"] == 400
     assert len(report["training_data"]["sha256"]) == 64 and report["target"] == "event"
 
+    with gate_server.gate.session() as session:  # the audit log names the rows the model was attacked with
+        from sqlalchemy import select
+
+        from enclave.models import AuditEvent
+        event = session.scalars(select(AuditEvent).where(AuditEvent.action == "egress.submit")).all()[-1]
+        assert event.details["model_data"]["training_data"] == {"name": "models/train.parquet",
+                                                                "sha256": report["training_data"]["sha256"]}
+
     page = gate_server.page("sven", f"requests/{response.json()['id']}")  # a steward outside the project
     assert page.status_code == 200
     before_findings = page.text[: page.text.index('<table class="findings">')]
@@ -372,7 +380,7 @@ def test_a_worker_that_cannot_enter_its_sandbox_loads_nothing(tmp_path, listener
     marker = tmp_path / "pwned"
     (tmp_path / "evil.pkl").write_bytes(evil_pickle(marker, listener.port))
     table(20, 1, 1.0).to_csv(tmp_path / "rows.csv", index=False)
-    rows = DataFile("rows.csv", "0" * 64, tmp_path / "rows.csv")
+    rows = DataFile("rows.csv", "0" * 64, "csv", (tmp_path / "rows.csv").read_bytes())
     write_job(tmp_path, tmp_path / "evil.pkl", ModelData(rows, rows, "event"), DEFAULT_POLICY, Budget())
     run = subprocess.run([sys.executable, "-c", NO_NAMESPACES, str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
