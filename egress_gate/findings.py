@@ -44,6 +44,7 @@ class Finding:
     cell_count: int = 0  # how many cells were concerned; `cells` lists at most policy.max_cells_listed
     part: str | None = None  # sheet of a workbook, output of an ACRO results file
     row_count: int | None = None  # how many rows those cells are on (None: not a finding about cells of rows)
+    report: dict | None = None  # a model's attack report: {"rows": [{attack, metric, value, threshold, result}], ...}
 
     def to_dict(self) -> dict:
         return {
@@ -51,6 +52,7 @@ class Finding:
             "cells": [c.to_dict() for c in self.cells], "cell_count": self.cell_count,
             "part": self.part, "policy": self.policy,
             **({"row_count": self.row_count} if self.row_count is not None else {}),
+            **({"report": self.report} if self.report is not None else {}),
         }
 
 

@@ -2,7 +2,7 @@
 
 They share the registry's database and :class:`enclave.models.Base` (one schema, one Alembic
 history: ``enclave/migrations/versions/0003_egress.py``, ``0004_egress_overrides.py``,
-``0006_package_requests.py``, ``0011_egress_provenance.py``), but live here because ``enclave`` knows
+``0006_package_requests.py``, ``0011_egress_provenance.py``, ``0012_model_requests.py``), but live here because ``enclave`` knows
 nothing of the gate. Import this module before comparing ``Base.metadata`` with the database.
 
 States change only through :mod:`egress_gate.workflow`, which writes the audit event in the same
@@ -51,10 +51,13 @@ STATE_WORDS = {  # the one place a state's name in words is written
 
 class RequestKind(StrEnum):
     """What a request carries: output files, or code (a patch of the project's repository,
-    made by ``enclave-export code``), checked for embedded data like any text."""
+    made by ``enclave-export code``), checked for embedded data like any text, or trained models
+    (scikit-learn, Keras), attacked against the training data the researcher names
+    (:mod:`egress_gate.model_worker`)."""
 
     files = "files"
     code = "code"
+    model = "model"
 
 
 class Vote(StrEnum):

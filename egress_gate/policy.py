@@ -32,6 +32,12 @@ class Policy:
     allowed_types: tuple[str, ...] = ALL_TYPES
     row_level_min_rows: int = 100  # a table of fewer rows is never called row-level
     max_cells_listed: int = 100  # a finding lists at most this many cells (and counts them all)
+    # A model (request kind "model") is refused when the worst-case membership-inference attack tells the
+    # rows it was trained on from held-out rows with an AUC above this (0.5: guessing; a project's manifest
+    # may set egress.model_attack_auc). 0.65: an overfitted 1-NN or unpruned tree scores 0.6-0.7 on small
+    # tables, a regularised forest about 0.5.
+    model_attack_auc: float = 0.65
+    model_attack_reps: int = 10  # repetitions of that attack (each trains an attack model on a new split)
 
     def with_overrides(self, overrides: dict | None = None, **more) -> "Policy":
         """This policy with a project's `overrides` applied; the version says it was overridden."""

@@ -26,6 +26,8 @@ ALIASES = {"jpeg": "jpg", "jpe": "jpg", "markdown": "md", "tab": "tsv"}
 MAGIC = {
     "parquet": (b"PAR1",),
     "xlsx": (b"PK\x03\x04",),
+    "keras": (b"PK\x03\x04",),  # model files (request kind "model"): zip containers read by their own loaders
+    "skops": (b"PK\x03\x04",),
     "png": (b"\x89PNG\r\n\x1a\n",),
     "jpg": (b"\xff\xd8\xff",),
     "pdf": (b"%PDF-",),

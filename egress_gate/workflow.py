@@ -25,7 +25,10 @@ who approves it must record an *override* for every failing finding — naming i
 part) and giving a reason — in the same call as their vote (:func:`failing_findings`); a vote
 that does not is refused. The overrides are in the vote's audit event, and the release checks
 again that the required number of approving stewards each overrode every failing finding. The
-other way out is the researcher's: a resubmission with the problem fixed.
+other way out is the researcher's: a resubmission with the problem fixed. Some failing findings
+take no override at all (:data:`NEVER_OVERRIDDEN`: a model refused by its membership-inference
+attack, a model file naming code to run, a model the gate could not attack): such a request can
+only be rejected or sent back.
 
 Resubmission: a request in ``changes_requested`` is answered by a *new* request
 (:func:`resubmit`), linked to the old one by ``resubmits_id``, with its own snapshot and its own
@@ -63,6 +66,9 @@ from .tables import file_type
 
 # Failing checks the anonymised version fixes by construction (suppression, then secondary suppression).
 ANONYMISER_RESOLVES = frozenset({"small_counts"})
+# Failing findings no override answers: a model that tells its training rows apart, a model file naming code to
+# run, a model the gate could not attack here (no sandbox, no sacroml): a steward cannot check a model by eye.
+NEVER_OVERRIDDEN = frozenset({"model_attacks", "model_file", "sandbox", "model_tools"})
 
 
 class Action(StrEnum):
@@ -175,8 +181,12 @@ def get_request(session: Session, request_id: int, lock: bool = False) -> Egress
 
 def submit(session: Session, project: str, requester: str, justification: str, files: Iterable[HeldFile],
            policy_version: str = DEFAULT_POLICY.version, resubmits: EgressRequest | None = None,
-           kind: RequestKind = RequestKind.files, answer: str | None = None) -> EgressRequest:
-    """Hold ``files`` (already snapshotted by the caller) for review, as a new request in ``submitted``."""
+           kind: RequestKind = RequestKind.files, answer: str | None = None,
+           model_data: Mapping[str, Any] | None = None) -> EgressRequest:
+    """Hold ``files`` (already snapshotted by the caller) for review, as a new request in ``submitted``.
+
+    ``model_data`` (kind ``model``): the training and held-out rows' names and hashes, and the target
+    column, recorded in the submission's audit event."""
     slug = project
     permissions.check_user_can_submit(session, requester, slug)
     project_row = session.scalar(select(Project).where(Project.slug == slug))
@@ -203,7 +213,8 @@ def submit(session: Session, project: str, requester: str, justification: str, f
     record(session, requester, f"egress.{Action.submit}", slug, request=request.id, to=INITIAL, kind=kind,
            justification=justification, policy_version=policy_version, stewards_required=stewards_required,
            files=[{"name": f.name, "sha256": f.sha256, "size": f.size, "provenance": f.provenance} for f in held],
-           **({"resubmits": resubmits.id, "answer": request.answer} if resubmits else {}))
+           **({"resubmits": resubmits.id, "answer": request.answer} if resubmits else {}),
+           **({"model_data": dict(model_data)} if model_data else {}))
     return request
 
 
@@ -224,7 +235,7 @@ def _check_files(files: Sequence[HeldFile]) -> list[HeldFile]:
 
 def resubmit(session: Session, request_id: int, requester: str, justification: str,
              files: Iterable[HeldFile], policy_version: str = DEFAULT_POLICY.version,
-             answer: str | None = None) -> EgressRequest:
+             answer: str | None = None, model_data: Mapping[str, Any] | None = None) -> EgressRequest:
     """Answer a ``changes_requested`` request with a new one, linked to it; the old one is left as it was."""
     old = get_request(session, request_id, lock=True)
     permissions.check_user_can_withdraw(session, requester, old)
@@ -235,7 +246,7 @@ def resubmit(session: Session, request_id: int, requester: str, justification: s
         raise WorkflowError(f"a resubmission of egress request {old.id} needs an answer to the stewards' comments",
                             "say what you changed and why, in reply to each comment")
     new = submit(session, old.project_slug, requester, justification, files, policy_version, resubmits=old,
-                 kind=old.kind, answer=answer)
+                 kind=old.kind, answer=answer, model_data=model_data)
     _transition(session, old, Action.resubmit, requester, new_request=new.id)
     return new
 
@@ -306,6 +317,10 @@ def _check_overrides(request: EgressRequest, vote: Vote, overrides: Mapping[str,
     if vote is not Vote.approve:
         return [{"finding": k, "reason": r} for k, r in given.items()]
     failing = failing_findings(request, anonymised)
+    absolute = [k for k, x in failing.items() if x.get("check") in NEVER_OVERRIDDEN]
+    if absolute:
+        raise WorkflowError(f"egress request {request.id} is refused by {', '.join(absolute)}: no approval can release it",
+                            "reject it or request changes (e.g. a model retrained with more regularisation)")
     missing = [k for k in failing if k not in given]
     if missing:
         raise WorkflowError(f"egress request {request.id} has failing finding(s) {', '.join(missing)}: an approval "
@@ -317,7 +332,10 @@ def _check_overrides(request: EgressRequest, vote: Vote, overrides: Mapping[str,
 
 def overridden_by_all(request: EgressRequest) -> bool:
     """Whether enough approving stewards each overrode every failing finding (true when none fails)."""
-    failing = set(failing_findings(request, release_anonymised(request)))
+    failing_now = failing_findings(request, release_anonymised(request))
+    if any(x.get("check") in NEVER_OVERRIDDEN for x in failing_now.values()):
+        return False
+    failing = set(failing_now)
     if not failing:
         return True
     covering = [d for d in request.decisions if d.vote is Vote.approve

@@ -24,6 +24,8 @@ One file per project, ``<projects_dir>/<slug>.toml``::
     [egress]
     small_cell_threshold = 10
     stewards_required = 2
+    model_attack_auc = 0.65                   # optional: a model whose membership-inference attack AUC is
+                                              # above this is refused (default: egress_gate.policy.Policy)
 
     [resources]                               # per container
     mem_limit = "2G"
@@ -91,7 +93,7 @@ TOP_LEVEL = {"slug", "title", "purpose", "principal_investigator", "members", "a
 SECTIONS = {  # the fields of each table; a misspelt one must not silently fall back to a default
     "approvals": {"committee_reference", "committee_date", "cnil_reference", "cnil_date", "expires_on"},
     "data": {"tables", "columns", "where", "key_version"},
-    "egress": {"small_cell_threshold", "stewards_required"},
+    "egress": {"small_cell_threshold", "stewards_required", "model_attack_auc"},
     "resources": {"mem_limit", "cpu_limit", "pids_limit", "workspace_quota", "output_message_cap",
                   "output_budget_per_hour", "output_budget_per_day", "image"},
     "extraction": {"engine", "workers", "address"},
@@ -335,7 +337,14 @@ def _egress(r: _Reader) -> EgressPolicy:
         raise r.error("egress.small_cell_threshold", f"{threshold} is below 1", "use the smallest count that may be released, e.g. 10")
     if stewards < 1:
         raise r.error("egress.stewards_required", f"{stewards} is below 1", "at least one steward reviews every output")
-    return {"small_cell_threshold": threshold, "stewards_required": stewards}
+    policy: EgressPolicy = {"small_cell_threshold": threshold, "stewards_required": stewards}
+    auc = r.get("egress.model_attack_auc", (int, float), None)
+    if auc is not None:
+        if isinstance(auc, bool) or not 0.5 <= auc <= 1:
+            raise r.error("egress.model_attack_auc", f"{auc} is not between 0.5 and 1",
+                          "an attack AUC of 0.5 is guessing; the gate's default is 0.65")
+        policy["model_attack_auc"] = float(auc)
+    return policy
 
 
 def _resources(r: _Reader) -> Resources:

@@ -112,9 +112,10 @@ class DataRequest(TypedDict):
     key_version: int
 
 
-class EgressPolicy(TypedDict):
+class EgressPolicy(TypedDict, total=False):
     small_cell_threshold: int
     stewards_required: int
+    model_attack_auc: float  # optional: see egress_gate.policy.Policy.model_attack_auc for its default
 
 
 class Resources(TypedDict, total=False):

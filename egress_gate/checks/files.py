@@ -25,6 +25,9 @@ def check_type(path: Path, policy: Policy) -> list[Finding]:
     return [passed("file_type", f"{path.name}: .{kind} is an allowed type", policy)]
 
 
+ZIP_TYPES = ("xlsx", "keras", "skops")  # types that are zip containers by definition (a model's: kind "model" only)
+
+
 def refuse_type(requested: str, name: str, head: bytes, policy: Policy) -> None:
     """Refuse, at submission, a file whose type may not leave or whose first bytes belie its name."""
     kind = file_type(Path(name))
@@ -33,7 +36,7 @@ def refuse_type(requested: str, name: str, head: bytes, policy: Policy) -> None:
                           f"{', '.join(policy.allowed_types)}); nothing was submitted",
                           "export the result as one of the allowed types; archives: submit each file on its own")
     archive = next((what for magic, what in ARCHIVE_MAGIC.items() if head.startswith(magic)), None)
-    if not head_matches_type(head, kind) or (archive and kind != "xlsx"):
+    if not head_matches_type(head, kind) or (archive and kind not in ZIP_TYPES):
         raise EgressError(f"{requested}: the content is {archive or 'not ' + kind.upper()} although the name says "
                           f".{kind}; nothing was submitted", "export the file again under its real type")
 

@@ -53,6 +53,9 @@ from ..check_worker import Budget, check_in_worker
 from ..checks.files import refuse_type
 from ..context import CheckContext, load_declared, load_pseudonyms
 from ..errors import EgressError
+from ..model_loading import MODEL_TYPES
+from ..model_request import parse_spec, read_model_data
+from ..model_worker import check_model_in_worker
 from ..models import EgressRelease, EgressRequest, RequestKind, RequestState
 from ..policy import DEFAULT_POLICY, Policy
 from ..quarantine import Quarantine
@@ -122,7 +125,9 @@ class Gate:
 
     def policy_for(self, project: Project) -> Policy:
         threshold = int((project.egress_policy or {}).get("small_cell_threshold", DEFAULT_POLICY.threshold))
-        return DEFAULT_POLICY if threshold == DEFAULT_POLICY.threshold else DEFAULT_POLICY.with_overrides(threshold=threshold)
+        policy = DEFAULT_POLICY if threshold == DEFAULT_POLICY.threshold else DEFAULT_POLICY.with_overrides(threshold=threshold)
+        auc = (project.egress_policy or {}).get("model_attack_auc")
+        return policy if auc is None or auc == policy.model_attack_auc else policy.with_overrides(model_attack_auc=float(auc))
 
     def policy_for_slug(self, slug: str) -> Policy:
         with self.session() as session:
@@ -186,7 +191,8 @@ class Gate:
 
     def submit(self, username: str, slug: str, paths: list[str], justification: str, kind: str = "files",
                sources: dict[str, str] | None = None, contexts: dict[str, dict] | None = None,
-               resubmits: int | None = None, answer: str | None = None) -> EgressRequest:
+               resubmits: int | None = None, answer: str | None = None,
+               model: dict | None = None) -> EgressRequest:
         """Snapshot the files, check them in budgeted workers, then record the request.
 
         No database transaction is open while files are read or checked: the registry is read
@@ -197,6 +203,11 @@ class Gate:
         ``kind`` "code": the files are patches of the project's repository (``enclave-export code``):
         only .patch and .diff files, read as text for pseudonyms, NIRs, e-mail addresses and long
         numeric literals (:func:`egress_gate.checks.code.check_code`).
+
+        ``kind`` "model": the files are trained models (:data:`~egress_gate.model_loading.MODEL_TYPES`);
+        ``model`` names the training rows, held-out rows and target column in the workspace
+        (:mod:`egress_gate.model_request`); each model is loaded and attacked in a sandboxed worker
+        (:func:`~egress_gate.model_worker.check_model_in_worker`).
 
         The justification and the paths are free text an enclave sends: each is bounded and the
         justification is checked like a text file (:mod:`egress_gate.free_text`); a failing one
@@ -209,7 +220,8 @@ class Gate:
         try:
             request_kind = RequestKind(kind or "files")
         except ValueError:
-            raise EgressError(f"unknown request kind {kind!r}", "use files (outputs) or code (enclave-export code)") from None
+            raise EgressError(f"unknown request kind {kind!r}", "use files (outputs), code (enclave-export code) or model") from None
+        model_spec = parse_spec(model) if request_kind is RequestKind.model else None
         if not isinstance(slug, str) or not slug:
             raise EgressError("the request names no project", "pass the project's slug")
         if not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths):
@@ -240,6 +252,8 @@ class Gate:
             releases = self.released_paths(session, slug)
         if request_kind is RequestKind.code:
             policy = policy.with_overrides(allowed_types=CODE_TYPES)
+        if request_kind is RequestKind.model:
+            policy = policy.with_overrides(allowed_types=MODEL_TYPES)
         context = CheckContext(pseudonyms=self.pseudonyms(slug), releases=releases, project=slug,
                                declared=self.declared(slug))
         try:
@@ -253,11 +267,13 @@ class Gate:
                 record(session, username, "egress.refused", slug, paths=paths[:MAX_FILES], reason=str(exc))
             raise
         held = []
+        data = self._model_data(username, slug, model_spec, context, policy) if model_spec else None
         for path, origin, (name, sha, size, _) in zip(paths, origins, snapshots):
             with self.scratch() as folder:
                 copy = self.quarantine.export(sha, folder / name)
                 with self._workers:
-                    findings = check_in_worker(copy, policy, context, self.budget, folder)
+                    findings = (check_model_in_worker(copy, data, policy, self.budget, folder) if data
+                                else check_in_worker(copy, policy, context, self.budget, folder))
             given = {k: str(v).strip() for k, v in (contexts.get(path) or {}).items() if str(v).strip()}
             held.append(workflow.HeldFile(name=name, sha256=sha, size=size, findings=findings, provenance=origin,
                                           context=given or None))
@@ -266,8 +282,21 @@ class Gate:
                 if workflow.get_request(session, int(resubmits)).project_slug != slug:  # files come from slug's workspace
                     raise EgressError(f"egress request {resubmits} is not of project {slug}",
                                       "resubmit a request from its own project's workspace")
-                return workflow.resubmit(session, int(resubmits), username, justification, held, policy.version, answer)
-            return workflow.submit(session, slug, username, justification, held, policy.version, kind=request_kind)
+                return workflow.resubmit(session, int(resubmits), username, justification, held, policy.version, answer,
+                                         model_data=data.record() if data else None)
+            return workflow.submit(session, slug, username, justification, held, policy.version, kind=request_kind,
+                                   model_data=data.record() if data else None)
+
+    def _model_data(self, username: str, slug: str, spec: dict, context: CheckContext, policy: Policy):
+        """The training and held-out rows a model request names, read for its worker (refusals audited)."""
+        try:
+            free_text.check_free_text("name", spec["target"], context)  # a column name is text the enclave sends
+            return read_model_data(self.config.workspace(slug), spec, policy.max_size_bytes)
+        except EgressError as exc:
+            with self.session() as session:
+                record(session, username, "egress.refused", slug, paths=[spec["training_data"], spec["holdout_data"]],
+                       reason=str(exc))
+            raise
 
     def update_file(self, username: str, request_id: int, path: str, source: str | None = None,
                     project: str | None = None) -> list:

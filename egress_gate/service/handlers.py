@@ -152,12 +152,15 @@ class MyRequestsHandler(BaseHandler):
         context = {k: self.get_argument(f"context_{k}", "").strip() for k in CONTEXT_FIELDS}
         source = self.get_argument("source", "").strip()
         resubmits = self.get_argument("resubmits", "")
+        kind = self.get_argument("kind", "files")
+        model = ({field: self.get_argument(field, "") for field in ("training_data", "holdout_data", "target")}
+                 if kind == "model" else None)  # the model form (_model_form.html)
         request = await in_thread(self.gate.submit, self.username, self.get_argument("project", ""),
-                                  paths, self.get_argument("justification", ""),
+                                  paths, self.get_argument("justification", ""), kind,
                                   sources={p: source for p in paths} if source else None,
                                   contexts={p: context for p in paths} if any(context.values()) else None,
                                   resubmits=int(resubmits) if resubmits.isdigit() else None,
-                                  answer=self.get_argument("answer", None))
+                                  answer=self.get_argument("answer", None), model=model)
         self.redirect(self.url(f"requests/{request.id}"))
 
 
@@ -369,7 +372,7 @@ class ApiRequestsHandler(ApiHandler):
         request = await in_thread(self.gate.submit, self.username, self.bound_project(body.get("project")), body.get("paths"),
                                   body.get("justification") or "", str(body.get("kind") or "files"),
                                   sources=body.get("sources"), contexts=body.get("contexts"), resubmits=resubmits,
-                                  answer=body.get("answer"))
+                                  answer=body.get("answer"), model=body.get("model"))
         self.write_json({"id": request.id, "kind": str(request.kind), "state": str(request.state), "state_words": request.state.words,
                          "url": (self.settings["config"].public_url or "") + self.url(f"requests/{request.id}"),
                          "files": [{"name": f.name, "sha256": f.sha256, "size": f.size, "findings": f.findings}
