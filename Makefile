@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 host:  ## install and start what the enclave needs on this host (Docker engine, proxy; PostgreSQL and Chromium for tests)
-	@bash scripts/prepare_host.sh python docker postgres proxy images browser
+	@bash scripts/prepare_host.sh python docker postgres proxy images browser scanner
 
 images: $(STAMP) host  ## build the notebook images offline: slim and stack (debootstrap base; IMAGES=slim, JULIA_TARBALL=..., BASE_IMAGE=...)
 	@bash scripts/build_images.sh

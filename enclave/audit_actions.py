@@ -78,6 +78,14 @@ class AuditAction(StrEnum):
     package_approve = "package.approve"
     package_refuse = "package.refuse"
     code_push = "code.push"
+    # the import airlock (airlock.workflow.Action): data brought into a project, scanned and reviewed
+    import_create = "import.create"
+    import_add_file = "import.add_file"
+    import_submit = "import.submit"
+    import_scan = "import.scan"  # details: the outcome per file (blocked or scanned)
+    import_vote = "import.vote"
+    import_approve = "import.approve"  # the files published read-only at ~/imports (names, hashes)
+    import_reject = "import.reject"
     tools_refused = "tools.refused"  # a call at the tools' enclave port refused (not an enclave server, wrong project)
     # the front office (portal.workflow.Action, then what is not a transition)
     access_request_create = "access_request.create"

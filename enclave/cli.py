@@ -11,6 +11,7 @@ from sqlalchemy.exc import OperationalError
 from enclave.cli_audit import attach as attach_audit_commands
 from enclave.cli_auth import attach as attach_auth_commands
 from enclave.cli_catalog import DIALECT_HELP, catalog as catalog_group
+from enclave.cli_imports import import_group
 from enclave.cli_k8s import k8s as k8s_group
 from enclave.cli_packages import packages_group
 from enclave.cli_provision import COMMANDS as PROVISION_COMMANDS, PROJECT_COMMANDS
@@ -153,6 +154,7 @@ attach_audit_commands(main)  # enclave audit export|purge|report|rotate-key
 main.add_command(catalog_group)
 main.add_command(k8s_group)
 main.add_command(packages_group)  # enclave packages list|approve|refuse
+main.add_command(import_group)  # enclave import submit|list|show|approve|reject
 
 
 if __name__ == "__main__":

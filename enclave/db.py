@@ -28,7 +28,7 @@ from enclave.errors import EnclaveError
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # Every module whose tables live in the registry's database: the migrations own them all, and
 # Alembic's autogenerate drops whatever its environment has not imported (the gate's tables too).
-MODEL_MODULES = ("enclave.models", "egress_gate.models", "portal.models", "metering.models")
+MODEL_MODULES = ("enclave.models", "egress_gate.models", "portal.models", "metering.models", "airlock.models")
 # Keys of Session.info, shared with enclave.audit.
 AUDIT_HEAD_KEY = "enclave.audit_head"
 _AFTER_COMMIT_KEY = "enclave.after_commit"

@@ -11,6 +11,8 @@ imports nothing heavier than :mod:`json` (the hub's spawner imports it)::
         code/repository.git  the project's bare git repository (its remote, served by the project tools)
         .code-retired/       the repository of a closed project, out of reach, kept for the record
         wheelhouse/          the wheels of the Python packages ops approved for the project (its index)
+        imports/             approved imports, read-only in containers (~/imports): import-<id>/<file>, IMPORTS.md
+        .import-quarantine/  imports held for scan and review (<id>/<file>), uploads in progress (.staging/)
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ CODE = "code"
 REPOSITORY = "repository.git"
 RETIRED_CODE = ".code-retired"
 WHEELHOUSE = "wheelhouse"
+IMPORTS = "imports"
+IMPORT_QUARANTINE = ".import-quarantine"
 WORKSPACE_MODE = 0o2770  # the project's members share it; set-gid keeps files in the group
 NOTEBOOK_UID, NOTEBOOK_GID = 1000, 100  # the researcher's user in the notebook image (jovyan:users)
 EXTRACT_MANIFEST = "manifest.json"
@@ -46,6 +50,14 @@ def repository_dir(project_dir: Path) -> Path:
 
 def wheelhouse_dir(project_dir: Path) -> Path:
     return project_dir / WHEELHOUSE
+
+
+def imports_dir(project_dir: Path) -> Path:
+    return project_dir / IMPORTS
+
+
+def import_quarantine_dir(project_dir: Path) -> Path:
+    return project_dir / IMPORT_QUARANTINE
 
 
 def read_extract_manifest(extracts: Path) -> dict[str, Any] | None:

@@ -44,6 +44,11 @@ Every component (CLI, provisioning, hub, egress gate) builds one :class:`Setting
 | ``ENCLAVE_METER_STORAGE_INTERVAL`` | ``3600``: seconds between two measurements of a project's storage |
 | ``ENCLAVE_TARIFFS_DIR`` | ``tariffs/`` of this checkout: the versioned tariff files |
 | ``ENCLAVE_BUDGET_WARN_PERCENT`` | ``80``: share of a project's monthly budget at which its team is warned |
+| ``ENCLAVE_CLAMAV_DB`` | ``/var/lib/clamav``: the import airlock's ClamAV signatures (none downloaded; the scan says so) (:mod:`airlock.config`) |
+| ``ENCLAVE_IMPORT_MAX_RATIO`` | ``100``: an imported archive unpacking to more than this many times its size is a bomb |
+| ``ENCLAVE_IMPORT_MAX_UNPACKED_MB`` | ``4096``: an imported archive unpacking to more than this is refused |
+| ``ENCLAVE_IMPORT_SCAN_SECONDS`` | ``900``: wall-clock budget of one imported file's scan |
+| ``ENCLAVE_IMPORT_SCAN_MEMORY_MB`` | ``2048``: address-space budget of one imported file's scan |
 | ``ENCLAVE_BACKEND`` | ``docker``: servers as containers on this host; ``swarm``: as Swarm services (README, "Scaling out") |
 
 The hub's services get only :data:`SERVICE_VARIABLES` (:func:`service_environment`): a new

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install and start what Enclave needs on this host, from the distribution's packages.
-# Idempotent and quick when everything is there. Usage: prepare_host.sh [python] [docker] [postgres] [proxy] [images] [browser]
+# Idempotent and quick when everything is there. Usage: prepare_host.sh [python] [docker] [postgres] [proxy] [images] [browser] [scanner]
 set -euo pipefail
 
 missing=()
@@ -18,7 +18,8 @@ for part in "$@"; do
         proxy)    command -v npm >/dev/null || want nodejs npm ;;
         images)   command -v debootstrap >/dev/null || want debootstrap ;;
         browser)  command -v chromium >/dev/null || want chromium ;;
-        *) echo "prepare_host.sh: unknown part '$part' (python, docker, postgres, proxy, images, browser)" >&2; exit 2 ;;
+        scanner)  command -v clamscan >/dev/null || want clamav ;;  # the import airlock's malware scan (no signatures shipped)
+        *) echo "prepare_host.sh: unknown part '$part' (python, docker, postgres, proxy, images, browser, scanner)" >&2; exit 2 ;;
     esac
 done
 

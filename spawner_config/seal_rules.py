@@ -135,6 +135,45 @@ def judge_contents(body: bytes, limits: Limits) -> None:
         raise Refusal(f"text file over {limits.text_file_cap // KIB} KiB: submit results to the egress gate")
 
 
+AIRLOCK = ("data enters a project only through the import airlock: submit it on the egress gate's "
+           "Imports page (or ask ops: enclave import submit), where it is scanned and reviewed")
+CONTENTS_WRITES = ("PUT", "POST")
+
+
+def check_upload(method: str, route: Route, body: bytes | None, limits: Limits) -> None:
+    """Refuse a browser upload into the project through the contents API; let JupyterLab's saves through.
+
+    Call it with the request's body, before it is forwarded. Both an upload and a save are a PUT
+    of a contents model with ``content``; they are told apart by what only JupyterLab's uploader
+    sends (its file browser, ``FileBrowserModel.upload``):
+
+    - ``"format": "base64"`` — the uploader reads every file but a notebook as base64; the
+      editors save text as ``"text"`` and notebooks as ``"json"``, never base64;
+    - a ``"chunk"`` field — the uploader's large files, in numbered chunks;
+    - a ``"name"`` field — the uploader names the new file in the model; a save does not.
+
+    What remains is a save of a text file or a notebook, held to the sizes the seal lets a
+    browser open (``text_file_cap``, ``notebook_cap``): one cannot save through the editor more
+    than could have been opened in it. A model without ``content`` (a new empty file, a folder,
+    a copy inside the server, a rename) carries nothing from the browser and passes.
+    """
+    if method not in CONTENTS_WRITES or not (route.rest.startswith("api/contents/") or route.rest == "api/contents"):
+        return
+    if not body:
+        return
+    try:
+        model = json.loads(body)
+    except ValueError:
+        raise Refusal("a contents-API write that is not a JSON model") from None
+    if not isinstance(model, dict) or model.get("content") is None:
+        return
+    if model.get("format") == "base64" or "chunk" in model or "name" in model:
+        raise Refusal(f"uploads into the project are refused: {AIRLOCK}")
+    cap = limits.notebook_cap if model.get("type") == "notebook" else limits.text_file_cap
+    if len(body) > cap:
+        raise Refusal(f"a save of over {cap // KIB} KiB from the browser: {AIRLOCK}", 413)
+
+
 GIT_PANEL = "git/"  # jupyterlab-git's API on the server: status, log, diffs, file contents at a commit
 
 

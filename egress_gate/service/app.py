@@ -28,7 +28,7 @@ from enclave.enclave_origin import EnclaveOrigins
 from enclave.web import escaping_templates, persistent_cookie_secret
 
 from ..review_summary import passed_and_other
-from . import handlers as h
+from . import handlers as h, imports
 from .config import GateConfig
 from .gate import Gate
 
@@ -76,6 +76,7 @@ def make_app(config: GateConfig, hub_auth: HubOAuth | None = None, gate: Gate | 
         (p + r"requests/(\d+)/files/([A-Za-z0-9][A-Za-z0-9._-]*)/figure", h.FigureHandler),
         (p + "queue", h.QueueHandler),
         (p + "security", h.SecurityHandler),
+        *imports.routes(p),  # the import airlock's page and upload API (browsers only, never enclaves)
         *api_routes,
     ]
     return web.Application(
