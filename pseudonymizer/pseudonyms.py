@@ -52,8 +52,13 @@ def hash_bytes(key: bytes, domain: str, values: list[bytes]) -> bytes:
     return b"".join(digest[: PSEUDONYM_HEX // 2] for digest in out).hex().encode("ascii")
 
 
-def _hash_chunk(args: tuple[bytes, str, list[bytes]]) -> bytes:
-    return hash_bytes(*args)
+def _hash_chunk(args: tuple[bytes, str, pa.Array]) -> bytes:
+    key, domain, ids = args
+    return hash_bytes(key, domain, _utf8(ids))
+
+
+def _utf8(ids: pa.Array) -> list[bytes]:
+    return ids.cast(pa.binary()).to_pylist()  # UTF-8 bytes, as the HMAC reads them
 
 
 def fixed_width_strings(data, width: int) -> pa.StringArray:
@@ -245,15 +250,14 @@ class Pseudonymizer:
         return offset
 
     def _hash(self, domain: str, ids: pa.Array) -> bytes:
-        values = ids.cast(pa.binary()).to_pylist()  # UTF-8 bytes, as the HMAC reads them
-        self.hashed += len(values)
-        if self._workers < 2 or len(values) < PARALLEL_MIN:
-            data = hash_bytes(self._key, domain, values)
-        else:
-            if self._pool is None:
-                self._start_pool()
-            half = len(values) // self._workers
-            remote = self._pool.submit(_hash_chunk, (self._key, domain, values[:half]))
-            local = hash_bytes(self._key, domain, values[half:])
-            data = remote.result() + local
-        return data
+        self.hashed += len(ids)
+        if self._workers < 2 or len(ids) < PARALLEL_MIN:
+            return hash_bytes(self._key, domain, _utf8(ids))
+        if self._pool is None:
+            self._start_pool()
+        half = len(ids) // self._workers
+        # The other half goes as an Arrow array (pickled as a few buffers, not 100,000s of bytes
+        # objects: the queue's feeder thread spent seconds on those) and is decoded over there.
+        remote = self._pool.submit(_hash_chunk, (self._key, domain, pa.concat_arrays([ids.slice(0, half)])))  # compact: a slice pickles whole buffers
+        local = hash_bytes(self._key, domain, _utf8(ids.slice(half)))
+        return remote.result() + local
