@@ -1,7 +1,7 @@
 """The import airlock's tables: requests, their quarantined files (with scan findings), stewards' votes.
 
 They share the registry's :class:`enclave.models.Base` and Alembic history
-(``enclave/migrations/versions/0011_imports.py``). States change only through
+(``enclave/migrations/versions/0013_imports.py``). States change only through
 :mod:`airlock.workflow`, which writes the audit event in the same transaction.
 """
 
