@@ -30,6 +30,7 @@ nothing half-written.
 
 from __future__ import annotations
 
+import csv
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,8 +165,11 @@ def _write_atomically(table: pa.Table, path: Path) -> None:
         if kind == "parquet":
             pq.write_table(table, tmp)
         else:
-            options = pacsv.WriteOptions(delimiter="\t" if kind == "tsv" else ",")
-            pacsv.write_csv(table, tmp, write_options=options)
+            delimiter = "\t" if kind == "tsv" else ","
+            with open(tmp, "w", newline="", encoding="utf-8") as fh:  # the header as a researcher writes it:
+                csv.writer(fh, delimiter=delimiter, lineterminator="\n").writerow(table.column_names)  # quoted only if needed
+            with open(tmp, "ab") as fh:
+                pacsv.write_csv(table, fh, write_options=pacsv.WriteOptions(delimiter=delimiter, include_header=False))
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)

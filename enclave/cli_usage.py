@@ -87,7 +87,10 @@ def _as_json(usage, bill, rows) -> dict:
 
 def _table(usage, bill, rows) -> None:
     header = ["member", *SHORT.values(), f"cost {bill.tariff.currency}"]
-    body = [[who, *(f"{quantities[k]:.3f}" for k in SHORT), f"{cost}"] for who, quantities, cost in rows]
+    from metering.tariff import RESOURCES
+
+    resource = {r.key: r for r in RESOURCES}
+    body = [[who, *(resource[k].shown(quantities[k]) for k in SHORT), f"{cost}"] for who, quantities, cost in rows]
     body.append(["total", *(f"{line.quantity}" for line in bill.lines), f"{bill.total}"])
     widths = [max(len(str(row[i])) for row in [header, *body]) for i in range(len(header))]
     for n, row in enumerate([header, *body]):

@@ -1,7 +1,7 @@
 """A project's usage over one month, per member and per day, and its price under a tariff.
 
 Quantities are exact decimals computed from the registry's integers (microseconds, milliseconds,
-byte-seconds, bytes); priced lines round the quantity to 3 decimals and the amount to the cent
+byte-seconds, bytes); priced lines round the quantity to 3 decimals (whole units for counts) and the amount to the cent
 (half up), and the total is the sum of the lines' amounts: the invoice can be checked by hand.
 """
 
@@ -25,6 +25,7 @@ from .tariff import RESOURCE_KEYS, RESOURCES, Resource, Tariff
 
 GIB = Decimal(1 << 30)
 QUANTITY = Decimal("0.001")
+WHOLE = Decimal("1")
 CENT = Decimal("0.01")
 PROJECT_WIDE = "(project)"  # the row of what is not one member's: storage, reviews by stewards
 STORAGE = {"workspace": "workspace_gib_days", "extracts": "extract_gib_days"}
@@ -153,7 +154,7 @@ class Bill:
 def price(quantities: dict[str, Decimal], tariff: Tariff, organisation_type: str) -> Bill:
     lines = []
     for resource in RESOURCES:
-        quantity = quantities.get(resource.key, Decimal(0)).quantize(QUANTITY, ROUND_HALF_UP)
+        quantity = quantities.get(resource.key, Decimal(0)).quantize(WHOLE if resource.whole else QUANTITY, ROUND_HALF_UP)
         unit = tariff.price(organisation_type, resource.key)
         lines.append(Line(resource, quantity, unit, (quantity * unit).quantize(CENT, ROUND_HALF_UP)))
     return Bill(tariff, organisation_type, tuple(lines))

@@ -23,6 +23,11 @@ class Resource:
     key: str
     label: str
     unit: str
+    whole: bool = False  # counted in whole units (requests, reviews): shown and priced without decimals
+
+    def shown(self, quantity) -> str:
+        """``quantity`` as people read it: whole units for counts, three decimals otherwise."""
+        return f"{quantity:.0f}" if self.whole else f"{quantity:.3f}"
 
 
 RESOURCES = (
@@ -32,8 +37,8 @@ RESOURCES = (
     Resource("server_hours", "server running time", "hour"),
     Resource("workspace_gib_days", "workspace storage", "GiB-day"),
     Resource("extract_gib_days", "extract storage", "GiB-day"),
-    Resource("egress_requests", "egress requests", "request"),
-    Resource("egress_reviews", "egress reviews", "review"),
+    Resource("egress_requests", "egress requests", "request", whole=True),
+    Resource("egress_reviews", "egress reviews", "review", whole=True),
 )
 RESOURCE_KEYS = tuple(r.key for r in RESOURCES)
 

@@ -65,6 +65,20 @@ def store_document(decisions_dir: Path, data: bytes) -> str:
     return digest
 
 
+def read_document(decisions_dir: Path, digest: str) -> bytes:
+    """The stored decision document of ``digest``, refused if missing or no longer matching its hash."""
+    path = decisions_dir / digest
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise WorkflowError(f"the decision document {digest[:12]}… is missing from {decisions_dir}",
+                            "restore the folder from its backup") from None
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise WorkflowError(f"the decision document {path} no longer matches its recorded sha256",
+                            "restore it from its backup; it was changed on disk")
+    return data
+
+
 def record_decision(session: Session, actor: str, request: AccessRequest, *, granted: bool, number: str,
                     decided_on: date, valid_until: date | None, document: bytes, document_name: str,
                     decisions_dir: Path, projects_dir: Path, catalog: Catalog, slug: str = "") -> Authorisation:

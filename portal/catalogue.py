@@ -166,7 +166,7 @@ def load_catalogue(catalog_path: Path, datasets_path: Path = DEFAULT_DATASETS,
     return Catalogue(
         title=_text(where, "catalogue.title", head.get("title")),
         description=_text(where, "catalogue.description", head.get("description")),
-        homepage=_text(where, "catalogue.homepage", head.get("homepage")),
+        homepage=_optional_text(where, "catalogue.homepage", head.get("homepage")),
         language=_text(where, "catalogue.language", head.get("language")),
         applicable_legislation=_text(where, "catalogue.applicable_legislation", head.get("applicable_legislation")),
         publisher=_ref(where, "catalogue.publisher", head.get("publisher"), agents),
@@ -192,12 +192,17 @@ def _ref(where: str, field: str, key: object, agents: dict[str, Agent]) -> Agent
     return agents[key]  # type: ignore[index]
 
 
+def _optional_text(where: str, key: str, value) -> str:
+    """A text that may be left out ("": the deployment's own address, known only when serving)."""
+    return "" if value is None else _text(where, key, value)
+
+
 def _agent(where: str, key: str, spec: dict) -> Agent:
     trusted = spec.get("trusted_data_holder")
     if not isinstance(trusted, bool):
         raise PortalError(f"{where}: agents.{key}.trusted_data_holder must be true or false", "write it unquoted")
     return Agent(key=key, name=_text(where, f"agents.{key}.name", spec.get("name")),
-                 homepage=_text(where, f"agents.{key}.homepage", spec.get("homepage")),
+                 homepage=_optional_text(where, f"agents.{key}.homepage", spec.get("homepage")),
                  email=_text(where, f"agents.{key}.email", spec.get("email")),
                  publisher_type=_text(where, f"agents.{key}.publisher_type", spec.get("publisher_type")),
                  note=_text(where, f"agents.{key}.note", spec.get("note")), trusted_data_holder=trusted)

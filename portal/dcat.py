@@ -10,6 +10,8 @@ IRIs are under ``base`` (the catalogue's public URL), so a harvester can follow 
 
 from __future__ import annotations
 
+from urllib.parse import urljoin
+
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, RDFS, SKOS, XSD
 
@@ -52,7 +54,7 @@ def catalogue_graph(catalogue: Catalogue, base: str) -> Graph:
     g.add((root, DCTERMS.publisher, _agent(g, base, catalogue.publisher)))
     g.add((root, DCATAP.applicableLegislation, legislation))
     g.add((root, DCTERMS.language, URIRef(catalogue.language)))
-    g.add((root, FOAF.homepage, URIRef(catalogue.homepage)))
+    g.add((root, FOAF.homepage, URIRef(catalogue.homepage or base)))
     purposes = [_purpose(g, base, purpose) for purpose in Purpose]
     contact = _contact(g, base, catalogue.publisher)
     for dataset in catalogue.datasets.values():
@@ -77,7 +79,7 @@ def _agent(g: Graph, base: str, agent: Agent) -> URIRef:
         return node
     g.add((node, RDF.type, FOAF.Agent))
     g.add((node, FOAF.name, Literal(agent.name)))
-    g.add((node, FOAF.homepage, URIRef(agent.homepage)))
+    g.add((node, FOAF.homepage, URIRef(_homepage(base, agent))))
     g.add((node, FOAF.mbox, URIRef(f"mailto:{agent.email}")))
     g.add((node, HEALTHDCATAP.publisherType, URIRef(agent.publisher_type)))
     g.add((node, HEALTHDCATAP.publisherNote, Literal(agent.note, lang="en")))
@@ -85,12 +87,17 @@ def _agent(g: Graph, base: str, agent: Agent) -> URIRef:
     return node
 
 
+def _homepage(base: str, agent: Agent) -> str:
+    """The agent's homepage; one left out in the datasets file is this deployment's (the hub's public root)."""
+    return agent.homepage or urljoin(base, "/")
+
+
 def _contact(g: Graph, base: str, agent: Agent) -> URIRef:
     node = URIRef(f"{base}agents/{agent.key}#contact")
     g.add((node, RDF.type, VCARD.Kind))
     g.add((node, VCARD.fn, Literal(agent.name)))
     g.add((node, VCARD.hasEmail, URIRef(f"mailto:{agent.email}")))
-    g.add((node, VCARD.hasURL, URIRef(agent.homepage)))
+    g.add((node, VCARD.hasURL, URIRef(_homepage(base, agent))))
     return node
 
 

@@ -56,6 +56,15 @@ class NotHardened(Exception):
     """A started server fell short of its hardening (the message lists how); it was removed."""
 
 
+def refused(status: int, message: str) -> web.HTTPError:
+    """An error the hub shows as it is: its page and the spawn progress both say which rule refused
+    (JupyterHub shows a spawner's ``jupyterhub_message``; without it, "Failed to start your server ...
+    contact admin")."""
+    error = web.HTTPError(status, message, reason=message)
+    error.jupyterhub_message = message
+    return error
+
+
 def default_server_token_scopes() -> list[str]:
     """JupyterHub's default for the server's token (the scopes of its built-in ``server`` role)
     plus access to the egress gate, which ``enclave-export`` reaches with that token."""
@@ -147,16 +156,16 @@ class EnclaveSpawner(DockerSpawner):
         try:
             grant = self._grant()
         except SpawnRefused as refusal:
-            raise web.HTTPError(403, str(refusal), reason=str(refusal)) from None
+            raise refused(403, str(refusal)) from None
         try:
             self._configure(grant)
         except EnclaveError as error:  # e.g. a registry row naming an image this platform does not have
-            raise web.HTTPError(500, str(error), reason=str(error)) from None
+            raise refused(500, str(error)) from None
         await self._check_image()
         try:
             await super().start()
         except NotHardened as refusal:
-            raise web.HTTPError(500, str(refusal), reason="server not hardened") from None
+            raise refused(500, f"server not hardened: {refusal}") from None
         # The proxy sends this server's requests to the seal, which finds the container (seal_targets).
         return ("127.0.0.1", self.enclave_settings.seal_port)
 
@@ -168,7 +177,7 @@ class EnclaveSpawner(DockerSpawner):
             message = (f"the notebook image {self.image} of project {self.name} is not on this host ({type(error).__name__}): "
                        "ops build it with `make images` (scripts/build_images.sh)")
             self.log.error(message)
-            raise web.HTTPError(503, message, reason=message) from None
+            raise refused(503, message) from None
 
     async def start_object(self):
         """Start the server, then check it (:meth:`hardening_problems`); refuse it if it falls short."""

@@ -55,6 +55,7 @@ def make_app(config: PortalConfig, hub_auth: HubOAuth | None = None, office: Off
         (p + "requests/new", h.NewRequestHandler),
         (p + f"requests/{n}", h.RequestHandler),
         (p + f"requests/{n}/(submit|withdraw|revise|comment|conflict|opinion|send-back|authorise)", h.ActionHandler),
+        (p + f"requests/{n}/decision-document", h.DecisionDocumentHandler),
         (p + "committee", h.CommitteeHandler),
         (p + "staff", h.StaffHandler),
         (p + "publish", h.PublishHandler),
@@ -63,7 +64,7 @@ def make_app(config: PortalConfig, hub_auth: HubOAuth | None = None, office: Off
         routes, office=office, config=config, hub_auth=hub_auth, jinja=templates(), prefix=p,
         hub_base=os.environ.get("JUPYTERHUB_BASE_URL", "/"),
         cookie_secret=settings.pop("cookie_secret", None) or cookie_secret(config),
-        xsrf_cookies=True, login_url=hub_auth.login_url,
+        xsrf_cookies=True, login_url=hub_auth.login_url, default_handler_class=h.NotFoundHandler,
         **{IDENTITY_PROVIDER_SETTING: identity_provider}, **settings,
     )
 

@@ -55,6 +55,12 @@ class OAuthCallbackHandler(HubOAuthCallbackHandler):
 class BaseHandler(HubOAuthenticated, web.RequestHandler):
     def initialize(self):
         self.hub_auth = self.settings["hub_auth"]
+        self.roles: dict[str, bool] = {}
+
+    async def prepare(self):
+        """The signed-in person's roles, for a navigation that offers only what answers them."""
+        if self.current_user:
+            self.roles = await in_thread(self.office.roles, self.username)
 
     @property
     def office(self):
@@ -93,6 +99,7 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
     def render_page(self, template: str, **values: Any) -> None:
         xsrf = self.xsrf_token
         user = self.current_user and self.current_user["name"]
+        values.setdefault("roles", self.roles)
         page = self.settings["jinja"].get_template(template).render(
             user=user, prefix=self.settings["prefix"], hub_base=self.settings["hub_base"],
             xsrf_token=xsrf.decode() if isinstance(xsrf, bytes) else xsrf, quote=quote,
@@ -104,10 +111,14 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         exc = kwargs.get("exc_info", (None, None))[1]
         message = exc.message if isinstance(exc, Refused) else (
             exc.log_message if isinstance(exc, web.HTTPError) and exc.log_message else self._reason)
+        try:
+            user = self.current_user and self.current_user["name"]
+        except Exception:  # noqa: BLE001 - an error page must render even when identity is what failed
+            user = None
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.finish(self.settings["jinja"].get_template("error.html").render(
             status=status_code, message=message, prefix=self.settings["prefix"], hub_base=self.settings["hub_base"],
-            user=None))
+            user=user, roles=self.roles))
 
     def _handle_request_exception(self, e):
         if isinstance(e, Refused):
@@ -116,12 +127,19 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         super()._handle_request_exception(e)
 
 
+class NotFoundHandler(BaseHandler):
+    """Any path the portal does not serve: a 404 in the portal's own page, with the way back."""
+
+    async def prepare(self):
+        await super().prepare()
+        raise Refused(404, f"there is no page at {self.request.path}")
+
+
 # --- public -------------------------------------------------------------------------------------
 
 class HomeHandler(BaseHandler):
     async def get(self):
-        roles = await in_thread(self.office.roles, self.username) if self.current_user else {}
-        self.render_page("home.html", roles=roles, catalogue=self.office.catalogue)
+        self.render_page("home.html", catalogue=self.office.catalogue)
 
 
 class CatalogueHandler(BaseHandler):
@@ -239,12 +257,38 @@ class RequestHandler(BaseHandler):
         self.redirect(self.url(f"requests/{int(request_id)}"))
 
 
+# The forms whose refusals are shown on the form itself, with what the person typed kept.
+FORMS = {"submit": "request-form", "opinion": "opinion-form", "authorise": "authorise-form"}
+
+
 class ActionHandler(BaseHandler):
     @web.authenticated
     async def post(self, request_id: str, action: str):
-        rid, arg, user = int(request_id), self.get_argument, self.username
+        try:
+            target = await self._act(int(request_id), action)
+        except Refused as refusal:
+            if refusal.status in (400, 409) and action in FORMS:
+                await self._form_error(int(request_id), FORMS[action], refusal.message)
+                return
+            raise
+        self.redirect(self.url(f"requests/{target}"))
+
+    async def _form_error(self, rid: int, form: str, message: str) -> None:
+        info = await in_thread(self.office.view, self.username, rid)
+        request = info["request"]
+        posted = {name: self.get_argument(name) for name in self.request.arguments if name != "_xsrf"}
+        self.set_status(400)
+        self.render_page("request.html", info=info, request=request, criteria=CRITERIA,
+                         editing=info["is_applicant"] and request.state.value == "draft",
+                         chosen=request.data.get("tables", []), form_error={"form": form, "message": message},
+                         posted=posted, **_form_values(self, request))
+
+    async def _act(self, rid: int, action: str) -> int:
+        arg, user = self.get_argument, self.username
         target = rid
         if action == "submit":
+            if "title" in self.request.arguments:  # the draft's form itself: its edits are saved, then submitted
+                await in_thread(self.office.edit, user, rid, RequestForm.read(self))
             await in_thread(self.office.submit, user, rid)
         elif action == "withdraw":
             await in_thread(self.office.withdraw, user, rid, arg("reason", ""))
@@ -267,14 +311,16 @@ class ActionHandler(BaseHandler):
             await in_thread(self.office.send_back, user, rid, arg("reason", ""))
         elif action == "authorise":
             await self._authorise(rid)
-        self.redirect(self.url(f"requests/{target}"))
+        return target
 
     async def _authorise(self, rid: int) -> None:
         arg = self.get_argument
         files = self.request.files.get("document") or []
         if not files:
             raise Refused(400, "attach the authority's decision document")
-        granted = arg("decision", "") == "granted"
+        if arg("decision", "") not in ("granted", "refused"):
+            raise Refused(400, "say whether the authority authorised or refused the request")
+        granted = arg("decision") == "granted"
         try:
             decided_on = date.fromisoformat(arg("decided_on", ""))
             valid_until = date.fromisoformat(arg("valid_until")) if granted else None
@@ -283,6 +329,17 @@ class ActionHandler(BaseHandler):
         await in_thread(self.office.authorise, self.username, rid, granted=granted, number=arg("number", ""),
                         decided_on=decided_on, valid_until=valid_until, document=files[0]["body"],
                         document_name=files[0]["filename"], slug=arg("slug", ""))
+
+
+class DecisionDocumentHandler(BaseHandler):
+    """The authority's decision document as recorded, to whoever may see the request."""
+
+    @web.authenticated
+    async def get(self, request_id: str):
+        name, body = await in_thread(self.office.decision_document, self.username, int(request_id))
+        self.set_header("Content-Type", "application/pdf" if name.lower().endswith(".pdf") else "application/octet-stream")
+        self.set_header("Content-Disposition", f"attachment; filename*=UTF-8''{quote(name)}")
+        self.finish(body)
 
 
 class CommitteeHandler(BaseHandler):

@@ -18,6 +18,7 @@ from .. import authorisation, directory, permissions, workflow
 from ..catalogue import Catalogue, load_catalogue
 from ..config import PortalConfig
 from ..models import AccessRequest, RequestState
+from ..workflow import WorkflowError
 
 
 class Office:
@@ -74,6 +75,17 @@ class Office:
                 "comments": list(request.comments),
                 "authorisation": request.authorisation,
             }
+
+    def decision_document(self, username: str, request_id: int) -> tuple[str, bytes]:
+        """The recorded decision document's name and bytes (checked against its hash), for a viewer of the request."""
+        with self.session() as session:
+            request = workflow.get_request(session, request_id)
+            permissions.check_user_can_view(session, username, request)
+            decision = request.authorisation
+            if decision is None or not decision.document_sha256:
+                raise WorkflowError(f"access request {request_id} has no recorded decision document")
+            name, digest = decision.document_name, decision.document_sha256
+        return name, authorisation.read_document(self.config.decisions_dir, digest)
 
     def edit(self, username: str, request_id: int, fields: dict[str, Any]) -> None:
         with self.session() as session:

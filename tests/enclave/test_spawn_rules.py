@@ -23,6 +23,20 @@ def refused(platform, user: str, project: str) -> str:
     return response.text + platform.hub_log()[-20000:]
 
 
+def test_a_refusal_reaches_the_person_in_its_own_words():
+    """The hub's spawn pages show a spawner's error only through ``jupyterhub_message`` (otherwise
+    "Failed to start your server ... contact admin"): the spawner's refusals carry it."""
+    from jupyterhub.utils import format_exception
+
+    from spawner_config.access import SpawnRefused
+    from spawner_config.spawner import refused as refusal
+
+    words = str(SpawnRefused("you are not a member of project alpha", "ask its principal investigator to add you"))
+    error = refusal(403, words)
+    assert error.status_code == 403 and format_exception(error, only_jupyterhub=True)[0] == words
+    assert format_exception(RuntimeError(words), only_jupyterhub=True)[0] is None  # the control: hidden otherwise
+
+
 def test_non_member_refused(platform):
     text = refused(platform, "eve", slug("alpha"))
     assert f"you are not a member of project {slug('alpha')}" in text

@@ -82,6 +82,8 @@ def test_invoice_totals_equal_the_sum_of_the_lines_under_the_tariff(projects, ki
     assert bill.total == sum(line.amount for line in bill.lines)
     cpu = next(line for line in bill.lines if line.resource.key == "cpu_hours")
     assert cpu.quantity == Decimal("1.222")  # (4321.5 + 77) s of CPU = 1.2218 h, to 3 decimals
+    counts = [line for line in bill.lines if line.resource.whole]
+    assert counts and all(str(line.quantity).isdigit() for line in counts)  # requests, reviews: "3", never "3.000"
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pyshacl
 import pytest
 from rdflib import Graph, URIRef
-from rdflib.namespace import DCAT, RDF
+from rdflib.namespace import DCAT, FOAF, RDF
 
 from enclave.settings import DEFAULT_CATALOG
 from portal.catalogue import load_catalogue
@@ -20,7 +20,7 @@ from portal.dcat import catalogue_graph, to_jsonld, to_turtle
 from portal.errors import PortalError
 from pseudonymizer.synth import generate
 
-BASE = "https://enclave.example.org/services/portal/catalogue/"
+BASE = "https://hdh.test/services/portal/catalogue/"  # a deployment's ENCLAVE_PUBLIC_URL + the portal's prefix
 # The HealthDCAT-AP shapes (DCAT-AP 3 constraints plus the health extension) as shipped by the
 # dh-healthdcat package (installed by `make install`); not copied into this repository.
 SHAPES_PACKAGE, SHAPES_FILE = "dh-healthdcat", "dh_healthdcat/validate/shapes/hdap-validator-sensitivity-shape.ttl"
@@ -71,6 +71,15 @@ def test_the_shapes_catch_a_dataset_missing_a_mandatory_property(catalogue, shap
     graph.remove((URIRef(dataset), URIRef(drop), None))
     conforms, _, violations = _validate(graph, shapes)
     assert not conforms and violations == {(dataset, drop)}
+
+
+def test_the_export_names_this_deployment_as_homepage_and_the_catalogue_calls_nothing_identifying(catalogue):
+    graph = catalogue_graph(catalogue, BASE)
+    assert graph.value(URIRef(BASE), FOAF.homepage) == URIRef(BASE)  # the catalogue's own public page
+    assert graph.value(URIRef(BASE + "agents/platform"), FOAF.homepage) == URIRef("https://hdh.test/")
+    assert graph.value(URIRef(BASE + "agents/cnam"), FOAF.homepage) == URIRef("https://www.assurance-maladie.ameli.fr/")
+    assert not [str(o) for o in graph.objects(None, FOAF.homepage) if "example." in str(o)]  # no placeholder
+    assert not [t.title for t in catalogue.tables.values() if "identifying" in t.title.lower()]
 
 
 def test_the_jsonld_export_is_plain_json_with_a_context(catalogue):

@@ -93,7 +93,7 @@ def file_request(page, platform) -> int:
     page.fill("input[name=period-start]", "2019-01-01")
     page.fill("textarea[name=where]", "IR_BEN_R.BEN_NAI_ANN <= 1955")
     with page.expect_navigation():
-        page.click("#request-form button[type=submit]")
+        page.click("#save")
     request_id = int(re.search(r"/requests/(\d+)$", page.url).group(1))
     shot(page, "portal-2-draft")
     with page.expect_navigation():
@@ -145,6 +145,7 @@ def test_request_to_published_result(front_office, browser, tmp_path):
         context, otto = new_user(browser, platform, OPS)
         contexts.append(context)
         otto.goto(portal(platform) + f"requests/{request_id}")
+        otto.check("#authorise-form input[name=decision][value=granted]")  # nothing that decides is pre-ticked
         otto.fill("#authorise-form input[name=number]", f"DR-{RUN}")
         otto.fill("#authorise-form input[name=decided_on]", date.today().isoformat())
         otto.fill("#authorise-form input[name=valid_until]", (date.today() + timedelta(days=700)).isoformat())

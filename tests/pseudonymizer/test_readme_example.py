@@ -1,6 +1,6 @@
-"""The README's real-export example, run exactly as written, on a `;`-delimited Latin-1 export.
+"""The real-export example of docs/pseudonymizer.md, run exactly as written, on a `;`-delimited Latin-1 export.
 
-The lines are read from README.md (the block after its `real-export example` marker) and run by
+The lines are read from docs/pseudonymizer.md (the block after its `real-export example` marker) and run by
 bash in a folder laid out as the README assumes: the checkout's `.venv` and `pseudonymizer/`, the
 shared data at `../shared`, the export in `export/`.
 """
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.skipif(not SCHEMAS.is_dir(), reason=f"the shared synthe
 
 
 def readme_block() -> str:
-    text = (REPO / "README.md").read_text(encoding="utf-8")
+    text = (REPO / "docs" / "pseudonymizer.md").read_text(encoding="utf-8")
     after = text[text.index(MARKER):]
     start = after.index("```sh\n") + len("```sh\n")
     return after[start:after.index("```", start)]
