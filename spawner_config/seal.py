@@ -9,7 +9,8 @@ container answers, and nothing the path says:
 - every request is bound to a user the hub vouches for (a hub token, or the seal's own session
   cookie from the hub's OAuth flow: :mod:`spawner_config.seal_identity`) and only the server's
   owner passes; a browser without a session is sent through the flow, anything else gets 403;
-- raw file transfers are refused before the container is asked (:mod:`spawner_config.seal_rules`);
+- raw file transfers are refused before the container is asked (:mod:`spawner_config.seal_rules`),
+  and so are uploads from the browser into the project (data enters through the import airlock);
 - contents-API answers carry no extract, no binary and no large file;
 - every payload for the browser passes the member's content guard (the seam:
   :mod:`spawner_config.seal_guard`; the guard: :mod:`spawner_config.seal_content`), which cuts
@@ -67,6 +68,7 @@ from spawner_config.seal_identity import (
     strip_cookie,
 )
 from spawner_config.seal_rules import (
+    CONTENTS_WRITES,
     GIT_PANEL,
     KIB,
     LAB_SETTINGS,
@@ -74,6 +76,8 @@ from spawner_config.seal_rules import (
     Refusal,
     Route,
     check_request,
+    check_upload,
+    is_contents_route,
     judge_contents,
     judge_git_panel,
     looks_binary,
@@ -427,9 +431,25 @@ class Seal:
                 yield chunk
         return bounded()
 
+    async def checked_write(self, request: web.Request, route: Route, headers: dict[str, str], limits: Limits) -> bytes | None:
+        """A contents-API write's body, read whole (bounded) and checked before it is forwarded: an upload
+        from the browser is refused and pointed to the import airlock (:func:`check_upload`), a save passes."""
+        if request.method not in CONTENTS_WRITES or not is_contents_route(route) or not request.can_read_body:
+            return None
+        limit, body = self.settings.seal_max_request, bytearray()
+        async for chunk in request.content.iter_chunked(256 * 1024):
+            body += chunk
+            if len(body) > limit:
+                raise Refusal(f"a request body over {limit // 2**20} MiB", 413)
+        check_upload(request.method, route, bytes(body), limits)
+        headers["Content-Length"] = str(len(body))
+        return bytes(body)
+
     async def http(self, request: web.Request, route: Route, target, limits: Limits) -> web.StreamResponse:
         headers = self.forwarded_headers(request)
-        body = self.request_body(request, headers)
+        body = await self.checked_write(request, route, headers, limits)
+        if body is None:
+            body = self.request_body(request, headers)
         try:
             async with self.session.request(request.method, target.url + request.raw_path, headers=headers, data=body,
                                             allow_redirects=False) as upstream:
@@ -461,7 +481,7 @@ class Seal:
         for key, value in headers:
             if key.lower() == "content-disposition" and "attachment" in value.lower():
                 raise Refusal("downloads are disabled in an enclave")
-        if route.rest.startswith("api/contents/") or route.rest == "api/contents":
+        if is_contents_route(route):
             if request.method == "GET" and status == 200:
                 judge_contents(body, limits)
         if route.rest.startswith(GIT_PANEL):

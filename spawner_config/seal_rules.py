@@ -140,6 +140,11 @@ AIRLOCK = ("data enters a project only through the import airlock: submit it on 
 CONTENTS_WRITES = ("PUT", "POST")
 
 
+def is_contents_route(route: Route) -> bool:
+    """Whether ``route`` is the server's contents API (files and folders of the project)."""
+    return route.rest.startswith("api/contents/") or route.rest == "api/contents"
+
+
 def check_upload(method: str, route: Route, body: bytes | None, limits: Limits) -> None:
     """Refuse a browser upload into the project through the contents API; let JupyterLab's saves through.
 
@@ -157,7 +162,7 @@ def check_upload(method: str, route: Route, body: bytes | None, limits: Limits) 
     than could have been opened in it. A model without ``content`` (a new empty file, a folder,
     a copy inside the server, a rename) carries nothing from the browser and passes.
     """
-    if method not in CONTENTS_WRITES or not (route.rest.startswith("api/contents/") or route.rest == "api/contents"):
+    if method not in CONTENTS_WRITES or not is_contents_route(route):
         return
     if not body:
         return

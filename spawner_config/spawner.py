@@ -11,7 +11,7 @@ Everything about the container comes from the registry and the settings — noth
 - the browser reaches the server only through the seal (:mod:`spawner_config.seal`): the address
   the hub gives the proxy for this server is the seal's, which forwards to the container;
 - the project's extracts read-only at ``~/data``, its shared workspace read-write at ``~/work``,
-  nothing else from the host (no Docker socket, no sources, no keys);
+  its approved imports read-only at ``~/imports`` (:mod:`airlock.publish`), nothing else from the host (no Docker socket, no sources, no keys);
 - the project's notebook image (manifest ``[resources] image``: slim or stack, tags from the settings);
 - non-root (uid 1000), all capabilities dropped, no-new-privileges, the enclave's seccomp profile
   (:mod:`enclave.seccomp`: no ptrace, no process_vm_readv/writev...), jupyter-server non-dumpable
@@ -34,6 +34,7 @@ from jupyterhub.roles import get_default_roles
 from tornado import web
 from traitlets import Any, Int, Unicode, default
 
+from airlock.publish import ensure_imports_dir
 from enclave import lifecycle, networks, seccomp, workspace
 from enclave.audit import record
 from enclave.db import make_engine, session_scope
@@ -78,6 +79,7 @@ class EnclaveSpawner(DockerSpawner):
 
     enclave_settings = Any(help="enclave.settings.Settings; read from the environment when not given.").tag(config=True)
     data_path = Unicode(f"{HOME}/data", help="Where the project's extracts appear (read-only).").tag(config=True)
+    imports_path = Unicode(f"{HOME}/imports", help="Where the project's approved imports appear (read-only).").tag(config=True)
     work_path = Unicode(f"{HOME}/work", help="Where the project's shared workspace appears (read-write).").tag(config=True)
     home_tmpfs_size = Unicode("1g", help="Size of the in-memory home (everything written outside ~/work is lost at stop).").tag(config=True)
     tmp_tmpfs_size = Unicode("1g", help="Size of /tmp.").tag(config=True)
@@ -236,6 +238,7 @@ class EnclaveSpawner(DockerSpawner):
         self.mounts = [
             {"type": "bind", "source": str(extracts_dir(project_dir)), "target": self.data_path, "read_only": True},
             {"type": "bind", "source": str(workspace_dir(project_dir)), "target": self.work_path, "read_only": False},
+            {"type": "bind", "source": str(ensure_imports_dir(project_dir)), "target": self.imports_path, "read_only": True},
         ]
         self.mem_limit = resources["mem_limit"]
         self.cpu_limit = float(resources["cpu_limit"])

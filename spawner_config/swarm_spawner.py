@@ -35,8 +35,9 @@ from dockerspawner import SwarmSpawner
 from tornado import web
 from traitlets import Unicode, default
 
+from airlock.publish import ensure_imports_dir
 from enclave import networks, swarm, workspace
-from enclave.layout import WORKSPACE_MODE, extracts_dir, workspace_dir
+from enclave.layout import WORKSPACE_MODE, extracts_dir, imports_dir, workspace_dir
 from enclave.models import default_resources
 from enclave.seccomp import self_filter_command
 from spawner_config.hardening import NO_NEW_PRIVS_COMMAND, Hardening, container_problems, spec_problems
@@ -110,6 +111,7 @@ class SwarmEnclaveSpawner(EnclaveSpawner, SwarmSpawner):
         self._mounts = [
             Mount(self.data_path, str(extracts_dir(project_dir)), type="bind", read_only=True),
             Mount(self.work_path, str(workspace_dir(project_dir)), type="bind", read_only=False),
+            Mount(self.imports_path, str(ensure_imports_dir(project_dir)), type="bind", read_only=True),
             Mount("/tmp", None, type="tmpfs", tmpfs_size=_bytes(self.tmp_tmpfs_size), tmpfs_mode=0o1777),
             Mount(HOME, None, type="tmpfs", tmpfs_size=_bytes(self.home_tmpfs_size), tmpfs_mode=0o1777),
         ]
@@ -127,7 +129,8 @@ class SwarmEnclaveSpawner(EnclaveSpawner, SwarmSpawner):
         self._hardening = Hardening(
             user=f"{NB_UID}:{NB_GID}", network_id=overlay.id, image=self.image, pids_limit=int(resources["pids_limit"]),
             mem_limit=_bytes(resources["mem_limit"]), nano_cpus=int(float(resources["cpu_limit"]) * 1e9),
-            binds={self.data_path: (str(extracts_dir(project_dir)), True), self.work_path: (str(workspace_dir(project_dir)), False)},
+            binds={self.data_path: (str(extracts_dir(project_dir)), True), self.work_path: (str(workspace_dir(project_dir)), False),
+                   self.imports_path: (str(imports_dir(project_dir)), True)},
             tmpfs=frozenset({"/tmp", HOME}))
 
     def _attach_hub(self, overlay) -> str:

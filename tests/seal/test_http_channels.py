@@ -8,6 +8,7 @@ bytes. What JupyterLab needs (listings, the data dictionary, small text files, n
 
 from __future__ import annotations
 
+import base64
 import json
 
 from ..enclave.platform import slug
@@ -93,3 +94,31 @@ def test_what_jupyterlab_needs_still_works(sealed, bob):
     assert bob.get("open", "api/contents/work/new.ipynb").json()["type"] == "notebook"
     lab = bob.get("open", "lab")
     assert lab.status_code == 200 and "JupyterLab" in lab.text
+
+
+UPLOADS = {  # what JupyterLab's file browser sends when a file is dropped on it (FileBrowserModel.upload)
+    "base64": {"type": "file", "format": "base64", "name": "cohort.csv",
+               "content": base64.b64encode(b"id,age\n1,40\n2,41\n").decode()},
+    "named text": {"type": "file", "format": "text", "name": "cohort.csv", "content": "id,age\n1,40\n2,41\n"},
+    "chunk": {"type": "file", "format": "base64", "chunk": 1, "content": base64.b64encode(b"id,age\n").decode()},
+}
+
+
+def test_a_browser_upload_is_refused_at_the_seal_pointing_to_the_airlock(sealed, bob):
+    container = bob.start("open")
+    since = last_seq(sealed)
+    for kind, model in UPLOADS.items():
+        answer = bob.request("PUT", "open", "api/contents/work/cohort.csv", json=model)
+        assert answer.status_code == 403, (kind, answer.status_code, answer.text[:300])
+        assert "import airlock" in answer.text, (kind, answer.text[:300])
+    landed = container.exec_run(["test", "-e", "/home/jovyan/work/cohort.csv"], user="1000:100")
+    assert landed.exit_code != 0  # nothing reached the project
+    events = wait_for_audit(sealed, "seal.refused", since, hits=len(UPLOADS))
+    assert all(e["actor"] == "bob" and "airlock" in e["reason"] for e in events), events
+    # Positive control: the same file saved as JupyterLab's editor saves it (no name, no base64, no chunk).
+    saved = bob.request("PUT", "open", "api/contents/work/cohort.csv",
+                        json={"type": "file", "format": "text", "content": "id,age\n1,40\n2,41\n"})
+    assert saved.status_code in (200, 201), saved.text
+    # Approved imports appear at ~/imports, read-only: the airlock is the only way in.
+    probe = container.exec_run(["sh", "-c", "test -d ~/imports && touch ~/imports/x"], user="1000:100")
+    assert probe.exit_code != 0 and b"Read-only" in probe.output, probe.output
