@@ -51,7 +51,7 @@ def test_steward_researcher_resubmit_loop(gate_server, browser):
         ctx, remi = _page_of(browser, gate_server, "remi")
         contexts.append(ctx)
         remi.goto(base + "requests/new")
-        form = remi.locator("form.submit-form")
+        form = remi.locator("form.submit-form:not(.model-form)")
         assert form.locator("input[value='analysis/acts.csv']").count() == 1
         assert form.locator("input[value*='.git']").count() == 0
         form.locator("input[value='analysis/acts.csv']").check()

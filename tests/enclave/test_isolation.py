@@ -118,6 +118,7 @@ print(json.dumps({"files": files, "writable": writable, "creatable": creatable, 
     assert sorted((m["Source"], m["RW"]) for m in binds) == sorted([
         (str(platform.settings().project_dir(slug("alpha")) / "extracts"), False),
         (str(platform.settings().project_dir(slug("alpha")) / "workspace"), True),
+        (str(platform.settings().project_dir(slug("alpha")) / "imports"), False),  # approved imports, read-only
     ])
 
 
