@@ -91,7 +91,8 @@ print(json.dumps({"files": files, "writable": writable, "creatable": creatable, 
     assert slug("beta") not in joined and "sources" not in joined and "docker.sock" not in joined
     binds = [m for m in running["alpha"].attrs["Mounts"] if m["Type"] == "bind" and not m["Destination"].startswith("/run/secrets/")]
     assert sorted((m["Source"], m["RW"]) for m in binds) == sorted([(str(project_dir / "extracts"), False),
-                                                                     (str(project_dir / "workspace"), True)])
+                                                                     (str(project_dir / "workspace"), True),
+                                                                     (str(project_dir / "imports"), False)])
 
 
 def test_hardening(running):
