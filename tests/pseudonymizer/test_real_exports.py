@@ -229,3 +229,30 @@ def test_a_flag_value_both_valid_and_no_one_is_refused(tmp_path):
     both = _catalog_copy(tmp_path, "T_MCOaaC", line, line.replace('valid = ["0"]', 'valid = ["0"], no_one = ["1", "false"]'))
     with pytest.raises(PseudonymizerError, match=r"\[tables.T_MCOaaC\]: the fictive flag NIR_RET lists (.*false.*) both as valid and as no_one — keep each value in one list"):
         load_catalog(both, schema_dir=SCHEMAS)
+
+
+def test_a_datetime_error_names_every_format_and_datetime_formats_adds_one(tmp_path, master_key_file):
+    """T_MCO19C.EXE_SOI_DTD written dd.mm.yyyy HH:MM (the column's schema says SAS): the error names the
+    column's format and the catalog's datetime_formats, and points to the datetime option, not the date one."""
+    export = mother_child_export(tmp_path / "export", newborns_and_mothers())
+    path = export.folder / "T_MCO19C.csv"
+    header, *rows = list(csv.reader(io.StringIO(path.read_bytes().decode("latin-1")), delimiter=";"))
+    at, sas = header.index("EXE_SOI_DTD"), header.index("EXE_SOI_DTF")
+    assert all(len(r[sas]) == 18 and r[sas][9] == ":" for r in rows if r[sas])  # the other column stays SAS
+    for i, row in enumerate(rows):
+        row[at] = f"{i + 1:02d}.03.2019 14:30"
+    write_csv(path, header, rows)
+    base = ("pseudonymize", "--catalog", CATALOG, "--schemas", SCHEMAS, "--sources", export.folder, "--project", "alpha",
+            "--master-key-file", master_key_file, "--tables", "T_MCO19C", "--dialect", "delimiter=;", "--dialect", "encoding=latin-1", "--quiet")
+    failed = run_enclave(*base, "--out", tmp_path / "out")
+    assert failed.returncode == 2 and not (tmp_path / "out").exists()
+    assert "column EXE_SOI_DTD, row 1: '01.03.2019 14:30' is not a valid datetime" in failed.stderr
+    assert ("tried every format the catalog and dialect give, '%d%b%Y:%H:%M:%S', '%Y-%m-%d %H:%M:%S', '%Y-%m-%dT%H:%M:%SZ', "
+            "'%d/%m/%Y %H:%M:%S', '%Y-%m-%d'") in failed.stderr
+    assert "--dialect 'datetime_formats=FORMAT' (adds to the catalog's)" in failed.stderr and "date_formats=FORMAT" not in failed.stderr
+
+    done = run_enclave(*base, "--dialect", "datetime_formats=%d.%m.%Y %H:%M", "--out", tmp_path / "out")
+    assert done.returncode == 0, done.stderr
+    out = pq.read_table(tmp_path / "out" / "T_MCO19C.parquet").to_pylist()
+    assert [str(r["EXE_SOI_DTD"]) for r in out[:2]] == ["2019-03-01 14:30:00", "2019-03-02 14:30:00"]
+    assert all(r["EXE_SOI_DTF"] is not None for r, source in zip(out, rows) if source[sas])  # the SAS format still read
