@@ -119,6 +119,11 @@ class FictiveFlag:
         return ()
 
     @property
+    def no_one_codes(self) -> tuple[str, ...]:
+        """The values of no one as the catalog writes them: the declared codes, else the other value ("1")."""
+        return self.no_one or self.no_one_forms[:1]
+
+    @property
     def closed(self) -> bool:
         """True when every value the flag may take is known: any other one is an error."""
         return bool(self.no_one_forms)

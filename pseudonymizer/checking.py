@@ -170,7 +170,7 @@ def _unknown_flag_finding(table: Table, flag: FictiveFlag, share: FlagShare) -> 
                + "; the extraction stops on them. Declare each as no_one (an id of no one) or valid (an id of someone)")
     if len(table.flags) != 1:
         return Finding(table.name, share.file, problem)
-    no_one = list(dict.fromkeys([*(flag.no_one or flag.no_one_forms[:1]), *values]))
+    no_one = list(dict.fromkeys([*flag.no_one_codes, *values]))
     fix = (f"fictive = {{ column = \"{flag.column}\", valid = {_toml_list(flag.valid)}, no_one = {_toml_list(no_one)}, "
            f"applies_to = {_toml_list(flag.applies_to)} }}")
     return Finding(table.name, share.file, problem, f"tables.{table.name}", fix)

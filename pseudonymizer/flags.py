@@ -37,7 +37,7 @@ def read_flag(flag: FictiveFlag, values: pa.Array) -> tuple[pa.Array, list[str],
 
 def unknown_values_error(table: str, flag: FictiveFlag, values: list[str], count: int) -> PseudonymizerError:
     shown = ", ".join(repr(v) for v in values[:SHOWN]) + (f" and {len(values) - SHOWN} more" if len(values) > SHOWN else "")
-    known = ", ".join(dict.fromkeys([*flag.valid, *(flag.no_one or flag.no_one_forms[:1])]))
+    known = ", ".join(dict.fromkeys([*flag.valid, *flag.no_one_codes]))
     return PseudonymizerError(
         f"table {table}: the fictive flag {flag.column} holds value(s) the catalog does not know, in {count:,} row(s): {shown} "
         f"(known: {known}, in any form such as 0/False/N or 1/True/O)",

@@ -88,7 +88,7 @@ def generated(tmp_path_factory):
     pools = {d: ["".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ0123456789") for _ in range(17)) for _ in range(6)] for d in catalog.domains}
     for name in _order(catalog):
         table = catalog.tables[name]
-        codes = {f.column: [*f.valid, *(f.no_one or f.no_one_forms[:1])] for f in table.flags}  # a flag holds its own codes
+        codes = {f.column: [*f.valid, *f.no_one_codes] for f in table.flags}  # a flag holds its own codes
         out = [{c.name: ("" if rng.random() < 0.05 and c.role != "linkage" else rng.choice(codes[c.name]) if c.name in codes
                          else _value(rng, c, pools.get(c.domain, []))) for c in table.columns} for _ in range(ROWS)]
         for fk in table.foreign_keys:
