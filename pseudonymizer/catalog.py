@@ -22,8 +22,12 @@ A table's *fictive flags* say which of its ids are no one, each for the columns 
 
 On a newborn's PMSI stay, NIR_RET speaks about the child's NIR_ANO_17, not about the mother's
 NIR_ANO_MAM on the same row. Without ``applies_to`` a flag speaks about the table's linkage columns
-of NIR-derived domains. A flag's values are read in every form exports write them: a declared
-``"0"`` also matches ``False``/``false``/``N``/``non``..., a ``"1"`` ``True``/``O``/``oui``...
+of NIR-derived domains. A flag's values are read in every form exports write them, in any case: a
+declared ``"0"`` also matches ``False``/``N``/``non``..., a ``"1"`` ``True``/``O``/``oui``...
+``no_one = [...]`` lists the codes that make an id no one (BEN_CDI_NIR: 01, 03...); for a two-valued
+flag (``valid = ["0"]``) it is the other value's forms. Then any other value stops the run with an
+error naming it (a flag misread must not silently cut links); without it, every value that is not
+valid makes an id no one.
 
 Source columns a table's schema lacks are refused, unless the table names them in ``extras = [...]``
 (columns real exports are known to carry, e.g. DCT_FOR_AMO in ER_PRS_F) or declares (or the catalog,
@@ -95,16 +99,47 @@ class FictiveFlag:
     column: str
     valid: tuple[str, ...]
     applies_to: tuple[str, ...]  # the linkage columns it speaks about
+    no_one: tuple[str, ...] = ()  # the declared codes of an id that is no one; () = any value not valid
 
     @property
     def valid_forms(self) -> tuple[str, ...]:
         """Every way an export may write a valid value: "0" is also False, false, N, non..."""
-        forms = []
-        for value in self.valid:
-            same = next((group for group in FLAG_FORMS if value.strip().lower() in group), (value,))
-            for form in (value, *same):
-                forms += [form, form.lower(), form.upper(), form.capitalize()]
-        return tuple(dict.fromkeys(forms))
+        return _forms(self.valid)
+
+    @property
+    def no_one_forms(self) -> tuple[str, ...]:
+        """Every way an export may write a value of no one: the declared codes, else for a two-valued
+        flag the other value's forms ("1", True, O, oui...); () when the flag declares none."""
+        if self.no_one:
+            return _forms(self.no_one)
+        groups = {_group(v) for v in self.valid}
+        if len(groups) == 1 and None not in groups:
+            (group,) = groups
+            return _forms([next(other[0] for other in FLAG_FORMS if other is not group)])
+        return ()
+
+    @property
+    def no_one_codes(self) -> tuple[str, ...]:
+        """The values of no one as the catalog writes them: the declared codes, else the other value ("1")."""
+        return self.no_one or self.no_one_forms[:1]
+
+    @property
+    def closed(self) -> bool:
+        """True when every value the flag may take is known: any other one is an error."""
+        return bool(self.no_one_forms)
+
+
+def _group(value: str) -> tuple[str, ...] | None:
+    return next((group for group in FLAG_FORMS if value.strip().lower() in group), None)
+
+
+def _forms(values) -> tuple[str, ...]:
+    """`values` in every form an export may write them: each case, and a 0/1 flag's other spellings."""
+    forms = []
+    for value in values:
+        for form in (value, *(_group(value) or ())):
+            forms += [form, form.lower(), form.upper(), form.capitalize()]
+    return tuple(dict.fromkeys(forms))
 
 
 @dataclass(frozen=True)
@@ -276,12 +311,17 @@ def _flags(where: str, spec, columns: tuple[Column, ...], domains: dict[str, Dom
     linkage = [c for c in columns if c.role == "linkage"]
     flags = []
     for item in spec if isinstance(spec, list) else [spec]:
-        unknown = set(item) - {"column", "valid", "applies_to"} if isinstance(item, dict) else {"?"}
-        if unknown or not isinstance(item.get("column"), str) or not isinstance(item.get("valid"), list) or not item["valid"]:
+        unknown = set(item) - {"column", "valid", "no_one", "applies_to"} if isinstance(item, dict) else {"?"}
+        if (unknown or not isinstance(item.get("column"), str) or not isinstance(item.get("valid"), list) or not item["valid"]
+                or not isinstance(item.get("no_one", []), list)):
             raise PseudonymizerError(
-                f"{where}: fictive = {item!r} is not {{ column = ..., valid = [...], applies_to = [...] }}",
+                f"{where}: fictive = {item!r} is not {{ column = ..., valid = [...], no_one = [...], applies_to = [...] }}",
                 'e.g. fictive = { column = "NIR_RET", valid = ["0"], applies_to = ["NIR_ANO_17"] }',
             )
+        both = sorted(set(_forms(map(str, item["valid"]))) & set(_forms(map(str, item.get("no_one", [])))))
+        if both:
+            raise PseudonymizerError(f"{where}: the fictive flag {item['column']} lists {', '.join(both)} both as valid and as no_one",
+                                     "keep each value in one list")
         if item["column"] not in names:
             raise PseudonymizerError(f"{where}: fictive column {item['column']!r} is not in the schema", "fix 'fictive'")
         if "applies_to" in item:
@@ -300,7 +340,7 @@ def _flags(where: str, spec, columns: tuple[Column, ...], domains: dict[str, Dom
                     "declare each in [domains.NAME] with nir = true or false, or scope the flag: applies_to = [columns]",
                 )
             applies_to = tuple(c.name for c in linkage if domains[c.domain].nir)
-        flags.append(FictiveFlag(item["column"], tuple(str(v) for v in item["valid"]), applies_to))
+        flags.append(FictiveFlag(item["column"], tuple(str(v) for v in item["valid"]), applies_to, tuple(str(v) for v in item.get("no_one", ()))))
     return tuple(flags)
 
 

@@ -189,7 +189,8 @@ def _table_lines(table: Proposed) -> list[str]:
     for flag, spec in FICTIVE_FLAGS.items():
         applies_to = [n for n in spec["applies_to"] if n in names and table.entries[n]["role"] == "linkage"]
         if flag in names and applies_to:
-            lines.append(f"fictive = {{ column = {_toml(flag)}, valid = {_toml(spec['valid'])}, applies_to = {_toml(applies_to)} }}")
+            no_one = f", no_one = {_toml(spec['no_one'])}" if spec.get("no_one") else ""
+            lines.append(f"fictive = {{ column = {_toml(flag)}, valid = {_toml(spec['valid'])}{no_one}, applies_to = {_toml(applies_to)} }}")
     if table.name in EXTRAS:
         lines.append(f"extras = {_toml(EXTRAS[table.name])}")
     if any(n.upper().endswith("_RET") for n in names):

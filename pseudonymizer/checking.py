@@ -16,10 +16,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .catalog import Catalog, Column, Table
+from .catalog import Catalog, Column, FictiveFlag, Table
 from .dialect import Dialect
 from .errors import PseudonymizerError
-from .flags import no_one
+from .flags import read_flag
 from .reading import DEFAULT_FORMATS, Source, find_sources, header_problems, parse, parse_strings, raw_batches, source_columns, source_files
 
 DELIMITERS = (",", ";", "\t", "|")
@@ -38,6 +38,7 @@ class FlagShare:
     applies_to: tuple[str, ...]
     rows: int = 0
     no_one: int = 0
+    unknown: dict[str, int] = field(default_factory=dict)  # values the flag does not know, rows holding each
 
     @property
     def share(self) -> float:
@@ -130,7 +131,10 @@ def _check_source(source: Source, report: Report) -> None:
             rows += batch.num_rows
             for flag, share in flags:
                 share.rows += batch.num_rows
-                share.no_one += pc.sum(no_one(flag, batch.column(flag.column))).as_py() or 0
+                mask, unknown, _ = read_flag(flag, batch.column(flag.column))
+                share.no_one += pc.sum(mask).as_py() or 0
+                for value in unknown:
+                    share.unknown[value] = share.unknown.get(value, 0) + (pc.sum(pc.equal(batch.column(flag.column), value)).as_py() or 0)
             for column in columns:
                 values = batch.column(column.name)
                 _, mask = parse(source, column, values)
@@ -148,10 +152,28 @@ def _check_source(source: Source, report: Report) -> None:
         report.findings.append(Finding(table.name, source.path, str(exc)))
     report.checked.append((source.table_name, source.path, rows))
     report.tables.add(table.name)
+    for flag, share in flags:
+        if share.unknown:
+            report.findings.append(_unknown_flag_finding(table, flag, share))
     for column in columns:
         count, examples, samples = bad[column.name]
         if count:
             _type_finding(source, column, count, examples, pa.chunked_array(samples).combine_chunks() if samples else pa.array([], pa.string()), report)
+
+
+def _unknown_flag_finding(table: Table, flag: FictiveFlag, share: FlagShare) -> Finding:
+    """Unknown flag values: the extraction would stop on them. The proposed line counts them as no one
+    (they then link nothing); a value that means a real id goes to `valid` instead."""
+    values = sorted(share.unknown)
+    problem = (f"the fictive flag {flag.column} holds value(s) the catalog does not know: "
+               + ", ".join(f"{v!r} ({share.unknown[v]:,} row{'s' if share.unknown[v] != 1 else ''})" for v in values)
+               + "; the extraction stops on them. Declare each as no_one (an id of no one) or valid (an id of someone)")
+    if len(table.flags) != 1:
+        return Finding(table.name, share.file, problem)
+    no_one = list(dict.fromkeys([*flag.no_one_codes, *values]))
+    fix = (f"fictive = {{ column = \"{flag.column}\", valid = {_toml_list(flag.valid)}, no_one = {_toml_list(no_one)}, "
+           f"applies_to = {_toml_list(flag.applies_to)} }}")
+    return Finding(table.name, share.file, problem, f"tables.{table.name}", fix)
 
 
 def _detect_dialect(source: Source, report: Report) -> Dialect:

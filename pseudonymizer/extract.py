@@ -426,7 +426,7 @@ def _untrusted_ids(plan: TablePlan, batch: pa.RecordBatch, report: TableReport) 
     A fictive flag (BEN_CDI_NIR, NIR_RET...) concerns the columns it applies to only (a newborn's
     NIR_RET says nothing of the mother's NIR_ANO_MAM); placeholders are the exact values the catalog
     declares for the column."""
-    fictive = fictive_masks(plan.table, batch)
+    fictive = fictive_masks(plan.table, batch, plan.name)
     found: dict[str, dict[str, pa.Array]] = {}
     for column in plan.linkage:
         ids = batch.column(column.name)

@@ -127,8 +127,12 @@ SUSPECT_TEXT = re.compile(r"(nom |prénom|adresse|téléphone|courriel|identifia
 # Columns whose codes say whether some of a row's ids are real, and the columns each speaks about:
 # BEN_CDI_NIR qualifies the NIR the beneficiary's keys are built from; PMSI NIR_RET the patient's own
 # NIR_ANO_17, never the mother's NIR_ANO_MAM on a newborn's stay (a third of mother-child links would go).
+# no_one: every other code of the flag's nomenclature (IR_NIR_V: fictive, provisional, unknown 99, NN
+# "sans objet"), so that a value no one declared stops the run instead of silently cutting links.
+# NIR_RET is two-valued (0/1, True/False): its other value is implied.
 FICTIVE_FLAGS = {
-    "BEN_CDI_NIR": {"valid": ["00"], "applies_to": ["BEN_NIR_PSA", "BEN_NIR_ANO", "ASS_NIR_ANO"]},
+    "BEN_CDI_NIR": {"valid": ["00"], "no_one": ["01", "03", "04", "05", "06", "08", "09", "11", "12", "13", "14", "15", "99", "NN"],
+                    "applies_to": ["BEN_NIR_PSA", "BEN_NIR_ANO", "ASS_NIR_ANO"]},
     "NIR_RET": {"valid": ["0"], "applies_to": ["NIR_ANO_17"]},
 }
 # Columns real exports carry that the public Table Schemas lack: left out of extracts, and listed.

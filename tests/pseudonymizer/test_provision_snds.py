@@ -2,7 +2,7 @@
 (`;` Latin-1, SAS dates, newborns) with the dialect and policies of the project's manifest.
 
 The manifest checks are pure; the provisioning run needs Docker (the project network, the
-firewall): run it under the shared lock, `flock /tmp/enclave-docker-tests.lock ...`.
+firewall): run it under the shared lock, `flock /tmp/enclave-docker.lock ...`.
 """
 
 from __future__ import annotations

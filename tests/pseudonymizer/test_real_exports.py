@@ -7,16 +7,20 @@ row-wide flag loses; the default policy keeps apart the babies that `keep` merge
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import shutil
 
 import pyarrow.parquet as pq
 import pytest
 
 from pseudonymizer.catalog import load_catalog, with_dialect
+from pseudonymizer.errors import PseudonymizerError
 from pseudonymizer.extract import extract
 
 from ..conftest import run_enclave
-from .snds_export import CATALOG, SCHEMAS, Stay, mother_child_export, newborns_and_mothers
+from .snds_export import CATALOG, SCHEMAS, Stay, mother_child_export, newborns_and_mothers, write_csv
 
 pytestmark = pytest.mark.skipif(not SCHEMAS.is_dir(), reason=f"the shared synthetic SNDS schemas are absent ({SCHEMAS})")
 REAL_DIALECT = {"delimiter": ";", "encoding": "latin-1"}
@@ -152,3 +156,103 @@ def test_dialect_options_add_to_the_catalogs_lists_and_date_errors_name_every_fo
     assert "1947-06-01" in {str(r["BEN_DCD_DTE"]) for r in rows}  # read, then coarsened to its month
     assert all(r["BEN_IDT_MAJ"] is not None for r in rows)
     assert "ADD to the catalog's list" in " ".join(run_enclave("pseudonymize", "--help").stdout.split())
+
+
+def _catalog_copy(tmp_path, table_section: str, old: str, new: str):
+    """A copy of the shipped catalog whose `table_section` has its line `old` replaced by `new`."""
+    folder = tmp_path / "catalog-copy"
+    shutil.copytree(CATALOG.parent, folder, dirs_exist_ok=True)
+    for path in folder.glob("*.toml"):
+        head, section, rest = path.read_text(encoding="utf-8").partition(f"[tables.{table_section}]\n")
+        if section:
+            assert old in rest
+            path.write_text(head + section + rest.replace(old, new, 1), encoding="utf-8")
+            return folder / "catalog.toml"
+    raise AssertionError(f"no section {table_section}")
+
+
+def test_an_unknown_flag_value_stops_the_run_naming_it_and_catalog_check_gives_the_line(tmp_path, master_key_file):
+    """A flag written in a form nobody declared ('Vrai', '2') would otherwise make those ids no one in
+    silence; the run stops naming each value, `catalog check` proposes the role-file line, and with
+    that line the same export extracts, those stays counted as no one."""
+    people = [f"PATIENT{i:010d}" for i in range(6)]
+    stays = [Stay(p) for p in people] + [Stay("INCONNU0000000001", flag="Vrai"), Stay("INCONNU0000000002", flag="2"), Stay("INCONNU0000000003", flag="2")]
+    export = mother_child_export(tmp_path / "export", stays, flag_forms=("False", "True"))
+    extract_args = ("pseudonymize", "--catalog", CATALOG, "--schemas", SCHEMAS, "--sources", export.folder, "--project", "alpha",
+                    "--master-key-file", master_key_file, "--tables", "IR_BEN_R,T_MCO19C", "--dialect", "delimiter=;",
+                    "--dialect", "encoding=latin-1", "--quiet")
+    failed = run_enclave(*extract_args, "--out", tmp_path / "out")
+    assert failed.returncode == 2 and not (tmp_path / "out").exists()
+    assert "table T_MCO19C: the fictive flag NIR_RET holds value(s) the catalog does not know, in 3 row(s): '2', 'Vrai'" in failed.stderr
+    assert "(known: 0, 1, in any form such as 0/False/N or 1/True/O)" in failed.stderr
+    assert 'fictive = { column = "NIR_RET", valid = [...], no_one = [...] }' in failed.stderr
+
+    check_args = ("catalog", "check", "--catalog", CATALOG, "--schemas", SCHEMAS, "--sources", export.folder,
+                  "--dialect", "delimiter=;", "--dialect", "encoding=latin-1", "--tables", "T_MCOaaC")
+    checked = run_enclave(*check_args)
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    assert "the fictive flag NIR_RET holds value(s) the catalog does not know: '2' (2 rows), 'Vrai' (1 row)" in checked.stdout
+    proposed = 'fictive = { column = "NIR_RET", valid = ["0"], no_one = ["1", "2", "Vrai"], applies_to = ["NIR_ANO_17"] }'
+    assert f"[tables.T_MCOaaC]\n{proposed}" in checked.stdout
+
+    fixed = _catalog_copy(tmp_path, "T_MCOaaC", 'fictive = { column = "NIR_RET", valid = ["0"], applies_to = ["NIR_ANO_17"] }', proposed)
+    assert run_enclave(*check_args[:2], "--catalog", fixed, *check_args[4:]).returncode == 0
+    done = run_enclave(*extract_args[:1], "--catalog", fixed, *extract_args[3:], "--out", tmp_path / "out")
+    assert done.returncode == 0, done.stderr
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["tables"]["T_MCO19C"]["rows_with_ids_of_no_one"]["fictive_id"] == 3
+    by_person = {row["BEN_NIR_PSA"] for row in pq.read_table(tmp_path / "out" / "IR_BEN_R.parquet").to_pylist()}
+    linked = [row["NIR_ANO_17"] in by_person for row in pq.read_table(tmp_path / "out" / "T_MCO19C.parquet").to_pylist()]
+    assert linked == [True] * 6 + [False] * 3
+
+
+def test_a_beneficiary_code_outside_its_nomenclature_stops_the_run(tmp_path, master_key):
+    """BEN_CDI_NIR declares every code of IR_NIR_V: 00 is someone, 01...15, 99, NN are no one; 07 is none of them."""
+    export = mother_child_export(tmp_path / "export", [Stay(f"PATIENT{i:010d}") for i in range(4)])
+    path = export.folder / "IR_BEN_R.csv"
+    header, *rows = list(csv.reader(io.StringIO(path.read_bytes().decode("latin-1")), delimiter=";"))
+    at = header.index("BEN_CDI_NIR")
+    rows[0][at], rows[1][at], rows[2][at] = "nn", "13", "07"  # any case; a maternity NIR; an unknown code
+    write_csv(path, header, rows)
+    with pytest.raises(PseudonymizerError) as failed:
+        run(export, tmp_path / "out", master_key)
+    assert "table IR_BEN_R: the fictive flag BEN_CDI_NIR holds value(s) the catalog does not know, in 1 row(s): '07'" in str(failed.value)
+    assert not (tmp_path / "out").exists()
+    rows[2][at] = "00"  # the control: only known codes
+    write_csv(path, header, rows)
+    manifest, _, _ = run(export, tmp_path / "out", master_key)
+    assert manifest["tables"]["IR_BEN_R"]["ids_of_no_one_by_column"]["BEN_NIR_PSA"]["fictive_id"] == 2
+
+
+def test_a_flag_value_both_valid_and_no_one_is_refused(tmp_path):
+    line = 'fictive = { column = "NIR_RET", valid = ["0"], applies_to = ["NIR_ANO_17"] }'
+    both = _catalog_copy(tmp_path, "T_MCOaaC", line, line.replace('valid = ["0"]', 'valid = ["0"], no_one = ["1", "false"]'))
+    with pytest.raises(PseudonymizerError, match=r"\[tables.T_MCOaaC\]: the fictive flag NIR_RET lists (.*false.*) both as valid and as no_one — keep each value in one list"):
+        load_catalog(both, schema_dir=SCHEMAS)
+
+
+def test_a_datetime_error_names_every_format_and_datetime_formats_adds_one(tmp_path, master_key_file):
+    """T_MCO19C.EXE_SOI_DTD written dd.mm.yyyy HH:MM (the column's schema says SAS): the error names the
+    column's format and the catalog's datetime_formats, and points to the datetime option, not the date one."""
+    export = mother_child_export(tmp_path / "export", newborns_and_mothers())
+    path = export.folder / "T_MCO19C.csv"
+    header, *rows = list(csv.reader(io.StringIO(path.read_bytes().decode("latin-1")), delimiter=";"))
+    at, sas = header.index("EXE_SOI_DTD"), header.index("EXE_SOI_DTF")
+    assert all(len(r[sas]) == 18 and r[sas][9] == ":" for r in rows if r[sas])  # the other column stays SAS
+    for i, row in enumerate(rows):
+        row[at] = f"{i + 1:02d}.03.2019 14:30"
+    write_csv(path, header, rows)
+    base = ("pseudonymize", "--catalog", CATALOG, "--schemas", SCHEMAS, "--sources", export.folder, "--project", "alpha",
+            "--master-key-file", master_key_file, "--tables", "T_MCO19C", "--dialect", "delimiter=;", "--dialect", "encoding=latin-1", "--quiet")
+    failed = run_enclave(*base, "--out", tmp_path / "out")
+    assert failed.returncode == 2 and not (tmp_path / "out").exists()
+    assert "column EXE_SOI_DTD, row 1: '01.03.2019 14:30' is not a valid datetime" in failed.stderr
+    assert ("tried every format the catalog and dialect give, '%d%b%Y:%H:%M:%S', '%Y-%m-%d %H:%M:%S', '%Y-%m-%dT%H:%M:%SZ', "
+            "'%d/%m/%Y %H:%M:%S', '%Y-%m-%d'") in failed.stderr
+    assert "--dialect 'datetime_formats=FORMAT' (adds to the catalog's)" in failed.stderr and "date_formats=FORMAT" not in failed.stderr
+
+    done = run_enclave(*base, "--dialect", "datetime_formats=%d.%m.%Y %H:%M", "--out", tmp_path / "out")
+    assert done.returncode == 0, done.stderr
+    out = pq.read_table(tmp_path / "out" / "T_MCO19C.parquet").to_pylist()
+    assert [str(r["EXE_SOI_DTD"]) for r in out[:2]] == ["2019-03-01 14:30:00", "2019-03-02 14:30:00"]
+    assert all(r["EXE_SOI_DTF"] is not None for r, source in zip(out, rows) if source[sas])  # the SAS format still read

@@ -88,7 +88,9 @@ def generated(tmp_path_factory):
     pools = {d: ["".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ0123456789") for _ in range(17)) for _ in range(6)] for d in catalog.domains}
     for name in _order(catalog):
         table = catalog.tables[name]
-        out = [{c.name: ("" if rng.random() < 0.05 and c.role != "linkage" else _value(rng, c, pools.get(c.domain, []))) for c in table.columns} for _ in range(ROWS)]
+        codes = {f.column: [*f.valid, *f.no_one_codes] for f in table.flags}  # a flag holds its own codes
+        out = [{c.name: ("" if rng.random() < 0.05 and c.role != "linkage" else rng.choice(codes[c.name]) if c.name in codes
+                         else _value(rng, c, pools.get(c.domain, []))) for c in table.columns} for _ in range(ROWS)]
         for fk in table.foreign_keys:
             parent = fk["reference"]["resource"]
             if parent not in rows:
