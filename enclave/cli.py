@@ -154,7 +154,7 @@ attach_audit_commands(main)  # enclave audit export|purge|report|rotate-key
 main.add_command(catalog_group)
 main.add_command(k8s_group)
 main.add_command(packages_group)  # enclave packages list|approve|refuse
-main.add_command(import_group)  # enclave import submit|list|show|approve|reject
+main.add_command(import_group)  # enclave import submit|scan|list|show|approve|reject
 
 
 if __name__ == "__main__":

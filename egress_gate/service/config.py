@@ -5,6 +5,7 @@
 | every ``ENCLAVE_*`` of :mod:`enclave.settings` | the registry, projects folder, audit head |
 | ``ENCLAVE_EGRESS_DIR`` | ``$ENCLAVE_HOME/egress``: ``quarantine/``, ``releases/``, ``work/``, ``cookie_secret`` |
 | ``ENCLAVE_EGRESS_PREVIEW_ROWS`` | ``200``: rows shown in a preview |
+| the airlock's (:data:`airlock.config.VARIABLES`) | ``ENCLAVE_CLAMAV_DB`` and the import scan's limits |
 | ``ENCLAVE_PUBLIC_URL`` | the hub's address as browsers reach it; when set, links the API returns are absolute |
 | ``JUPYTERHUB_SERVICE_PREFIX`` | ``/services/egress/`` (set by the hub) |
 | ``JUPYTERHUB_SERVICE_URL`` | ``http://127.0.0.1:10101`` (set by the hub from the service's ``url``) |
@@ -21,12 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from airlock.config import VARIABLES as AIRLOCK_VARIABLES
 from enclave.errors import EnclaveError
 from enclave.layout import extracts_dir, workspace_dir
 from enclave.settings import Settings
 
+# The gate's own and the import airlock's (it scans imports: ClamAV's folder, the scan's budgets),
+# passed to its service by the hub.
 VARIABLES = ("ENCLAVE_EGRESS_DIR", "ENCLAVE_EGRESS_PREVIEW_ROWS", "ENCLAVE_EGRESS_CHECK_SECONDS",
-             "ENCLAVE_EGRESS_CHECK_MEMORY_MB")  # the gate's own, passed to its service by the hub
+             "ENCLAVE_EGRESS_CHECK_MEMORY_MB", *AIRLOCK_VARIABLES)
 
 
 @dataclass(frozen=True)
