@@ -1,12 +1,6 @@
-"""The airlock's settings, read once from the environment (documented in :mod:`enclave.settings`' table).
+"""The airlock's settings, read once from the environment.
 
-| variable | default |
-|---|---|
-| ``ENCLAVE_CLAMAV_DB`` | ``/var/lib/clamav``: ClamAV's signature folder (none is downloaded here: the scan says so) |
-| ``ENCLAVE_IMPORT_MAX_RATIO`` | ``100``: an archive unpacking to more than this many times its size is a bomb |
-| ``ENCLAVE_IMPORT_MAX_UNPACKED_MB`` | ``4096``: an archive unpacking to more than this is refused |
-| ``ENCLAVE_IMPORT_SCAN_SECONDS`` | ``900``: wall-clock budget of one file's scan (the worker is killed past it) |
-| ``ENCLAVE_IMPORT_SCAN_MEMORY_MB`` | ``2048``: address-space budget of one file's scan |
+Every variable's default and meaning is written once, in :mod:`enclave.configuration` (``docs/configuration.md``).
 """
 
 from __future__ import annotations

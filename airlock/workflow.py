@@ -1,6 +1,6 @@
 """The import workflow: the one module that changes an import's state, each change with its audit event.
 
-The allowed moves are one table, :data:`TRANSITIONS` (state -> action -> new state)::
+The allowed moves are one table, :data:`TRANSITIONS` ((state, action) -> new state)::
 
     draft --submit--> submitted --scan (clean)--> scanned --vote--> in review --approve--> approved
                                 \\--scan (a failing finding)--> blocked by scan       \\--reject--> rejected
@@ -28,6 +28,7 @@ from enclave.audit import record
 from enclave.errors import EnclaveError
 from enclave.layout import import_quarantine_dir
 from enclave.models import DATA_REACHABLE, Project, default_egress_policy
+from enclave.state_machine import StateMachine
 
 from . import permissions
 from .models import ImportDecision, ImportFile, ImportRequest, ImportState, ImportVote
@@ -43,28 +44,33 @@ class WorkflowError(EnclaveError):
 class Action(StrEnum):
     add_file = "add_file"
     submit = "submit"
-    scan = "scan"
+    scan = "scan"  # the scan found nothing failing
+    block = "block"  # the scan found something failing: stewards never see it
     vote = "vote"
     approve = "approve"
     reject = "reject"
 
 
 S = ImportState
-TRANSITIONS: dict[ImportState, dict[Action, ImportState]] = {
-    S.draft: {Action.add_file: S.draft, Action.submit: S.submitted},
-    S.submitted: {Action.scan: S.scanned},  # or S.blocked: the scan's outcome decides (record_scan)
-    S.scanned: {Action.vote: S.in_review, Action.scan: S.scanned},  # rescanned (new signatures) before any vote
-    S.in_review: {Action.vote: S.in_review, Action.approve: S.approved, Action.reject: S.rejected},
-}
+MACHINE = StateMachine({
+    (S.draft, Action.add_file): S.draft,
+    (S.draft, Action.submit): S.submitted,
+    (S.submitted, Action.scan): S.scanned,
+    (S.submitted, Action.block): S.blocked,  # the scan's outcome decides which (record_scan)
+    (S.scanned, Action.vote): S.in_review,
+    (S.scanned, Action.scan): S.scanned,  # scanned again before any vote (e.g. once signatures are installed)
+    (S.scanned, Action.block): S.blocked,
+    (S.in_review, Action.vote): S.in_review,
+    (S.in_review, Action.approve): S.approved,
+    (S.in_review, Action.reject): S.rejected,
+}, initial=S.draft, final={S.approved, S.rejected, S.blocked}, error=WorkflowError)
+TRANSITIONS = MACHINE.transitions
+mermaid_diagram = MACHINE.mermaid
 
 
 def check_allowed(request: ImportRequest, action: Action) -> ImportState:
-    allowed = TRANSITIONS.get(request.state, {})
-    if action not in allowed:
-        doable = ", ".join(allowed) or "nothing (it is final)"
-        raise WorkflowError(f"import {request.id} is {request.state.words}: it cannot {action.replace('_', ' ')}",
-                            f"in that state one can: {doable}")
-    return allowed[action]
+    """The state ``action`` takes ``request`` to; raises :class:`WorkflowError` if its state forbids it."""
+    return MACHINE.next_state(request.state, action, f"import {request.id}")
 
 
 def get_request(session: Session, request_id: int) -> ImportRequest:
@@ -142,7 +148,7 @@ def record_scan(session: Session, request_id: int, actor: str, findings: dict[st
         raise WorkflowError(f"import {request.id}: no scan result for {', '.join(sorted(missing))}")
     for file in request.files:
         file.findings = findings[file.name]
-    request.state = S.blocked if any(blocked(f) for f in findings.values()) else S.scanned
+    request.state = check_allowed(request, Action.block if any(blocked(f) for f in findings.values()) else Action.scan)
     record(session, actor, "import.scan", request.project_slug, request=request.id, state=request.state,
            outcomes={name: sorted({x["check"] for x in f if x["outcome"] != "pass"}) for name, f in findings.items()})
     return request

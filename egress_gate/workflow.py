@@ -48,7 +48,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import func, select
@@ -57,6 +56,7 @@ from sqlalchemy.orm import Session
 from enclave.audit import record
 from enclave.errors import EnclaveError
 from enclave.models import DATA_REACHABLE, AuditEvent, Project, default_egress_policy
+from enclave.state_machine import StateMachine
 
 from . import permissions
 from .anonymise import KINDS as ANONYMISABLE
@@ -85,7 +85,7 @@ class Action(StrEnum):
 
 
 _S, _A = RequestState, Action
-TRANSITIONS: Mapping[tuple[RequestState, Action], RequestState] = MappingProxyType({
+_TABLE: Mapping[tuple[RequestState, Action], RequestState] = {
     (_S.submitted, _A.start_review): _S.under_review,
     (_S.under_review, _A.vote): _S.under_review,
     (_S.under_review, _A.approve): _S.approved,
@@ -98,7 +98,7 @@ TRANSITIONS: Mapping[tuple[RequestState, Action], RequestState] = MappingProxyTy
     (_S.submitted, _A.withdraw): _S.withdrawn,
     (_S.under_review, _A.withdraw): _S.withdrawn,
     (_S.changes_requested, _A.withdraw): _S.withdrawn,
-})
+}
 INITIAL = RequestState.submitted
 FINAL = frozenset({RequestState.rejected, RequestState.released, RequestState.withdrawn})
 # Once the outcome is known every vote is shown, to the stewards and the requester alike.
@@ -115,6 +115,12 @@ REVIEWER_DOWNLOAD_STATES = frozenset(RequestState) - {_S.withdrawn}
 
 class WorkflowError(EnclaveError):
     """An action the request's current state does not allow, or a malformed submission or decision."""
+
+
+MACHINE = StateMachine(_TABLE, initial=INITIAL, initial_action=Action.submit, final=FINAL, error=WorkflowError)
+TRANSITIONS = MACHINE.transitions
+allowed_actions = MACHINE.allowed_actions
+mermaid_diagram = MACHINE.mermaid
 
 
 @dataclass(frozen=True)
@@ -139,23 +145,13 @@ def missing_context(file: EgressFile) -> list[str]:
     return [words for key, words in CONTEXT_FIELDS.items() if not str(given.get(key) or "").strip()]
 
 
-def allowed_actions(state: RequestState) -> list[Action]:
-    """The actions :data:`TRANSITIONS` allows from ``state``, in table order."""
-    return [action for (source, action) in TRANSITIONS if source is state]
-
-
 def is_allowed(request: EgressRequest, action: Action) -> bool:
-    return (request.state, action) in TRANSITIONS
+    return MACHINE.is_allowed(request.state, action)
 
 
 def check_allowed(request: EgressRequest, action: Action) -> RequestState:
     """The state ``action`` takes ``request`` to; raises :class:`WorkflowError` if its state forbids it."""
-    new = TRANSITIONS.get((request.state, action))
-    if new is None:
-        allowed = ", ".join(allowed_actions(request.state)) or f"none ({request.state.words} is final)"
-        raise WorkflowError(f"egress request {request.id} is {request.state.words}: it cannot {action}",
-                            f"allowed now: {allowed}")
-    return new
+    return MACHINE.next_state(request.state, action, f"egress request {request.id}")
 
 
 def _transition(session: Session, request: EgressRequest, action: Action, actor: str,
@@ -479,11 +475,3 @@ def download(session: Session, request_id: int, user: str, file_name: str) -> Eg
     record(session, user, "egress.download", request.project_slug, request=request.id, file=file.name,
            sha256=file.sha256, as_reviewer=reviewer)
     return file
-
-
-def mermaid_diagram() -> str:
-    """:data:`TRANSITIONS` as a Mermaid state diagram, for the docs."""
-    lines = ["stateDiagram-v2", f"    [*] --> {INITIAL} : {Action.submit}"]
-    lines += [f"    {source} --> {target} : {action}" for (source, action), target in TRANSITIONS.items()]
-    lines += [f"    {state} --> [*]" for state in sorted(FINAL)]
-    return "\n".join(lines) + "\n"

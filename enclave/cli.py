@@ -11,6 +11,7 @@ from sqlalchemy.exc import OperationalError
 from enclave.cli_audit import attach as attach_audit_commands
 from enclave.cli_auth import attach as attach_auth_commands
 from enclave.cli_catalog import DIALECT_HELP, catalog as catalog_group
+from enclave.cli_config import config_group
 from enclave.cli_imports import import_group
 from enclave.cli_k8s import k8s as k8s_group
 from enclave.cli_packages import packages_group
@@ -51,7 +52,7 @@ def main():
     (user), projects (list, show, project, expire), members' access (member suspend, lift), audit log (audit,
     audit alarms for security events) and lifecycle (lifecycle); decide researchers' package requests (packages);
     see what a project used and invoice it (usage, invoice). Render a project's Kubernetes profile (k8s render).
-    Settings come from ENCLAVE_* environment variables (see enclave/settings.py).
+    Settings come from ENCLAVE_* environment variables (`enclave config reference`, docs/configuration.md).
     """
 
 
@@ -153,6 +154,7 @@ attach_security_commands(main)  # enclave member suspend|lift|suspended, enclave
 attach_audit_commands(main)  # enclave audit export|purge|report|rotate-key
 main.add_command(catalog_group)
 main.add_command(k8s_group)
+main.add_command(config_group)  # enclave config reference
 main.add_command(packages_group)  # enclave packages list|approve|refuse
 main.add_command(import_group)  # enclave import submit|scan|list|show|approve|reject
 

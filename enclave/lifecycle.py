@@ -11,7 +11,6 @@ from collections.abc import Callable, Mapping
 from datetime import date
 from enum import StrEnum
 from functools import partial
-from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -20,6 +19,7 @@ from enclave.audit import record
 from enclave.db import after_commit
 from enclave.errors import EnclaveError
 from enclave.models import DATA_REACHABLE, AuditEvent, Project, ProjectState
+from enclave.state_machine import StateMachine, lock_row
 
 
 class Action(StrEnum):
@@ -35,7 +35,7 @@ class Action(StrEnum):
 
 
 _S, _A = ProjectState, Action
-TRANSITIONS: Mapping[tuple[ProjectState, Action], ProjectState] = MappingProxyType({
+_TABLE: Mapping[tuple[ProjectState, Action], ProjectState] = {
     (_S.requested, _A.review): _S.reviewed,
     (_S.reviewed, _A.authorise): _S.authorised,
     (_S.authorised, _A.provision): _S.provisioned,
@@ -54,13 +54,19 @@ TRANSITIONS: Mapping[tuple[ProjectState, Action], ProjectState] = MappingProxyTy
     (_S.provisioned, _A.close): _S.closed,
     (_S.active, _A.close): _S.closed,
     (_S.suspended, _A.close): _S.closed,
-})
+}
 
 _APPROVALS = ("committee_reference", "committee_date", "cnil_reference", "cnil_date")
 
 
 class LifecycleError(EnclaveError):
     """An action that the project's current state (or its approvals, or its expiry) does not allow."""
+
+
+MACHINE = StateMachine(_TABLE, initial=ProjectState.requested, final={ProjectState.closed}, error=LifecycleError)
+TRANSITIONS = MACHINE.transitions
+allowed_actions = MACHINE.allowed_actions
+mermaid_diagram = MACHINE.mermaid  # `enclave lifecycle diagram`, pasted into docs/operator.md (a test compares)
 
 
 StateChangeHook = Callable[[Project, ProjectState, ProjectState], None]
@@ -73,11 +79,6 @@ suspended project's servers, remove a closed project's network). A hook that rai
 the change: the error reaches the caller, after the other hooks ran."""
 
 
-def allowed_actions(state: ProjectState) -> list[Action]:
-    """The actions :data:`TRANSITIONS` allows from ``state``, in table order."""
-    return [action for (source, action) in TRANSITIONS if source is state]
-
-
 def transition(session: Session, project: Project, action: Action | str, actor: str, reason: str | None = None,
                **details: Any) -> AuditEvent:
     """Apply ``action`` to ``project`` and append its audit event, both in the session's transaction.
@@ -87,13 +88,9 @@ def transition(session: Session, project: Project, action: Action | str, actor: 
     (action ``project.<action>``; details ``from``, ``to``, ``reason`` if given, then ``details``).
     """
     action = _parse_action(project, action)
-    session.flush()
-    session.refresh(project, with_for_update={"of": Project})
+    lock_row(session, project)
     old = project.state
-    new = TRANSITIONS.get((old, action))
-    if new is None:
-        allowed = ", ".join(allowed_actions(old)) or "none (closed is final)"
-        raise LifecycleError(f"project {project.slug!r} is {old}: it cannot {action}", f"allowed now: {allowed}")
+    new = MACHINE.next_state(old, action, f"project {project.slug!r}")
     _check_preconditions(project, action, new)
     project.state = new
     event = record(session, actor, f"project.{action}", project.slug,
@@ -134,11 +131,3 @@ def suspend_expired(session: Session, actor: str, today: date | None = None) -> 
     for project in expired:
         transition(session, project, Action.suspend, actor, f"authorisation expired on {project.expires_on}")
     return list(expired)
-
-
-def mermaid_diagram() -> str:
-    """:data:`TRANSITIONS` as a Mermaid state diagram, for the docs (``enclave lifecycle diagram``)."""
-    lines = ["stateDiagram-v2", f"    [*] --> {ProjectState.requested}"]
-    lines += [f"    {source} --> {target} : {action}" for (source, action), target in TRANSITIONS.items()]
-    lines.append(f"    {ProjectState.closed} --> [*]")
-    return "\n".join(lines) + "\n"

@@ -3,53 +3,7 @@
 Every component (CLI, provisioning, hub, egress gate) builds one :class:`Settings` with
 :meth:`Settings.from_env` and passes it down, so a setting is never read twice with two answers.
 
-| variable | default |
-|---|---|
-| ``ENCLAVE_HOME`` | ``./var`` (made absolute) |
-| ``ENCLAVE_DB_URL`` | ``sqlite:///<home>/registry.db`` |
-| ``ENCLAVE_PROJECTS_DIR`` | ``./projects``: manifests ``<slug>.toml``, data ``<slug>/extracts``, ``<slug>/workspace`` |
-| ``ENCLAVE_SOURCES_DIR`` | unset: only provisioning needs it (:meth:`Settings.require_sources_dir`) |
-| ``ENCLAVE_CATALOG`` | the synthetic catalog shipped with ``pseudonymizer``; the SNDS one is ``pseudonymizer/catalogs/snds/catalog.toml`` |
-| ``ENCLAVE_SCHEMAS_DIR`` | unset: the catalog's own ``schema_dir``; else the folder of its Table Schemas (the SNDS catalog needs it) |
-| ``ENCLAVE_NOMENCLATURES_DIR`` | unset; else a folder of SNDS nomenclatures whose code labels go into each extract's data dictionary |
-| ``ENCLAVE_FICTIVE_WARN_PERCENT`` | ``5``: ``enclave catalog check`` warns when a fictive flag makes more than this share of rows "no one" |
-| ``ENCLAVE_AUDIT_HEAD`` | ``<home>/audit.head``: the audit log's anchor, kept outside the database |
-| ``ENCLAVE_AUDIT_KEY_FILE`` | ``audit.key`` beside the head: the audit key ring (made 0600 by the first event; refused if others may read it) |
-| ``ENCLAVE_AUDIT_ANCHORS`` | ``audit.anchors`` beside the head: append-only anchors of the head (time, seq, link) for ops to keep |
-| ``ENCLAVE_AUDIT_ANCHOR_INTERVAL`` | ``3600``: seconds between two anchors (one is written after a commit once this has passed) |
-| ``ENCLAVE_AUDIT_NOTARY`` | unset: a command (given each anchor as JSON on stdin) or an http(s) URL (each anchor POSTed) |
-| ``ENCLAVE_AUDIT_RETENTION_DAYS`` | ``400``: ``enclave audit purge`` removes events older than this (at least 365) |
-| ``ENCLAVE_WORKING_HOURS`` | ``Mon-Fri 08:00-19:00``: Europe/Paris; ``enclave audit report`` lists access outside them |
-| ``ENCLAVE_ACTOR`` | the OS user name: who audit events say acted |
-| ``ENCLAVE_HUB_API_PORT`` | ``8081``: the hub API, on loopback (enclave containers reach it only through the hub API gate) |
-| ``ENCLAVE_HUB_API_ENCLAVE_PORT`` | ``10107``: the hub API gate (:mod:`spawner_config.hub_api_gate`), for enclave containers (at their gateway) |
-| ``ENCLAVE_PROXY_PORT`` | ``8000``: the proxy's public port (never reachable from enclave containers) |
-| ``ENCLAVE_PROXY_API_PORT`` | ``8001``: the proxy's control API, on loopback only |
-| ``ENCLAVE_EGRESS_PORT`` | ``10101``: the egress gate's pages and API, on loopback (reached through the proxy) |
-| ``ENCLAVE_EGRESS_ENCLAVE_PORT`` | ``10103``: the egress gate's submission API for enclave containers (at their gateway) |
-| ``ENCLAVE_SEAL_PORT`` | ``10102``: the seal between the proxy and enclave servers, on loopback |
-| ``ENCLAVE_SEAL_MAX_REQUEST_MIB`` | ``64``: the largest request body or browser websocket message the seal forwards (MiB; streamed) |
-| ``ENCLAVE_TOOLS_ENCLAVE_PORT`` | ``10105``: the project tools (git remote, package index) for enclave containers (at their gateway) |
-| ``ENCLAVE_EGRESS_PORT`` | ``10101``: the egress gate service, on loopback (reached through the proxy) |
-| ``ENCLAVE_PUBLIC_URL`` | ``http://0.0.0.0:<proxy port>``: where the hub's proxy listens for browsers |
-| ``ENCLAVE_NOTEBOOK_IMAGE`` | ``enclave/notebook:latest``: the researchers' container image ("slim", the default) |
-| ``ENCLAVE_NOTEBOOK_STACK_IMAGE`` | ``enclave/notebook-stack:latest``: the image of projects whose manifest says ``image = "stack"`` |
-| ``ENCLAVE_IDLE_TIMEOUT`` | ``3600``: seconds without activity before a server is stopped |
-| ``ENCLAVE_RECONCILE_INTERVAL`` | ``60``: seconds between the reconciler's passes |
-| ``ENCLAVE_ALARM_HITS`` | ``3``: content alarms (``seal.alarm``, not budget shares) of one member in one project that suspend them there |
-| ``ENCLAVE_ALARM_WINDOW`` | ``600``: seconds within which those alarms count (the reconciler checks every pass) |
-| ``ENCLAVE_SPAWN_TIMEOUT`` | ``120``: seconds a server may take to start and answer |
-| ``ENCLAVE_USAGE_PORT`` | ``10106``: the usage service (metering and its pages), on loopback (reached through the proxy) |
-| ``ENCLAVE_METER_INTERVAL`` | ``60``: seconds between two readings of the enclaves' counters |
-| ``ENCLAVE_METER_STORAGE_INTERVAL`` | ``3600``: seconds between two measurements of a project's storage |
-| ``ENCLAVE_TARIFFS_DIR`` | ``tariffs/`` of this checkout: the versioned tariff files |
-| ``ENCLAVE_BUDGET_WARN_PERCENT`` | ``80``: share of a project's monthly budget at which its team is warned |
-| ``ENCLAVE_CLAMAV_DB`` | ``/var/lib/clamav``: the import airlock's ClamAV signatures (none downloaded; the scan says so) (:mod:`airlock.config`) |
-| ``ENCLAVE_IMPORT_MAX_RATIO`` | ``100``: an imported archive unpacking to more than this many times its size is a bomb |
-| ``ENCLAVE_IMPORT_MAX_UNPACKED_MB`` | ``4096``: an imported archive unpacking to more than this is refused |
-| ``ENCLAVE_IMPORT_SCAN_SECONDS`` | ``900``: wall-clock budget of one imported file's scan |
-| ``ENCLAVE_IMPORT_SCAN_MEMORY_MB`` | ``2048``: address-space budget of one imported file's scan |
-| ``ENCLAVE_BACKEND`` | ``docker``: servers as containers on this host; ``swarm``: as Swarm services (README, "Scaling out") |
+Every variable's default and meaning is written once, in :mod:`enclave.configuration` (``docs/configuration.md``).
 
 The hub's services get only :data:`SERVICE_VARIABLES` (:func:`service_environment`): a new
 variable, a secret above all, reaches them only once it is added there.

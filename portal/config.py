@@ -1,16 +1,6 @@
 """The portal service's configuration, read once from the environment.
 
-| variable | default |
-|---|---|
-| every ``ENCLAVE_*`` of :mod:`enclave.settings` | the registry, projects folder, catalog, audit head |
-| ``ENCLAVE_PORTAL_DIR`` | ``$ENCLAVE_HOME/portal``: ``decisions/`` (the authority's documents), ``cookie_secret`` |
-| ``ENCLAVE_EGRESS_DIR`` | read as the egress gate reads it: published results are checked against its release ledger |
-| ``ENCLAVE_PORTAL_DATASETS`` | ``portal/datasets.toml``: producers and coverage of the catalog's datasets |
-| ``ENCLAVE_COMMITTEE_FAVOURABLE`` | ``2``: favourable committee opinions that approve a request |
-| ``ENCLAVE_PUBLIC_URL`` | ``http://127.0.0.1:$ENCLAVE_PROXY_PORT``: where the public reaches the hub (catalogue IRIs) |
-| ``ENCLAVE_PORTAL_PORT`` | ``10104``: the service's loopback port (``jupyterhub_config.py`` reads it) |
-| ``JUPYTERHUB_SERVICE_PREFIX`` | ``/services/portal/`` (set by the hub) |
-| ``JUPYTERHUB_SERVICE_URL`` | ``http://127.0.0.1:10104`` (set by the hub from the service's ``url``) |
+Every variable's default and meaning is written once, in :mod:`enclave.configuration` (``docs/configuration.md``).
 """
 
 from __future__ import annotations

@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date
 from enum import StrEnum
-from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import select
@@ -27,6 +26,7 @@ from sqlalchemy.orm import Session
 from enclave.audit import record
 from enclave.errors import EnclaveError
 from enclave.models import Purpose, User, utcnow
+from enclave.state_machine import StateMachine, lock_row
 from pseudonymizer.catalog import Catalog
 from pseudonymizer.errors import PseudonymizerError
 from pseudonymizer.extract import check_request, parse_columns
@@ -47,7 +47,7 @@ class Action(StrEnum):
 
 
 _S, _A = RequestState, Action
-TRANSITIONS: Mapping[tuple[RequestState, Action], RequestState] = MappingProxyType({
+_TABLE: Mapping[tuple[RequestState, Action], RequestState] = {
     (_S.draft, _A.submit): _S.submitted,
     (_S.submitted, _A.send_back): _S.changes_requested,
     (_S.submitted, _A.approve): _S.approved,
@@ -58,7 +58,7 @@ TRANSITIONS: Mapping[tuple[RequestState, Action], RequestState] = MappingProxyTy
     (_S.draft, _A.withdraw): _S.withdrawn,
     (_S.submitted, _A.withdraw): _S.withdrawn,
     (_S.changes_requested, _A.withdraw): _S.withdrawn,
-})
+}
 INITIAL = RequestState.draft
 DECIDED = frozenset({_S.changes_requested, _S.approved, _S.rejected, _S.authorised, _S.refused})
 TEXT_FIELDS = ("title", "summary", "methodology", "holder_organisation")
@@ -69,29 +69,21 @@ class WorkflowError(EnclaveError):
     """An action the request's current state does not allow, or an incomplete request."""
 
 
-def allowed_actions(state: RequestState) -> list[Action]:
-    return [action for (source, action) in TRANSITIONS if source is state]
+MACHINE = StateMachine(_TABLE, initial=INITIAL, error=WorkflowError)
+TRANSITIONS = MACHINE.transitions
+allowed_actions = MACHINE.allowed_actions
+mermaid_diagram = MACHINE.mermaid
 
 
 def transition(session: Session, request: AccessRequest, action: Action, actor: str, **details: Any) -> RequestState:
     """Move ``request`` by ``action`` (row locked first) and append its audit event."""
-    session.flush()
-    session.refresh(request, with_for_update={"of": AccessRequest})
+    lock_row(session, request)
     old = request.state
-    new = TRANSITIONS.get((old, action))
-    if new is None:
-        allowed = ", ".join(allowed_actions(old)) or "none (final)"
-        raise WorkflowError(f"access request {request.id} is {old}: it cannot {action}", f"allowed now: {allowed}")
+    new = MACHINE.next_state(old, action, f"access request {request.id}")
     request.state = new
     record(session, actor, f"access_request.{action}", request_id=request.id, title=request.title,
            **{"from": old, "to": new}, **details)
     return new
-
-
-def mermaid_diagram() -> str:
-    lines = ["stateDiagram-v2", f"    [*] --> {INITIAL}"]
-    lines += [f"    {source} --> {target} : {action}" for (source, action), target in TRANSITIONS.items()]
-    return "\n".join(lines) + "\n"
 
 
 # --- the applicant ---------------------------------------------------------------------------

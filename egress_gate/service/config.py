@@ -1,16 +1,9 @@
 """The gate service's configuration, read once from the environment.
 
-| variable | default |
-|---|---|
-| every ``ENCLAVE_*`` of :mod:`enclave.settings` | the registry, projects folder, audit head |
-| ``ENCLAVE_EGRESS_DIR`` | ``$ENCLAVE_HOME/egress``: ``quarantine/``, ``releases/``, ``work/``, ``cookie_secret`` |
-| ``ENCLAVE_EGRESS_PREVIEW_ROWS`` | ``200``: rows shown in a preview |
-| the airlock's (:data:`airlock.config.VARIABLES`) | ``ENCLAVE_CLAMAV_DB`` and the import scan's limits |
-| ``ENCLAVE_PUBLIC_URL`` | the hub's address as browsers reach it; when set, links the API returns are absolute |
-| ``JUPYTERHUB_SERVICE_PREFIX`` | ``/services/egress/`` (set by the hub) |
-| ``JUPYTERHUB_SERVICE_URL`` | ``http://127.0.0.1:10101`` (set by the hub from the service's ``url``) |
+Every variable's default and meaning is written once, in :mod:`enclave.configuration` (``docs/configuration.md``).
 
-The hub also sets ``JUPYTERHUB_API_TOKEN``, ``JUPYTERHUB_API_URL``, ``JUPYTERHUB_CLIENT_ID`` and
+The hub sets ``JUPYTERHUB_SERVICE_PREFIX`` and ``JUPYTERHUB_SERVICE_URL`` (the prefix and loopback address),
+``JUPYTERHUB_API_TOKEN``, ``JUPYTERHUB_API_URL``, ``JUPYTERHUB_CLIENT_ID`` and
 ``JUPYTERHUB_OAUTH_*``, which :class:`jupyterhub.services.auth.HubOAuth` reads itself.
 """
 

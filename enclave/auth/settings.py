@@ -1,16 +1,6 @@
 """The login settings, read once from the environment, failing fast with the missing variable's name.
 
-| variable | meaning |
-|---|---|
-| ``ENCLAVE_OIDC_ISSUER`` | the identity provider's issuer URL (its ``/.well-known/openid-configuration`` is read) |
-| ``ENCLAVE_OIDC_CLIENT_ID`` / ``ENCLAVE_OIDC_CLIENT_SECRET`` | the hub's client registration at the provider |
-| ``ENCLAVE_OIDC_CALLBACK_URL`` | ``<public url>/hub/oauth_callback``, as registered at the provider |
-| ``ENCLAVE_OIDC_USERNAME_CLAIM`` | the claim naming the user (default ``sub``), matched to the registry |
-| ``ENCLAVE_OIDC_LOGOUT_URL`` | optional: where logout sends the browser (e.g. the provider's end-session page) |
-| ``ENCLAVE_TOTP_KEY`` | Fernet key encrypting TOTP secrets at rest (32 url-safe base64 bytes, see :func:`totp_key`) |
-| ``ENCLAVE_SESSION_HOURS`` | lifetime of a login, hub and servers (default 8) |
-| ``ENCLAVE_TOTP_MAX_FAILURES`` | wrong codes in a row that lock the second factor (default 5) |
-| ``ENCLAVE_TOTP_LOCK_MINUTES`` | how long it stays locked (default 15) |
+Every variable's default and meaning is written once, in :mod:`enclave.configuration` (``docs/configuration.md``).
 """
 
 from __future__ import annotations

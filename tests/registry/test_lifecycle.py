@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -163,3 +164,9 @@ def test_mermaid_diagram_has_every_transition():
     for source, action, target in EXPECTED:
         assert f"    {source} --> {target} : {action}\n" in diagram
     assert diagram.endswith("    closed --> [*]\n")
+
+
+def test_the_operator_page_shows_the_generated_diagram():
+    """docs/operator.md's lifecycle is `enclave lifecycle diagram`'s output, not a copy kept by hand."""
+    page = (Path(__file__).resolve().parents[2] / "docs" / "operator.md").read_text(encoding="utf-8")
+    assert "```mermaid\n" + mermaid_diagram() + "```" in page, "paste `enclave lifecycle diagram` into docs/operator.md"

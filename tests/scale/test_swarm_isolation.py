@@ -14,12 +14,20 @@ import pytest
 
 from enclave.swarm import overlay_name
 from tests.enclave.platform import slug
-from tests.enclave.test_isolation import Canary, can_connect, docker0_address, in_container
+from tests.isolation_probes import (
+    LISTENER,
+    Canary,
+    assert_extracts_read_only_and_alone,
+    assert_server_hardened,
+    can_connect,
+    docker0_address,
+    in_container,
+    wait_until_the_host_reaches,
+)
 
 from .conftest import HUB_CONTAINER
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
-LISTENER = ["python3", "-c", "import socket,time\ns=socket.socket();s.bind(('0.0.0.0',9999));s.listen();time.sleep(300)"]
 
 
 def task_container(engine, user: str, name: str):
@@ -65,69 +73,13 @@ def test_servers_are_services_on_encrypted_internal_overlays(swarm, running):
 
 
 def test_extracts_present_read_only_and_alone(swarm_platform, running):
-    project_dir = swarm_platform.settings().project_dir(slug("alpha"))
-    manifest = json.loads((project_dir / "extracts" / "manifest.json").read_text())
-    seen = in_container(running["alpha"], """
-import json, os
-home = os.path.expanduser("~")
-files = sorted(os.listdir(home + "/data"))
-try:
-    open(home + "/data/IR_BEN_R.parquet", "ab").close(); writable = True
-except OSError:
-    writable = False
-try:
-    open(home + "/data/new.txt", "w").close(); creatable = True
-except OSError:
-    creatable = False
-open(home + "/work/alice-was-here-swarm.txt", "w").write("ok")
-mounts = [line.split()[4] for line in open("/proc/self/mountinfo")]
-print(json.dumps({"files": files, "writable": writable, "creatable": creatable, "mounts": mounts}))
-""")
-    expected = sorted([e["output"]["file"] for e in manifest["tables"].values()] + ["manifest.json", "DATA_DICTIONARY.md"])
-    assert seen["files"] == expected
-    assert not seen["writable"] and not seen["creatable"]
-    assert (project_dir / "workspace" / "alice-was-here-swarm.txt").read_text() == "ok"
-    joined = " ".join(seen["mounts"])
-    assert slug("beta") not in joined and "sources" not in joined and "docker.sock" not in joined
-    binds = [m for m in running["alpha"].attrs["Mounts"] if m["Type"] == "bind" and not m["Destination"].startswith("/run/secrets/")]
-    assert sorted((m["Source"], m["RW"]) for m in binds) == sorted([(str(project_dir / "extracts"), False),
-                                                                     (str(project_dir / "workspace"), True),
-                                                                     (str(project_dir / "imports"), False)])
+    assert_extracts_read_only_and_alone(running["alpha"], swarm_platform.settings().project_dir(slug("alpha")), slug("beta"),
+                                        "alice-was-here-swarm.txt")
 
 
 def test_hardening(running):
-    """Every process of the server's tree (PID 1 and its descendants, which are all a researcher gets) has no
-    capability, no way to gain privileges and the seccomp filter; the exec'd probe itself (parent outside the
-    container) is left out: it is ours, not the server's."""
-    seen = in_container(running["alpha"], """
-import json, os
-procs = {}
-for pid in filter(str.isdigit, os.listdir("/proc")):
-    try:
-        status = dict(line.split(":", 1) for line in open(f"/proc/{pid}/status"))
-    except OSError:
-        continue
-    if pid == "1" or status["PPid"].strip() != "0":
-        procs[pid] = {k: status[k].strip() for k in ("Name", "PPid", "Uid", "CapEff", "CapBnd", "NoNewPrivs", "Seccomp", "Seccomp_filters")}
-try:
-    open("/usr/local/x", "w").close(); root_writable = True
-except OSError:
-    root_writable = False
-sock = any(os.path.exists(p) for p in ("/var/run/docker.sock", "/run/docker.sock"))
-print(json.dumps({"procs": procs, "root_writable": root_writable, "docker_sock": sock}))
-""")
-    server_tree = {pid: p for pid, p in seen["procs"].items() if pid == "1" or p["PPid"] != "0"}
-    names = {p["Name"] for p in server_tree.values()}
-    assert "tini" in names and any(n.startswith("jupyterhub") or n.startswith("python") for n in names), names
-    for pid, proc in server_tree.items():
-        assert proc["Uid"].split() == ["1000"] * 4, (pid, proc)
-        assert int(proc["CapEff"], 16) == 0 and int(proc["CapBnd"], 16) == 0, (pid, proc)
-        assert proc["NoNewPrivs"] == "1", (pid, proc)
-        assert proc["Seccomp"] == "2", (pid, proc)
-    assert not seen["root_writable"] and not seen["docker_sock"]
-    host_config = running["alpha"].attrs["HostConfig"]
-    assert host_config["ReadonlyRootfs"] and host_config["CapDrop"] == ["ALL"]
-    assert host_config["Memory"] == 1 << 30 and host_config["PidsLimit"] == 256 and host_config["NanoCpus"] == 10 ** 9
+    """The probe every backend passes, then Swarm's own: the entry point's seccomp filter on every process."""
+    server_tree = assert_server_hardened(running["alpha"])
     # The entry point's seccomp filter, over Docker's default: on every process of the server's tree (what it
     # denies: tests/enclave/test_hardening_check.py); jupyter-server non-dumpable, its memory closed to uid 1000.
     from spawner_config.hardening import PROBE
@@ -176,10 +128,7 @@ def test_only_the_hub_api_and_gate_answer(swarm_platform, running, hub, swarm):
     canary = Canary("0.0.0.0")
     try:
         socket.create_connection(("127.0.0.1", canary.port), timeout=2).close()  # the listener is real
-        deadline = time.time() + 5
-        while canary.hits < 1 and time.time() < deadline:
-            time.sleep(0.05)
-        assert canary.hits == 1
+        assert canary.wait_for_hits(1) == 1
         for address in (docker0_address(), gwbridge, hub_alpha):
             assert not can_connect(alpha, address, canary.port), address
         assert not can_connect(alpha, hub_alpha, swarm_platform.proxy_port), "the public proxy is closed to enclaves"
@@ -222,14 +171,7 @@ def test_nothing_forwarded_to_the_default_bridge(running, swarm, image):
     try:
         outside.reload()
         address = outside.attrs["NetworkSettings"]["IPAddress"]
-        deadline = time.time() + 20
-        while True:
-            try:
-                socket.create_connection((address, 9999), timeout=1).close()
-                break
-            except OSError:
-                assert time.time() < deadline, "the outside listener never came up"
-                time.sleep(0.2)
+        wait_until_the_host_reaches(address, 9999)
         assert not can_connect(running["alpha"], address, 9999)
     finally:
         outside.remove(force=True)
