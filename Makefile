@@ -49,6 +49,7 @@ bench: $(STAMP) host  ## measure speed against baselines measured in the same ru
 	$(BIN)/python -m tests.bench.scale_bench
 	$(BIN)/python -m tests.bench.metering_bench
 	$(BIN)/python -m tests.bench.swarm_bench
+	$(BIN)/python -m tests.bench.import_bench
 
 demo: $(STAMP) host  ## the whole system on embedded defaults (see README)
 	@bash scripts/demo.sh "$(DEMO_DIR)" "$(PEOPLE)"

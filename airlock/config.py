@@ -12,6 +12,9 @@ from pathlib import Path
 
 from enclave.errors import EnclaveError
 
+VARIABLES = ("ENCLAVE_CLAMAV_DB", "ENCLAVE_IMPORT_MAX_RATIO", "ENCLAVE_IMPORT_MAX_UNPACKED_MB",
+             "ENCLAVE_IMPORT_SCAN_SECONDS", "ENCLAVE_IMPORT_SCAN_MEMORY_MB")  # passed to the gate's service
+
 
 def _positive(env: Mapping[str, str], name: str, default: float) -> float:
     text = env.get(name) or str(default)

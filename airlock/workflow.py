@@ -5,6 +5,9 @@ The allowed moves are one table, :data:`TRANSITIONS` ((state, action) -> new sta
     draft --submit--> submitted --scan (clean)--> scanned --vote--> in review --approve--> approved
                                 \\--scan (a failing finding)--> blocked by scan       \\--reject--> rejected
 
+A scanned import may be scanned again before its first vote (``enclave import scan``: e.g. once ops
+have installed malware signatures); a ``submitted`` one whose background scan failed likewise.
+
 A ``fail`` finding of the scan blocks the import: stewards never see it (nothing to outvote).
 ``stewards_required`` is the project's egress policy's (the same N independent stewards as for
 exports); any rejecting vote rejects. The last approving vote publishes the files read-only at
@@ -55,6 +58,8 @@ MACHINE = StateMachine({
     (S.submitted, Action.scan): S.scanned,
     (S.submitted, Action.block): S.blocked,  # the scan's outcome decides which (record_scan)
     (S.scanned, Action.vote): S.in_review,
+    (S.scanned, Action.scan): S.scanned,  # scanned again before any vote (e.g. once signatures are installed)
+    (S.scanned, Action.block): S.blocked,
     (S.in_review, Action.vote): S.in_review,
     (S.in_review, Action.approve): S.approved,
     (S.in_review, Action.reject): S.rejected,
@@ -176,8 +181,11 @@ def decide(session: Session, request_id: int, steward: str, vote: ImportVote | s
     elif approvals >= request.stewards_required:
         request.state = check_allowed(request, Action.approve)
         published = publish(session, request, project_dir)
+        # What the stewards accepted: every finding of the scan that was not a plain pass (e.g. "no malware
+        # signatures"), per file, as they saw it.
+        accepted = {f.name: [x for x in f.findings if x["outcome"] != "pass"] for f in request.files}
         record(session, steward, "import.approve", request.project_slug, request=request.id,
-               stewards=[d.steward for d in request.decisions], published=published)
+               stewards=[d.steward for d in request.decisions], published=published, accepted_findings=accepted)
     return decision
 
 

@@ -156,7 +156,7 @@ main.add_command(catalog_group)
 main.add_command(k8s_group)
 main.add_command(config_group)  # enclave config reference
 main.add_command(packages_group)  # enclave packages list|approve|refuse
-main.add_command(import_group)  # enclave import submit|list|show|approve|reject
+main.add_command(import_group)  # enclave import submit|scan|list|show|approve|reject
 
 
 if __name__ == "__main__":

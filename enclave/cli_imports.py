@@ -1,9 +1,10 @@
-"""`enclave import submit|list|approve|reject`: the import airlock from the host (:mod:`airlock.workflow`).
+"""`enclave import submit|scan|list|show|approve|reject`: the import airlock from the host (:mod:`airlock.workflow`).
 
 ``submit`` stages each file like a browser upload, moves it into the import's quarantine, submits
 and scans it (in a bounded worker, outside any transaction) and prints the findings.
 ``approve`` / ``reject`` record one steward's vote (``--steward``, a user with the steward role
 who is not a member of the project); the last approval required publishes the files at ``~/imports``.
+``scan`` runs an import's scan again (a failed background scan, or new signatures before any vote).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from airlock.models import ImportState
 from airlock.permissions import OPS_PREFIX
 from airlock.scan_worker import scan_in_worker
 from enclave.cli_registry import open_registry
+from enclave.settings import Settings
 
 
 def scan_request(request_id: int, actor: str) -> None:
@@ -68,6 +70,15 @@ def _show(request_id: int) -> None:
             click.echo(f"  {file.name} ({file.size} bytes, sha256 {file.sha256[:16]}...)")
             for f in file.findings:
                 click.echo(f"    {f['outcome']:6} {f['check']}: {f['detail']}")
+
+
+@import_group.command("scan")
+@click.argument("request_id", type=int)
+def rescan(request_id: int) -> None:
+    """Scan import REQUEST_ID again: one whose background scan failed, or a scanned one before any vote
+    (e.g. once malware signatures are installed in ENCLAVE_CLAMAV_DB)."""
+    scan_request(request_id, f"{OPS_PREFIX}{Settings.from_env().actor}")
+    _show(request_id)
 
 
 @import_group.command("list")

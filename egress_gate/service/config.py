@@ -15,12 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from airlock.config import VARIABLES as AIRLOCK_VARIABLES
 from enclave.errors import EnclaveError
 from enclave.layout import extracts_dir, workspace_dir
 from enclave.settings import Settings
 
+# The gate's own and the import airlock's (it scans imports: ClamAV's folder, the scan's budgets),
+# passed to its service by the hub.
 VARIABLES = ("ENCLAVE_EGRESS_DIR", "ENCLAVE_EGRESS_PREVIEW_ROWS", "ENCLAVE_EGRESS_CHECK_SECONDS",
-             "ENCLAVE_EGRESS_CHECK_MEMORY_MB")  # the gate's own, passed to its service by the hub
+             "ENCLAVE_EGRESS_CHECK_MEMORY_MB", *AIRLOCK_VARIABLES)
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import shutil
 import zipfile
 from pathlib import Path
+
+from .vba_project import vba_project_bin
 
 # The EICAR anti-virus test file (harmless by design), assembled so that this source is not it.
 EICAR = ("X5O!P%@AP[4\\PZX54(P^)7CC)7}$" + "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*").encode()
@@ -35,8 +38,8 @@ def executable_as_csv(folder: Path) -> Path:
     return path
 
 
-def office_with_macro(folder: Path) -> Path:
-    """A minimal Word document with a VBA project part (what makes a .docm a macro document)."""
+def office_with_macro(folder: Path, part: str = "word/vbaProject.bin") -> Path:
+    """A Word document with a real VBA project (an ``AutoOpen`` macro running a shell command) at ``part``."""
     path = folder / "protocol.docm"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as doc:
         doc.writestr("[Content_Types].xml",
@@ -45,7 +48,14 @@ def office_with_macro(folder: Path) -> Path:
                      '<Override PartName="/word/document.xml" ContentType="application/vnd.ms-word.document.macroEnabled.main+xml"/>'
                      '</Types>')
         doc.writestr("word/document.xml", '<?xml version="1.0"?><w:document xmlns:w="x"><w:body/></w:document>')
-        doc.writestr("word/vbaProject.bin", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504)
+        doc.writestr(part, vba_project_bin())
+    return path
+
+
+def legacy_office_with_macro(folder: Path) -> Path:
+    """The VBA project alone: an OLE2 compound file, as a legacy .doc/.xls carries one."""
+    path = folder / "protocol.doc"
+    path.write_bytes(vba_project_bin())
     return path
 
 
@@ -77,3 +87,18 @@ def eicar_signatures(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "eicar.hdb").write_text(f"{hashlib.md5(EICAR).hexdigest()}:{len(EICAR)}:Enclave.Test.EICAR\n")
     return folder
+
+
+def zipped_nirs(folder: Path) -> Path:
+    """The CSV of NIRs inside a zip, beside a harmless table (the archive itself is well-formed)."""
+    path = folder / "linkage.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.write(clean_csv(folder), "reference.csv")
+        archive.write(csv_of_nirs(folder), "tables/linkage.csv")
+    return path
+
+
+def gzipped_nirs(folder: Path) -> Path:
+    path = folder / "linkage.csv.gz"
+    path.write_bytes(gzip.compress(csv_of_nirs(folder).read_bytes()))
+    return path

@@ -73,10 +73,39 @@ def test_an_office_file_with_a_macro_is_refused_and_one_without_passes(tmp_path,
     assert outcome(scan_file(hostile.office_without_macro(tmp_path), config), "macros") == "pass"
 
 
+def test_a_macro_is_found_by_its_content_whatever_the_part_is_called(tmp_path, config):
+    from oletools.olevba import VBA_Parser
+    renamed = hostile.office_with_macro(tmp_path, part="word/media/image1.bin")
+    parser = VBA_Parser(str(renamed))  # the fixture is a real VBA project: oletools extracts its source
+    try:
+        assert any("Sub AutoOpen" in code for *_, code in parser.extract_macros())
+    finally:
+        parser.close()
+    assert outcome(scan_in_worker(renamed, config), "macros") == "fail"
+    legacy = scan_in_worker(hostile.legacy_office_with_macro(tmp_path), config)
+    assert outcome(legacy, "type") == "pass" and outcome(legacy, "macros") == "fail"
+
+
 def test_a_csv_of_nirs_is_refused(tmp_path, config):
     findings = scan_in_worker(hostile.csv_of_nirs(tmp_path), config)
     assert outcome(findings, "identifiers") == "fail"
     assert "nir" in detail(findings, "identifiers")
+
+
+def test_nirs_inside_a_zip_or_a_gzip_are_refused(tmp_path, config):
+    for path in (hostile.zipped_nirs(tmp_path), hostile.gzipped_nirs(tmp_path)):
+        findings = scan_in_worker(path, config)
+        assert outcome(findings, "archive") == "pass", findings  # a well-formed archive: the NIRs block it
+        assert outcome(findings, "identifiers") == "fail" and "nir" in detail(findings, "identifiers"), path.name
+
+
+def test_a_zip_of_clean_tables_is_read_for_identifiers_and_passes(tmp_path, config):
+    import zipfile
+    path = tmp_path / "tables.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.write(hostile.clean_csv(tmp_path), "reference.csv")
+    findings = scan_file(path, config)
+    assert outcome(findings, "identifiers") == "pass" and "1 file(s) of the archive" in detail(findings, "identifiers")
 
 
 def test_emails_in_text_are_refused(tmp_path, config):
