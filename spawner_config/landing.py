@@ -33,10 +33,11 @@ from portal.models import RequestState as AccessState
 SECURITY_WINDOW = timedelta(days=7)  # the security events ops see on their landing
 SECURITY_SHOWN = 10
 
-# The states in which a researcher's own request waits for them, not for someone else.
-EXPORT_ACTION = {ExportState.changes_requested}
-ACCESS_ACTION = {AccessState.draft, AccessState.changes_requested}
-IMPORT_ACTION = {ImportState.draft}
+# The states in which a researcher's own request waits for them, not for someone else, and what to do.
+EXPORT_ACTION = {ExportState.changes_requested: "answer the stewards and resubmit"}
+ACCESS_ACTION = {AccessState.draft: "complete it and submit it to the committee",
+                 AccessState.changes_requested: "revise it as the committee asks"}
+IMPORT_ACTION = {ImportState.draft: "add its files and submit it"}
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,12 @@ class Item:
     since: date | None = None
     link: str = ""      # a path under /services/, or "" (ops act on the host: see ``how``)
     how: str = ""       # the command, when there is no page
-    yours_to_act: bool = False
+    todo: str = ""      # what the person is to do with it, in words ("" when it waits for someone else)
     anchor: str = ""    # the element's id on the landing page
+
+    @property
+    def yours_to_act(self) -> bool:
+        return bool(self.todo or self.how)
 
     @property
     def days_waiting(self) -> int | None:
@@ -91,15 +96,15 @@ def _has_projects(session: Session, username: str) -> bool:
 
 def researcher_section(session: Session, username: str) -> Section:
     items = [Item("export", f"export {r.id} ({r.project_slug}): {len(r.files)} file{'s' if len(r.files) != 1 else ''}",
-                  r.state.words, _day(r.created_at), f"egress/requests/{r.id}", yours_to_act=r.state in EXPORT_ACTION,
+                  r.state.words, _day(r.created_at), f"egress/requests/{r.id}", todo=EXPORT_ACTION.get(r.state, ""),
                   anchor=f"export-{r.id}")
              for r in exports.requests_of(session, username)]
     items += [Item("access request", f"access request {r.id}: {r.title or '(untitled draft)'}", r.state.words,
-                   _day(r.submitted_at or r.created_at), f"portal/requests/{r.id}", yours_to_act=r.state in ACCESS_ACTION,
+                   _day(r.submitted_at or r.created_at), f"portal/requests/{r.id}", todo=ACCESS_ACTION.get(r.state, ""),
                    anchor=f"access-{r.id}")
               for r in access.requests_of(session, username)]
     items += [Item("import", f"import {r.id} ({r.project_slug}): {r.purpose[:80]}", r.state.words, _day(r.created_at),
-                   f"egress/imports#import-{r.id}", yours_to_act=r.state in IMPORT_ACTION, anchor=f"import-{r.id}")
+                   f"egress/imports#import-{r.id}", todo=IMPORT_ACTION.get(r.state, ""), anchor=f"import-{r.id}")
               for r in imports.requests_by(session, username)]
     waiting = sum(item.yours_to_act for item in items)
     summary = (_plural(waiting, "of your requests awaits you", "of your requests await you") if waiting
@@ -111,10 +116,10 @@ def researcher_section(session: Session, username: str) -> Section:
 
 def steward_section(session: Session, username: str) -> Section:
     items = [Item("export", f"export {r.id} ({r.project_slug}) by {r.requester}", r.state.words, _day(r.created_at),
-                  f"egress/requests/{r.id}", yours_to_act=True, anchor=f"review-export-{r.id}")
+                  f"egress/requests/{r.id}", todo="review it", anchor=f"review-export-{r.id}")
              for r in exports.review_queue(session, username)]
     items += [Item("import", f"import {r.id} ({r.project_slug}) by {r.requester}", r.state.words, _day(r.created_at),
-                   f"egress/imports#import-{r.id}", yours_to_act=True, anchor=f"review-import-{r.id}")
+                   f"egress/imports#import-{r.id}", todo="review it", anchor=f"review-import-{r.id}")
               for r in imports.review_queue(session, username)]
     items.sort(key=lambda item: (item.since or date.max, item.anchor))
     return Section("steward", Role.steward, "Review inbox", items, len(items),
@@ -124,7 +129,8 @@ def steward_section(session: Session, username: str) -> Section:
 
 def committee_section(session: Session, username: str) -> Section:
     items = [Item("access request", f"access request {r.id}: {r.title} (by {r.applicant})", r.state.words,
-                  _day(r.submitted_at), f"portal/requests/{r.id}", yours_to_act=True, anchor=f"judge-{r.id}")
+                  _day(r.submitted_at), f"portal/requests/{r.id}", todo="give your opinion (or declare a conflict)",
+                  anchor=f"judge-{r.id}")
              for r in access.to_judge(session, username)]
     return Section("committee", Role.committee, "Requests to judge", items, len(items),
                    _plural(len(items), "request awaits your opinion", "requests await your opinion"),
@@ -134,19 +140,21 @@ def committee_section(session: Session, username: str) -> Section:
 def ops_sections(session: Session, now: datetime | None = None, with_usage: bool = True) -> list[Section]:
     now = now or datetime.now(UTC)
     to_record = [Item("access request", f"access request {r.id}: {r.title} (by {r.applicant})", r.state.words,
-                      _day(r.decided_at), f"portal/requests/{r.id}", yours_to_act=True, anchor=f"authorise-{r.id}")
+                      _day(r.decided_at), f"portal/requests/{r.id}", todo="record the authority's decision",
+                      anchor=f"authorise-{r.id}")
                  for r in access.to_authorise(session)]
     asked = [Item("package", f"{p.ecosystem} {p.name}{p.version or ''} for {p.project_slug} (by {p.requester}): {p.reason[:80]}",
                   "requested", _day(p.created_at), how=f"enclave packages approve {p.id}   or   enclave packages refuse {p.id} --reason ...",
-                  yours_to_act=True, anchor=f"package-{p.id}")
+                  anchor=f"package-{p.id}")
              for p in packages.requests_of(session, state="requested")]
     suspended = suspension.current_suspensions(session)
     events = alarms.security_events(session, since=now - SECURITY_WINDOW, limit=SECURITY_SHOWN)
     security = [Item("suspension", f"{s.username} suspended from {s.project_slug}: {s.reason}", "suspended",
-                     _day(s.suspended_at), "egress/security", yours_to_act=True, anchor=f"suspension-{s.id}")
+                     _day(s.suspended_at), "egress/security", how=suspension.LIFT_COMMAND.format(slug=s.project_slug, username=s.username),
+                     anchor=f"suspension-{s.id}")
                 for s in suspended]
-    security += [Item("security event", f"{e.kind}: {e.user} in {e.project or 'no project'} ({e.summary})",
-                      e.action, _day(e.at), "egress/security", anchor=f"event-{e.seq}")
+    security += [Item("security event", f"{e.user} in {e.project or 'no project'}: {e.summary or e.kind}",
+                      e.kind.replace("_", " "), _day(e.at), "egress/security", anchor=f"event-{e.seq}")
                  for e in events]
     return [
         Section("ops-authorisations", Role.ops, "Authorisations to record", to_record, len(to_record),

@@ -34,12 +34,15 @@ from enclave.models import Role
 from portal.models import RequestState as AccessState
 from pseudonymizer.catalog import load_catalog
 
-from ..egress.workflow_fixtures import MEMBER, REQUESTER, SLUG, STEWARDS, create_request_at_state, setup_project
+from ..egress.workflow_fixtures import MEMBER, REQUESTER, SLUG, STEWARDS, a_file, create_request_at_state, setup_project
 from ..imports.factories import clean_findings, create_submitted
 from ..portal import factories as office
 from ..registry.factories import create_user
 
 SYNTH_CATALOG = Path(__file__).resolve().parents[2] / "pseudonymizer" / "catalogs" / "synthetic" / "catalog.toml"
+# The files of workflow_fixtures.submit: their bytes, as a_file() hashes them.
+HELD_BYTES = {"table1.csv": b"age,n\n40-49,120\n", "figure.png": b"\x89PNG fake"}
+HELD_FILES = tuple(HELD_BYTES)
 STEWARD, COMMITTEE, OPS, NOBODY = STEWARDS[0], "cleo", "otto", "nina"
 RESEARCHER = REQUESTER
 # A person holding several roles: a committee member who is also a steward and an operator.
@@ -102,5 +105,37 @@ def give_everyone_work(session: Session, tmp: Path) -> dict[str, int]:
             "suspension": suspended.id}
 
 
+def hold_in_quarantine(quarantine: Path, scratch: Path) -> None:
+    """The bytes of the exports' files in the gate's quarantine, where the gate reads what stewards review
+    (the workflow records a file's hash; the gate's submission snapshots the bytes)."""
+    from egress_gate.quarantine import Quarantine
+
+    scratch.mkdir(parents=True, exist_ok=True)
+    store = Quarantine(quarantine)
+    for name in HELD_FILES:
+        held = a_file(name, HELD_BYTES[name])
+        path = scratch / name
+        path.write_bytes(HELD_BYTES[name])
+        assert store.snapshot(path)[0] == held.sha256, name
+
+
 def withdraw_export(session: Session, request_id: int) -> None:
     exports.withdraw(session, request_id, REQUESTER)
+
+
+@contextmanager
+def platform_with_work(root: Path, image: str) -> Iterator[tuple]:
+    """A real platform (registry, hub, proxy, gate, portal, usage, OIDC provider) with no provisioned project,
+    its registry put in the situation of :func:`give_everyone_work`; yields ``(platform, ids)``."""
+    from ..enclave.platform import running_platform
+
+    with running_platform(root, image, {}) as platform:
+        settings = platform.settings()
+        engine = make_engine(settings.db_url)
+        try:
+            with session_scope(engine, settings.audit_head) as session:
+                ids = give_everyone_work(session, root / "work")
+        finally:
+            engine.dispose()
+        hold_in_quarantine(settings.home / "egress" / "quarantine", root / "held")
+        yield platform, ids

@@ -34,11 +34,12 @@ def test_a_researcher_sees_their_exports_imports_and_access_requests_with_states
     items = {item.anchor: item for item in sections["researcher"].items}
     assert items[f"export-{ids['sent_back']}"].state == "changes requested"
     assert items[f"export-{ids['sent_back']}"].link == f"egress/requests/{ids['sent_back']}"
-    assert items[f"export-{ids['sent_back']}"].yours_to_act
+    assert items[f"export-{ids['sent_back']}"].todo == "answer the stewards and resubmit"
     assert items[f"export-{ids['waiting']}"].state == "submitted" and not items[f"export-{ids['waiting']}"].yours_to_act
     assert items[f"import-{ids['import']}"].state == "scanned"
     assert items[f"import-{ids['import']}"].link == f"egress/imports#import-{ids['import']}"
     assert items[f"access-{ids['draft']}"].state == "draft"
+    assert items[f"access-{ids['draft']}"].todo == "complete it and submit it to the committee"
     assert items[f"access-{ids['draft']}"].link == f"portal/requests/{ids['draft']}"
     # Nobody else's requests: ada's and ben's access requests are not remi's.
     assert not any(a.startswith("access-") and a != f"access-{ids['draft']}" for a in items)
@@ -80,7 +81,8 @@ def test_ops_see_authorisations_to_record_packages_security_and_usage(work):
     assert f"enclave packages approve {ids['package']}" in package.how
     security = sections["ops-security"]
     assert security.items[0].anchor == f"suspension-{ids['suspension']}" and "mona" in security.items[0].label
-    assert any(i.kind == "security event" and "bulk_output" in i.label for i in security.items)
+    assert any(i.kind == "security event" and i.state == "bulk output" and "encoded data" in i.label for i in security.items)
+    assert security.items[0].how == "enclave member lift cohort-a mona --reason '...'"
     assert security.summary.startswith("1 suspension in force, ")
     assert [i.anchor for i in sections["ops-usage"].items] == ["usage-cohort-a"]
     assert sections["ops-usage"].items[0].link == "usage/projects/cohort-a"
