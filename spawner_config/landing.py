@@ -108,7 +108,7 @@ def researcher_section(session: Session, username: str) -> Section:
               for r in imports.requests_by(session, username)]
     waiting = sum(item.yours_to_act for item in items)
     summary = (_plural(waiting, "of your requests awaits you", "of your requests await you") if waiting
-               else _plural(len(items), "request", "requests") + ", none waiting for you")
+               else _plural(len(items), "request", "requests") + ", none waiting for you" if items else "no request yet")
     return Section("researcher", Role.researcher, "Your requests", items, waiting, summary,
                    empty="You have no export, access request or import yet.", link="portal/requests/new",
                    link_text="Apply for access to data")

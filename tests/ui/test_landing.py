@@ -104,6 +104,7 @@ def test_someone_without_project_or_request_still_gets_a_way_to_their_work(work)
     sections = sections_of(registry, NOBODY)
     assert sections["researcher"].items == []
     assert sections["researcher"].link == "portal/requests/new"
+    assert sections["researcher"].summary == "no request yet"
 
 
 def render_section(section: landing.Section) -> str:
