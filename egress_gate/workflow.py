@@ -176,8 +176,6 @@ def get_request(session: Session, request_id: int, lock: bool = False) -> Egress
     return request
 
 
-# --- actions -------------------------------------------------------------------------------
-
 # The states in which a request still needs a steward (a review, a vote, or the release).
 QUEUE_STATES = (RequestState.submitted, RequestState.under_review, RequestState.approved)
 
@@ -193,6 +191,9 @@ def review_queue(session: Session, steward: str) -> list[EgressRequest]:
     pending = session.scalars(select(EgressRequest).where(EgressRequest.state.in_(QUEUE_STATES))
                               .order_by(EgressRequest.id)).all()
     return [r for r in pending if permissions.user_can_review(session, steward, r)]
+
+
+# --- actions -------------------------------------------------------------------------------
 
 
 def submit(session: Session, project: str, requester: str, justification: str, files: Iterable[HeldFile],
@@ -503,4 +504,3 @@ def mermaid_diagram() -> str:
     lines += [f"    {source} --> {target} : {action}" for (source, action), target in TRANSITIONS.items()]
     lines += [f"    {state} --> [*]" for state in sorted(FINAL)]
     return "\n".join(lines) + "\n"
-
