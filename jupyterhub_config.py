@@ -15,7 +15,7 @@ from enclave.host_state import follow_state_changes
 from enclave.hygiene import check_host_files
 from enclave.settings import Settings, service_environment
 from portal.config import VARIABLES as PORTAL_VARIABLES, portal_port
-from spawner_config.home import SERVICE_TITLES, TEMPLATES, budget_warnings_of, projects_of
+from spawner_config.home import SERVICE_TITLES, TEMPLATES, budget_warnings_of, counts_of, landing_of, projects_of
 from spawner_config.hub import check_firewall, own_address
 from spawner_config.spawner import EnclaveSpawner
 from spawner_config.swarm_spawner import SwarmEnclaveSpawner
@@ -44,7 +44,9 @@ c.JupyterHub.default_server_name = ""
 c.JupyterHub.default_url = "/hub/home"  # after sign-in: the user's projects, each with Start and Stop
 c.JupyterHub.template_paths = [str(TEMPLATES)]  # the home page lists the user's projects
 c.JupyterHub.template_vars = {"enclave_projects": projects_of(settings), "enclave_budget_warnings": budget_warnings_of(settings),
-                              "enclave_service_titles": SERVICE_TITLES}
+                              "enclave_service_titles": SERVICE_TITLES,
+                              # each person's work by role (spawner_config/landing.py), and its counts for the navigation
+                              "enclave_landing": landing_of(settings), "enclave_counts": counts_of(settings)}
 
 # The proxy's public port (never reachable from containers) and the hub API, on loopback: enclave
 # containers reach only what a single-user server needs of it, through the hub API gate below.

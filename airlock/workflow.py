@@ -196,3 +196,20 @@ def requests_of(session: Session, slug: str | None = None, state: str | None = N
     if state:
         query = query.where(ImportRequest.state == ImportState(state))
     return list(session.scalars(query))
+
+
+def requests_by(session: Session, requester: str) -> list[ImportRequest]:
+    """The imports ``requester`` started, newest first."""
+    return list(session.scalars(select(ImportRequest).where(ImportRequest.requester == requester)
+                                .order_by(ImportRequest.id.desc())))
+
+
+# The states in which an import awaits the stewards' votes.
+REVIEW_STATES = (ImportState.scanned, ImportState.in_review)
+
+
+def review_queue(session: Session, steward: str) -> list[ImportRequest]:
+    """The scanned imports awaiting a vote that ``steward`` may review, oldest first (none for a non-steward)."""
+    pending = session.scalars(select(ImportRequest).where(ImportRequest.state.in_(REVIEW_STATES))
+                              .order_by(ImportRequest.id)).all()
+    return [r for r in pending if permissions.user_can_review(session, steward, r)]

@@ -172,6 +172,23 @@ def get_request(session: Session, request_id: int, lock: bool = False) -> Egress
     return request
 
 
+# The states in which a request still needs a steward (a review, a vote, or the release).
+QUEUE_STATES = (RequestState.submitted, RequestState.under_review, RequestState.approved)
+
+
+def requests_of(session: Session, requester: str) -> list[EgressRequest]:
+    """The requests ``requester`` submitted, newest first."""
+    return list(session.scalars(select(EgressRequest).where(EgressRequest.requester == requester)
+                                .order_by(EgressRequest.id.desc())))
+
+
+def review_queue(session: Session, steward: str) -> list[EgressRequest]:
+    """The requests that still need a steward and that ``steward`` may review, oldest first (none for a non-steward)."""
+    pending = session.scalars(select(EgressRequest).where(EgressRequest.state.in_(QUEUE_STATES))
+                              .order_by(EgressRequest.id)).all()
+    return [r for r in pending if permissions.user_can_review(session, steward, r)]
+
+
 # --- actions -------------------------------------------------------------------------------
 
 

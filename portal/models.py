@@ -31,6 +31,23 @@ class RequestState(StrEnum):
     refused = "refused"            # by the authority
     withdrawn = "withdrawn"
 
+    @property
+    def words(self) -> str:
+        """The state as people read it (the hub's landing page)."""
+        return STATE_WORDS[self]
+
+
+STATE_WORDS = {  # the one place a state's name in words is written
+    RequestState.draft: "draft",
+    RequestState.submitted: "with the committee",
+    RequestState.changes_requested: "changes requested",
+    RequestState.approved: "approved by the committee, awaiting the authority's decision",
+    RequestState.rejected: "rejected by the committee",
+    RequestState.authorised: "authorised",
+    RequestState.refused: "refused by the authority",
+    RequestState.withdrawn: "withdrawn",
+}
+
 
 class TeamMember(TypedDict):
     name: str

@@ -345,3 +345,21 @@ def requests_of(session: Session, username: str) -> list[AccessRequest]:
 def display_names(session: Session, usernames: set[str]) -> dict[str, str]:
     rows = session.execute(select(User.username, User.display_name).where(User.username.in_(usernames)))
     return {name: display or name for name, display in rows}
+
+
+def to_judge(session: Session, member: str) -> list[AccessRequest]:
+    """The submitted requests on which committee member ``member`` may still give an opinion, oldest first
+    (none for a non-member of the committee; a request they gave an opinion on, or declared a conflict on, is done)."""
+    if not permissions.is_committee(session, member):
+        return []
+    pending = session.scalars(select(AccessRequest).where(AccessRequest.state == RequestState.submitted)
+                              .order_by(AccessRequest.submitted_at, AccessRequest.id)).all()
+    return [r for r in pending if permissions.user_can_vote(session, member, r)
+            and not any(o.member == member for o in r.opinions)]
+
+
+def to_authorise(session: Session) -> list[AccessRequest]:
+    """The requests the committee approved whose authority's decision is not recorded yet, oldest first."""
+    approved = session.scalars(select(AccessRequest).where(AccessRequest.state == RequestState.approved)
+                               .order_by(AccessRequest.decided_at, AccessRequest.id)).all()
+    return [r for r in approved if r.authorisation is None]

@@ -17,7 +17,8 @@ for part in "$@"; do
         postgres) ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || want postgresql ;;
         proxy)    command -v npm >/dev/null || want nodejs npm ;;
         images)   command -v debootstrap >/dev/null || want debootstrap ;;
-        browser)  command -v chromium >/dev/null || want chromium ;;
+        browser)  command -v chromium >/dev/null || want chromium
+                  command -v npm >/dev/null || want nodejs npm ;;  # axe-core, the accessibility checker, below
         scanner)  command -v clamscan >/dev/null || want clamav ;;  # the import airlock's malware scan (no signatures shipped)
         *) echo "prepare_host.sh: unknown part '$part' (python, docker, postgres, proxy, images, browser, scanner)" >&2; exit 2 ;;
     esac
@@ -39,6 +40,12 @@ if [[ " $* " == *" proxy "* ]] && ! command -v configurable-http-proxy >/dev/nul
     version=$([ "$node_major" -ge 20 ] && echo 5 || echo 4)
     echo "installing configurable-http-proxy@$version (npm)"
     npm install -g --silent "configurable-http-proxy@$version" >/dev/null
+fi
+
+# axe-core, the accessibility checker the browser tests inject into each page (tests/ui), comes from npm.
+if [[ " $* " == *" browser "* ]] && [ ! -f "$(npm root -g)/axe-core/axe.min.js" ]; then
+    echo "installing axe-core@4 (npm)"
+    npm install -g --silent "axe-core@4" >/dev/null
 fi
 
 if [[ " $* " == *" docker "* ]] && ! docker info >/dev/null 2>&1; then

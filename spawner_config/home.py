@@ -81,3 +81,43 @@ def budget_warnings_of(settings: Settings) -> Callable[[Any], list[str]]:
             return []
 
     return warnings
+
+
+def landing_of(settings: Settings) -> Callable[[Any], dict]:
+    """A ``template_vars`` value: the user's work by role (:mod:`spawner_config.landing`) for the home page,
+    ``{"sections": [...], "problem": str}``; a fault reading one service's tables is logged and named on the page."""
+    from .landing import landing
+
+    engine = make_engine(settings.db_url)
+
+    def work(user: Any) -> dict:
+        if user is None:
+            return {"sections": [], "problem": ""}
+        try:
+            with session_scope(engine) as session:
+                return {"sections": landing(session, user.name), "problem": ""}
+        except Exception:  # noqa: BLE001 - the projects and their servers must still show
+            logging.getLogger("enclave.home").exception("landing for %s", user.name)
+            return {"sections": [], "problem": "Your requests and review lists could not be read just now; "
+                                               "the operators have the error in the hub's log."}
+
+    return work
+
+
+def counts_of(settings: Settings) -> Callable[[Any], dict[str, int]]:
+    """A ``template_vars`` value for the navigation: what waits for the user, per role (:func:`spawner_config.landing.counts`)."""
+    from .landing import counts
+
+    engine = make_engine(settings.db_url)
+
+    def waiting(user: Any) -> dict[str, int]:
+        if user is None:
+            return {}
+        try:
+            with session_scope(engine) as session:
+                return counts(session, user.name)
+        except Exception:  # noqa: BLE001 - a count must not take a page down
+            logging.getLogger("enclave.home").exception("counts for %s", user.name)
+            return {}
+
+    return waiting

@@ -71,7 +71,6 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 MAX_FILES = 50
 # Findings that say the file could not be read safely: no preview is attempted in the gate's process.
 UNREADABLE = ("budget", "structure", "readable", "archive", "file_type")
-QUEUE_STATES = (RequestState.submitted, RequestState.under_review, RequestState.approved)
 
 
 @dataclass
@@ -392,8 +391,7 @@ class Gate:
     def my_requests(self, username: str) -> list[EgressRequest]:
         with self.session() as session:
             self.known_user(session, username)
-            return list(session.scalars(select(EgressRequest).where(EgressRequest.requester == username)
-                                        .order_by(EgressRequest.id.desc())))
+            return workflow.requests_of(session, username)
 
     def queue(self, username: str) -> list[EgressRequest]:
         """Requests this steward may review and that still need a steward; a non-steward is refused."""
@@ -402,9 +400,7 @@ class Gate:
             if not permissions.is_steward(session, username):
                 raise permissions.PermissionDenied(f"{username!r} does not have the steward role",
                                                    "only stewards see the review queue")
-            pending = session.scalars(select(EgressRequest).where(EgressRequest.state.in_(QUEUE_STATES))
-                                      .order_by(EgressRequest.id)).all()
-            return [r for r in pending if permissions.user_can_review(session, username, r)]
+            return workflow.review_queue(session, username)
 
     def security(self, username: str, slug: str | None = None, limit: int = 200) -> SecurityView:
         """The security events (newest first) and the suspensions in force, for a steward or an operator."""

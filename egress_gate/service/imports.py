@@ -16,17 +16,15 @@ import logging
 import threading
 from pathlib import Path
 
-from sqlalchemy import select
 from tornado import web
 from tornado.ioloop import IOLoop
 
 from airlock import permissions, staging, workflow
 from airlock.config import ScanConfig
-from airlock.models import ImportRequest, ImportState
+from airlock.models import ImportState
 from airlock.scan_worker import scan_in_worker
 from enclave.errors import EnclaveError
 
-from ..permissions import is_steward
 from .handlers import ApiHandler, BaseHandler, Refused, in_thread
 
 log = logging.getLogger("egress_gate.service.imports")
@@ -105,11 +103,8 @@ class ImportsPage(ImportsBase):
     async def get(self):
         def load():
             with self.gate.session() as session:
-                steward = is_steward(session, self.username)
-                mine = list(session.scalars(select(ImportRequest).where(ImportRequest.requester == self.username)
-                                            .order_by(ImportRequest.id.desc())))
-                review = [r for r in workflow.requests_of(session) if r.state in (ImportState.scanned, ImportState.in_review)
-                          and permissions.user_can_review(session, self.username, r)] if steward else []
+                mine = workflow.requests_by(session, self.username)
+                review = workflow.review_queue(session, self.username)
                 return {"projects": self.gate.projects_of(session, self.username), "mine": mine, "review": review}
         self.render_page("imports.html", **await in_thread(_refusing(load)))
 

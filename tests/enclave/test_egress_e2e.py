@@ -39,15 +39,19 @@ def gate(platform) -> str:
     return f"{platform.hub_url}/services/egress/"
 
 
-def log_in(page, platform, name: str) -> None:
-    """The hub's real login: OIDC (the development provider's form) then a first TOTP enrolment."""
+def log_in(page, platform, name: str, on_page=None) -> None:
+    """The hub's real login: OIDC (the development provider's form) then a first TOTP enrolment;
+    ``on_page(page, name)`` is called on the login and the enrolment pages (tests/ui checks them)."""
+    on_page = on_page or (lambda page, name: None)
     page.goto(f"{platform.hub_url}/hub/login")
+    on_page(page, "login")
     page.get_by_role("button", name="Sign in with").click()
     page.wait_for_url(f"{platform.issuer}/**")
     page.get_by_placeholder("sub").fill(name)
     page.get_by_role("button", name="Authorize").click()
     page.wait_for_url(f"{platform.hub_url}/hub/**")
     assert page.url.endswith("/hub/login/totp"), page.url
+    on_page(page, "totp-enrolment")
     secret = page.locator("#totp-secret").inner_text().strip()
     page.fill("#totp-code", pyotp.TOTP(secret).now())
     page.click("#totp-submit")
