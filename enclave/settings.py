@@ -20,6 +20,7 @@ Every component (CLI, provisioning, hub, egress gate) builds one :class:`Setting
 | ``ENCLAVE_AUDIT_NOTARY`` | unset: a command (given each anchor as JSON on stdin) or an http(s) URL (each anchor POSTed) |
 | ``ENCLAVE_AUDIT_RETENTION_DAYS`` | ``400``: ``enclave audit purge`` removes events older than this (at least 365) |
 | ``ENCLAVE_WORKING_HOURS`` | ``Mon-Fri 08:00-19:00``: Europe/Paris; ``enclave audit report`` lists access outside them |
+| ``ENCLAVE_BRAND_*``, ``ENCLAVE_SUPPORT_CONTACT`` | the deployment's name, logo, colour and support contact: :mod:`enclave.branding` |
 | ``ENCLAVE_ACTOR`` | the OS user name: who audit events say acted |
 | ``ENCLAVE_HUB_API_PORT`` | ``8081``: the hub API, on loopback (enclave containers reach it only through the hub API gate) |
 | ``ENCLAVE_HUB_API_ENCLAVE_PORT`` | ``10107``: the hub API gate (:mod:`spawner_config.hub_api_gate`), for enclave containers (at their gateway) |
@@ -67,6 +68,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from enclave.audit_config import AuditConfig, overrides as audit_overrides
+from enclave.branding import VARIABLES as BRANDING_VARIABLES
 from enclave.errors import EnclaveError
 from enclave.models import DEFAULT_NOTEBOOK_IMAGE
 from enclave.working_hours import DEFAULT_WORKING_HOURS, WorkingHours
@@ -133,7 +135,8 @@ SERVICE_VARIABLES = ("ENCLAVE_HOME", "ENCLAVE_DB_URL", "ENCLAVE_PROJECTS_DIR", "
                      "ENCLAVE_BUDGET_WARN_PERCENT", "ENCLAVE_BACKEND", "ENCLAVE_ALARM_HITS", "ENCLAVE_ALARM_WINDOW",
                      # every service appends audit events: it must find the same key ring and anchors
                      "ENCLAVE_AUDIT_KEY_FILE", "ENCLAVE_AUDIT_ANCHORS", "ENCLAVE_AUDIT_ANCHOR_INTERVAL",
-                     "ENCLAVE_AUDIT_NOTARY", "ENCLAVE_HUB_API_ENCLAVE_PORT")
+                     "ENCLAVE_AUDIT_NOTARY", "ENCLAVE_HUB_API_ENCLAVE_PORT",
+                     *BRANDING_VARIABLES)  # every page carries the deployment's branding (enclave.branding)
 
 
 def service_environment(environ: Mapping[str, str], extra: tuple[str, ...] = ()) -> dict[str, str]:
