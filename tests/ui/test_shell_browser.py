@@ -109,7 +109,7 @@ def test_a_refused_page_says_why_in_the_shell_with_the_way_back(shell_platform, 
         context.close()
 
 
-def test_login_and_totp_pages_are_in_the_shell_with_a_readable_button(shell_platform, browser, tmp_path_factory):
+def test_login_and_totp_pages_are_in_the_shell_with_readable_buttons(shell_platform, browser, tmp_path_factory):
     shots = shots_dir(tmp_path_factory)
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     try:
@@ -122,6 +122,17 @@ def test_login_and_totp_pages_are_in_the_shell_with_a_readable_button(shell_plat
         page.screenshot(path=str(shots / "login.png"), full_page=True)
         public = page.eval_on_selector_all("#shell-nav a", "as => as.map(a => a.id)")
         assert public == ["nav-catalogue", "nav-directory"], public
+        # the TOTP page, after the identity provider (a person of its own: enrolling is once per person)
+        shell_platform.enclave("user", "add", "tess", "--role", "researcher")
+        button.click()
+        page.wait_for_url(f"{shell_platform.issuer}/**")
+        page.get_by_placeholder("sub").fill("tess")
+        page.get_by_role("button", name="Authorize").click()
+        page.wait_for_url("**/hub/login/totp")
+        assert_in_shell(page, "totp", signed_in=False)
+        colours = page.locator("#totp-submit").evaluate("b => [getComputedStyle(b).color, getComputedStyle(b).backgroundColor]")
+        assert colours == ["rgb(255, 255, 255)", BRAND_RGB], colours
+        page.screenshot(path=str(shots / "totp.png"), full_page=True)
         assert visit(page, f"{shell_platform.hub_url}/services/portal/catalogue") == 200  # public, in the shell
         assert_in_shell(page, "catalogue", signed_in=False)
     finally:
