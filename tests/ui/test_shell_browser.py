@@ -95,10 +95,11 @@ def test_every_page_of_each_role_is_in_the_shell_and_no_link_refuses(shell_platf
 
 def test_a_refused_page_says_why_in_the_shell_with_the_way_back(shell_platform, browser):
     """A researcher who types the stewards' queue address: 403 with the reason, inside the shell."""
+    shell_platform.enclave("user", "add", "ravi", "--role", "researcher")  # log_in enrols a first TOTP: a new person
     context = browser.new_context()
     try:
         page = context.new_page()
-        log_in(page, shell_platform, ROLES["researcher"])
+        log_in(page, shell_platform, "ravi")
         assert visit(page, f"{shell_platform.hub_url}/services/egress/queue") == 403
         assert_in_shell(page, "queue")
         assert "steward" in page.locator("#error-message").inner_text()
