@@ -11,12 +11,15 @@ import sys
 from egress_gate.service.config import VARIABLES as GATE_VARIABLES
 from enclave.auth.hub import configure_login
 from enclave.auth.settings import AuthSettings
+from enclave.branding import Branding
 from enclave.host_state import follow_state_changes
 from enclave.hygiene import check_host_files
 from enclave.settings import Settings, service_environment
+from enclave.shell import TEMPLATES as SHELL_TEMPLATES
 from portal.config import VARIABLES as PORTAL_VARIABLES, portal_port
-from spawner_config.home import SERVICE_TITLES, TEMPLATES, budget_warnings_of, counts_of, landing_of, projects_of
+from spawner_config.home import TEMPLATES, budget_warnings_of, counts_of, landing_of, projects_of
 from spawner_config.hub import check_firewall, own_address
+from spawner_config.shell import shell_of, stylesheet_handler
 from spawner_config.spawner import EnclaveSpawner
 from spawner_config.swarm_spawner import SwarmEnclaveSpawner
 
@@ -42,11 +45,17 @@ c.JupyterHub.allow_named_servers = True
 c.JupyterHub.named_server_limit_per_user = 0  # one per project, each checked by the spawner
 c.JupyterHub.default_server_name = ""
 c.JupyterHub.default_url = "/hub/home"  # after sign-in: the user's projects, each with Start and Stop
-c.JupyterHub.template_paths = [str(TEMPLATES)]  # the home page lists the user's projects
+c.JupyterHub.template_paths = [str(TEMPLATES), str(SHELL_TEMPLATES)]  # the home page lists the user's projects
+# Every hub page in the shell (enclave/shell): the header, the person's navigation, the footer, the
+# deployment's branding (enclave/branding.py) and the one stylesheet, at /hub/shell.css.
+branding = Branding.from_env()
 c.JupyterHub.template_vars = {"enclave_projects": projects_of(settings), "enclave_budget_warnings": budget_warnings_of(settings),
-                              "enclave_service_titles": SERVICE_TITLES,
                               # each person's work by role (spawner_config/landing.py), and its counts for the navigation
-                              "enclave_landing": landing_of(settings), "enclave_counts": counts_of(settings)}
+                              "enclave_landing": landing_of(settings), "enclave_counts": counts_of(settings),
+                              "enclave_shell": shell_of(settings, branding)}
+c.JupyterHub.extra_handlers = [stylesheet_handler(branding)]
+if branding.logo:
+    c.JupyterHub.logo_file = str(branding.logo)
 
 # The proxy's public port (never reachable from containers) and the hub API, on loopback: enclave
 # containers reach only what a single-user server needs of it, through the hub API gate below.

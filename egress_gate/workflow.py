@@ -117,6 +117,10 @@ class WorkflowError(EnclaveError):
     """An action the request's current state does not allow, or a malformed submission or decision."""
 
 
+class RequestMissing(WorkflowError, permissions.NotFound):
+    """No request has this id: a workflow error to the workflow's callers, "not found" (404) to a browser."""
+
+
 MACHINE = StateMachine(_TABLE, initial=INITIAL, initial_action=Action.submit, final=FINAL, error=WorkflowError)
 TRANSITIONS = MACHINE.transitions
 allowed_actions = MACHINE.allowed_actions
@@ -168,7 +172,7 @@ def get_request(session: Session, request_id: int, lock: bool = False) -> Egress
     query = select(EgressRequest).where(EgressRequest.id == request_id).execution_options(populate_existing=True)
     request = session.scalar(query.with_for_update() if lock else query)
     if request is None:
-        raise WorkflowError(f"egress request {request_id} does not exist", "see the gate's list of requests")
+        raise RequestMissing(f"egress request {request_id} does not exist", "see the gate's list of requests")
     return request
 
 

@@ -99,6 +99,13 @@ GROUPS: tuple[Group, ...] = (
         Setting("ENCLAVE_TOOLS_ENCLAVE_PORT", "`10105`", "the project tools (git remote, package index) for enclave containers (at their gateway)"),
         Setting("ENCLAVE_USAGE_PORT", "`10106`", "the usage service (metering and its pages), on loopback (reached through the proxy)"),
     )),
+    Group("Branding", "enclave.branding (the hub and every service, through the shell)", (
+        Setting("ENCLAVE_BRAND_NAME", "`Enclave`", "the deployment's name, in every page's header and title"),
+        Setting("ENCLAVE_BRAND_LOGO", "unset: the name alone", "a PNG or SVG file shown before the name (the hub serves it at `/hub/logo`)"),
+        Setting("ENCLAVE_BRAND_COLOUR", "`#1d3f6e`", "the header's colour, `#rrggbb`; refused if white text on it is under 4.5:1 (WCAG AA)"),
+        Setting("ENCLAVE_SUPPORT_CONTACT", "`the platform's operators`",
+                "whom people are told to ask, in every footer and error page (an address or a sentence)"),
+    )),
     Group("Servers", "enclave.settings, spawner_config", (
         Setting("ENCLAVE_BACKEND", "`docker`", "`docker`: servers as containers on this host; `swarm`: as Swarm services"),
         Setting("ENCLAVE_HUB_CONTAINER", "this host name", "the hub's container, attached to each project's overlay (Swarm backend)"),

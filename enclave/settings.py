@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from enclave.audit_config import AuditConfig, overrides as audit_overrides
+from enclave.branding import VARIABLES as BRANDING_VARIABLES
 from enclave.errors import EnclaveError
 from enclave.models import DEFAULT_NOTEBOOK_IMAGE
 from enclave.working_hours import DEFAULT_WORKING_HOURS, WorkingHours
@@ -87,7 +88,8 @@ SERVICE_VARIABLES = ("ENCLAVE_HOME", "ENCLAVE_DB_URL", "ENCLAVE_PROJECTS_DIR", "
                      "ENCLAVE_BUDGET_WARN_PERCENT", "ENCLAVE_BACKEND", "ENCLAVE_ALARM_HITS", "ENCLAVE_ALARM_WINDOW",
                      # every service appends audit events: it must find the same key ring and anchors
                      "ENCLAVE_AUDIT_KEY_FILE", "ENCLAVE_AUDIT_ANCHORS", "ENCLAVE_AUDIT_ANCHOR_INTERVAL",
-                     "ENCLAVE_AUDIT_NOTARY", "ENCLAVE_HUB_API_ENCLAVE_PORT")
+                     "ENCLAVE_AUDIT_NOTARY", "ENCLAVE_HUB_API_ENCLAVE_PORT",
+                     *BRANDING_VARIABLES)  # every page carries the deployment's branding (enclave.branding)
 
 
 def service_environment(environ: Mapping[str, str], extra: tuple[str, ...] = ()) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""What the platform's hub services (the egress gate, the portal) share to serve pages."""
+"""What the platform's hub services (the egress gate, the portal, the usage pages) share to serve pages."""
 
 from __future__ import annotations
 
@@ -6,13 +6,16 @@ import os
 import secrets
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+
+from enclave.shell import TEMPLATES as SHELL_TEMPLATES
 
 
 def escaping_templates(folder: Path | str) -> Environment:
-    """Jinja templates of ``folder`` with autoescaping on, whatever the file name."""
-    env = Environment(loader=FileSystemLoader(str(folder)), autoescape=select_autoescape(default=True,
-                      default_for_string=True), trim_blocks=True, lstrip_blocks=True)
+    """Jinja templates of ``folder`` (and the shell's, as ``shell/...``) with autoescaping on, whatever the file name."""
+    loader = ChoiceLoader([FileSystemLoader(str(folder)), FileSystemLoader(str(SHELL_TEMPLATES))])
+    env = Environment(loader=loader, autoescape=select_autoescape(default=True, default_for_string=True),
+                      trim_blocks=True, lstrip_blocks=True)
     assert env.autoescape is not False
     return env
 

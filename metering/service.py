@@ -25,6 +25,7 @@ from tornado.ioloop import IOLoop
 from enclave.db import make_engine, session_scope
 from enclave.errors import EnclaveError
 from enclave.settings import Settings
+from enclave.shell import web as shell_web
 from enclave.web import escaping_templates, persistent_cookie_secret
 
 from . import access, budget
@@ -35,7 +36,7 @@ from .sampler import Sampler
 from .tariff import RESOURCES, tariff_for
 
 log = logging.getLogger("metering.service")
-CSP = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+CSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 
 class NotFound(Exception):
@@ -47,9 +48,12 @@ class OAuthCallbackHandler(HubOAuthCallbackHandler):
         self.hub_auth = self.settings["hub_auth"]
 
 
-class PageHandler(HubOAuthenticated, web.RequestHandler):
+class PageHandler(HubOAuthenticated, shell_web.ShellHandler):
     def initialize(self):
         self.hub_auth = self.settings["hub_auth"]
+
+    async def prepare(self):
+        await self.load_viewer()  # the shell's navigation, read off the event loop
 
     def get_current_user(self):
         model = super().get_current_user()
@@ -63,17 +67,18 @@ class PageHandler(HubOAuthenticated, web.RequestHandler):
     def render_page(self, template: str, **values) -> None:
         page = self.settings["jinja"].get_template(template).render(
             user=self.current_user["name"] if self.current_user else None, prefix=self.settings["prefix"],
-            hub_base=self.settings["hub_base"], **values)
+            hub_base=self.settings["hub_base"], **self.shell_values(), **values)
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.finish(page)
 
     def write_error(self, status_code: int, **kwargs) -> None:
         exc = kwargs.get("exc_info", (None, None))[1]
-        message = str(exc) if isinstance(exc, EnclaveError) else (
-            "There is no such project, or you are not one of its members." if status_code == 404 else self._reason)
-        self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.finish(self.settings["jinja"].get_template("error.html").render(
-            status=status_code, message=message, prefix=self.settings["prefix"], hub_base=self.settings["hub_base"], user=None))
+        message = str(exc) if isinstance(exc, EnclaveError) else self._reason
+        if status_code == 404 and not isinstance(exc, EnclaveError) and self.request.path.startswith(self.settings["prefix"] + "projects/"):
+            message = "There is no such project, or you are not one of its members."
+        elif status_code == 404 and not isinstance(exc, EnclaveError):
+            message = f"there is no page at {self.request.path}"
+        self.render_error_page(status_code, message)
 
     async def in_thread(self, fn, *args):
         try:
@@ -83,6 +88,10 @@ class PageHandler(HubOAuthenticated, web.RequestHandler):
         except EnclaveError as exc:
             self.send_error(400, exc_info=(type(exc), exc, exc.__traceback__))
             return None
+
+
+class NotFoundHandler(shell_web.NotFoundHandler, PageHandler):
+    """Any path the usage pages do not serve: 404 in the shell."""
 
 
 class ProjectsHandler(PageHandler):
@@ -136,10 +145,12 @@ class ProjectHandler(PageHandler):
 def make_app(settings: Settings, engine, hub_auth: HubOAuth | None = None, **extra) -> web.Application:
     hub_auth = hub_auth or HubOAuth(cache_max_age=60)
     prefix = (os.environ.get("JUPYTERHUB_SERVICE_PREFIX") or "/services/usage/").rstrip("/") + "/"
-    routes = [(prefix, ProjectsHandler), (prefix + "oauth_callback", OAuthCallbackHandler),
+    routes = [(prefix, ProjectsHandler), (prefix + "oauth_callback", OAuthCallbackHandler), *shell_web.shell_routes(prefix),
               (prefix + r"projects/([a-z][a-z0-9-]{1,38}[a-z0-9])", ProjectHandler)]
+    hub_base = os.environ.get("JUPYTERHUB_BASE_URL", "/")
+    shell = extra.pop("shell", None) or shell_web.Shell("usage", "Usage and billing", lambda: session_scope(engine), hub_base)
     return web.Application(routes, hub_auth=hub_auth, jinja=escaping_templates(TEMPLATES), prefix=prefix, engine=engine,
-                           enclave_settings=settings, hub_base=os.environ.get("JUPYTERHUB_BASE_URL", "/"),
+                           enclave_settings=settings, hub_base=hub_base, shell=shell, default_handler_class=NotFoundHandler,
                            cookie_secret=persistent_cookie_secret(settings.home / "usage"), login_url=hub_auth.login_url,
                            **extra)
 

@@ -19,11 +19,6 @@ from enclave.suspension import is_suspended
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
-# What the hub's Services menu calls each service with a page (templates/page.html); the hub knows
-# them only by their short names.
-SERVICE_TITLES = {"egress": "Outputs: the egress gate", "portal": "Front office: catalogue and access requests",
-                  "usage": "Usage and billing"}
-
 
 def projects_of(settings: Settings) -> Callable[[Any], list[dict]]:
     """A ``template_vars`` value: called by the hub with the current user, returns their projects."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from pathlib import Path
 
 from jinja2 import Environment
@@ -25,6 +26,7 @@ from tornado import web
 from tornado.httpserver import HTTPServer
 
 from enclave.enclave_origin import EnclaveOrigins
+from enclave.shell.web import Shell, shell_routes
 from enclave.web import escaping_templates, persistent_cookie_secret
 
 from ..review_summary import passed_and_other
@@ -41,6 +43,10 @@ def templates() -> Environment:
     env = escaping_templates(TEMPLATES)
     env.globals["passed_and_other"] = passed_and_other
     return env
+
+
+def hub_base() -> str:
+    return os.environ.get("JUPYTERHUB_BASE_URL", "/")
 
 
 def cookie_secret(config: GateConfig) -> bytes:
@@ -62,6 +68,7 @@ def make_app(config: GateConfig, hub_auth: HubOAuth | None = None, gate: Gate | 
     ]
     routes = api_routes if enclave_origins is not None else [
         (p, h.HomeHandler),
+        *shell_routes(p),
         (p + "oauth_callback", h.OAuthCallbackHandler),
         (p + "requests", h.MyRequestsHandler),
         (p + "requests/new", h.NewRequestHandler),
@@ -84,7 +91,9 @@ def make_app(config: GateConfig, hub_auth: HubOAuth | None = None, gate: Gate | 
         gate=gate, config=config, hub_auth=hub_auth, jinja=templates(), prefix=p,
         cookie_secret=settings.pop("cookie_secret", None) or cookie_secret(config),
         xsrf_cookies=True, login_url=hub_auth.login_url,
-        enclave_origins=enclave_origins, **{IDENTITY_PROVIDER_SETTING: identity_provider}, **settings,
+        enclave_origins=enclave_origins, **{IDENTITY_PROVIDER_SETTING: identity_provider},
+        shell=settings.pop("shell", None) or Shell("egress", "Outputs: the egress gate", gate.session, hub_base=hub_base()),
+        **({} if enclave_origins is not None else {"default_handler_class": h.NotFoundHandler}), **settings,
     )
 
 

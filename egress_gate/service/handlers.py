@@ -18,6 +18,7 @@ from tornado import web
 from tornado.ioloop import IOLoop
 
 from enclave.enclave_origin import Origin, OriginRefused
+from enclave.shell import web as shell_web
 
 from ..errors import EgressError
 from ..permissions import NotFound, PermissionDenied
@@ -26,7 +27,7 @@ from .gate import JUSTIFICATION_HELD, request_json
 from .images import IMAGE_CSP
 from .preview import preview_csv
 
-CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; "
+CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
        "frame-ancestors 'none'; base-uri 'none'")
 STATUS = {NotFound: 404, PermissionDenied: 403, WorkflowError: 409, EgressError: 400}
 
@@ -53,11 +54,15 @@ class OAuthCallbackHandler(HubOAuthCallbackHandler):
         self.hub_auth = self.settings["hub_auth"]
 
 
-class BaseHandler(HubOAuthenticated, web.RequestHandler):
+class BaseHandler(HubOAuthenticated, shell_web.ShellHandler):
     api = False
 
     def initialize(self):
         self.hub_auth = self.settings["hub_auth"]
+
+    async def prepare(self):
+        if not self.api:
+            await self.load_viewer()  # the shell's navigation, read off the event loop
 
     @property
     def gate(self):
@@ -98,7 +103,7 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         xsrf = self.xsrf_token
         page = self.settings["jinja"].get_template(template).render(
             user=self.current_user and self.current_user["name"], prefix=self.settings["prefix"],
-            xsrf_token=xsrf.decode() if isinstance(xsrf, bytes) else xsrf, quote=quote, **values)
+            xsrf_token=xsrf.decode() if isinstance(xsrf, bytes) else xsrf, quote=quote, **self.shell_values(), **values)
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.finish(page)
 
@@ -110,15 +115,17 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             self.set_header("Content-Type", "application/json")
             self.finish(json.dumps({"status": status_code, "error": message}))
             return
-        self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.finish(self.settings["jinja"].get_template("error.html").render(
-            status=status_code, message=message, prefix=self.settings["prefix"], user=None))
+        self.render_error_page(status_code, message)
 
     def _handle_request_exception(self, e):
         if isinstance(e, Refused):
             self.send_error(e.status, exc_info=(type(e), e, e.__traceback__))
             return
         super()._handle_request_exception(e)
+
+
+class NotFoundHandler(shell_web.NotFoundHandler, BaseHandler):
+    """Any path the gate does not serve: 404 in the shell."""
 
 
 class HomeHandler(BaseHandler):

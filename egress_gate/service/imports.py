@@ -29,7 +29,7 @@ from .handlers import ApiHandler, BaseHandler, Refused, in_thread
 
 log = logging.getLogger("egress_gate.service.imports")
 SCRIPT = Path(__file__).resolve().parent / "templates" / "imports.js"
-IMPORTS_CSP = ("default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; connect-src 'self'; "
+IMPORTS_CSP = ("default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; "
                "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 MAX_CHUNK = 16 << 20
 _scan_lock = threading.Lock()  # one scan at a time: a 2-core host keeps a core for everyone else

@@ -18,6 +18,7 @@ from jupyterhub.services.auth import HubOAuth
 from tornado import web
 from tornado.httpserver import HTTPServer
 
+from enclave.shell.web import Shell, shell_routes
 from enclave.web import escaping_templates, persistent_cookie_secret
 
 from ..config import PortalConfig
@@ -45,6 +46,7 @@ def make_app(config: PortalConfig, hub_auth: HubOAuth | None = None, office: Off
     n = r"(\d+)"
     routes = [
         (p, h.HomeHandler),
+        *shell_routes(p),
         (p + "oauth_callback", h.OAuthCallbackHandler),
         (p + "catalogue", h.CatalogueHandler),
         (p + r"catalogue\.(ttl|jsonld)", h.ExportHandler),
@@ -60,9 +62,10 @@ def make_app(config: PortalConfig, hub_auth: HubOAuth | None = None, office: Off
         (p + "staff", h.StaffHandler),
         (p + "publish", h.PublishHandler),
     ]
+    hub_base = os.environ.get("JUPYTERHUB_BASE_URL", "/")
     return web.Application(
-        routes, office=office, config=config, hub_auth=hub_auth, jinja=templates(), prefix=p,
-        hub_base=os.environ.get("JUPYTERHUB_BASE_URL", "/"),
+        routes, office=office, config=config, hub_auth=hub_auth, jinja=templates(), prefix=p, hub_base=hub_base,
+        shell=settings.pop("shell", None) or Shell("portal", "Front office: catalogue and access requests", office.session, hub_base),
         cookie_secret=settings.pop("cookie_secret", None) or cookie_secret(config),
         xsrf_cookies=True, login_url=hub_auth.login_url, default_handler_class=h.NotFoundHandler,
         **{IDENTITY_PROVIDER_SETTING: identity_provider}, **settings,

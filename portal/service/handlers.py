@@ -15,14 +15,15 @@ from tornado import web
 from tornado.ioloop import IOLoop
 
 from enclave.errors import EnclaveError
-from enclave.models import Purpose
+from enclave.models import Purpose, Role
+from enclave.shell import web as shell_web
 
 from ..dcat import to_jsonld, to_turtle
 from ..models import CRITERIA
 from ..permissions import PermissionDenied
 from ..workflow import WorkflowError
 
-CSP = ("default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self'; form-action 'self'; "
+CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
        "frame-ancestors 'none'; base-uri 'none'")
 TEAM_ROWS = 6
 
@@ -52,15 +53,17 @@ class OAuthCallbackHandler(HubOAuthCallbackHandler):
         self.hub_auth = self.settings["hub_auth"]
 
 
-class BaseHandler(HubOAuthenticated, web.RequestHandler):
+class BaseHandler(HubOAuthenticated, shell_web.ShellHandler):
     def initialize(self):
         self.hub_auth = self.settings["hub_auth"]
-        self.roles: dict[str, bool] = {}
 
     async def prepare(self):
         """The signed-in person's roles, for a navigation that offers only what answers them."""
-        if self.current_user:
-            self.roles = await in_thread(self.office.roles, self.username)
+        await self.load_viewer()
+
+    @property
+    def roles(self) -> dict[str, bool]:
+        return {"staff": self.viewer.has(Role.ops), "committee": self.viewer.has(Role.committee)}
 
     @property
     def office(self):
@@ -103,7 +106,7 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         page = self.settings["jinja"].get_template(template).render(
             user=user, prefix=self.settings["prefix"], hub_base=self.settings["hub_base"],
             xsrf_token=xsrf.decode() if isinstance(xsrf, bytes) else xsrf, quote=quote,
-            login_url=self.get_login_url(), **values)
+            login_url=self.get_login_url(), **self.shell_values(), **values)
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.finish(page)
 
@@ -111,14 +114,7 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         exc = kwargs.get("exc_info", (None, None))[1]
         message = exc.message if isinstance(exc, Refused) else (
             exc.log_message if isinstance(exc, web.HTTPError) and exc.log_message else self._reason)
-        try:
-            user = self.current_user and self.current_user["name"]
-        except Exception:  # noqa: BLE001 - an error page must render even when identity is what failed
-            user = None
-        self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.finish(self.settings["jinja"].get_template("error.html").render(
-            status=status_code, message=message, prefix=self.settings["prefix"], hub_base=self.settings["hub_base"],
-            user=user, roles=self.roles))
+        self.render_error_page(status_code, message)
 
     def _handle_request_exception(self, e):
         if isinstance(e, Refused):
@@ -127,12 +123,8 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         super()._handle_request_exception(e)
 
 
-class NotFoundHandler(BaseHandler):
-    """Any path the portal does not serve: a 404 in the portal's own page, with the way back."""
-
-    async def prepare(self):
-        await super().prepare()
-        raise Refused(404, f"there is no page at {self.request.path}")
+class NotFoundHandler(shell_web.NotFoundHandler, BaseHandler):
+    """Any path the portal does not serve: a 404 in the shell, with the way back."""
 
 
 # --- public -------------------------------------------------------------------------------------

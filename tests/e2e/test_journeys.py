@@ -140,8 +140,8 @@ def test_ops_researcher_steward_journeys(journey_platform, browser):
         log_in(page, platform, RESEARCHER)
         page.wait_for_selector(f"#open-{project}")
         assert f"project-{slug('omega')}" in page.content()
-        services = page.locator(".dropdown-menu .dropdown-item").all_inner_texts()  # the hub's Services menu
-        assert "Outputs: the egress gate" in services and "egress" not in services, services
+        navigation = page.locator("#shell-nav a").all_inner_texts()  # the shell's links, named for people (enclave.shell)
+        assert "Outputs" in navigation and "Output review" not in navigation and "egress" not in navigation, navigation
         shot(page, "1-home")
         page.click(f"#open-{project}")
         page.wait_for_url(re.compile(rf"/user/{RESEARCHER}/{project}/lab"), timeout=180_000)

@@ -89,14 +89,15 @@ def test_nothing_that_decides_is_pre_ticked_and_the_decision_document_opens_agai
 
 def test_navigation_offers_only_what_answers_and_errors_keep_the_way_back(portal_server):
     researcher = portal_server.page("ada", "").text
-    assert "committee\"" not in researcher and ">Committee<" not in researcher and ">Staff<" not in researcher
-    assert ">Committee<" in portal_server.page("cleo", "").text and ">Staff<" in portal_server.page("otto", "").text
-    for link in re.findall(r'<nav class="portal">(.*?)</nav>', researcher, re.S)[0].split('href="')[1:]:
+    assert "committee\"" not in researcher and ">Committee<" not in researcher and ">Staff desk<" not in researcher
+    assert ">Committee<" in portal_server.page("cleo", "").text and ">Staff desk<" in portal_server.page("otto", "").text
+    for link in re.findall(r'<nav class="shell-nav"[^>]*>(.*?)</nav>', researcher, re.S)[0].split('href="')[1:]:
         path = link.split('"')[0]
         if path.startswith("/services/portal/"):
             assert portal_server.page("ada", path.removeprefix("/services/portal/")).status_code < 400, path
     missing = portal_server.page("ada", "no/such/page")
     assert missing.status_code == 404 and 'id="way-back"' in missing.text and "no/such/page" in missing.text
-    assert "signed in as ada" in missing.text and ">sign in<" not in missing.text
+    assert '<span class="shell-user">ada</span>' in missing.text and 'id="sign-out"' in missing.text
+    assert 'id="sign-in"' not in missing.text
     refused = portal_server.page("ada", "staff")
     assert refused.status_code == 403 and 'id="way-back"' in refused.text

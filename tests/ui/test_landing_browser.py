@@ -71,6 +71,7 @@ def test_a_steward_lands_on_the_review_inbox_oldest_first(work_platform, browser
     context, page = land(browser, platform, STEWARD)
     try:
         assert page.locator("#summary-steward").inner_text() == "2 requests await your review"
+        assert page.locator("#nav-count-review").text_content() == "2 waiting"  # the navigation says it too
         rows = page.locator("#work-steward tr.work-item").evaluate_all("rows => rows.map(r => r.id)")
         assert rows == [f"steward-review-export-{ids['waiting']}", f"steward-review-import-{ids['import']}"]
         assert page.locator("#no-projects").count() == 0  # a steward of no project is not told about projects
@@ -85,6 +86,7 @@ def test_a_committee_member_lands_on_the_requests_to_judge(work_platform, browse
     context, page = land(browser, platform, COMMITTEE)
     try:
         assert page.locator("#summary-committee").inner_text() == "1 request awaits your opinion"
+        assert page.locator("#nav-count-committee").text_content() == "1 waiting"
         assert page.locator(f"#committee-judge-{ids['to_judge']}").count() == 1
         assert page.locator(f"#committee-judge-{ids['judged']}").count() == 0  # judged already
         shot(page, "committee")
