@@ -40,6 +40,12 @@ target.parent.mkdir(parents=True, exist_ok=True)
 target.write_text(json.dumps(merged, indent=2) + "\n")
 PY
 
+echo "enclave: JupyterLab extension enclave-lab-export (Submit for export), prebuilt on the host"
+labextensions="$prefix/share/jupyter/labextensions"
+install -d "$labextensions"
+cp -r "$setup/labextensions/enclave-lab-export" "$labextensions/"
+chmod -R a+rX "$labextensions/enclave-lab-export"
+
 # Nothing to download: the menus do not offer what the seal would refuse (Download, Export, news).
 install -D -m 0644 "$setup/etc/page_config.json" "$prefix/etc/jupyter/labconfig/page_config.json"
 
