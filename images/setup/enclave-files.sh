@@ -49,7 +49,8 @@ chmod -R a+rX "$labextensions/enclave-lab-export"
 # jupyterlab-git's Clone dialog reads its "Download the repository" box the wrong way round: unticked
 # (the default) asks the server for a download, a shallow clone whose .git is then deleted, so a
 # clone "succeeds" and leaves a folder that is no repository (an empty one for a new project).
-# Read the box as its label says. An upgrade where the code changed fails here, to be looked at again.
+# Read the box as its label says (upstream: jupyterlab/jupyterlab-git issue 1529, open). An upgrade
+# where that code changed fails here, to be looked at again.
 "$python" - "$prefix/share/jupyter/labextensions/@jupyterlab/git/static" <<'PY'
 import pathlib, sys
 wrong = 'versioning:!!this.node.querySelector("#download").checked'
