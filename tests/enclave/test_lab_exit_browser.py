@@ -46,7 +46,7 @@ def remote_log(platform) -> list[str]:
 
 def run(alice: Researcher, command: str) -> str:
     """``command`` in a terminal of alice's server; its output up to the marker it prints last."""
-    text, _ = alice.terminal(PROJECT, command + "; echo EXIT-$?-DONE", until="-DONE", timeout=90)
+    text, _ = alice.terminal(PROJECT, command + '; echo "EXIT-$?-DO""NE"', until="-DONE", timeout=90)  # DO""NE: not the echo
     assert "EXIT-0-DONE" in text, text[-2000:]
     return text
 
