@@ -75,7 +75,7 @@ def test_submit_for_export_from_jupyterlab_and_a_working_project_repository(exit
         page.goto(f"{lab}/tree/work")
         page.wait_for_selector(".jp-DirListing-item[title*='acts.csv']", timeout=60_000)
         page.locator(".jp-FileBrowser [data-command='launcher:create']").first.click()
-        card = page.locator(".jp-LauncherCard", has_text="Submit for export").first
+        card = page.locator(".jp-LauncherCard:visible", has_text="Submit for export")
         card.wait_for(timeout=30_000)
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / "lab-exit-1-launcher.png"))
