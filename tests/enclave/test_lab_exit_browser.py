@@ -104,7 +104,7 @@ def test_submit_for_export_from_jupyterlab_and_a_working_project_repository(exit
         # The Git panel's clone, with its defaults, in ~/work/panel: a repository whose push reaches the remote.
         page.goto(f"{lab}/tree/work/panel")
         page.wait_for_timeout(1500)
-        page.locator(".jp-FileBrowser [data-command='git:clone']").first.click()
+        page.locator(".jp-FileBrowser [title='Git Clone']").first.click()  # jupyterlab-git's toolbar button
         page.locator("#input-link").fill(alice_env(exit_platform, project)["ENCLAVE_GIT_URL"])
         page.locator(".jp-Dialog .jp-mod-accept").click()
         page.wait_for_selector(f".jp-DirListing-item[title*='{project}']", timeout=60_000)
