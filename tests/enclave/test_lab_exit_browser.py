@@ -96,6 +96,9 @@ def test_submit_for_export_from_jupyterlab_and_a_working_project_repository(exit
         form.screenshot(path=str(SHOTS / "lab-exit-3-gate-form.png"), full_page=True)
         submit_form = form.locator(f"form.submit-form:has(input[name=project][value='{project}']):has(input[name=path])")
         submit_form.locator("textarea[name=justification]").fill("Table 2 of the paper: acts by age band, counts over 100")
+        for field, value in {"what": "acts by age band", "population": "the project's extract",
+                             "controls": "counts over 100 only"}.items():
+            submit_form.locator(f"input[name=context_{field}]").fill(value)
         submit_form.get_by_role("button", name="Submit for review").click()
         form.wait_for_url(re.compile(r"/services/egress/requests/\d+$"), timeout=60_000)
         assert "acts.csv" in form.content()
