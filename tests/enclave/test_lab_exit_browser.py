@@ -110,7 +110,12 @@ def test_submit_for_export_from_jupyterlab_and_a_working_project_repository(exit
         page.locator(".jp-FileBrowser [title='Git Clone']").first.click()  # jupyterlab-git's toolbar button
         page.locator("#input-link").fill(alice_env(exit_platform, project)["ENCLAVE_GIT_URL"])
         page.locator(".jp-Dialog .jp-mod-accept").click()
-        page.wait_for_selector(f".jp-DirListing-item[title*='{project}']", timeout=60_000)
+        try:
+            page.wait_for_selector(f".jp-DirListing-item[title*='{project}']", timeout=60_000)
+        except Exception:
+            page.screenshot(path=str(exit_platform.root / "git-clone-failed.png"))
+            listing, _ = alice.terminal(PROJECT, 'ls -la ~/work/panel ~/work/panel/*; echo "LIST""ED"', until="LISTED")
+            raise AssertionError(f"the Git panel's clone did not show in ~/work/panel: {listing[-1500:]}") from None
         run(alice, f"cd ~/work/panel/{project} && test -d .git && test -f analysis.py"
                    " && echo 'print(2)' > more.py && git add more.py && git commit -qm 'from the panel clone'"
                    " && git push -q origin HEAD:main")
