@@ -114,8 +114,13 @@ def test_submit_for_export_from_jupyterlab_and_a_working_project_repository(exit
             page.wait_for_selector(f".jp-DirListing-item[title*='{project}']", timeout=60_000)
         except Exception:
             page.screenshot(path=str(exit_platform.root / "git-clone-failed.png"))
-            listing, _ = alice.terminal(PROJECT, 'ls -la ~/work/panel ~/work/panel/*; echo "LIST""ED"', until="LISTED")
-            raise AssertionError(f"the Git panel's clone did not show in ~/work/panel: {listing[-1500:]}") from None
+            listing, _ = alice.terminal(PROJECT, f'ls -la ~/work/panel; find / -xdev -maxdepth 5 -name "{project}*" 2>/dev/null;'
+                                        ' echo "LIST""ED"', until="LISTED")
+            direct = alice.request("POST", PROJECT, "git/work/panel/clone",
+                                   json={"clone_url": alice_env(exit_platform, project)["ENCLAVE_GIT_URL"], "versioning": True})
+            logs = exit_platform.container("alice", project).logs(tail=60).decode(errors="replace")
+            raise AssertionError(f"the Git panel's clone did not show in ~/work/panel: {listing[-1500:]}\n"
+                                 f"the API's clone: {direct.status_code} {direct.text[:500]}\nserver log: {logs[-4000:]}") from None
         run(alice, f"cd ~/work/panel/{project} && test -d .git && test -f analysis.py"
                    " && echo 'print(2)' > more.py && git add more.py && git commit -qm 'from the panel clone'"
                    " && git push -q origin HEAD:main")
