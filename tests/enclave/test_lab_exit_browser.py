@@ -114,12 +114,14 @@ def test_submit_for_export_from_jupyterlab_and_a_working_project_repository(exit
             page.wait_for_selector(f".jp-DirListing-item[title*='{project}']", timeout=60_000)
         except Exception:
             page.screenshot(path=str(exit_platform.root / "git-clone-failed.png"))
-            listing, _ = alice.terminal(PROJECT, f'ls -la ~/work/panel; find / -xdev -maxdepth 5 -name "{project}*" 2>/dev/null;'
-                                        ' echo "LIST""ED"', until="LISTED")
+            probe = ("import asyncio, os; from jupyterlab_git_core.git import Git; "
+                     "print(asyncio.run(Git().clone(os.getcwd(), os.environ['ENCLAVE_GIT_URL']))); print(os.listdir())")
+            listing, _ = alice.terminal(PROJECT, f'ls -la ~ ~/work ~/work/panel; which -a git; cd ~/work/panel && python -c "{probe}";'
+                                        ' echo "LIST""ED"', until="LISTED", timeout=60)
             direct = alice.request("POST", PROJECT, "git/work/panel/clone",
                                    json={"clone_url": alice_env(exit_platform, project)["ENCLAVE_GIT_URL"], "versioning": True})
             logs = exit_platform.container("alice", project).logs(tail=60).decode(errors="replace")
-            raise AssertionError(f"the Git panel's clone did not show in ~/work/panel: {listing[-1500:]}\n"
+            raise AssertionError(f"the Git panel's clone did not show in ~/work/panel: {listing[-3000:]}\n"
                                  f"the API's clone: {direct.status_code} {direct.text[:500]}\nserver log: {logs[-4000:]}") from None
         run(alice, f"cd ~/work/panel/{project} && test -d .git && test -f analysis.py"
                    " && echo 'print(2)' > more.py && git add more.py && git commit -qm 'from the panel clone'"
