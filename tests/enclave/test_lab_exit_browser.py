@@ -6,8 +6,9 @@ container of the image just built:
   egress gate's form in a new tab with that file ticked; submitting it makes a request;
 - the launcher has the same action as a card;
 - the project's repository is cloned at the server's start into ~/work/<project>: commit and push
-  from a terminal there reach the project's remote (the Git panel works in that folder as in any
-  repository; its own "Clone a Repository" is not driven here: see docs/researcher.md).
+  from a terminal there reach the project's remote; and a clone made with the Git panel's "Clone a
+  Repository" and its defaults is a repository too (it was a copy without .git: jupyterlab-git's
+  "Download the repository" box read the wrong way round), whose push reaches the remote.
 """
 
 from __future__ import annotations
@@ -101,6 +102,24 @@ def test_submit_for_export_from_jupyterlab_and_a_working_project_repository(exit
         form.wait_for_url(re.compile(r"/services/egress/requests/\d+$"), timeout=60_000)
         assert "acts.csv" in form.content()
         form.close()
+
+        # The Git panel's clone, with its defaults, in ~/work/panel (once the file browser is there):
+        # a repository (.git kept), whose push reaches the remote.
+        run(alice, "mkdir -p ~/work/panel")
+        page.goto(f"{lab}/tree/work/panel")
+        page.wait_for_function("document.querySelector('.jp-FileBrowser .jp-BreadCrumbs') &&"
+                               " document.querySelector('.jp-FileBrowser .jp-BreadCrumbs').innerText.includes('panel')",
+                               timeout=60_000)
+        page.wait_for_timeout(1000)
+        page.locator(".jp-FileBrowser [title='Git Clone']").first.click()  # jupyterlab-git's toolbar button
+        url = dict(line.split("=", 1) for line in exit_platform.container("alice", project).attrs["Config"]["Env"])["ENCLAVE_GIT_URL"]
+        page.locator("#input-link").fill(url)
+        page.locator(".jp-Dialog .jp-mod-accept").click()
+        page.locator(".jp-DirListing-item", has_text=project).wait_for(timeout=60_000)
+        run(alice, f"cd ~/work/panel/{project} && test -d .git && test -f analysis.py"
+                   " && echo 'print(2)' > more.py && git add more.py && git commit -qm 'from the panel clone'"
+                   " && git push -q origin HEAD:main")
+        assert remote_log(exit_platform)[:2] == ["from the panel clone", "from the start clone"]
     finally:
         context.close()
         exit_platform.stop_server("alice", project)
