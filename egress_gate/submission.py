@@ -195,6 +195,25 @@ def offered(name: str) -> bool:
     return not name.startswith(".") and name not in NOT_OFFERED_FOLDERS
 
 
+# JupyterLab names a workspace file from the server's root (the workspace is ~/work): "work/a.csv".
+WORKSPACE_IN_SERVER = "work/"
+
+
+def preselected(requested: list[str], offered: list[str]) -> tuple[list[str], list[str]]:
+    """(files ticked, paths ignored) of the new-request form for ``requested``, paths as JupyterLab
+    names them (``work/<path in the workspace>``, its "Submit for export"): ticked only when the form
+    offers exactly that file (:func:`offered_files`, the researcher's own workspace as the form lists
+    it); any other path is ignored, and named back to the researcher."""
+    offer, ticked, ignored = set(offered), [], []
+    for path in dict.fromkeys(requested):  # once each, in order
+        inner = path[len(WORKSPACE_IN_SERVER):] if path.startswith(WORKSPACE_IN_SERVER) else None
+        if inner in offer:
+            ticked.append(inner)
+        elif path:
+            ignored.append(path)
+    return ticked, ignored
+
+
 def offered_files(workspace: Path, allowed_types: tuple[str, ...], limit: int = 500) -> tuple[list[str], int]:
     """(files offered, how many others were left out) of a workspace, for the new-request form.
 

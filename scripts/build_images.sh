@@ -146,6 +146,52 @@ stage_build_context() {
     mkdir -p "$BUILD_DIR"
     cmp -s "$HOST_CA_BUNDLE" "$BUILD_DIR/ca-certificates.crt" || cp "$HOST_CA_BUNDLE" "$BUILD_DIR/ca-certificates.crt"
     stage_julia
+    stage_lab_extension
+}
+
+# build/labextensions/enclave-lab-export: JupyterLab's "Submit for export" (images/lab-extension),
+# a prebuilt extension built here, on the host (node and npm; the image has no node), against the
+# image's JupyterLab (its version in requirements.txt, its core packages' list from its wheel).
+# Rebuilt only when the extension's source or that version changed (a hash beside it): otherwise
+# the folder is left as it is, and Docker's layer cache holds.
+stage_lab_extension() {
+    local source="$REPO/images/lab-extension" staged="$BUILD_DIR/labextensions" work="$BUILD_DIR/lab-extension-build"
+    local lab hash
+    lab="$(sed -n 's/^jupyterlab==\([^ ]*\).*$/\1/p' "$REPO/images/requirements.txt" | head -1)"
+    [ -n "$lab" ] || fail "step '$STEP': no jupyterlab==VERSION line in images/requirements.txt"
+    hash="$( (echo "jupyterlab==$lab"; cd "$source" && cat package.json package-lock.json src/*) | sha256sum | cut -d' ' -f1)"
+    if [ "$(cat "$staged/.source-hash" 2>/dev/null)" = "$hash" ]; then
+        echo "    lab extension: unchanged (source hash ${hash:0:12}), not rebuilt"
+        return
+    fi
+    local started=$SECONDS
+    echo "    lab extension: building images/lab-extension for jupyterlab==$lab (node $(node --version 2>/dev/null || echo absent))"
+    command -v npm >/dev/null || fail "step '$STEP': npm not found: install node 20 and npm on the host (scripts/prepare_host.sh)"
+    rm -rf "$work/src" && mkdir -p "$work/core"
+    cp -r "$source/package.json" "$source/package-lock.json" "$source/src" "$work/"
+    (cd "$work" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error) \
+        || fail "step '$STEP': npm ci failed in $work (the npm registry must be reachable)"
+    # The core packages JupyterLab shares with extensions: staging/package.json of its wheel.
+    if [ ! -s "$work/core/$lab/package.json" ]; then
+        local wheels
+        wheels="$(mktemp -d)"
+        python3 -m pip download --quiet --no-deps "jupyterlab==$lab" -d "$wheels" \
+            || fail "step '$STEP': pip could not download jupyterlab==$lab (its staging/package.json is needed)"
+        mkdir -p "$work/core/$lab"
+        python3 - "$wheels"/jupyterlab-*.whl "$work/core/$lab/package.json" <<'PY'
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as wheel, open(sys.argv[2], "wb") as out:
+    out.write(wheel.read("jupyterlab/staging/package.json"))
+PY
+        rm -rf "$wheels"
+    fi
+    rm -rf "$work/labextension"
+    (cd "$work" && node node_modules/@jupyterlab/builder/lib/build-labextension.js --core-path "core/$lab" . >build.log 2>&1) \
+        || { tail -20 "$work/build.log" >&2; fail "step '$STEP': the lab extension did not build (log: $work/build.log)"; }
+    rm -rf "$staged" && mkdir -p "$staged"
+    cp -r "$work/labextension" "$staged/enclave-lab-export"
+    echo "$hash" >"$staged/.source-hash"
+    echo "    lab extension: built in $((SECONDS - started)) s"
 }
 
 # build/julia/ holds the Julia tarball and depot when given, and is empty otherwise (the

@@ -22,6 +22,7 @@ from enclave.shell import web as shell_web
 
 from ..errors import EgressError
 from ..permissions import NotFound, PermissionDenied
+from ..submission import preselected
 from ..workflow import CONTEXT_FIELDS, WorkflowError
 from .gate import JUSTIFICATION_HELD, request_json
 from .images import IMAGE_CSP
@@ -174,11 +175,22 @@ class MyRequestsHandler(BaseHandler):
 class NewRequestHandler(BaseHandler):
     @web.authenticated
     async def get(self):
+        """The form, one per project; ``?project=SLUG&file=work/a.csv&file=...`` (JupyterLab's "Submit
+        for export") ticks those files in that project's form (in every project's without ``project``),
+        when the form offers them; the others are named in a note, never ticked."""
+        requested, chosen = self.get_arguments("file"), self.get_argument("project", "")
+
         def load():
             with self.gate.session() as session:
                 projects = self.gate.projects_of(session, self.username)
             return {slug: self.gate.workspace_files(self.username, slug) for slug in projects}
-        self.render_page("new_request.html", projects=await in_thread(load))
+        projects = await in_thread(load)
+        ticked, ignored = {}, {}
+        for slug, (files, _left_out) in projects.items():
+            if requested and chosen in ("", slug):
+                ticked[slug], ignored[slug] = preselected(requested, files)
+        self.render_page("new_request.html", projects=projects, ticked=ticked, ignored=ignored,
+                         unknown_project=chosen if requested and chosen and chosen not in projects else "")
 
 
 class RequestHandler(BaseHandler):

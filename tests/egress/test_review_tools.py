@@ -139,3 +139,31 @@ def test_states_show_in_words(gate_server):
     for path in ("requests", f"requests/{rid}"):
         text = gate_server.page("remi", path).text
         assert answer["state_words"] in text and f">{answer['state']}<" not in text, path
+
+
+def test_jupyterlab_s_submit_for_export_ticks_only_the_researcher_s_own_offered_files(gate_server):
+    """?file= as JupyterLab names files (work/...): ticked only when the form offers exactly that file;
+    a hidden file, a path climbing out, a file absent or named without work/ is ignored and named."""
+    from egress_gate.submission import preselected
+    from tests.egress.service_fixtures import SLUG
+
+    work = gate_server.workspace()
+    (work / ".hidden.csv").write_text("a\n1\n")
+    asked = ["work/outputs/table1.csv", "work/.hidden.csv", "work/../secret.csv", "work/none.csv", "outputs/table1.csv"]
+    page = gate_server.page("remi", "requests/new", params={"project": SLUG, "file": asked})
+    assert page.status_code == 200, page.text
+    assert 'value="outputs/table1.csv" checked' in page.text
+    assert page.text.count(" checked>") == 1, page.text
+    note = page.text.split(f'id="ignored-{SLUG}">', 1)[1].split("</p>", 1)[0]
+    for ignored in asked[1:]:
+        assert ignored in note, (ignored, note)
+    assert "work/outputs/table1.csv" not in note
+
+    # Positive control: without the parameters nothing is ticked and no note is shown.
+    plain = gate_server.page("remi", "requests/new")
+    assert " checked>" not in plain.text and "ignored-" not in plain.text
+    # Another project's name: nothing ticked, and said.
+    other = gate_server.page("remi", "requests/new", params={"project": "not-mine", "file": asked[0]})
+    assert " checked>" not in other.text and 'id="unknown-project"' in other.text
+    # The same reading, pure.
+    assert preselected(["work/a.csv", "work/a.csv", "a.csv", ""], ["a.csv"]) == (["a.csv"], ["a.csv"])
