@@ -142,6 +142,36 @@ def test_a_blob_split_into_short_strings_is_cut_whole(guard):
     assert one.hits == []  # one short run alone passes
 
 
+@pytest.mark.parametrize("kind", ["base64", "hex"])
+def test_an_extract_split_into_short_runs_by_other_characters_is_cut(guard, extracts, kind):
+    """Runs under 96 characters pass alone; an extract cut into 90-character pieces (30 of hex)
+    joined by other characters is one run of pieces, decoded whole: cut as the extract's content."""
+    data = (extracts / "ER_PRS_F.parquet").read_bytes()[:30_000]
+    encoded, width = (base64.b64encode(data).decode(), 90) if kind == "base64" else (data.hex(), 30)
+    pieces = [encoded[i: i + width] for i in range(0, len(encoded), width)]
+    for separator in (";", " | ", "\n# ", ", x, "):
+        passed = guard.message("kernel", stream(separator.join(pieces) + "\nend\n"))
+        text = json.loads(passed.payload)["content"]["text"]
+        assert "known_content" in [h.kind for h in passed.hits], (separator, passed.hits)
+        assert "in pieces matching the project's extracts" in text and text.endswith("\nend\n"), text[:300]
+        left = sum(p in text for p in pieces)
+        assert left == 0 and len(text) < 400 and passed.charge < 600, (separator, left, len(text), passed.charge)
+
+
+def test_a_table_of_numbers_ids_and_dates_is_not_pieces_of_a_blob(guard):
+    """The positive control: a 250-row table with floats, dates, 32-digit ids and mixed-case names."""
+    import pandas as pd
+
+    rng = np.random.default_rng(7)
+    table = pd.DataFrame(rng.normal(size=(250, 5)), columns=["age", "dose", "HbA1c", "eGFR", "BMI"])
+    table["id"] = [uuid.UUID(int=int(rng.integers(2**62))).hex for _ in range(250)]
+    table["when"] = pd.date_range("2021-01-01T08:00", periods=250, freq="37min")
+    table["code"] = [f"CIM10_{c}{n:02d}" for c, n in zip(rng.choice(list("EIJK"), 250), rng.integers(0, 99, 250))]
+    for text in (table.to_string(), table.to_csv(), table.describe().to_string(), table.to_html()):
+        passed = guard.message("kernel", stream(text))
+        assert passed.hits == [] and json.loads(passed.payload)["content"]["text"] == text
+
+
 def test_information_bytes_is_what_compression_leaves():
     random = os.urandom(10_000)
     assert information_bytes(random) >= len(random)
