@@ -16,7 +16,11 @@ character, :data:`MIN_ENTROPY`), so a ruler of ``-`` or ``=``, a column of dates
 numbers is not an encoded run. What JupyterLab sends (UUIDs, kernel, session and message ids, a
 sha256, a JWT-like token, file names) is shorter than :data:`SPLIT_RUN` and always passes; a run of
 :data:`MIN_RUN` characters is cut, and so are shorter runs (from :data:`SPLIT_RUN`) once one text
-holds :data:`MIN_RUN` characters of them (a blob split into pieces).
+holds :data:`MIN_RUN` characters of them (a blob split into pieces). Pieces shorter still, split by
+other characters (``;``, ``" | "``, a word), are :func:`scattered_runs`: base64 pieces of 12
+characters or more mixing upper case, lower case and digits, hex pieces of 16 or more (not 32: ids
+and pseudonyms), cut as one run once they add up to :data:`MIN_RUN` characters, fill half the span
+between the first and the last, and joined look like the encoding's output.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from spawner_config.seal_content import (
     ContentGuard,
     guard_for,
 )
+from spawner_config.seal_guard import Passed
 from spawner_config.seal_images import MAX_SIDE, disarm
 
 from ..conftest import REPO
@@ -323,6 +324,19 @@ def test_an_answer_fetched_again_is_charged_little(guard):
     first = guard.answer("lab/api/settings", "application/json", body)
     again = guard.answer("lab/api/settings", "application/json", body)
     assert first.charge > 5000 and again.charge == REPEAT_CHARGE
+
+
+def test_an_answer_judged_before_is_cut_and_reported_again_from_its_verdict(guard, extracts, monkeypatch):
+    data = (extracts / "ER_PRS_F.parquet").read_bytes()[:20_000]
+    body = json.dumps({"content": base64.b64encode(data).decode()}).encode()
+    first = guard.answer("api/contents/a.json", "application/json", body)
+    judged = []
+    monkeypatch.setattr(guard, "_judge_answer", lambda *args: judged.append(args) or Passed(b"judged anew", 0, []))
+    again = guard.answer("api/contents/a.json", "application/json", body)
+    assert not judged and again.payload == first.payload and again.hits == first.hits
+    assert [h.kind for h in again.hits] == ["known_content"] and b"egress gate" in again.payload
+    other = guard.answer("api/contents/a.json", "text/plain", body)  # another type: judged anew (here, the stub)
+    assert judged and other.payload == b"judged anew"
 
 
 def test_guards_are_kept_per_member_and_project_and_share_what_the_extracts_hold(extracts):

@@ -49,7 +49,7 @@ class Lab:
         self.context = browser.new_context()
         self.page = self.context.new_page()
         self.frames: list[str | bytes] = []
-        self.page.on("websocket", lambda ws: ws.on("framereceived", self.frames.append))
+        self.page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: self.frames.append(payload)))
         log_in(self.page, platform, user)
         self.base = f"{platform.hub_url}/user/{user}/{self.slug}/"
 
