@@ -187,9 +187,18 @@ def test_base64_of_an_extract_in_a_jupyterlab_terminal_is_cut(sealed, browser):
         created = lab.researcher.request("POST", PROJECT, "api/terminals")
         assert created.status_code == 200, created.text
         lab.page.goto(lab.base + f"lab/terminals/{created.json()['name']}")
-        lab.page.wait_for_selector(".jp-Terminal .xterm", timeout=120_000)
-        lab.page.wait_for_timeout(1500)
-        lab.page.locator(".jp-Terminal .xterm").first.click()
+        lab.page.wait_for_selector(".jp-LabShell", timeout=120_000)
+        try:
+            lab.page.wait_for_selector(".jp-Terminal", state="attached", timeout=30_000)
+        except Exception:  # noqa: BLE001 - not opened from the address: through the command palette
+            lab.page.screenshot(path="/tmp/seal-chromium-terminal.png")
+            lab.page.keyboard.press("Control+Shift+C")
+            lab.page.keyboard.type("New Terminal")
+            lab.page.wait_for_timeout(500)
+            lab.page.keyboard.press("Enter")
+            lab.page.wait_for_selector(".jp-Terminal", state="attached", timeout=60_000)
+        lab.page.wait_for_timeout(2000)
+        lab.page.locator(".jp-Terminal").last.click()
         lab.page.keyboard.type("base64 ~/data/ER_PRS_F.parquet; echo END-OF-$((40 + 2))")
         lab.page.keyboard.press("Enter")
         for _ in range(60):
