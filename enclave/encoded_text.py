@@ -217,15 +217,19 @@ def _pieces_encoded(kind: str, joined: str) -> bool:
     return _is_encoded("base64", joined)
 
 
-def scattered_runs(text: str, budget: int = MIN_RUN) -> list[Run]:
+def scattered_runs(text: str, budget: int = MIN_RUN, every_piece: bool = False) -> list[Run]:
     """A blob split into short pieces (each under :data:`SPLIT_RUN` characters, so :func:`encoded_runs`
     passes them), as one run from its first piece to its last: returned when the pieces of one kind
     add up to ``budget`` characters, fill :data:`MIN_SCATTERED_SHARE` of that span and, joined, look
     like the encoding's output. Pieces are judged together, so an extract cut in 90-character pieces
-    decodes whole."""
+    decodes whole. With ``every_piece`` (a channel that has just carried an encoded run: what is left
+    of a blob at a message's edges), every piece is a run of its own."""
+    view = ascii_view(text)
+    if every_piece:
+        return _merged([Run(m.start(), m.end(), kind) for kind, pattern in _PIECES.items()
+                        for m in pattern.finditer(view) if m.end() - m.start() < SPLIT_RUN and _is_piece(kind, m.group(0))])
     if len(text) < budget:
         return []
-    view = ascii_view(text)
     out = []
     for kind, pattern in _PIECES.items():
         pieces = [m for m in pattern.finditer(view) if m.end() - m.start() < SPLIT_RUN and _is_piece(kind, m.group(0))]

@@ -144,19 +144,36 @@ def test_a_blob_split_into_short_strings_is_cut_whole(guard):
 
 
 @pytest.mark.parametrize("kind", ["base64", "hex"])
-def test_an_extract_split_into_short_runs_by_other_characters_is_cut(guard, extracts, kind):
+def test_an_extract_split_into_short_runs_by_other_characters_is_cut(extracts, kind):
     """Runs under 96 characters pass alone; an extract cut into 90-character pieces (30 of hex)
     joined by other characters is one run of pieces, decoded whole: cut as the extract's content."""
     data = (extracts / "ER_PRS_F.parquet").read_bytes()[:30_000]
     encoded, width = (base64.b64encode(data).decode(), 90) if kind == "base64" else (data.hex(), 30)
     pieces = [encoded[i: i + width] for i in range(0, len(encoded), width)]
     for separator in (";", " | ", "\n# ", ", x, "):
-        passed = guard.message("kernel", stream(separator.join(pieces) + "\nend\n"))
+        passed = ContentGuard(extracts).message("kernel", stream(separator.join(pieces) + "\nend\n"))  # a cold channel
         text = json.loads(passed.payload)["content"]["text"]
         assert "known_content" in [h.kind for h in passed.hits], (separator, passed.hits)
         assert "in pieces matching the project's extracts" in text and text.endswith("\nend\n"), text[:300]
         left = sum(p in text for p in pieces)
         assert left == 0 and len(text) < 400 and passed.charge < 600, (separator, left, len(text), passed.charge)
+
+
+def test_a_blob_cut_at_message_edges_leaves_nothing_of_the_extract(guard, extracts):
+    """A terminal sends `base64`'s output in chunks cut anywhere: each chunk's head and tail are
+    fragments too short to be runs. Once the channel carried a run, every piece is cut."""
+    import re
+
+    from enclave.shingles import MIN_MATCHES
+
+    data = (extracts / "ER_PRS_F.parquet").read_bytes()[:60_000]
+    wrapped = base64.encodebytes(data).decode().replace("\n", "\r\n")
+    sent = [guard.message("terminal", json.dumps(["stdout", wrapped[i: i + 4000]])) for i in range(0, len(wrapped), 4000)]
+    text = "".join(json.loads(p.payload)[1] for p in sent)
+    runs = re.findall(r"[0-9A-Za-z+/=]{12,}", text)
+    decoded = b"".join(base64.b64decode(r[: len(r) // 4 * 4], validate=False) for r in runs)
+    assert Fingerprints.of_files([extracts / "ER_PRS_F.parquet"]).matches(decoded) < MIN_MATCHES, runs[:5]
+    assert sum(len(r) for r in runs) < 200, runs[:5]
 
 
 def test_a_table_of_numbers_ids_and_dates_is_not_pieces_of_a_blob(guard):
