@@ -16,7 +16,11 @@ character, :data:`MIN_ENTROPY`), so a ruler of ``-`` or ``=``, a column of dates
 numbers is not an encoded run. What JupyterLab sends (UUIDs, kernel, session and message ids, a
 sha256, a JWT-like token, file names) is shorter than :data:`SPLIT_RUN` and always passes; a run of
 :data:`MIN_RUN` characters is cut, and so are shorter runs (from :data:`SPLIT_RUN`) once one text
-holds :data:`MIN_RUN` characters of them (a blob split into pieces).
+holds :data:`MIN_RUN` characters of them (a blob split into pieces). Pieces shorter still, split by
+other characters (``;``, ``" | "``, a word), are :func:`scattered_runs`: base64 pieces of 12
+characters or more mixing upper case, lower case and digits, hex pieces of 16 or more (not 32: ids
+and pseudonyms), cut as one run once they add up to :data:`MIN_RUN` characters, fill half the span
+between the first and the last, and joined look like the encoding's output.
 """
 
 from __future__ import annotations
@@ -190,6 +194,57 @@ def encoded_runs(text: str, split_budget: int = MIN_RUN) -> list[Run]:
     if sum(r.end - r.start for r in short) >= split_budget:
         return runs
     return long
+
+
+# Pieces of a blob split by other characters (``;``, ``|``, words) so that no run reaches SPLIT_RUN:
+# base64 pieces hold upper case, lower case and digits together; hex pieces letters and digits.
+_PIECES = {"base64": re2.compile(rb"[A-Za-z0-9+/]{12,}={0,2}"), "hex": re2.compile(rb"[0-9a-fA-F]{16,}")}
+MIN_SCATTERED_SHARE = 0.5  # share of the span from the first piece to the last that pieces fill
+
+
+def _is_piece(kind: str, piece: bytes) -> bool:
+    if kind == "hex":  # an id or a pseudonym is 32 digits: pseudonyms have a rule of their own
+        return len(piece) != 32
+    return any(65 <= c <= 90 for c in piece) and any(97 <= c <= 122 for c in piece) and any(48 <= c <= 57 for c in piece)
+
+
+def _pieces_encoded(kind: str, joined: str) -> bool:
+    """The pieces joined look like the encoding's output: base64 by :func:`_is_encoded`'s thresholds; hex
+    as varied as an unbroken run of digits must be (the hex of ASCII text has few letters or none, and
+    a table prints no number of 16 digits or more, let alone half its width of them)."""
+    if kind == "hex":
+        return entropy(joined.lower()) >= MIN_ENTROPY["digits"]
+    return _is_encoded("base64", joined)
+
+
+def scattered_runs(text: str, budget: int = MIN_RUN, every_piece: bool = False) -> list[Run]:
+    """A blob split into short pieces (each under :data:`SPLIT_RUN` characters, so :func:`encoded_runs`
+    passes them), as one run from its first piece to its last: returned when the pieces of one kind
+    add up to ``budget`` characters, fill :data:`MIN_SCATTERED_SHARE` of that span and, joined, look
+    like the encoding's output. Pieces are judged together, so an extract cut in 90-character pieces
+    decodes whole. With ``every_piece`` (a channel that has just carried an encoded run: what is left
+    of a blob at a message's edges), every piece is a run of its own."""
+    view = ascii_view(text)
+    if every_piece:
+        return _merged([Run(m.start(), m.end(), kind) for kind, pattern in _PIECES.items()
+                        for m in pattern.finditer(view) if m.end() - m.start() < SPLIT_RUN and _is_piece(kind, m.group(0))])
+    if len(text) < budget:
+        return []
+    out = []
+    for kind, pattern in _PIECES.items():
+        pieces = [m for m in pattern.finditer(view) if m.end() - m.start() < SPLIT_RUN and _is_piece(kind, m.group(0))]
+        total = sum(m.end() - m.start() for m in pieces)
+        if total < budget:
+            continue
+        start, end = pieces[0].start(), pieces[-1].end()
+        if total >= MIN_SCATTERED_SHARE * (end - start) and _pieces_encoded(kind, b"".join(m.group(0) for m in pieces).decode()):
+            out.append(Run(start, end, kind))
+    return _merged(out)
+
+
+def joined_pieces(text: str, kind: str) -> str:
+    """The pieces of a :func:`scattered_runs` run joined, without what separated them."""
+    return b"".join(m.group(0) for m in _PIECES[kind].finditer(ascii_view(text)) if _is_piece(kind, m.group(0))).decode("ascii")
 
 
 def short_runs_length(text: str) -> int:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import hashlib
 import hmac
 import logging
@@ -99,6 +100,8 @@ MAX_ANSWER = 64 * 1024 * 1024
 NOTICE_INTERVAL = 1.0  # at most one replacement notice a second on one websocket
 LIMITS_TTL = 30.0
 WRITE_BEHIND = 1.0     # seconds between two writes of the spent budgets to the registry
+INLINE_JUDGE = 8 * 1024  # bytes: a smaller payload is judged on the event loop (well under a millisecond,
+                         # less than the hop to a thread and back); a larger one in a thread
 ANONYMOUS = "anonymous"
 READINESS_PATHS = ("", "api")  # what the hub asks of a starting server (``Server.wait_up``), without identity
 SERVICE_PREFIX = "/services/enclave-seal/"
@@ -126,6 +129,27 @@ def header_block(status: int, headers: list[tuple[str, str]]) -> bytes:
     replaced server writes into them costs its information)."""
     lines = [f"HTTP/1.1 {status}"] + [f"{k}: {v}" for k, v in headers]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape")
+
+
+def is_ready(guard) -> bool:
+    """Whether ``guard`` (None: a plain function) has what it reads on first use in memory."""
+    known = getattr(guard, "known", None)
+    return known is None or all(name in vars(known) for name in ("fingerprints", "pseudonym_keys"))
+
+
+def ready_and_judge(guard, judge, args):
+    """In a thread: the guard's project content read (once), then its verdict."""
+    known = getattr(guard, "known", None)
+    if known is not None:
+        known.fingerprints, known.pseudonym_keys  # noqa: B018 - read and kept by cached_property
+    return judge(*args)
+
+
+@functools.lru_cache(maxsize=16)
+def settings_for_charge(body: bytes, schemas: frozenset[str]) -> bytes | None:
+    """:func:`settings_to_charge`, kept for the last few settings answers (JupyterLab asks the same
+    at every reload; the image's own schemas are free)."""
+    return settings_to_charge(body, schemas)
 
 
 def kb(size: int) -> str:
@@ -179,10 +203,22 @@ class Seal:
         """The verified ``user``'s guard in project ``slug`` (:func:`spawner_config.seal_content.guard_for`)."""
         return guard_for(self.settings, slug, user)
 
-    async def judged(self, judge, *args):
-        """A guard's verdict, worked out in a thread: the event loop never waits on a large payload,
-        an image to re-render or a project's extracts read on first use."""
-        return await asyncio.get_running_loop().run_in_executor(self.judges, judge, *args)
+    async def judged(self, judge, *args, size: int | None = None):
+        """A guard's verdict on a payload of ``size`` bytes: a small one (a kernel's status message,
+        an API listing) judged at once, anything larger in a thread, so the event loop never waits on
+        a large payload, an image to re-render or a project's extracts read on first use (a guard
+        judges in a thread until it holds its project's extracts)."""
+        guard = getattr(judge, "__self__", None)
+        if size is not None and size <= INLINE_JUDGE and is_ready(guard):
+            return judge(*args)
+        return await asyncio.get_running_loop().run_in_executor(self.judges, ready_and_judge, guard, judge, args)
+
+    async def target(self, route: Route):
+        """Where the server of ``route`` is: from the address cache at once, else looked up in Docker (in a thread)."""
+        found = self.targets.cached(route.user, route.server)
+        if found is not None:
+            return found
+        return await asyncio.get_running_loop().run_in_executor(None, self.targets.find, route.user, route.server)
 
     def _read_spent(self, user: str, slug: str) -> dict[str, int]:
         with session_scope(self.engine) as session:
@@ -361,7 +397,7 @@ class Seal:
                 raise Refusal("this server is not yours")
             # From here on route.user is the verified user: budgets and audit events are theirs.
             check_request(request.method, route, request.query_string)
-            target = await asyncio.get_running_loop().run_in_executor(None, self.targets.find, route.user, route.server)
+            target = await self.target(route)
             if target is None:
                 raise Refusal("this server is not running", 503)
             limits = await self.limits(route.server)
@@ -375,7 +411,7 @@ class Seal:
     async def probe(self, route: Route) -> None:
         """The hub's readiness check (its request to a server's root carries no identity): a 5xx
         until the server answers, so the spawn waits for it; what the server said is never passed on."""
-        target = await asyncio.get_running_loop().run_in_executor(None, self.targets.find, route.user, route.server)
+        target = await self.target(route)
         if target is None:
             raise Refusal("this server is not running", 503)
         try:
@@ -496,8 +532,8 @@ class Seal:
             content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
             judged = body
             if route.rest.startswith(LAB_SETTINGS) and request.method == "GET" and status == 200:
-                judged = settings_to_charge(body, assets.schemas) or body  # the image's own schemas are free
-            passed = await self.judged(guard.answer, route.rest, content_type, judged)
+                judged = await self.judged(settings_for_charge, body, assets.schemas, size=len(body)) or body
+            passed = await self.judged(guard.answer, route.rest, content_type, judged, size=len(judged))
             self.report_hits(route.user, route.server, path, passed.hits, len(body))
             if judged is body or passed.payload != judged:
                 payload = passed.payload.encode() if isinstance(passed.payload, str) else passed.payload
@@ -547,7 +583,7 @@ class Seal:
         async for msg in upstream:
             if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                 break
-            passed = await self.judged(guard.message, channel, msg.data)
+            passed = await self.judged(guard.message, channel, msg.data, size=len(msg.data))
             self.report_hits(user, slug, path, passed.hits, len(msg.data))
             data = passed.payload
             size = len(data.encode() if isinstance(data, str) else data)

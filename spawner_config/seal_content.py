@@ -47,6 +47,7 @@ import base64
 import hashlib
 import json
 import threading
+import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable
@@ -57,7 +58,7 @@ from typing import Any
 import pyarrow as pa
 import re2
 
-from enclave.encoded_text import MIN_RUN, Run, ascii_view, decode_run, encoded_runs, short_runs_length
+from enclave.encoded_text import MIN_RUN, Run, ascii_view, decode_run, encoded_runs, joined_pieces, scattered_runs, short_runs_length
 from enclave.layout import extracts_dir
 from enclave.shingles import MIN_MATCHES, Fingerprints, binary_windows
 from pseudonymizer.pseudonyms import PSEUDONYM_HEX
@@ -66,6 +67,9 @@ from spawner_config.seal_images import IMAGE_TYPES, SVG_TYPE, Dropped, disarm, d
 
 MAX_PSEUDONYMS = 16  # distinct pseudonyms of the project one text may show (df.head() of a table with three linkage columns shows 15)
 SEEN_ANSWERS = 4096  # digests of recent answers remembered per project
+VERDICTS = 64  # verdicts on recent answers kept per member: the same body is judged the same way again
+HOT_SECONDS = 30.0  # after an encoded run on a channel, every encoded piece of its next messages is cut
+                   # (a blob's head and tail fragments at a message's edges, too short to be runs)
 REPEAT_CHARGE = 32  # information bytes charged for an answer identical to a recent one
 PROBE_CHARS = 16_384  # characters of a long run decoded to look for the extracts (see `_probes`)
 MAX_JSON = 64 * 1024 * 1024  # bytes: a larger JSON answer is judged as text, not parsed
@@ -127,19 +131,25 @@ class TextJudge:
             return text
         runs = encoded_runs(text, split_budget)
         text = self._cut_runs(text, runs, hits) if runs else text
+        scattered = scattered_runs(text, every_piece=split_budget < MIN_RUN)  # a blob cut into short pieces
+        text = self._cut_runs(text, scattered, hits, pieces=True) if scattered else text
         text = self._cut_raw_known(text, hits)
         return self._mask_pseudonyms(text, hits)
 
-    def _cut_runs(self, text: str, runs: list[Run], hits: list[Hit]) -> str:
+    def _cut_runs(self, text: str, runs: list[Run], hits: list[Hit], pieces: bool = False) -> str:
         out, pos = [], 0
         for run in runs:
             piece = text[run.start: run.end]
-            if self._is_known(piece, run.kind):
-                hits.append(Hit("known_content", f"{run.kind} run of {len(piece):,} characters decodes to bytes of the project's extracts"))
-                what = f"{len(piece):,} characters of {run.kind} matching the project's extracts"
+            if pieces:  # judged on the pieces joined: the separators are not data
+                kind, known = f"{run.kind} in pieces", self._is_known(joined_pieces(piece, run.kind), run.kind)
             else:
-                hits.append(Hit("encoded", f"{run.kind} run of {len(piece):,} characters"))
-                what = f"{len(piece):,} characters of {run.kind}"
+                kind, known = run.kind, self._is_known(piece, run.kind)
+            if known:
+                hits.append(Hit("known_content", f"{kind} run of {len(piece):,} characters decodes to bytes of the project's extracts"))
+                what = f"{len(piece):,} characters of {kind} matching the project's extracts"
+            else:
+                hits.append(Hit("encoded", f"{kind} run of {len(piece):,} characters"))
+                what = f"{len(piece):,} characters of {kind}"
             out += [text[pos: run.start], notice(what)]
             pos = run.end
         return "".join(out + [text[pos:]])
@@ -206,11 +216,12 @@ class JsonJudge:
     def __init__(self, text: TextJudge):
         self.text = text
 
-    def judge(self, document: Any, hits: list[Hit]) -> Any:
+    def judge(self, document: Any, hits: list[Hit], hot: bool = False) -> Any:
+        """``hot``: the channel has just carried an encoded run (cut every piece, see :data:`HOT_SECONDS`)."""
         strings: list[str] = []
         self._collect(document, strings)
         total = sum(short_runs_length(s) for s in strings if len(s) >= 96)
-        split_budget = 1 if total >= MIN_RUN else MIN_RUN  # a blob split over many strings: cut every piece
+        split_budget = 1 if hot or total >= MIN_RUN else MIN_RUN  # a blob split over many strings: cut every piece
         return self._walk(document, hits, split_budget, mime=None)
 
     def _collect(self, node: Any, strings: list[str], mime: str | None = None) -> None:
@@ -280,11 +291,33 @@ class ContentGuard:
         self.json = JsonJudge(self.text)
         self._streams: dict[str, Any] = {}
         self._seen: OrderedDict[bytes, None] = OrderedDict()
+        self._hot: dict[str, float] = {}  # channel: when it last carried an encoded run
+        self._verdicts: OrderedDict[bytes, tuple[bytes, tuple[Hit, ...]]] = OrderedDict()
         self._lock = threading.Lock()
 
     # --- the protocol ----------------------------------------------------------------------
 
     def answer(self, path: str, content_type: str, body: bytes) -> Passed:
+        """An HTTP answer's body judged, or its verdict reused: judging is a function of the type and
+        the bytes alone (the project's extracts do not change under a running guard), and JupyterLab
+        fetches the same settings, listings and notebooks again at every reload. Hits found the first
+        time are reported again; the charge is worked out each time."""
+        key = hashlib.sha256(content_type.encode("utf-8", "replace") + b"\0" + body).digest()
+        with self._lock:
+            verdict = self._verdicts.get(key)
+            if verdict is not None:
+                self._verdicts.move_to_end(key)
+        if verdict is None:
+            judged = self._judge_answer(content_type, body)
+            verdict = (judged.payload, tuple(judged.hits))
+            with self._lock:
+                self._verdicts[key] = verdict
+                if len(self._verdicts) > VERDICTS:
+                    self._verdicts.popitem(last=False)
+        payload, hits = verdict
+        return Passed(payload, self._charge_answer(payload), list(hits))
+
+    def _judge_answer(self, content_type: str, body: bytes) -> Passed:
         hits: list[Hit] = []
         kind = (content_type or "").split(";")[0].strip().lower()
         payload = body
@@ -302,7 +335,7 @@ class ContentGuard:
             if span is not None:
                 hits.append(Hit("known_content", f"a {kind or 'untyped'} answer holds bytes of the project's extracts"))
                 payload = notice("an answer holding the project's extracts").encode()
-        return Passed(payload, self._charge_answer(payload), hits)
+        return Passed(payload, 0, hits)
 
     def message(self, channel: str, data: str | bytes) -> Passed:
         hits: list[Hit] = []
@@ -312,12 +345,18 @@ class ContentGuard:
                 hits.append(Hit("known_content", f"a binary {channel} message holds bytes of the project's extracts"))
                 payload = b""
         else:
-            payload = self._json_or_text(data, "application/json", hits)
+            now = time.monotonic()
+            with self._lock:
+                hot = now - self._hot.get(channel, -HOT_SECONDS) < HOT_SECONDS
+            payload = self._json_or_text(data, "application/json", hits, hot)
+            if any(h.kind in ("encoded", "known_content") for h in hits):
+                with self._lock:
+                    self._hot[channel] = now
         return Passed(payload, self.charge(channel, payload), hits)
 
     # --- judging ----------------------------------------------------------------------------
 
-    def _json_or_text(self, text: str, kind: str, hits: list[Hit]) -> str:
+    def _json_or_text(self, text: str, kind: str, hits: list[Hit], hot: bool = False) -> str:
         if "json" in kind or "ipynb" in kind:
             try:
                 document = json.loads(text) if len(text) <= MAX_JSON else None
@@ -325,9 +364,9 @@ class ContentGuard:
                 document = None
             if document is not None:
                 before = len(hits)
-                judged = self.json.judge(document, hits)
+                judged = self.json.judge(document, hits, hot)
                 return text if len(hits) == before and judged == document else json.dumps(judged, ensure_ascii=False)
-        return self.text.judge(text, hits)
+        return self.text.judge(text, hits, 1 if hot else MIN_RUN)
 
     def _image_answer(self, kind: str, body: bytes, hits: list[Hit]) -> bytes:
         try:

@@ -88,6 +88,13 @@ class Targets:
     def forget(self, user: str, slug: str) -> None:
         self._cache.pop((user, slug), None)
 
+    def cached(self, user: str, slug: str) -> Target | None:
+        """The address found less than ``ttl`` seconds ago, without asking Docker (None: ask)."""
+        cached = self._cache.get((user, slug))
+        if cached and time.monotonic() - cached[0] < self.ttl:
+            return cached[1]
+        return None
+
     def find(self, user: str, slug: str) -> Target | None:
         key, now = (user, slug), time.monotonic()
         cached = self._cache.get(key)

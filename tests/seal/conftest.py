@@ -9,7 +9,8 @@ Projects: ``open`` (alice, bob, erin; the default 512 KiB message cap and budget
 meets: 32 MiB an hour, 96 MiB a day) and ``tight`` (alice, bob, carol, dan — budgets are per user
 and project; a 16 KiB message cap, 64 KiB an hour, 192 KiB a day and a 32 MiB workspace, so that
 the limits themselves are what the tests meet) and ``plain`` (the default budgets and caps: the
-attacks and the analysis day of test_exfiltration).
+attacks and the analysis day of test_exfiltration, and the same attacks through Chromium in
+test_exfiltration_browser: one member per attack).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from ..enclave.platform import running_platform, slug
 
 # budgets are per user and project; ``plain`` has the defaults (test_exfiltration: one member per attack)
 PROJECTS = {"open": ["alice", "bob", "erin"], "tight": ["alice", "bob", "carol", "dan"],
-            "plain": ["frank", "grace", "heidi", "ivan", "judy"]}
+            "plain": ["frank", "grace", "heidi", "ivan", "judy", "kate", "leo", "mia", "nina", "oscar"]}
 RESOURCES = {"open": {"output_budget_per_hour": "32M", "output_budget_per_day": "96M"},
              "tight": {"output_message_cap": "16K", "output_budget_per_hour": "64K", "output_budget_per_day": "192K",
                        "workspace_quota": "32M"}}

@@ -25,6 +25,7 @@ from spawner_config.seal_content import (
     ContentGuard,
     guard_for,
 )
+from spawner_config.seal_guard import Passed
 from spawner_config.seal_images import MAX_SIDE, disarm
 
 from ..conftest import REPO
@@ -140,6 +141,53 @@ def test_a_blob_split_into_short_strings_is_cut_whole(guard):
     assert len(lines.hits) == 1 and pieces[3] not in lines.payload.decode()  # a notebook's lines are judged joined
     one = guard.answer("api/contents/y.json", "application/json", json.dumps({"jwt": pieces[0]}).encode())
     assert one.hits == []  # one short run alone passes
+
+
+@pytest.mark.parametrize("kind", ["base64", "hex"])
+def test_an_extract_split_into_short_runs_by_other_characters_is_cut(extracts, kind):
+    """Runs under 96 characters pass alone; an extract cut into 90-character pieces (30 of hex)
+    joined by other characters is one run of pieces, decoded whole: cut as the extract's content."""
+    data = (extracts / "ER_PRS_F.parquet").read_bytes()[:30_000]
+    encoded, width = (base64.b64encode(data).decode(), 90) if kind == "base64" else (data.hex(), 30)
+    pieces = [encoded[i: i + width] for i in range(0, len(encoded), width)]
+    for separator in (";", " | ", "\n# ", ", x, "):
+        passed = ContentGuard(extracts).message("kernel", stream(separator.join(pieces) + "\nend\n"))  # a cold channel
+        text = json.loads(passed.payload)["content"]["text"]
+        assert "known_content" in [h.kind for h in passed.hits], (separator, passed.hits)
+        assert "in pieces matching the project's extracts" in text and text.endswith("\nend\n"), text[:300]
+        left = sum(p in text for p in pieces)
+        assert left == 0 and len(text) < 400 and passed.charge < 600, (separator, left, len(text), passed.charge)
+
+
+def test_a_blob_cut_at_message_edges_leaves_nothing_of_the_extract(guard, extracts):
+    """A terminal sends `base64`'s output in chunks cut anywhere: each chunk's head and tail are
+    fragments too short to be runs. Once the channel carried a run, every piece is cut."""
+    import re
+
+    from enclave.shingles import MIN_MATCHES
+
+    data = (extracts / "ER_PRS_F.parquet").read_bytes()[:60_000]
+    wrapped = base64.encodebytes(data).decode().replace("\n", "\r\n")
+    sent = [guard.message("terminal", json.dumps(["stdout", wrapped[i: i + 4000]])) for i in range(0, len(wrapped), 4000)]
+    text = "".join(json.loads(p.payload)[1] for p in sent)
+    runs = re.findall(r"[0-9A-Za-z+/=]{12,}", text)
+    decoded = b"".join(base64.b64decode(r[: len(r) // 4 * 4], validate=False) for r in runs)
+    assert Fingerprints.of_files([extracts / "ER_PRS_F.parquet"]).matches(decoded) < MIN_MATCHES, runs[:5]
+    assert sum(len(r) for r in runs) < 200, runs[:5]
+
+
+def test_a_table_of_numbers_ids_and_dates_is_not_pieces_of_a_blob(guard):
+    """The positive control: a 250-row table with floats, dates, 32-digit ids and mixed-case names."""
+    import pandas as pd
+
+    rng = np.random.default_rng(7)
+    table = pd.DataFrame(rng.normal(size=(250, 5)), columns=["age", "dose", "HbA1c", "eGFR", "BMI"])
+    table["id"] = [uuid.UUID(int=int(rng.integers(2**62))).hex for _ in range(250)]
+    table["when"] = pd.date_range("2021-01-01T08:00", periods=250, freq="37min")
+    table["code"] = [f"CIM10_{c}{n:02d}" for c, n in zip(rng.choice(list("EIJK"), 250), rng.integers(0, 99, 250))]
+    for text in (table.to_string(), table.to_csv(), table.describe().to_string(), table.to_html()):
+        passed = guard.message("kernel", stream(text))
+        assert passed.hits == [] and json.loads(passed.payload)["content"]["text"] == text
 
 
 def test_information_bytes_is_what_compression_leaves():
@@ -293,6 +341,19 @@ def test_an_answer_fetched_again_is_charged_little(guard):
     first = guard.answer("lab/api/settings", "application/json", body)
     again = guard.answer("lab/api/settings", "application/json", body)
     assert first.charge > 5000 and again.charge == REPEAT_CHARGE
+
+
+def test_an_answer_judged_before_is_cut_and_reported_again_from_its_verdict(guard, extracts, monkeypatch):
+    data = (extracts / "ER_PRS_F.parquet").read_bytes()[:20_000]
+    body = json.dumps({"content": base64.b64encode(data).decode()}).encode()
+    first = guard.answer("api/contents/a.json", "application/json", body)
+    judged = []
+    monkeypatch.setattr(guard, "_judge_answer", lambda *args: judged.append(args) or Passed(b"judged anew", 0, []))
+    again = guard.answer("api/contents/a.json", "application/json", body)
+    assert not judged and again.payload == first.payload and again.hits == first.hits
+    assert [h.kind for h in again.hits] == ["known_content"] and b"egress gate" in again.payload
+    other = guard.answer("api/contents/a.json", "text/plain", body)  # another type: judged anew (here, the stub)
+    assert judged and other.payload == b"judged anew"
 
 
 def test_guards_are_kept_per_member_and_project_and_share_what_the_extracts_hold(extracts):

@@ -71,8 +71,11 @@ def test_hex_of_every_extract_in_a_kernel_is_cut_and_audited(sealed):
     assert left < total // 100, (left, total)  # nothing of the hex left but ids and notices
     bounded(sealed, "frank", sum(m["_bytes"] for m in messages), "hex")
     cuts = wait_for_audit(sealed, "seal.content_cut", since, hits=1)
-    assert cuts and {(e["actor"], e["project"], e["kind"]) for e in cuts} == {("frank", slug("plain"), "known_content")}, cuts
-    alarms = wait_for_audit(sealed, "seal.alarm", since, hits=1)
+    cuts = [e for e in cuts if e["path"].startswith("/user/frank/")]  # written behind: others' may follow ``since``
+    # the extract's runs are known content; fragments at messages' edges after them are cut as encoded
+    assert cuts and {(e["actor"], e["project"]) for e in cuts} == {("frank", slug("plain"))}, cuts
+    assert "known_content" in {e["kind"] for e in cuts} <= {"known_content", "encoded"}, cuts
+    alarms = [e for e in wait_for_audit(sealed, "seal.alarm", since, hits=1) if e.get("path", "").startswith("/user/frank/")]
     assert alarms and all(e["actor"] == "frank" and e["kind"] in CONTENT_KINDS for e in alarms), alarms
     sealed.stop_server("frank", slug("plain"))
 
@@ -88,7 +91,7 @@ def test_to_csv_of_every_extract_stops_at_the_budget_pseudonyms_masked(sealed):
     print(f"to_csv: {rows:,} of {every_row:,} rows' lines reached the client")
     assert rows < every_row, (rows, every_row)
     assert "output budget is spent" in text or charged["hour"] >= DEFAULT_OUTPUT_BUDGET_PER_HOUR // 2
-    cuts = wait_for_audit(sealed, "seal.content_cut", since, hits=1)
+    cuts = [e for e in wait_for_audit(sealed, "seal.content_cut", since, hits=1) if e["path"].startswith("/user/grace/")]
     assert cuts and all(e["actor"] == "grace" for e in cuts), cuts
     assert any(e["kind"] == "pseudonyms" for e in cuts), cuts
     sealed.stop_server("grace", slug("plain"))
