@@ -17,7 +17,7 @@ from enclave.hygiene import check_host_files
 from enclave.settings import Settings, service_environment
 from enclave.shell import TEMPLATES as SHELL_TEMPLATES
 from portal.config import VARIABLES as PORTAL_VARIABLES, portal_port
-from spawner_config.home import TEMPLATES, budget_warnings_of, counts_of, landing_of, projects_of
+from spawner_config.home import TEMPLATES, budget_warnings_of, landing_of, projects_of
 from spawner_config.hub import check_firewall, own_address
 from spawner_config.shell import shell_of, stylesheet_handler
 from spawner_config.spawner import EnclaveSpawner
@@ -50,8 +50,8 @@ c.JupyterHub.template_paths = [str(TEMPLATES), str(SHELL_TEMPLATES)]  # the home
 # deployment's branding (enclave/branding.py) and the one stylesheet, at /hub/shell.css.
 branding = Branding.from_env()
 c.JupyterHub.template_vars = {"enclave_projects": projects_of(settings), "enclave_budget_warnings": budget_warnings_of(settings),
-                              # each person's work by role (spawner_config/landing.py), and its counts for the navigation
-                              "enclave_landing": landing_of(settings), "enclave_counts": counts_of(settings),
+                              # each person's work by role (spawner_config/landing.py); the navigation's counts: shell_of
+                              "enclave_landing": landing_of(settings),
                               "enclave_shell": shell_of(settings, branding)}
 c.JupyterHub.extra_handlers = [stylesheet_handler(branding)]
 if branding.logo:

@@ -97,22 +97,3 @@ def landing_of(settings: Settings) -> Callable[[Any], dict]:
                                                "the operators have the error in the hub's log."}
 
     return work
-
-
-def counts_of(settings: Settings) -> Callable[[Any], dict[str, int]]:
-    """A ``template_vars`` value for the navigation: what waits for the user, per role (:func:`spawner_config.landing.counts`)."""
-    from .landing import counts
-
-    engine = make_engine(settings.db_url)
-
-    def waiting(user: Any) -> dict[str, int]:
-        if user is None:
-            return {}
-        try:
-            with session_scope(engine) as session:
-                return counts(session, user.name)
-        except Exception:  # noqa: BLE001 - a count must not take a page down
-            logging.getLogger("enclave.home").exception("counts for %s", user.name)
-            return {}
-
-    return waiting
