@@ -41,10 +41,20 @@ def slug(name: str) -> str:
     return f"{name}-{RUN}"
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port never handed out before in this test session: the kernel may give the same
+    free port to two ``bind(0)`` calls in a row, and two of a platform's services on one port put one
+    behind the other's address (CI saw the gate's routes answered by the hub API gate)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 TEST_RESOURCES = {"mem_limit": "1G", "cpu_limit": 1.0, "pids_limit": 256}  # a project's manifest may change them
