@@ -41,6 +41,10 @@ class WorkflowError(EnclaveError):
     """An action the import's state does not allow, or an incomplete request."""
 
 
+class ImportMissing(WorkflowError, permissions.NotFound):
+    """No import of that number: a 404 on the web, not a state conflict."""
+
+
 class Action(StrEnum):
     add_file = "add_file"
     submit = "submit"
@@ -76,7 +80,7 @@ def check_allowed(request: ImportRequest, action: Action) -> ImportState:
 def get_request(session: Session, request_id: int) -> ImportRequest:
     request = session.get(ImportRequest, request_id)
     if request is None:
-        raise WorkflowError(f"no import {request_id}", "see `enclave import list`")
+        raise ImportMissing(f"no import {request_id}", "see `enclave import list`")
     return request
 
 

@@ -81,7 +81,9 @@ def test_a_member_steward_cannot_vote_and_an_outsider_cannot_upload(gate_server)
     outsider = server.api("nora", "POST", "imports", json={"project": SLUG, "purpose": "my data"})
     assert outsider.status_code == 403 and "not a member" in outsider.json()["error"]
     other = server.api("mona", "POST", f"imports/{done['id']}/uploads", json={"name": "x.csv", "size": 3})
-    assert other.status_code in (404, 409)  # another member's import, already submitted
+    assert other.status_code == 404, other.text  # another member's import is not hers to see
+    unknown = server.api("remi", "GET", "imports/999999")
+    assert unknown.status_code == 404 and "no import 999999" in unknown.json()["error"], unknown.text
 
 
 def test_a_chunk_with_a_gap_is_refused_and_nothing_is_visible_before_completion(gate_server):
