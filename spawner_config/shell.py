@@ -28,22 +28,23 @@ def shell_of(settings: Settings, branding: Branding, hub_base: str = "/") -> Cal
 
     def shell(user: Any) -> ShellPage:
         name = getattr(user, "name", None)
-        with session_scope(engine) as session:
+        with session_scope(engine) as session:  # one registry session a page: who is viewing, what waits for them
             viewer = viewer_of(session, name)
-        return hub_page(viewer, branding, hub_base, _waiting(engine, name) if viewer.registered else None)
+            waiting = _waiting(session, name) if viewer.registered else None
+        return hub_page(viewer, branding, hub_base, waiting)
 
     return shell
 
 
-def _waiting(engine, username: str) -> dict[str, int]:
+def _waiting(session, username: str) -> dict[str, int]:
     """What waits for ``username`` per role (the landing's counts); a fault there must not take a page down."""
     from .landing import counts
 
     try:
-        with session_scope(engine) as session:
-            return counts(session, username)
+        return counts(session, username)
     except Exception:  # noqa: BLE001
         logging.getLogger("enclave.shell").exception("navigation counts for %s", username)
+        session.rollback()
         return {}
 
 

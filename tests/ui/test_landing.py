@@ -127,3 +127,21 @@ def test_the_home_template_links_a_person_without_projects_to_their_work():
     home = (Path(TEMPLATES) / "home.html").read_text()
     no_projects = home[home.index('id="no-projects"'):home.index("{% else %}", home.index('id="no-projects"'))]
     assert 'href="{{ services }}portal/requests/new"' in no_projects and 'href="{{ services }}portal/requests"' in no_projects
+
+
+def test_the_hub_shell_shows_what_waits_for_the_viewer_in_its_navigation(work):
+    """The hub's ``enclave_shell`` template variable, on the registry the hub reads: a steward's navigation
+    counts the two requests of their inbox, a researcher's none of it, a visitor's nothing."""
+    from types import SimpleNamespace
+
+    from enclave.branding import Branding
+    from enclave.settings import Settings
+    from spawner_config.shell import shell_of
+
+    registry, _ = work
+    settings = Settings.from_env({"ENCLAVE_DB_URL": str(registry.engine.url), "ENCLAVE_HOME": str(registry.home)})
+    shell = shell_of(settings, Branding())
+    steward = shell(SimpleNamespace(name=STEWARD))
+    assert steward.username == STEWARD and steward.counts == {"review": 2}, steward.counts
+    assert shell(None).counts == {} and shell(None).username is None
+    assert shell(SimpleNamespace(name=RESEARCHER)).counts.get("review") is None
