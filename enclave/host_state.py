@@ -11,23 +11,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from enclave import firewall, lifecycle, networks
-from enclave.models import Project, ProjectState
+from enclave.models import STATE_TRAITS, Project, ProjectState
 from enclave.settings import Settings
-
-_WITH_NETWORK = (ProjectState.provisioned, ProjectState.active, ProjectState.suspended)
-_WITHOUT_NETWORK = (ProjectState.suspended, ProjectState.closed, ProjectState.authorised)
 
 
 @dataclass(frozen=True)
 class FollowState:
-    """The lifecycle hook: a project leaving reach loses its network; a resumed one gets it back."""
+    """The lifecycle hook: a project with extracts leaving reach loses its network (suspended, frozen,
+    deprovisioned, closed); one coming back into reach with its extracts gets it back (resumed, unfrozen).
+    Both read the states' traits (:data:`enclave.models.STATE_TRAITS`), not a list of states."""
 
     settings: Settings
 
     def __call__(self, project: Project, old: ProjectState, new: ProjectState) -> None:
-        if old in _WITH_NETWORK and new in _WITHOUT_NETWORK and old is not new:
+        if old is new or not STATE_TRAITS[old].holds_extracts:
+            return
+        if not STATE_TRAITS[new].data_reachable:
             networks.remove_network(project.slug)
-        elif new is ProjectState.active and old is ProjectState.suspended:
+        elif not STATE_TRAITS[old].data_reachable:
             networks.ensure_network(project.slug)
         else:
             return

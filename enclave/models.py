@@ -7,6 +7,7 @@ and these classes describe the same tables.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any, TypedDict
@@ -93,7 +94,30 @@ class ProjectState(StrEnum):
     closed = "closed"
 
 
-DATA_REACHABLE = frozenset({ProjectState.provisioned, ProjectState.active})
+@dataclass(frozen=True)
+class StateTraits:
+    """What a project state means beyond the moves into and out of it (those are in
+    :data:`enclave.lifecycle.TRANSITIONS`): one row per state, read by hosting and provisioning."""
+
+    data_reachable: bool = False  # servers may run, outputs may be submitted, the expiry is enforced
+    holds_extracts: bool = False  # provisioned once and not deprovisioned: extracts on disk, maybe a network
+    provision_refusal: str | None = None  # why `enclave provision` refuses a project in it ({slug}: the project)
+
+
+_P = ProjectState
+STATE_TRAITS: dict[ProjectState, StateTraits] = {
+    _P.requested: StateTraits(),
+    _P.reviewed: StateTraits(),
+    _P.authorised: StateTraits(),
+    _P.provisioned: StateTraits(data_reachable=True, holds_extracts=True),
+    _P.active: StateTraits(data_reachable=True, holds_extracts=True),
+    _P.suspended: StateTraits(holds_extracts=True, provision_refusal="resume it first: enclave project resume {slug} --reason ..."),
+    _P.closed: StateTraits(provision_refusal="a closed project stays closed; register a new one"),
+}
+if set(STATE_TRAITS) != set(ProjectState):  # a new state is described here or the registry does not load
+    raise RuntimeError(f"project states without traits: {sorted(set(ProjectState) - set(STATE_TRAITS))}")
+
+DATA_REACHABLE = frozenset(state for state, traits in STATE_TRAITS.items() if traits.data_reachable)
 """The states in which a project's data is within its members' reach: servers may run, outputs
 may be submitted, and the authorisation must not have expired."""
 

@@ -28,7 +28,7 @@ from enclave.db import check_schema, make_engine, session_scope
 from enclave.errors import EnclaveError
 from enclave.layout import EXTRACTS, NOTEBOOK_GID, NOTEBOOK_UID, RETIRED_EXTRACTS, WORKSPACE, WORKSPACE_MODE, read_extract_manifest, wheelhouse_dir
 from enclave.manifest import ProjectManifest, Pseudonymisation, load_manifest, manifest_path
-from enclave.models import AuditEvent, MemberRole, Membership, Project, ProjectState, User
+from enclave.models import STATE_TRAITS, AuditEvent, MemberRole, Membership, Project, ProjectState, User
 from enclave.settings import Settings
 from pseudonymizer.catalog import read_role_file
 from pseudonymizer.extract import extract
@@ -71,10 +71,9 @@ def _validate(job: Job) -> None:
     if not job.manifest.authorised:
         raise EnclaveError(f"project {job.slug} is not authorised: its manifest has no CNIL authorisation",
                            "record approvals.cnil_reference and approvals.cnil_date once the CNIL has authorised it")
-    if existing in (ProjectState.suspended, ProjectState.closed):
-        hint = (f"resume it first: enclave project resume {job.slug} --reason ..." if existing is ProjectState.suspended
-                else "a closed project stays closed; register a new one")
-        raise EnclaveError(f"project {job.slug} is {existing}: it cannot be provisioned", hint)
+    refusal = existing and STATE_TRAITS[existing].provision_refusal
+    if refusal:
+        raise EnclaveError(f"project {job.slug} is {existing}: it cannot be provisioned", refusal.format(slug=job.slug))
     job.master_key = load_master_key()
     sources = job.settings.require_sources_dir()
     job.fingerprint = _fingerprint(job.manifest, job.settings.catalog, sources)
