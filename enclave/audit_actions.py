@@ -42,6 +42,8 @@ class AuditAction(StrEnum):
     project_activate = "project.activate"
     project_suspend = "project.suspend"
     project_resume = "project.resume"
+    project_freeze = "project.freeze"
+    project_unfreeze = "project.unfreeze"
     project_close = "project.close"
     project_deprovision = "project.deprovision"
     project_reprovision = "project.reprovision"

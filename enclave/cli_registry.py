@@ -191,6 +191,10 @@ def _add_state_command(action: lifecycle.Action, help_text: str) -> None:
 
 _add_state_command(lifecycle.Action.suspend, "Suspend SLUG: its servers are stopped and cannot start.")
 _add_state_command(lifecycle.Action.resume, "Resume a suspended SLUG (it becomes active).")
+_add_state_command(lifecycle.Action.freeze, "Freeze SLUG (an investigation, a legal hold): its servers stop and "
+                   "cannot start, its data stays out of reach, nothing is deleted.")
+_add_state_command(lifecycle.Action.unfreeze, "Unfreeze a frozen SLUG (it becomes active, if its authorisation "
+                   "still runs).")
 
 
 @click.command()

@@ -29,6 +29,8 @@ class Action(StrEnum):
     activate = "activate"
     suspend = "suspend"
     resume = "resume"
+    freeze = "freeze"  # ops hold the project: data out of reach, nothing deleted
+    unfreeze = "unfreeze"
     close = "close"
     deprovision = "deprovision"  # extracts and network removed; the authorisation stands
     reprovision = "reprovision"  # extracts rebuilt (new data, new key version) in place
@@ -43,6 +45,12 @@ _TABLE: Mapping[tuple[ProjectState, Action], ProjectState] = {
     (_S.provisioned, _A.suspend): _S.suspended,
     (_S.active, _A.suspend): _S.suspended,
     (_S.suspended, _A.resume): _S.active,
+    (_S.provisioned, _A.freeze): _S.frozen,
+    (_S.active, _A.freeze): _S.frozen,
+    (_S.suspended, _A.freeze): _S.frozen,
+    (_S.frozen, _A.unfreeze): _S.active,
+    (_S.frozen, _A.deprovision): _S.authorised,
+    (_S.frozen, _A.close): _S.closed,
     (_S.provisioned, _A.deprovision): _S.authorised,
     (_S.active, _A.deprovision): _S.authorised,
     (_S.suspended, _A.deprovision): _S.authorised,

@@ -91,6 +91,7 @@ class ProjectState(StrEnum):
     provisioned = "provisioned"
     active = "active"
     suspended = "suspended"
+    frozen = "frozen"  # held by ops (an investigation, a legal hold): data out of reach, nothing deleted
     closed = "closed"
 
 
@@ -112,6 +113,7 @@ STATE_TRAITS: dict[ProjectState, StateTraits] = {
     _P.provisioned: StateTraits(data_reachable=True, holds_extracts=True),
     _P.active: StateTraits(data_reachable=True, holds_extracts=True),
     _P.suspended: StateTraits(holds_extracts=True, provision_refusal="resume it first: enclave project resume {slug} --reason ..."),
+    _P.frozen: StateTraits(holds_extracts=True, provision_refusal="unfreeze it first: enclave project unfreeze {slug} --reason ..."),
     _P.closed: StateTraits(provision_refusal="a closed project stays closed; register a new one"),
 }
 if set(STATE_TRAITS) != set(ProjectState):  # a new state is described here or the registry does not load

@@ -30,6 +30,7 @@ PATH: dict[ProjectState, list[Action]] = {
     ProjectState.provisioned: [Action.review, Action.authorise, Action.provision],
     ProjectState.active: [Action.review, Action.authorise, Action.provision, Action.activate],
     ProjectState.suspended: [Action.review, Action.authorise, Action.provision, Action.activate, Action.suspend],
+    ProjectState.frozen: [Action.review, Action.authorise, Action.provision, Action.activate, Action.freeze],
     ProjectState.closed: [Action.close],
 }
 

@@ -104,7 +104,7 @@ def test_suspend_resume_close_with_reasons(registry):
     refused = registry.cli("project", "suspend", "cohort-c", "--reason", "twice")
     assert refused.returncode == 2
     assert refused.stderr == ("error: project 'cohort-c' is suspended: it cannot suspend — "
-                              "allowed now: resume, deprovision, close\n")
+                              "allowed now: resume, freeze, deprovision, close\n")
     assert registry.cli("project", "close", "cohort-c").returncode == 2  # --reason is required
     assert registry.cli("project", "resume", "cohort-c", "--reason", "inquiry closed").returncode == 0
     assert registry.cli("project", "close", "cohort-c", "--reason", "study finished").returncode == 0

@@ -74,3 +74,26 @@ def test_unsupported_or_unreachable_databases_are_named():
     with pytest.raises(EnclaveError, match=r"cannot connect to the registry database .*:\*\*\*@127.0.0.1:1/") as error:
         check_schema(engine)
     assert "secret" not in str(error.value)
+
+
+def test_a_frozen_project_keeps_the_schema_from_going_back_before_frozen_existed(registry):
+    """0014 lets a project be frozen; going back to 0013 (whose CHECK does not know the state) is refused
+    while one is, and allowed once none is."""
+    from sqlalchemy import text
+
+    from enclave.models import ProjectState
+
+    from .factories import create_project_at_state
+
+    with registry.session() as session:
+        create_project_at_state(session, "held", ProjectState.frozen)
+    config = alembic_config()
+    with pytest.raises(RuntimeError, match="frozen projects exist"), registry.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0013")
+    assert current_revision(registry.engine) == head_revision()
+    with registry.engine.begin() as connection:
+        connection.execute(text("UPDATE projects SET state = 'closed'"))
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0013")
+    assert current_revision(registry.engine) == "0013"

@@ -191,20 +191,27 @@ def test_a_changed_manifest_reextracts_and_the_audit_log_says_what_changed(regis
 
 # --- suspend, resume, deprovision, close --------------------------------------------------------
 
-@pytest.mark.parametrize("backend", ["sqlite"])  # the registry side of suspend/resume: test_cli.py, both backends
-def test_a_suspended_project_is_refused_until_resumed(registry, enclave_project, new_slug):
-    project = enclave_project(registry, new_slug("suspend"))
-    project.provision()
-    first_network = project.network()["Id"]
+HOLDS = [("suspend", "suspended", "resume"), ("freeze", "frozen", "unfreeze")]  # out of reach, nothing deleted
 
-    assert project.cli("project", "suspend", project.slug, "--reason", "data breach inquiry").returncode == 0
-    assert project.state() == "suspended" and project.network() is None
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # the registry side of suspend/resume: test_cli.py, both backends
+@pytest.mark.parametrize(("hold", "held", "release"), HOLDS, ids=[h[1] for h in HOLDS])
+def test_a_held_project_is_refused_until_released(registry, enclave_project, new_slug, hold, held, release):
+    project = enclave_project(registry, new_slug(hold))
+    project.provision()
+    first_network, files = project.network()["Id"], project.extract_files()
+
+    assert project.cli("project", hold, project.slug, "--reason", "data breach inquiry").returncode == 0
+    assert project.state() == held and project.network() is None
+    assert project.extract_files() == files  # nothing deleted: the same extracts, byte for byte
 
     refused = one_error_line(project.provision(expect=2))
-    assert f"project {project.slug} is suspended: it cannot be provisioned" in refused and "resume it first" in refused
-    assert project.network() is None and project.state() == "suspended"
+    assert f"project {project.slug} is {held}: it cannot be provisioned" in refused and f"{release} it first" in refused
+    assert project.network() is None and project.state() == held
+    wrong = project.cli("project", "resume" if held == "frozen" else "unfreeze", project.slug, "--reason", "x")
+    assert wrong.returncode != 0 and project.state() == held  # each hold is lifted by its own command only
 
-    assert project.cli("project", "resume", project.slug, "--reason", "inquiry closed").returncode == 0
+    assert project.cli("project", release, project.slug, "--reason", "inquiry closed").returncode == 0
     network = project.network()
     assert project.state() == "active"
     assert network is not None and network["Id"] != first_network
