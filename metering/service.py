@@ -17,15 +17,14 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler, HubOAuthenticated
+from jupyterhub.services.auth import HubOAuth
 from tornado import web
 from tornado.httpserver import HTTPServer
-from tornado.ioloop import IOLoop
 
 from enclave.db import make_engine, session_scope
 from enclave.errors import EnclaveError
 from enclave.settings import Settings
-from enclave.shell import web as shell_web
+from enclave.shell import service as kit, web as shell_web
 from enclave.web import escaping_templates, persistent_cookie_secret
 
 from . import access, budget
@@ -36,70 +35,24 @@ from .sampler import Sampler
 from .tariff import RESOURCES, tariff_for
 
 log = logging.getLogger("metering.service")
-CSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 
-class NotFound(Exception):
-    pass
+class NotFound(EnclaveError):
+    """A project the viewer may not see, or that does not exist: both answer the same 404."""
 
 
-class OAuthCallbackHandler(HubOAuthCallbackHandler):
-    def initialize(self):
-        self.hub_auth = self.settings["hub_auth"]
+STATUS = {NotFound: 404, EnclaveError: 400}
 
 
-class PageHandler(HubOAuthenticated, shell_web.ShellHandler):
-    def initialize(self):
-        self.hub_auth = self.settings["hub_auth"]
-
-    async def prepare(self):
-        await self.load_viewer()  # the shell's navigation, read off the event loop
-
-    def get_current_user(self):
-        model = super().get_current_user()
-        return model if model and model.get("kind", "user") == "user" else None
-
-    def set_default_headers(self):
-        self.set_header("Content-Security-Policy", CSP)
-        self.set_header("X-Content-Type-Options", "nosniff")
-        self.set_header("Cache-Control", "no-store")
-
-    def render_page(self, template: str, **values) -> None:
-        page = self.settings["jinja"].get_template(template).render(
-            user=self.current_user["name"] if self.current_user else None, prefix=self.settings["prefix"],
-            hub_base=self.settings["hub_base"], **self.shell_values(), **values)
-        self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.finish(page)
-
-    def write_error(self, status_code: int, **kwargs) -> None:
-        exc = kwargs.get("exc_info", (None, None))[1]
-        message = str(exc) if isinstance(exc, EnclaveError) else self._reason
-        if status_code == 404 and not isinstance(exc, EnclaveError) and self.request.path.startswith(self.settings["prefix"] + "projects/"):
-            message = "There is no such project, or you are not one of its members."
-        elif status_code == 404 and not isinstance(exc, EnclaveError):
-            message = f"there is no page at {self.request.path}"
-        self.render_error_page(status_code, message)
-
+class PageHandler(kit.ServiceHandler):
     async def in_thread(self, fn, *args):
-        try:
-            return await IOLoop.current().run_in_executor(None, fn, *args)
-        except NotFound:
-            raise web.HTTPError(404) from None
-        except EnclaveError as exc:
-            self.send_error(400, exc_info=(type(exc), exc, exc.__traceback__))
-            return None
-
-
-class NotFoundHandler(shell_web.NotFoundHandler, PageHandler):
-    """Any path the usage pages do not serve: 404 in the shell."""
+        return await kit.in_thread(STATUS, fn, *args)
 
 
 class ProjectsHandler(PageHandler):
     @web.authenticated
     async def get(self):
-        values = await self.in_thread(self.overview, self.current_user["name"])
-        if values is not None:
-            self.render_page("projects.html", **values)
+        self.render_page("projects.html", **await self.in_thread(self.overview, self.current_user["name"]))
 
     def overview(self, username: str) -> dict:
         settings: Settings = self.settings["enclave_settings"]
@@ -118,8 +71,7 @@ class ProjectHandler(PageHandler):
     @web.authenticated
     async def get(self, slug: str):
         values = await self.in_thread(self.page, self.current_user["name"], slug, self.get_argument("month", ""))
-        if values is not None:
-            self.render_page("project.html", **values)
+        self.render_page("project.html", **values)
 
     def page(self, username: str, slug: str, month_text: str) -> dict:
         settings: Settings = self.settings["enclave_settings"]
@@ -127,7 +79,7 @@ class ProjectHandler(PageHandler):
         month = parse_month(month_text) if month_text else today.replace(day=1)
         with session_scope(self.settings["engine"]) as session:
             if not access.may_see(session, username, slug):
-                raise NotFound
+                raise NotFound("There is no such project, or you are not one of its members.")
             usage = month_usage(session, slug, month, today)
             title = next(p.title for p in access.visible_projects(session, username) if p.slug == slug)
         tariff = tariff_for(settings.tariffs_dir, usage.month)
@@ -145,14 +97,12 @@ class ProjectHandler(PageHandler):
 def make_app(settings: Settings, engine, hub_auth: HubOAuth | None = None, **extra) -> web.Application:
     hub_auth = hub_auth or HubOAuth(cache_max_age=60)
     prefix = (os.environ.get("JUPYTERHUB_SERVICE_PREFIX") or "/services/usage/").rstrip("/") + "/"
-    routes = [(prefix, ProjectsHandler), (prefix + "oauth_callback", OAuthCallbackHandler), *shell_web.shell_routes(prefix),
-              (prefix + r"projects/([a-z][a-z0-9-]{1,38}[a-z0-9])", ProjectHandler)]
+    routes = [(prefix, ProjectsHandler), (prefix + r"projects/([a-z][a-z0-9-]{1,38}[a-z0-9])", ProjectHandler)]
     hub_base = os.environ.get("JUPYTERHUB_BASE_URL", "/")
     shell = extra.pop("shell", None) or shell_web.Shell("usage", "Usage and billing", lambda: session_scope(engine), hub_base)
-    return web.Application(routes, hub_auth=hub_auth, jinja=escaping_templates(TEMPLATES), prefix=prefix, engine=engine,
-                           enclave_settings=settings, hub_base=hub_base, shell=shell, default_handler_class=NotFoundHandler,
-                           cookie_secret=persistent_cookie_secret(settings.home / "usage"), login_url=hub_auth.login_url,
-                           **extra)
+    return kit.service_app(routes, prefix=prefix, hub_auth=hub_auth, shell=shell, jinja=escaping_templates(TEMPLATES),
+                           base=PageHandler, cookie_secret=persistent_cookie_secret(settings.home / "usage"),
+                           engine=engine, enclave_settings=settings, **extra)
 
 
 def sample_forever(sampler: Sampler, interval: float) -> None:

@@ -17,7 +17,9 @@ Modules:
 Run it with ``python -m egress_gate.service`` (the hub starts it: see ``jupyterhub_config.py``).
 """
 
-from .app import IDENTITY_PROVIDER_SETTING, main, make_app
+from enclave.shell.service import IDENTITY_PROVIDER_SETTING
+
+from .app import main, make_app
 from .config import GateConfig
 from .gate import Gate
 

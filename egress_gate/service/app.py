@@ -6,8 +6,8 @@ token …``), which HubOAuth checks with the hub. Forms are protected by Jupyter
 (``xsrf_cookies=True``; the token is bound to the hub login), which token-authenticated API
 requests do not need.
 
-The one seam for tests is the ``egress_identity_provider`` application setting
-(:data:`IDENTITY_PROVIDER_SETTING`): an object with ``get_user(handler) -> dict | None`` that
+The one seam for tests is the service kit's ``identity_provider`` application setting
+(:data:`IDENTITY_PROVIDER_SETTING`, :mod:`enclave.shell.service`): an object with ``get_user(handler) -> dict | None`` that
 replaces *only* the hub lookup of the user model (``HubAuth.get_user``). Scope checks, XSRF,
 templates, the registry, quarantine, checks, workflow and release store stay real. Production
 never sets it.
@@ -26,7 +26,8 @@ from tornado import web
 from tornado.httpserver import HTTPServer
 
 from enclave.enclave_origin import EnclaveOrigins
-from enclave.shell.web import Shell, shell_routes
+from enclave.shell.service import service_app
+from enclave.shell.web import Shell
 from enclave.web import escaping_templates, persistent_cookie_secret
 
 from ..review_summary import passed_and_other
@@ -34,7 +35,6 @@ from . import handlers as h, imports
 from .config import GateConfig
 from .gate import Gate
 
-IDENTITY_PROVIDER_SETTING = "egress_identity_provider"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 log = logging.getLogger("egress_gate.service")
 
@@ -68,8 +68,6 @@ def make_app(config: GateConfig, hub_auth: HubOAuth | None = None, gate: Gate | 
     ]
     routes = api_routes if enclave_origins is not None else [
         (p, h.HomeHandler),
-        *shell_routes(p),
-        (p + "oauth_callback", h.OAuthCallbackHandler),
         (p + "requests", h.MyRequestsHandler),
         (p + "requests/new", h.NewRequestHandler),
         (p + r"requests/(\d+)", h.RequestHandler),
@@ -86,14 +84,11 @@ def make_app(config: GateConfig, hub_auth: HubOAuth | None = None, gate: Gate | 
         *imports.routes(p),  # the import airlock's page and upload API (browsers only, never enclaves)
         *api_routes,
     ]
-    return web.Application(
-        routes,
-        gate=gate, config=config, hub_auth=hub_auth, jinja=templates(), prefix=p,
-        cookie_secret=settings.pop("cookie_secret", None) or cookie_secret(config),
-        xsrf_cookies=True, login_url=hub_auth.login_url,
-        enclave_origins=enclave_origins, **{IDENTITY_PROVIDER_SETTING: identity_provider},
+    return service_app(
+        routes, prefix=p, hub_auth=hub_auth, jinja=templates(), base=None if enclave_origins is not None else h.BaseHandler,
+        cookie_secret=settings.pop("cookie_secret", None) or cookie_secret(config), identity_provider=identity_provider,
         shell=settings.pop("shell", None) or Shell("egress", "Outputs: the egress gate", gate.session, hub_base=hub_base()),
-        **({} if enclave_origins is not None else {"default_handler_class": h.NotFoundHandler}), **settings,
+        gate=gate, config=config, enclave_origins=enclave_origins, **settings,
     )
 
 

@@ -11,14 +11,12 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import quote
 
-from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated, UserNotAllowed
 from tornado import web
-from tornado.ioloop import IOLoop
 
 from enclave.enclave_origin import Origin, OriginRefused
-from enclave.shell import web as shell_web
+from enclave.shell import service as kit
+from enclave.shell.service import Refused
 
 from ..errors import EgressError
 from ..permissions import NotFound, PermissionDenied
@@ -28,105 +26,18 @@ from .gate import JUSTIFICATION_HELD, request_json
 from .images import IMAGE_CSP
 from .preview import preview_csv
 
-CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-       "frame-ancestors 'none'; base-uri 'none'")
 STATUS = {NotFound: 404, PermissionDenied: 403, WorkflowError: 409, EgressError: 400}
-
-
-class Refused(Exception):
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status, self.message = status, message
 
 
 async def in_thread(fn, *args, **kwargs):
     """Run a blocking gate operation off the event loop; its refusals become :class:`Refused`."""
-    def call():
-        try:
-            return fn(*args, **kwargs)
-        except tuple(STATUS) as exc:
-            status = next(code for cls, code in STATUS.items() if isinstance(exc, cls))
-            raise Refused(status, str(exc)) from None
-    return await IOLoop.current().run_in_executor(None, call)
+    return await kit.in_thread(STATUS, fn, *args, **kwargs)
 
 
-class OAuthCallbackHandler(HubOAuthCallbackHandler):
-    def initialize(self):
-        self.hub_auth = self.settings["hub_auth"]
-
-
-class BaseHandler(HubOAuthenticated, shell_web.ShellHandler):
-    api = False
-
-    def initialize(self):
-        self.hub_auth = self.settings["hub_auth"]
-
-    async def prepare(self):
-        if not self.api:
-            await self.load_viewer()  # the shell's navigation, read off the event loop
-
+class BaseHandler(kit.ServiceHandler):
     @property
     def gate(self):
         return self.settings["gate"]
-
-    def get_current_user(self):
-        """HubAuthenticated.get_current_user, with the hub lookup replaced when the test seam is set."""
-        provider = self.settings.get("egress_identity_provider")
-        if provider is None:
-            model = super().get_current_user()
-        else:
-            if hasattr(self, "_hub_auth_user_cache"):
-                return self._hub_auth_user_cache
-            model = provider.get_user(self)
-            try:
-                model = self.check_hub_user(model) if model else None
-            except UserNotAllowed:
-                model = None
-            self._hub_auth_user_cache = model
-        if model and model.get("kind", "user") != "user":
-            return None  # a service has no registry identity; it cannot submit or review
-        return model
-
-    @property
-    def username(self) -> str:
-        return self.current_user["name"]
-
-    def set_default_headers(self):
-        self.set_header("Content-Security-Policy", CSP)
-        self.set_header("X-Content-Type-Options", "nosniff")
-        self.set_header("Referrer-Policy", "same-origin")
-        self.set_header("Cache-Control", "no-store")
-
-    def url(self, path: str = "") -> str:
-        return self.settings["prefix"] + path
-
-    def render_page(self, template: str, **values: Any) -> None:
-        xsrf = self.xsrf_token
-        page = self.settings["jinja"].get_template(template).render(
-            user=self.current_user and self.current_user["name"], prefix=self.settings["prefix"],
-            xsrf_token=xsrf.decode() if isinstance(xsrf, bytes) else xsrf, quote=quote, **self.shell_values(), **values)
-        self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.finish(page)
-
-    def write_error(self, status_code: int, **kwargs) -> None:
-        exc = kwargs.get("exc_info", (None, None))[1]
-        message = exc.message if isinstance(exc, Refused) else (
-            exc.log_message if isinstance(exc, web.HTTPError) and exc.log_message else self._reason)
-        if self.api:
-            self.set_header("Content-Type", "application/json")
-            self.finish(json.dumps({"status": status_code, "error": message}))
-            return
-        self.render_error_page(status_code, message)
-
-    def _handle_request_exception(self, e):
-        if isinstance(e, Refused):
-            self.send_error(e.status, exc_info=(type(e), e, e.__traceback__))
-            return
-        super()._handle_request_exception(e)
-
-
-class NotFoundHandler(shell_web.NotFoundHandler, BaseHandler):
-    """Any path the gate does not serve: 404 in the shell."""
 
 
 class HomeHandler(BaseHandler):

@@ -24,8 +24,9 @@ from airlock.config import ScanConfig
 from airlock.models import ImportState
 from airlock.scan_worker import scan_in_worker
 from enclave.errors import EnclaveError
+from enclave.shell import service as kit
 
-from .handlers import ApiHandler, BaseHandler, Refused, in_thread
+from .handlers import ApiHandler, BaseHandler, Refused
 
 log = logging.getLogger("egress_gate.service.imports")
 SCRIPT = Path(__file__).resolve().parent / "templates" / "imports.js"
@@ -35,19 +36,12 @@ MAX_CHUNK = 16 << 20
 _scan_lock = threading.Lock()  # one scan at a time: a 2-core host keeps a core for everyone else
 
 
-def _refusing(fn):
-    def call(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except permissions.NotFound as exc:
-            raise Refused(404, str(exc)) from None
-        except permissions.PermissionDenied as exc:
-            raise Refused(403, str(exc)) from None
-        except workflow.WorkflowError as exc:
-            raise Refused(409, str(exc)) from None
-        except EnclaveError as exc:
-            raise Refused(400, str(exc)) from None
-    return call
+STATUS = {permissions.NotFound: 404, permissions.PermissionDenied: 403, workflow.WorkflowError: 409, EnclaveError: 400}
+
+
+async def refusing(fn):
+    """``fn()`` off the event loop, the airlock's refusals turned into HTTP answers."""
+    return await kit.in_thread(STATUS, fn)
 
 
 class ImportsBase(BaseHandler):
@@ -106,7 +100,7 @@ class ImportsPage(ImportsBase):
                 mine = workflow.requests_by(session, self.username)
                 review = workflow.review_queue(session, self.username)
                 return {"projects": self.gate.projects_of(session, self.username), "mine": mine, "review": review}
-        self.render_page("imports.html", **await in_thread(_refusing(load)))
+        self.render_page("imports.html", **await refusing(load))
 
 
 class ImportsScript(ImportsBase):
@@ -125,7 +119,7 @@ class ApiImports(ImportsApi):
             with self.gate.session() as session:
                 return workflow.create(session, str(body.get("project", "")), self.username,
                                        str(body.get("purpose", ""))).id
-        self.write_json({"id": await in_thread(_refusing(create))}, 201)
+        self.write_json({"id": await refusing(create)}, 201)
 
 
 class ApiUploads(ImportsApi):
@@ -137,7 +131,7 @@ class ApiUploads(ImportsApi):
         def begin():
             _, project_dir = self.own_draft(int(request_id))
             return staging.begin(project_dir, int(request_id), str(body.get("name", "")), int(body.get("size", -1)))
-        self.write_json({"token": await in_thread(_refusing(begin)), "offset": 0}, 201)
+        self.write_json({"token": await refusing(begin), "offset": 0}, 201)
 
 
 class ApiUpload(ImportsApi):
@@ -146,7 +140,7 @@ class ApiUpload(ImportsApi):
     async def get(self, request_id: str, token: str):
         def where():
             return staging.offset(self.upload_of(int(request_id), token), token)
-        self.write_json({"offset": await in_thread(_refusing(where))})
+        self.write_json({"offset": await refusing(where)})
 
     @web.authenticated
     async def put(self, request_id: str, token: str):
@@ -159,7 +153,7 @@ class ApiUpload(ImportsApi):
 
         def append():
             return staging.append(self.upload_of(int(request_id), token), token, at, [self.request.body])
-        self.write_json({"offset": await in_thread(_refusing(append))})
+        self.write_json({"offset": await refusing(append)})
 
 
 class ApiUploadComplete(ImportsApi):
@@ -174,7 +168,7 @@ class ApiUploadComplete(ImportsApi):
                 done = {"name": file.name, "size": file.size, "sha256": file.sha256}
             staging.discard(project_dir, token)
             return done
-        self.write_json(await in_thread(_refusing(complete)))
+        self.write_json(await refusing(complete))
 
 
 class ApiSubmit(ImportsApi):
@@ -185,7 +179,7 @@ class ApiSubmit(ImportsApi):
             with self.gate.session() as session:
                 request = workflow.submit(session, int(request_id), self.username)
                 return request.project_slug
-        slug = await in_thread(_refusing(submit))
+        slug = await refusing(submit)
         IOLoop.current().run_in_executor(None, scan_import, self.gate, int(request_id), slug, self.username)
         self.write_json({"id": int(request_id), "state": ImportState.submitted.words})
 
@@ -202,7 +196,7 @@ class ApiImport(ImportsApi):
                         "state_words": request.state.words, "purpose": request.purpose,
                         "files": [{"name": f.name, "size": f.size, "sha256": f.sha256, "findings": f.findings}
                                   for f in request.files]}
-        self.write_json(await in_thread(_refusing(view)))
+        self.write_json(await refusing(view))
 
 
 class ImportDecision(ImportsBase):
@@ -213,7 +207,7 @@ class ImportDecision(ImportsBase):
                 request = workflow.get_request(session, int(request_id))
                 workflow.decide(session, int(request_id), self.username, self.get_argument("vote", ""),
                                 self.get_argument("reason", ""), self.project_dir(request.project_slug))
-        await in_thread(_refusing(decide))
+        await refusing(decide)
         self.redirect(self.url("imports"))
 
 

@@ -11,7 +11,9 @@ staff's recording of authorisations, and publishing released results.
 Run it with ``python -m portal.service`` (the hub starts it: see ``jupyterhub_config.py``).
 """
 
-from .app import IDENTITY_PROVIDER_SETTING, main, make_app
+from enclave.shell.service import IDENTITY_PROVIDER_SETTING
+
+from .app import main, make_app
 from .office import Office
 
 __all__ = ["IDENTITY_PROVIDER_SETTING", "Office", "main", "make_app"]

@@ -2,8 +2,8 @@
 
 Identity as in the egress gate: browsers log in with the hub's OAuth (callback at
 ``<prefix>oauth_callback``); public pages need no login. Every form carries JupyterHub's XSRF
-token (``xsrf_cookies=True``). The one seam for tests is the ``portal_identity_provider``
-application setting (:data:`IDENTITY_PROVIDER_SETTING`), which replaces only the hub's lookup of
+token (``xsrf_cookies=True``). The one seam for tests is the service kit's ``identity_provider``
+application setting (:mod:`enclave.shell.service`), which replaces only the hub's lookup of
 the user model; production never sets it.
 """
 
@@ -18,14 +18,14 @@ from jupyterhub.services.auth import HubOAuth
 from tornado import web
 from tornado.httpserver import HTTPServer
 
-from enclave.shell.web import Shell, shell_routes
+from enclave.shell.service import service_app
+from enclave.shell.web import Shell
 from enclave.web import escaping_templates, persistent_cookie_secret
 
 from ..config import PortalConfig
 from . import handlers as h
 from .office import Office
 
-IDENTITY_PROVIDER_SETTING = "portal_identity_provider"
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 log = logging.getLogger("portal.service")
 
@@ -46,8 +46,6 @@ def make_app(config: PortalConfig, hub_auth: HubOAuth | None = None, office: Off
     n = r"(\d+)"
     routes = [
         (p, h.HomeHandler),
-        *shell_routes(p),
-        (p + "oauth_callback", h.OAuthCallbackHandler),
         (p + "catalogue", h.CatalogueHandler),
         (p + r"catalogue\.(ttl|jsonld)", h.ExportHandler),
         (p + "catalogue/datasets/([a-z0-9-]+)", h.DatasetHandler),
@@ -63,12 +61,10 @@ def make_app(config: PortalConfig, hub_auth: HubOAuth | None = None, office: Off
         (p + "publish", h.PublishHandler),
     ]
     hub_base = os.environ.get("JUPYTERHUB_BASE_URL", "/")
-    return web.Application(
-        routes, office=office, config=config, hub_auth=hub_auth, jinja=templates(), prefix=p, hub_base=hub_base,
+    return service_app(
+        routes, prefix=p, hub_auth=hub_auth, jinja=templates(), base=h.BaseHandler, identity_provider=identity_provider,
         shell=settings.pop("shell", None) or Shell("portal", "Front office: catalogue and access requests", office.session, hub_base),
-        cookie_secret=settings.pop("cookie_secret", None) or cookie_secret(config),
-        xsrf_cookies=True, login_url=hub_auth.login_url, default_handler_class=h.NotFoundHandler,
-        **{IDENTITY_PROVIDER_SETTING: identity_provider}, **settings,
+        cookie_secret=settings.pop("cookie_secret", None) or cookie_secret(config), office=office, config=config, **settings,
     )
 
 

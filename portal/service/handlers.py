@@ -10,57 +10,28 @@ from datetime import date
 from typing import Any
 from urllib.parse import quote
 
-from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated, UserNotAllowed
 from tornado import web
-from tornado.ioloop import IOLoop
 
 from enclave.errors import EnclaveError
 from enclave.models import Purpose, Role
-from enclave.shell import web as shell_web
+from enclave.shell import service as kit
+from enclave.shell.service import Refused
 
 from ..dcat import to_jsonld, to_turtle
 from ..models import CRITERIA
 from ..permissions import PermissionDenied
 from ..workflow import WorkflowError
 
-CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-       "frame-ancestors 'none'; base-uri 'none'")
 TEAM_ROWS = 6
-
-
-class Refused(Exception):
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status, self.message = status, message
+STATUS = {PermissionDenied: 403, WorkflowError: 409, EnclaveError: 400}
 
 
 async def in_thread(fn, *args, **kwargs):
     """Run a blocking office operation off the event loop; its refusals become :class:`Refused`."""
-    def call():
-        try:
-            return fn(*args, **kwargs)
-        except PermissionDenied as exc:
-            raise Refused(403, str(exc)) from None
-        except WorkflowError as exc:
-            raise Refused(409, str(exc)) from None
-        except EnclaveError as exc:
-            raise Refused(400, str(exc)) from None
-    return await IOLoop.current().run_in_executor(None, call)
+    return await kit.in_thread(STATUS, fn, *args, **kwargs)
 
 
-class OAuthCallbackHandler(HubOAuthCallbackHandler):
-    def initialize(self):
-        self.hub_auth = self.settings["hub_auth"]
-
-
-class BaseHandler(HubOAuthenticated, shell_web.ShellHandler):
-    def initialize(self):
-        self.hub_auth = self.settings["hub_auth"]
-
-    async def prepare(self):
-        """The signed-in person's roles, for a navigation that offers only what answers them."""
-        await self.load_viewer()
-
+class BaseHandler(kit.ServiceHandler):
     @property
     def roles(self) -> dict[str, bool]:
         return {"staff": self.viewer.has(Role.ops), "committee": self.viewer.has(Role.committee)}
@@ -69,62 +40,8 @@ class BaseHandler(HubOAuthenticated, shell_web.ShellHandler):
     def office(self):
         return self.settings["office"]
 
-    def get_current_user(self):
-        provider = self.settings.get("portal_identity_provider")
-        if provider is None:
-            model = super().get_current_user()
-        else:
-            if hasattr(self, "_hub_auth_user_cache"):
-                return self._hub_auth_user_cache
-            model = provider.get_user(self)
-            try:
-                model = self.check_hub_user(model) if model else None
-            except UserNotAllowed:
-                model = None
-            self._hub_auth_user_cache = model
-        if model and model.get("kind", "user") != "user":
-            return None
-        return model
-
-    @property
-    def username(self) -> str:
-        return self.current_user["name"]
-
-    def set_default_headers(self):
-        self.set_header("Content-Security-Policy", CSP)
-        self.set_header("X-Content-Type-Options", "nosniff")
-        self.set_header("Referrer-Policy", "same-origin")
-        self.set_header("Cache-Control", "no-store")
-
-    def url(self, path: str = "") -> str:
-        return self.settings["prefix"] + path
-
-    def render_page(self, template: str, **values: Any) -> None:
-        xsrf = self.xsrf_token
-        user = self.current_user and self.current_user["name"]
-        values.setdefault("roles", self.roles)
-        page = self.settings["jinja"].get_template(template).render(
-            user=user, prefix=self.settings["prefix"], hub_base=self.settings["hub_base"],
-            xsrf_token=xsrf.decode() if isinstance(xsrf, bytes) else xsrf, quote=quote,
-            login_url=self.get_login_url(), **self.shell_values(), **values)
-        self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.finish(page)
-
-    def write_error(self, status_code: int, **kwargs) -> None:
-        exc = kwargs.get("exc_info", (None, None))[1]
-        message = exc.message if isinstance(exc, Refused) else (
-            exc.log_message if isinstance(exc, web.HTTPError) and exc.log_message else self._reason)
-        self.render_error_page(status_code, message)
-
-    def _handle_request_exception(self, e):
-        if isinstance(e, Refused):
-            self.send_error(e.status, exc_info=(type(e), e, e.__traceback__))
-            return
-        super()._handle_request_exception(e)
-
-
-class NotFoundHandler(shell_web.NotFoundHandler, BaseHandler):
-    """Any path the portal does not serve: a 404 in the shell, with the way back."""
+    def page_values(self) -> dict[str, Any]:
+        return {"roles": self.roles}
 
 
 # --- public -------------------------------------------------------------------------------------
