@@ -3,8 +3,7 @@
 Real: the registry (SQLite, migrated), quarantine, checks, workflow, release store, templates,
 JupyterHub's XSRF handling and scope check (``HubOAuth`` constructed with test values; it never
 reaches a hub). Replaced, and only that: the hub lookup of *who* the user is, by
-:class:`TestOnlyIdentityProvider` passed as the ``egress_identity_provider`` application setting —
-the single seam the app offers for tests.
+:class:`~tests.service_kit.TestOnlyIdentityProvider` — the single seam the app offers for tests.
 
 The cast (see ``workflow_fixtures``): project ``cohort-a`` with members ``remi`` (requester),
 ``mona``, ``max`` (member *and* steward) and ``rita`` (member and steward, used for self-review);
@@ -14,19 +13,13 @@ has a login but is registered only by the tests that need him.
 
 from __future__ import annotations
 
-import asyncio
-import re
 import shutil
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
-from jupyterhub.services.auth import HubOAuth
-from tornado.httpserver import HTTPServer
-from tornado.netutil import bind_sockets
 
 from egress_gate.service import GateConfig, make_app
 from egress_gate.service.gate import Gate
@@ -35,6 +28,7 @@ from enclave.models import MemberRole, Membership, Role
 from enclave.settings import Settings
 
 from ..registry.factories import create_user
+from ..service_kit import TestOnlyIdentityProvider, hub_auth_for, serving
 from .factories import pseudonym, write_extract
 from .workflow_fixtures import SLUG, setup_project
 
@@ -52,36 +46,6 @@ NASTY = ('label,n\n'
          '@SUM(A1:A9),150\n'
          '-2+3,160\n'
          '"<img src=x onerror=alert(2)>",170\n').encode()
-
-
-class TestOnlyIdentityProvider:
-    """TEST ONLY — stands in for the hub's answer to "who is this?" (``HubAuth.get_user``).
-
-    A hub token in ``Authorization: token <t>`` identifies an API caller and marks the request
-    token-authenticated (as HubAuth does, so no XSRF token is needed); for pages, the cookie
-    ``enclave-test-identity`` plays the hub's OAuth cookie, so XSRF checks apply as in production.
-    The model it returns still goes through the app's real scope check.
-    """
-
-    __test__ = False  # not a pytest class
-    COOKIE = "enclave-test-identity"
-
-    def __init__(self, tokens: dict[str, str]):
-        self.tokens = tokens  # token -> user name
-
-    def model(self, name: str) -> dict:
-        return {"kind": "user", "name": name, "scopes": [SERVICE_SCOPE], "groups": []}
-
-    def get_user(self, handler) -> dict | None:
-        header = re.fullmatch(r"(?:token|bearer)\s+(\S+)", handler.request.headers.get("Authorization", ""), re.I)
-        if header:
-            name = self.tokens.get(header.group(1))
-            if name:
-                handler._token_authenticated = True
-                return self.model(name)
-            return None
-        name = self.tokens.get(handler.get_cookie(self.COOKIE) or "")
-        return self.model(name) if name else None
 
 
 @dataclass
@@ -133,18 +97,6 @@ class GateServer:
                               from_page=f"requests/{request_id}")
 
 
-def _run_server(app, sockets, state: dict, started: threading.Event) -> None:
-    async def main():
-        server = HTTPServer(app)
-        server.add_sockets(sockets)
-        state["loop"], state["stop"] = asyncio.get_running_loop(), asyncio.Event()
-        started.set()
-        await state["stop"].wait()
-        server.stop()
-        await server.close_all_connections()
-    asyncio.run(main())
-
-
 @pytest.fixture
 def gate_server(tmp_path, sqlite_template) -> Iterator[GateServer]:
     home = tmp_path / "home"
@@ -175,21 +127,11 @@ def gate_server(tmp_path, sqlite_template) -> Iterator[GateServer]:
     write_extract(project_dir, PSEUDONYMS)
 
     tokens = {user: f"tok-{user}-{i}" for i, user in enumerate(USERS)}
-    hub_auth = HubOAuth(api_token="test-token-never-sent", api_url="http://127.0.0.1:9/hub/api/", base_url=PREFIX,
-                        hub_prefix="/hub/", oauth_client_id="service-egress", access_scopes={SERVICE_SCOPE})
     gate = Gate(config, engine)
-    app = make_app(config, hub_auth=hub_auth, gate=gate,
-                   identity_provider=TestOnlyIdentityProvider({t: u for u, t in tokens.items()}))
-    sockets = bind_sockets(0, "127.0.0.1")
-    port = sockets[0].getsockname()[1]
-    state: dict = {}
-    started = threading.Event()
-    thread = threading.Thread(target=_run_server, args=(app, sockets, state, started), daemon=True)
-    thread.start()
-    assert started.wait(10), "the gate service did not start"
+    app = make_app(config, hub_auth=hub_auth_for(PREFIX, "egress"), gate=gate,
+                   identity_provider=TestOnlyIdentityProvider({t: u for u, t in tokens.items()}, SERVICE_SCOPE))
     try:
-        yield GateServer(f"http://127.0.0.1:{port}", tmp_path, gate, tokens)
+        with serving(app, "gate") as url:
+            yield GateServer(url, tmp_path, gate, tokens)
     finally:
-        state["loop"].call_soon_threadsafe(state["stop"].set)
-        thread.join(10)
         engine.dispose()
