@@ -80,7 +80,6 @@ from enclave.models import (
     default_egress_policy,
     default_resources,
 )
-from enclave.workspace import parse_size
 from pseudonymizer.catalog import FICTIVE_POLICIES, Catalog, with_dialect
 from pseudonymizer.dialect import Dialect
 from pseudonymizer.engines import ENGINES, EngineSpec
@@ -178,6 +177,23 @@ class _Reader:
             if not isinstance(value, str) or not value.strip():
                 raise self.error(f"{field}[{i}]", f"{value!r} is not a non-empty string", "write it as a quoted string")
         return values
+
+
+UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def parse_size(text: str) -> int:
+    """``"10G"``, ``"512M"``, ``"1048576"`` -> bytes (powers of 1024, as Docker's sizes)."""
+    text = str(text).strip()
+    unit = text[-1:].lower() if text[-1:].isalpha() else ""
+    number = text[: len(text) - len(unit)]
+    try:
+        value = float(number)
+    except ValueError:
+        raise EnclaveError(f"{text!r} is not a size", 'write e.g. "10G" or "512M"') from None
+    if unit not in UNITS or value <= 0:
+        raise EnclaveError(f"{text!r} is not a size", 'write e.g. "10G" or "512M"')
+    return int(value * UNITS[unit])
 
 
 def manifest_path(projects_dir: Path, slug: str) -> Path:

@@ -20,23 +20,6 @@ from enclave.errors import EnclaveError
 IMAGE_NAME = "workspace.img"
 MOUNT_OPTIONS = "loop,nosuid,nodev,noatime"
 DEFAULT_QUOTA = 10 * 1024**3
-UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
-
-
-def parse_size(text: str) -> int:
-    """``"10G"``, ``"512M"``, ``"1048576"`` -> bytes (powers of 1024, as Docker's sizes)."""
-    text = str(text).strip()
-    unit = text[-1:].lower() if text[-1:].isalpha() else ""
-    number = text[: len(text) - len(unit)]
-    try:
-        value = float(number)
-    except ValueError:
-        raise EnclaveError(f"{text!r} is not a size", 'write e.g. "10G" or "512M"') from None
-    if unit not in UNITS or value <= 0:
-        raise EnclaveError(f"{text!r} is not a size", 'write e.g. "10G" or "512M"')
-    return int(value * UNITS[unit])
-
-
 def _run(*args: str) -> str:
     tool = shutil.which(args[0]) or (f"/usr/sbin/{args[0]}" if Path(f"/usr/sbin/{args[0]}").exists() else None)
     if tool is None:
