@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from egress_gate.permissions import NotFound, PermissionDenied, is_member, is_steward
+from egress_gate.permissions import NotFound, PermissionDenied, is_steward
+from enclave.membership import is_member
 
 from .models import ImportRequest
 

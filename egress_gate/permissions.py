@@ -19,7 +19,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from enclave.errors import EnclaveError
-from enclave.models import Membership, Project, Role, User
+from enclave.membership import is_member
+from enclave.models import Role, User
 
 from .models import EgressRequest
 
@@ -34,15 +35,6 @@ class NotFound(PermissionDenied):
 
 def _user(session: Session, username: str) -> User | None:
     return session.scalar(select(User).where(User.username == username))
-
-
-def is_member(session: Session, username: str, project_slug: str) -> bool:
-    """Whether ``username`` is a member of the project (the PI is one)."""
-    return session.scalar(
-        select(Membership.user_id).join(Project, Membership.project_id == Project.id)
-        .join(User, Membership.user_id == User.id)
-        .where(Project.slug == project_slug, User.username == username)
-    ) is not None
 
 
 def is_steward(session: Session, username: str) -> bool:

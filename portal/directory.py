@@ -18,9 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from egress_gate.models import EgressRequest, RequestState as EgressState
-from egress_gate.permissions import is_member
 from egress_gate.release import LedgerEntry
 from enclave.audit import record
+from enclave.membership import is_member
 from enclave.models import Project, ProjectState, Purpose
 
 from .catalogue import Catalogue

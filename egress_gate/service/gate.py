@@ -45,7 +45,7 @@ from enclave import alarms, suspension
 from enclave.audit import record
 from enclave.db import make_engine, session_scope
 from enclave.layout import repository_dir
-from enclave.models import Membership, MemberSuspension, Project, User
+from enclave.models import MemberSuspension, Project, User
 
 from .. import free_text, permissions, provenance, release_record, review_summary, workflow
 from ..anonymise import KINDS as ANONYMISABLE, anonymise_table
@@ -180,11 +180,6 @@ class Gate:
         if user is None:
             raise permissions.PermissionDenied(f"{username!r} is not registered in the enclave registry")
         return user
-
-    def projects_of(self, session: Session, username: str) -> list[str]:
-        return list(session.scalars(select(Project.slug).join(Membership, Membership.project_id == Project.id)
-                                    .join(User, Membership.user_id == User.id)
-                                    .where(User.username == username).order_by(Project.slug)))
 
     # --- submission ----------------------------------------------------------------------
 
