@@ -6,12 +6,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from enclave.membership import projects_of
-from enclave.models import Project, Role, User
-
-
-def is_ops(session: Session, username: str) -> bool:
-    user = session.scalar(select(User).where(User.username == username))
-    return user is not None and Role.ops in user.roles
+from enclave.models import Project
+from enclave.roles import is_ops
 
 
 def visible_projects(session: Session, username: str) -> list[Project]:

@@ -27,7 +27,8 @@ from egress_gate import workflow as exports
 from egress_gate.models import RequestState as ExportState
 from enclave import alarms, packages, suspension
 from enclave.membership import has_projects
-from enclave.models import Project, Role, User
+from enclave.models import Project, Role
+from enclave.roles import roles_of
 from portal import workflow as access
 from portal.models import RequestState as AccessState
 
@@ -84,11 +85,6 @@ def _plural(n: int, one: str, many: str) -> str:
 
 def _day(moment: datetime | None) -> date | None:
     return moment.date() if moment else None
-
-
-def roles_of(session: Session, username: str) -> frozenset[Role]:
-    user = session.scalar(select(User).where(User.username == username))
-    return user.roles if user is not None else frozenset()
 
 
 def researcher_section(session: Session, username: str) -> Section:
