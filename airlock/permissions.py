@@ -3,7 +3,7 @@
 - create, add files, submit: a member of the project, or ops for a whole project (the CLI's
   ``--as-ops``: the requester is recorded as ``ops:<actor>``);
 - review (vote): a steward who is neither the requester nor a member of the project
-  (:func:`egress_gate.permissions.is_member` / ``is_steward``, as for exports);
+  (:func:`enclave.membership.is_member` and the gate's ``is_steward``, as for exports);
 - view: the project's members and the stewards.
 """
 
