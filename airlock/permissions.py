@@ -3,7 +3,7 @@
 - create, add files, submit: a member of the project, or ops for a whole project (the CLI's
   ``--as-ops``: the requester is recorded as ``ops:<actor>``);
 - review (vote): a steward who is neither the requester nor a member of the project
-  (:func:`egress_gate.permissions.is_member` / ``is_steward``, as for exports);
+  (:func:`enclave.membership.is_member` and the gate's ``is_steward``, as for exports);
 - view: the project's members and the stewards.
 """
 
@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from egress_gate.permissions import NotFound, PermissionDenied, is_member, is_steward
+from egress_gate.permissions import NotFound, PermissionDenied, is_steward
+from enclave.membership import is_member
 
 from .models import ImportRequest
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from enclave.audit import record
+from enclave.audit import AuditAction, record
 from enclave.errors import EnclaveError
 from enclave.layout import import_quarantine_dir
 from enclave.models import DATA_REACHABLE, Project, default_egress_policy
@@ -98,7 +98,7 @@ def create(session: Session, slug: str, requester: str, purpose: str) -> ImportR
                             stewards_required=max(required, 1))
     session.add(request)
     session.flush()
-    record(session, requester, "import.create", slug, request=request.id, purpose=purpose)
+    record(session, requester, AuditAction.import_create, slug, request=request.id, purpose=purpose)
     return request
 
 
@@ -118,7 +118,7 @@ def add_file(session: Session, request_id: int, actor: str, staged: Staged, proj
     file = ImportFile(request=request, name=staged.name, sha256=staged.sha256, size=staged.size, findings=[])
     session.add(file)
     session.flush()
-    record(session, actor, "import.add_file", request.project_slug, request=request.id, file=staged.name,
+    record(session, actor, AuditAction.import_add_file, request.project_slug, request=request.id, file=staged.name,
            sha256=staged.sha256, size=staged.size)
     return file
 
@@ -131,7 +131,7 @@ def submit(session: Session, request_id: int, actor: str) -> ImportRequest:
     request.state = check_allowed(request, Action.submit)
     if not request.files:
         raise WorkflowError(f"import {request.id} has no file", "upload at least one file, then submit")
-    record(session, actor, "import.submit", request.project_slug, request=request.id,
+    record(session, actor, AuditAction.import_submit, request.project_slug, request=request.id,
            files=[{"name": f.name, "sha256": f.sha256, "size": f.size} for f in request.files])
     return request
 
@@ -153,7 +153,7 @@ def record_scan(session: Session, request_id: int, actor: str, findings: dict[st
     for file in request.files:
         file.findings = findings[file.name]
     request.state = check_allowed(request, Action.block if any(blocked(f) for f in findings.values()) else Action.scan)
-    record(session, actor, "import.scan", request.project_slug, request=request.id, state=request.state,
+    record(session, actor, AuditAction.import_scan, request.project_slug, request=request.id, state=request.state,
            outcomes={name: sorted({x["check"] for x in f if x["outcome"] != "pass"}) for name, f in findings.items()})
     return request
 
@@ -177,18 +177,18 @@ def decide(session: Session, request_id: int, steward: str, vote: ImportVote | s
     session.add(decision)
     session.flush()
     approvals = sum(d.vote is ImportVote.approve for d in request.decisions)
-    record(session, steward, "import.vote", request.project_slug, request=request.id, vote=vote, reason=reason,
+    record(session, steward, AuditAction.import_vote, request.project_slug, request=request.id, vote=vote, reason=reason,
            approvals=approvals, required=request.stewards_required)
     if vote is ImportVote.reject:
         request.state = check_allowed(request, Action.reject)
-        record(session, steward, "import.reject", request.project_slug, request=request.id, reason=reason)
+        record(session, steward, AuditAction.import_reject, request.project_slug, request=request.id, reason=reason)
     elif approvals >= request.stewards_required:
         request.state = check_allowed(request, Action.approve)
         published = publish(session, request, project_dir)
         # What the stewards accepted: every finding of the scan that was not a plain pass (e.g. "no malware
         # signatures"), per file, as they saw it.
         accepted = {f.name: [x for x in f.findings if x["outcome"] != "pass"] for f in request.files}
-        record(session, steward, "import.approve", request.project_slug, request=request.id,
+        record(session, steward, AuditAction.import_approve, request.project_slug, request=request.id,
                stewards=[d.steward for d in request.decisions], published=published, accepted_findings=accepted)
     return decision
 

@@ -15,11 +15,12 @@ Only *who*: in which state an action is allowed is the workflow's table
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from enclave.errors import EnclaveError
-from enclave.models import Membership, Project, Role, User
+from enclave.membership import is_member
+from enclave.models import Role
+from enclave.roles import has_role, roles_of
 
 from .models import EgressRequest
 
@@ -32,22 +33,8 @@ class NotFound(PermissionDenied):
     """What a user who may not see a request is told: it does not exist (for them)."""
 
 
-def _user(session: Session, username: str) -> User | None:
-    return session.scalar(select(User).where(User.username == username))
-
-
-def is_member(session: Session, username: str, project_slug: str) -> bool:
-    """Whether ``username`` is a member of the project (the PI is one)."""
-    return session.scalar(
-        select(Membership.user_id).join(Project, Membership.project_id == Project.id)
-        .join(User, Membership.user_id == User.id)
-        .where(Project.slug == project_slug, User.username == username)
-    ) is not None
-
-
 def is_steward(session: Session, username: str) -> bool:
-    user = _user(session, username)
-    return user is not None and Role.steward in user.roles
+    return has_role(session, username, Role.steward)
 
 
 def user_can_submit(session: Session, username: str, project_slug: str) -> bool:
@@ -114,8 +101,7 @@ def check_user_can_download(session: Session, username: str, request: EgressRequ
 
 
 def user_can_watch_security(session: Session, username: str) -> bool:
-    user = _user(session, username)
-    return user is not None and bool({Role.steward, Role.ops} & user.roles)
+    return bool({Role.steward, Role.ops} & roles_of(session, username))
 
 
 def check_user_can_watch_security(session: Session, username: str) -> None:

@@ -33,12 +33,12 @@ from pathlib import Path
 from typing import Any
 
 from enclave.audit import read_head, write_head
+from enclave.audit_chain import GENESIS
 from enclave.durable import fsync_dir
 from enclave.errors import EnclaveError
 
 from .errors import EgressError
 
-GENESIS = "0" * 64
 _SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 
 

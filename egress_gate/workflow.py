@@ -54,6 +54,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from enclave.audit import record
+from enclave.audit_actions import AuditAction, audit_actions_of
 from enclave.errors import EnclaveError
 from enclave.models import DATA_REACHABLE, AuditEvent, Project, default_egress_policy
 from enclave.state_machine import StateMachine
@@ -84,6 +85,7 @@ class Action(StrEnum):
     release = "release"
 
 
+AUDITED = audit_actions_of("egress", Action)  # each action's audit event
 _S, _A = RequestState, Action
 _TABLE: Mapping[tuple[RequestState, Action], RequestState] = {
     (_S.submitted, _A.start_review): _S.under_review,
@@ -163,7 +165,7 @@ def _transition(session: Session, request: EgressRequest, action: Action, actor:
     old = request.state
     request.state = check_allowed(request, action)
     session.flush()
-    return record(session, actor, f"egress.{action}", request.project_slug, request=request.id,
+    return record(session, actor, AUDITED[action], request.project_slug, request=request.id,
                   **{"from": old, "to": request.state}, **details)
 
 
@@ -227,7 +229,7 @@ def submit(session: Session, project: str, requester: str, justification: str, f
                                               provenance=f.provenance, context=f.context) for f in held])
     session.add(request)
     session.flush()
-    record(session, requester, f"egress.{Action.submit}", slug, request=request.id, to=INITIAL, kind=kind,
+    record(session, requester, AuditAction.egress_submit, slug, request=request.id, to=INITIAL, kind=kind,
            justification=justification, policy_version=policy_version, stewards_required=stewards_required,
            files=[{"name": f.name, "sha256": f.sha256, "size": f.size, "provenance": f.provenance} for f in held],
            **({"resubmits": resubmits.id, "answer": request.answer} if resubmits else {}),
@@ -389,7 +391,7 @@ def decide(session: Session, request_id: int, steward: str, vote: Vote | str, re
     session.add(decision)
     session.flush()
     votes = _decisions(session, request)
-    record(session, steward, f"egress.{Action.vote}", request.project_slug, request=request.id, vote=vote,
+    record(session, steward, AuditAction.egress_vote, request.project_slug, request=request.id, vote=vote,
            reason=reason, release_anonymised=bool(anonymised), votes_in=len(votes),
            votes_required=request.stewards_required,
            **({"overrides": recorded_overrides} if recorded_overrides else {}))
@@ -473,7 +475,7 @@ def view(session: Session, request_id: int, viewer: str) -> tuple[EgressRequest,
     """The request and the decisions ``viewer`` may see; the view is an audit event."""
     request = get_request(session, request_id)
     decisions = visible_decisions(session, request, viewer)
-    record(session, viewer, "egress.view", request.project_slug, request=request.id, state=request.state)
+    record(session, viewer, AuditAction.egress_view, request.project_slug, request=request.id, state=request.state)
     return request, decisions
 
 
@@ -493,6 +495,6 @@ def download(session: Session, request_id: int, user: str, file_name: str) -> Eg
     if file is None:
         raise WorkflowError(f"egress request {request.id} has no file {file_name!r}",
                             f"its files: {', '.join(f.name for f in request.files)}")
-    record(session, user, "egress.download", request.project_slug, request=request.id, file=file.name,
+    record(session, user, AuditAction.egress_download, request.project_slug, request=request.id, file=file.name,
            sha256=file.sha256, as_reviewer=reviewer)
     return file

@@ -2,12 +2,14 @@
 
 A project's lifecycle actions (``project.<action>`` of :class:`enclave.lifecycle.Action`) and the
 egress gate's (``egress.<action>`` of :class:`egress_gate.workflow.Action`) are listed here too;
-tests check that each of those enums has its audit action.
+each workflow resolves its enum with :func:`audit_actions_of` when imported, and tests check it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
+from typing import TypeVar
 
 
 class AuditAction(StrEnum):
@@ -107,3 +109,12 @@ class AuditAction(StrEnum):
     result_publish = "result.publish"
     # metering and billing (metering/)
     usage_invoice = "usage.invoice"
+
+
+A = TypeVar("A", bound=StrEnum)
+
+
+def audit_actions_of(domain: str, actions: Iterable[A]) -> dict[A, AuditAction]:
+    """The audit action of each action of a workflow's enum (``<domain>.<action>``), resolved once, at
+    import: a workflow action without its audit action stops the import, not a transition later."""
+    return {action: AuditAction(f"{domain}.{action}") for action in actions}

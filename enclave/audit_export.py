@@ -18,6 +18,7 @@ written, so a follower restarted where it stopped misses and repeats nothing.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import socket
@@ -32,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from enclave.audit_config import AuditConfig
 from enclave.audit_key import Keyring
-from enclave.audit_verify import check_row, rows
+from enclave.audit_verify import rows, verified
 from enclave.errors import EnclaveError
 from enclave.models import AuditEvent
 
@@ -142,13 +143,7 @@ def write_cursor(path: Path, seq: int) -> None:
 
 def _batch(session: Session, ring: Keyring, since_seq: int, prev_link: str | None,
            limit: int) -> Iterator[tuple[Any, bool]]:
-    for count, row in enumerate(rows(session, since_seq)):
-        if count == limit:
-            return
-        check = check_row(ring, row)
-        chained = prev_link is None or row.prev_hash == prev_link
-        yield row, check.origin == row.seq and check.link_ok and chained
-        prev_link = row.hash
+    return itertools.islice(verified(ring, rows(session, since_seq), prev_link), limit)
 
 
 def export(engine: Engine, config: AuditConfig, out: TextIO, fmt: str, since_seq: int = 0,

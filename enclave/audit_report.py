@@ -17,21 +17,23 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from enclave.audit_actions import AuditAction
 from enclave.audit_export import source_address
 from enclave.errors import EnclaveError
 from enclave.models import AuditEvent
 from enclave.working_hours import PARIS, WorkingHours
 
-FAILED_LOGINS = {"auth.refused", "auth.totp.failure", "auth.totp.locked"}
+_A = AuditAction
+FAILED_LOGINS = {_A.auth_refused, _A.totp_failure, _A.totp_locked}
 # What counts as someone reaching data or a server: reviewed when it happens out of hours.
-ACCESS = {"auth.totp.success", "server.start", "egress.view", "egress.preview", "egress.download", "code.push"}
-ALARMS = {"seal.alarm", "seal.content_cut", "seal.output_capped"}
-SUSPENSIONS = {"project.suspend", "project.close", "project.member.suspend", "project.member.lift"}
-PRIVILEGED = {"user.add", "auth.totp.reset", "project.register", "project.update", "project.member.add",
-              "project.member.role", "project.member.remove", "project.authorise", "project.provision",
-              "project.activate", "project.resume", "project.deprovision", "project.reprovision", "project.extract",
-              "package.approve", "package.refuse", "egress.release", "db.upgrade", "audit.anchor", "audit.keyed",
-              "audit.key_rotate", "audit.purge", "access_request.authorise", "usage.invoice"}
+ACCESS = {_A.totp_success, _A.server_start, _A.egress_view, _A.egress_preview, _A.egress_download, _A.code_push}
+ALARMS = {_A.seal_alarm, _A.seal_content_cut, _A.seal_output_capped}
+SUSPENSIONS = {_A.project_suspend, _A.project_close, _A.project_member_suspend, _A.project_member_lift}
+PRIVILEGED = {_A.user_add, _A.totp_reset, _A.project_register, _A.project_update, _A.project_member_add,
+              _A.project_member_role, _A.project_member_remove, _A.project_authorise, _A.project_provision,
+              _A.project_activate, _A.project_resume, _A.project_deprovision, _A.project_reprovision, _A.project_extract,
+              _A.package_approve, _A.package_refuse, _A.egress_release, _A.db_upgrade, _A.audit_anchor, _A.audit_keyed,
+              _A.audit_key_rotate, _A.audit_purge, _A.access_request_authorise, _A.usage_invoice}
 
 
 @dataclass(frozen=True)

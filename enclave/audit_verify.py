@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,22 @@ def check_row(ring: Keyring, row: Any) -> RowCheck:
         if owner is not None and owner.id == key.id and hmac.compare_digest(content_mac(key, row, seq), row.mac):
             return RowCheck(seq, link_ok)
     return RowCheck(None, link_ok)
+
+
+def checked(ring: Keyring, events: Iterable[Any], prev_link: str | None = None) -> Iterator[tuple[Any, RowCheck, bool]]:
+    """The one walk along the chain: each event, what it proves by itself, and whether it chains to the
+    stored event before it (the first to ``prev_link``; None: the first is not judged on its link).
+    :func:`verify` classifies what it yields; :mod:`enclave.audit_export` marks each exported event."""
+    for row in events:
+        yield row, check_row(ring, row), prev_link is None or row.prev_hash == prev_link
+        prev_link = row.hash
+
+
+def verified(ring: Keyring, events: Iterable[Any], prev_link: str | None = None) -> Iterator[tuple[Any, bool]]:
+    """Each event and whether it is intact in its place: made with the key for its own seq, its link
+    genuine and chained to the one before."""
+    for row, check, chained in checked(ring, events, prev_link):
+        yield row, check.origin == row.seq and check.link_ok and chained
 
 
 def _nearby(seq: int) -> Iterable[int]:
@@ -174,21 +190,19 @@ class _Walk:
         self.count, self.first, self.last_seq, self.last_hash = 0, None, 0, None
 
     def run(self, events: Iterable[Any]) -> VerifyResult:
-        prev_hash: str | None = None
-        for row in events:
+        for row, check, chained in checked(self.ring, events):
             self.count += 1
             if self.first is None:
-                self.first = (row.seq, row.prev_hash)
-            elif row.prev_hash != prev_hash:
+                self.first = (row.seq, row.prev_hash)  # where it starts is judged against the purges, in _result
+            elif not chained:
                 self.breaks.append(row.seq)
-            self._check(row, chained=self.first[0] == row.seq or row.prev_hash == prev_hash)
-            prev_hash, self.last_seq, self.last_hash = row.hash, row.seq, row.hash
+            self._check(row, check, chained)
+            self.last_seq, self.last_hash = row.seq, row.hash
         return self._result()
 
-    def _check(self, row: Any, chained: bool) -> None:
+    def _check(self, row: Any, check: RowCheck, chained: bool) -> None:
         if row.key_id is not None and self.ring.get(row.key_id) is None:
             self.unknown_keys.add(row.key_id)
-        check = check_row(self.ring, row)
         if check.origin is None:
             self.forged.append(row.seq)
         else:

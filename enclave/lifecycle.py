@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from enclave.audit import record
+from enclave.audit_actions import audit_actions_of
 from enclave.db import after_commit
 from enclave.errors import EnclaveError
 from enclave.models import DATA_REACHABLE, AuditEvent, Project, ProjectState
@@ -36,6 +37,7 @@ class Action(StrEnum):
     reprovision = "reprovision"  # extracts rebuilt (new data, new key version) in place
 
 
+AUDITED = audit_actions_of("project", Action)  # each action's audit event
 _S, _A = ProjectState, Action
 _TABLE: Mapping[tuple[ProjectState, Action], ProjectState] = {
     (_S.requested, _A.review): _S.reviewed,
@@ -101,7 +103,7 @@ def transition(session: Session, project: Project, action: Action | str, actor: 
     new = MACHINE.next_state(old, action, f"project {project.slug!r}")
     _check_preconditions(project, action, new)
     project.state = new
-    event = record(session, actor, f"project.{action}", project.slug,
+    event = record(session, actor, AUDITED[action], project.slug,
                    **{"from": old, "to": new}, **({"reason": reason} if reason else {}), **details)
     for hook in STATE_CHANGE_HOOKS:
         after_commit(session, partial(hook, project, old, new))

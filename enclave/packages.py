@@ -35,7 +35,8 @@ from sqlalchemy.orm import Session
 from enclave.audit import AuditAction, record
 from enclave.errors import EnclaveError
 from enclave.layout import wheelhouse_dir
-from enclave.models import DATA_REACHABLE, Membership, PackageEcosystem, PackageRequest, PackageState, Project, User, utcnow
+from enclave.membership import is_member
+from enclave.models import DATA_REACHABLE, PackageEcosystem, PackageRequest, PackageState, Project, utcnow
 
 # The notebook image's Python (Debian bookworm's python3, 3.11) and its platform: wheels are chosen for it.
 CONTAINER_PYTHON = "3.11"
@@ -97,8 +98,7 @@ def request_package(session: Session, slug: str, username: str, ecosystem: str, 
     project = session.scalar(select(Project).where(Project.slug == slug))
     if project is None or project.state not in DATA_REACHABLE:
         raise EnclaveError(f"project {slug!r} is not open: packages are asked for in a provisioned or active project")
-    member = session.scalar(select(Membership).join(User).where(Membership.project_id == project.id, User.username == username))
-    if member is None:
+    if not is_member(session, username, slug):
         raise EnclaveError(f"{username} is not a member of project {slug}")
     existing = session.scalar(select(PackageRequest).where(
         PackageRequest.project_slug == slug, PackageRequest.ecosystem == eco, PackageRequest.name == name,

@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 
 from enclave.audit import AuditAction, record
 from enclave.errors import EnclaveError
-from enclave.models import AuditEvent, Membership, MemberSuspension, Project, User, utcnow
+from enclave.membership import is_member
+from enclave.models import AuditEvent, MemberSuspension, Project, utcnow
 
 LIFT_COMMAND = "enclave member lift {slug} {username} --reason '...'"
 
@@ -102,7 +103,5 @@ def _open(username: str, slug: str):
 def _check_member(session: Session, username: str, slug: str) -> None:
     if session.scalar(select(Project.id).where(Project.slug == slug)) is None:
         raise EnclaveError(f"project {slug!r} is not in the registry", "see `enclave list` for the registered projects")
-    member = session.scalar(select(Membership.user_id).join(Project).join(User, Membership.user_id == User.id)
-                            .where(Project.slug == slug, User.username == username))
-    if member is None:
+    if not is_member(session, username, slug):
         raise EnclaveError(f"{username!r} is not a member of project {slug}", f"see its members with `enclave show {slug}`")

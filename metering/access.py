@@ -5,20 +5,16 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from enclave.models import Membership, Project, Role, User
-
-
-def is_ops(session: Session, username: str) -> bool:
-    user = session.scalar(select(User).where(User.username == username))
-    return user is not None and Role.ops in user.roles
+from enclave.membership import projects_of
+from enclave.models import Project
+from enclave.roles import is_ops
 
 
 def visible_projects(session: Session, username: str) -> list[Project]:
     """The projects whose usage ``username`` may see, by slug."""
-    query = select(Project).order_by(Project.slug)
     if not is_ops(session, username):
-        query = query.join(Membership).join(User).where(User.username == username)
-    return list(session.scalars(query))
+        return projects_of(session, username)
+    return list(session.scalars(select(Project).order_by(Project.slug)))
 
 
 def may_see(session: Session, username: str, slug: str) -> bool:

@@ -26,7 +26,7 @@ from pathlib import Path
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from enclave.audit import record
+from enclave.audit import AuditAction, record
 from enclave.manifest import ManifestError, load_manifest, manifest_path
 from enclave.models import SLUG_PATTERN, Project, User
 from pseudonymizer.catalog import Catalog
@@ -181,6 +181,6 @@ def write_manifest(session: Session, request: AccessRequest, authorisation: Auth
             os.link(draft, final)  # fails if another manifest appeared meanwhile
         except FileExistsError:
             raise WorkflowError(f"a manifest already exists at {final}", "choose another project slug") from None
-    record(session, authorisation.recorded_by, "access_request.manifest", slug, request_id=request.id,
+    record(session, authorisation.recorded_by, AuditAction.access_request_manifest, slug, request_id=request.id,
            path=final, manifest_sha256=manifest.sha256)
     return final, manifest.sha256

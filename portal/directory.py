@@ -18,9 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from egress_gate.models import EgressRequest, RequestState as EgressState
-from egress_gate.permissions import is_member
 from egress_gate.release import LedgerEntry
-from enclave.audit import record
+from enclave.audit import AuditAction, record
+from enclave.membership import is_member
 from enclave.models import Project, ProjectState, Purpose
 
 from .catalogue import Catalogue
@@ -144,6 +144,6 @@ def publish(session: Session, actor: str, egress_request_id: int, title: str, de
                                     for f in entry.files])
     session.add(result)
     session.flush()
-    record(session, actor, "result.publish", request.project_slug, egress_request_id=request.id,
+    record(session, actor, AuditAction.result_publish, request.project_slug, egress_request_id=request.id,
            ledger_hash=entry.hash, embargo_until=embargo_until, title=title)
     return result

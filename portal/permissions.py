@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from enclave.errors import EnclaveError
 from enclave.models import Role, User
+from enclave.roles import has_role, is_ops
 
 from .models import AccessRequest, RequestState
 
@@ -27,17 +28,8 @@ class PermissionDenied(EnclaveError):
     """The user may not take this action on this request, whatever its state."""
 
 
-def roles_of(session: Session, username: str) -> frozenset[Role]:
-    user = session.scalar(select(User).where(User.username == username))
-    return user.roles if user is not None else frozenset()
-
-
-def is_staff(session: Session, username: str) -> bool:
-    return Role.ops in roles_of(session, username)
-
-
 def is_committee(session: Session, username: str) -> bool:
-    return Role.committee in roles_of(session, username)
+    return has_role(session, username, Role.committee)
 
 
 def check_registered(session: Session, username: str) -> None:
@@ -46,7 +38,7 @@ def check_registered(session: Session, username: str) -> None:
 
 
 def user_can_view(session: Session, username: str, request: AccessRequest) -> bool:
-    if username == request.applicant or is_staff(session, username):
+    if username == request.applicant or is_ops(session, username):
         return True
     return is_committee(session, username) and request.state is not RequestState.draft
 
@@ -93,6 +85,6 @@ def check_user_is_committee(session: Session, username: str) -> None:
 
 
 def check_user_is_staff(session: Session, username: str) -> None:
-    if not is_staff(session, username):
+    if not is_ops(session, username):
         raise PermissionDenied(f"{username!r} is not on the platform's staff (role ops)",
                                "only the staff record the authority's decisions")

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from enclave.audit import record
+from enclave.audit_actions import AuditAction, audit_actions_of
 from enclave.errors import EnclaveError
 from enclave.models import Purpose, User, utcnow
 from enclave.state_machine import StateMachine, lock_row
@@ -46,6 +47,7 @@ class Action(StrEnum):
     withdraw = "withdraw"
 
 
+AUDITED = audit_actions_of("access_request", Action)  # each action's audit event
 _S, _A = RequestState, Action
 _TABLE: Mapping[tuple[RequestState, Action], RequestState] = {
     (_S.draft, _A.submit): _S.submitted,
@@ -81,7 +83,7 @@ def transition(session: Session, request: AccessRequest, action: Action, actor: 
     old = request.state
     new = MACHINE.next_state(old, action, f"access request {request.id}")
     request.state = new
-    record(session, actor, f"access_request.{action}", request_id=request.id, title=request.title,
+    record(session, actor, AUDITED[action], request_id=request.id, title=request.title,
            **{"from": old, "to": new}, **details)
     return new
 
@@ -101,7 +103,7 @@ def create_draft(session: Session, applicant: str, fields: Mapping[str, Any], ca
     _apply_fields(request, fields, catalog)
     session.add(request)
     session.flush()
-    record(session, applicant, "access_request.create", request_id=request.id, title=request.title)
+    record(session, applicant, AuditAction.access_request_create, request_id=request.id, title=request.title)
     return request
 
 
@@ -112,7 +114,7 @@ def update_draft(session: Session, actor: str, request: AccessRequest, fields: M
         raise WorkflowError(f"access request {request.id} is {request.state}: only a draft can be edited",
                             "revise it if it was sent back for changes")
     _apply_fields(request, fields, catalog)
-    record(session, actor, "access_request.edit", request_id=request.id, fields=sorted(fields))
+    record(session, actor, AuditAction.access_request_edit, request_id=request.id, fields=sorted(fields))
 
 
 def _apply_fields(request: AccessRequest, fields: Mapping[str, Any], catalog: Catalog) -> None:
@@ -244,7 +246,7 @@ def revise(session: Session, actor: str, request: AccessRequest, catalog: Catalo
                              duration_months=request.duration_months, data=dict(request.data))
     session.add(revision)
     session.flush()
-    record(session, actor, "access_request.create", request_id=revision.id, title=revision.title,
+    record(session, actor, AuditAction.access_request_create, request_id=revision.id, title=revision.title,
            resubmits=request.id)
     return revision
 
@@ -259,7 +261,7 @@ def comment(session: Session, actor: str, request: AccessRequest, body: str) -> 
     note = RequestComment(request=request, author=actor, body=body)
     session.add(note)
     session.flush()
-    record(session, actor, "access_request.comment", request_id=request.id, comment_id=note.id)
+    record(session, actor, AuditAction.access_request_comment, request_id=request.id, comment_id=note.id)
     return note
 
 
@@ -278,7 +280,7 @@ def declare_conflict(session: Session, member: str, request: AccessRequest, note
         raise WorkflowError("a conflict of interest needs a short description", "e.g. 'co-author of the PI'")
     request.conflicts.append(CommitteeConflict(member=member, note=note))
     session.flush()
-    record(session, member, "access_request.conflict", request_id=request.id, note=note)
+    record(session, member, AuditAction.access_request_conflict, request_id=request.id, note=note)
 
 
 def give_opinion(session: Session, member: str, request: AccessRequest, verdicts: Mapping[str, bool],
@@ -300,7 +302,7 @@ def give_opinion(session: Session, member: str, request: AccessRequest, verdicts
                                **{f"{c}_reason": reasons[c].strip() for c in CRITERIA})
     request.opinions.append(opinion)
     session.flush()
-    record(session, member, "access_request.opinion", request_id=request.id, favourable=opinion.favourable,
+    record(session, member, AuditAction.access_request_opinion, request_id=request.id, favourable=opinion.favourable,
            **{c: bool(verdicts[c]) for c in CRITERIA})
     required = request.favourable_required or 1
     favourable = sum(o.favourable for o in request.opinions)

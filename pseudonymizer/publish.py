@@ -12,6 +12,8 @@ import uuid
 from pathlib import Path
 from typing import Iterator
 
+from enclave.durable import fsync_dir
+
 from .errors import PseudonymizerError
 
 _AT_FDCWD = -100
@@ -88,7 +90,7 @@ def publish(work: Path, out_dir: Path) -> None:
         os.rename(work, out_dir)
         work = previous
     shutil.rmtree(work, ignore_errors=True)  # after an exchange, `work` holds the old extract
-    _fsync_dir(out_dir.parent)
+    fsync_dir(out_dir.parent)
 
 
 def _fsync_tree(folder: Path) -> None:
@@ -96,12 +98,4 @@ def _fsync_tree(folder: Path) -> None:
         if path.is_file():
             with open(path, "rb") as fh:
                 os.fsync(fh.fileno())
-    _fsync_dir(folder)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(folder)

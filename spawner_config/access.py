@@ -9,7 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from enclave.errors import EnclaveError
-from enclave.models import DATA_REACHABLE, Membership, Project, ProjectState, User
+from enclave.membership import is_member
+from enclave.models import DATA_REACHABLE, Project, ProjectState
 from enclave.suspension import LIFT_COMMAND, current_suspension
 
 
@@ -36,10 +37,7 @@ def check_spawn(session: Session, username: str, slug: str, today: date | None =
     project = session.scalar(select(Project).where(Project.slug == slug))
     if project is None:
         raise SpawnRefused(f"there is no project {slug!r}", "check the name, or ask the operators")
-    member = session.scalar(
-        select(Membership).join(User).where(Membership.project_id == project.id, User.username == username)
-    )
-    if member is None:
+    if not is_member(session, username, slug):
         raise SpawnRefused(f"you are not a member of project {slug}", "ask its principal investigator to add you")
     suspended = current_suspension(session, username, slug)
     if suspended is not None:

@@ -9,10 +9,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Callable
 
-from sqlalchemy import select
-
+from enclave import membership
 from enclave.db import make_engine, session_scope
-from enclave.models import DATA_REACHABLE, Membership, Project, User
+from enclave.models import DATA_REACHABLE
 from enclave.output_budgets import budget_limits, spent_today
 from enclave.settings import Settings
 from enclave.suspension import is_suspended
@@ -29,9 +28,7 @@ def projects_of(settings: Settings) -> Callable[[Any], list[dict]]:
             return []
         today = date.today()
         with session_scope(engine) as session:
-            rows = session.scalars(
-                select(Project).join(Membership).join(User).where(User.username == user.name).order_by(Project.slug)
-            ).all()
+            rows = membership.projects_of(session, user.name)
             suspended = {p.slug for p in rows if is_suspended(session, user.name, p.slug)}
             spent = spent_today(session, user.name, datetime.now(UTC))
             return [
@@ -69,7 +66,7 @@ def budget_warnings_of(settings: Settings) -> Callable[[Any], list[str]]:
             return []
         try:
             with session_scope(engine) as session:
-                slugs = list(session.scalars(select(Project.slug).join(Membership).join(User).where(User.username == user.name)))
+                slugs = membership.project_slugs_of(session, user.name)
                 return [w.message for w in warnings_for(session, settings, slugs)]
         except Exception:  # noqa: BLE001 - a metering fault must not take the home page down
             logging.getLogger("enclave.home").exception("budget warnings for %s", user.name)

@@ -26,7 +26,9 @@ from airlock.models import ImportState
 from egress_gate import workflow as exports
 from egress_gate.models import RequestState as ExportState
 from enclave import alarms, packages, suspension
-from enclave.models import Membership, Project, Role, User
+from enclave.membership import has_projects
+from enclave.models import Project, Role
+from enclave.roles import roles_of
 from portal import workflow as access
 from portal.models import RequestState as AccessState
 
@@ -83,15 +85,6 @@ def _plural(n: int, one: str, many: str) -> str:
 
 def _day(moment: datetime | None) -> date | None:
     return moment.date() if moment else None
-
-
-def roles_of(session: Session, username: str) -> frozenset[Role]:
-    user = session.scalar(select(User).where(User.username == username))
-    return user.roles if user is not None else frozenset()
-
-
-def _has_projects(session: Session, username: str) -> bool:
-    return session.scalar(select(Membership.user_id).join(User).where(User.username == username).limit(1)) is not None
 
 
 def researcher_section(session: Session, username: str) -> Section:
@@ -194,7 +187,7 @@ def landing(session: Session, username: str, with_usage: bool = True) -> list[Se
     roles = roles_of(session, username)
     sections: list[Section] = []
     mine = researcher_section(session, username)
-    if Role.researcher in roles or mine.items or _has_projects(session, username):
+    if Role.researcher in roles or mine.items or has_projects(session, username):
         sections.append(mine)
     if Role.steward in roles:
         sections.append(steward_section(session, username))

@@ -45,6 +45,7 @@ import aiohttp
 from aiohttp import WSMsgType, web
 from multidict import CIMultiDict
 
+from enclave.audit_actions import AuditAction
 from enclave.db import make_engine, session_scope
 from enclave.output_budgets import Spent, add_spent, spent_now, window_end
 from enclave.registry import get_project
@@ -260,11 +261,11 @@ class Seal:
     def alarm(self, user: str, project: str, kind: str, path: str = "", **detail) -> None:
         """A security event for stewards and ops (``seal.alarm``): a content hit, or a share of the
         day's budget crossed."""
-        self.audit.hit(user, project, "seal.alarm", path, 0, fold=kind, kind=kind, **detail)
+        self.audit.hit(user, project, AuditAction.seal_alarm, path, 0, fold=kind, kind=kind, **detail)
 
     def report_hits(self, user: str, project: str, path: str, hits: list[Hit], size: int) -> None:
         for hit in hits:
-            self.audit.hit(user, project, "seal.content_cut", path, size, fold=hit.kind, kind=hit.kind, detail=hit.detail)
+            self.audit.hit(user, project, AuditAction.seal_content_cut, path, size, fold=hit.kind, kind=hit.kind, detail=hit.detail)
             self.alarm(user, project, hit.kind, path=path, detail=hit.detail)
 
     def take(self, user: str, slug: str, limits: Limits, size: int, path: str) -> bool:
@@ -353,7 +354,7 @@ class Seal:
     async def oauth_callback(self, request: web.Request) -> web.Response:
         """The end of the hub's OAuth flow: the code exchanged for a hub token, the seal's cookie set."""
         def fail(reason: str) -> web.Response:
-            self.audit.hit(ANONYMOUS, None, "seal.refused", request.path[:300], 0, reason=reason, source=source_of(request))
+            self.audit.hit(ANONYMOUS, None, AuditAction.seal_refused, request.path[:300], 0, reason=reason, source=source_of(request))
             return web.Response(status=403, content_type="text/plain",
                                 text=f"Refused by the enclave: {reason}. Open the project again from the hub's home page.\n")
 
@@ -427,10 +428,10 @@ class Seal:
         ones as ``anonymous`` with their source, on no project, charging no one."""
         if route is not None and refusal.status in (403, 413, 429):
             if user is None:
-                self.audit.hit(ANONYMOUS, None, "seal.refused", request.path_qs[:300], 0, reason=refusal.reason,
+                self.audit.hit(ANONYMOUS, None, AuditAction.seal_refused, request.path_qs[:300], 0, reason=refusal.reason,
                                source=source_of(request))
             else:
-                self.audit.hit(user, route.server, "seal.refused", request.path_qs[:300], 0, reason=refusal.reason)
+                self.audit.hit(user, route.server, AuditAction.seal_refused, request.path_qs[:300], 0, reason=refusal.reason)
         text = f"Refused by the enclave: {refusal.reason}."
         wants_json = (route is not None and route.rest.startswith("api/")) or request.headers.get("Upgrade") or (
             user is None and not is_navigation(request))
@@ -591,7 +592,7 @@ class Seal:
                 await (browser.send_str(data) if isinstance(data, str) else browser.send_bytes(data))
                 continue
             over = size > limits.message_cap
-            self.audit.hit(user, slug, "seal.output_capped", path, size, channel=channel, limit="message" if over else "budget")
+            self.audit.hit(user, slug, AuditAction.seal_output_capped, path, size, channel=channel, limit="message" if over else "budget")
             now = time.monotonic()
             if not isinstance(data, str) or now - last_notice < NOTICE_INTERVAL:
                 continue  # dropped

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from enclave.audit import record
+from enclave.audit import AuditAction, record
 from enclave.db import session_scope
 from enclave.output_budgets import WINDOWS, Spent, window_start
 
@@ -135,7 +135,7 @@ class AuditCoalescer:
     _last: dict[tuple[str, str | None, str, str], float] = field(default_factory=dict)
     _pending: dict[tuple[str, str | None, str, str], _Pending] = field(default_factory=dict)
 
-    def hit(self, user: str, project: str | None, action: str, path: str, size: int, fold: str = "", **details) -> None:
+    def hit(self, user: str, project: str | None, action: AuditAction, path: str, size: int, fold: str = "", **details) -> None:
         """One refusal, cap hit or alarm; ``fold`` separates events of one action that must not be
         folded together (an alarm's kind)."""
         key, now = (user, project, action, fold), self.clock()
@@ -172,7 +172,7 @@ class AuditTrail:
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name}-audit")
         self.coalescer = AuditCoalescer(write=self._queue)
 
-    def hit(self, user: str, project: str | None, action: str, path: str, size: int, fold: str = "", **details) -> None:
+    def hit(self, user: str, project: str | None, action: AuditAction, path: str, size: int, fold: str = "", **details) -> None:
         self.coalescer.hit(user, project, action, path, size, fold=fold, **details)
 
     def _write(self, actor: str, action: str, project: str | None, details: dict) -> None:

@@ -36,7 +36,7 @@ from traitlets import Any, Int, Unicode, default
 
 from airlock.publish import ensure_imports_dir
 from enclave import lifecycle, networks, seccomp, workspace
-from enclave.audit import record
+from enclave.audit import AuditAction, record
 from enclave.db import make_engine, session_scope
 from enclave.errors import EnclaveError
 from enclave.layout import NOTEBOOK_GID, NOTEBOOK_UID, WORKSPACE_MODE, extracts_dir, workspace_dir
@@ -134,7 +134,7 @@ class EnclaveSpawner(DockerSpawner):
             if grant.state is ProjectState.provisioned:  # its first server: the project becomes active
                 project = get_project(session, grant.slug)
                 lifecycle.transition(session, project, lifecycle.Action.activate, self.user.name, "first server started")
-            record(session, self.user.name, "server.start", grant.slug, container=self.object_name)
+            record(session, self.user.name, AuditAction.server_start, grant.slug, container=self.object_name)
         return grant
 
     def _sampler(self):
@@ -196,7 +196,7 @@ class EnclaveSpawner(DockerSpawner):
     async def _refuse(self, problems: list[str]) -> None:
         self.log.error("server %s refused, not hardened: %s", self.object_name, "; ".join(problems))
         with session_scope(self._engine(), self.enclave_settings.audit_head) as session:
-            record(session, self.user.name, "server.refused", self.name, container=self.object_name, problems=problems)
+            record(session, self.user.name, AuditAction.server_refused, self.name, container=self.object_name, problems=problems)
         await self.stop_object()
         await self.remove_object()
         raise NotHardened(f"server {self.object_name} is not hardened, refused: {'; '.join(problems)}")

@@ -42,10 +42,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from enclave import alarms, suspension
-from enclave.audit import record
+from enclave.audit import AuditAction, record
 from enclave.db import make_engine, session_scope
 from enclave.layout import repository_dir
-from enclave.models import Membership, MemberSuspension, Project, User
+from enclave.models import MemberSuspension, Project, User
 
 from .. import free_text, permissions, provenance, release_record, review_summary, workflow
 from ..anonymise import KINDS as ANONYMISABLE, anonymise_table
@@ -181,11 +181,6 @@ class Gate:
             raise permissions.PermissionDenied(f"{username!r} is not registered in the enclave registry")
         return user
 
-    def projects_of(self, session: Session, username: str) -> list[str]:
-        return list(session.scalars(select(Project.slug).join(Membership, Membership.project_id == Project.id)
-                                    .join(User, Membership.user_id == User.id)
-                                    .where(User.username == username).order_by(Project.slug)))
-
     # --- submission ----------------------------------------------------------------------
 
     def submit(self, username: str, slug: str, paths: list[str], justification: str, kind: str = "files",
@@ -263,7 +258,7 @@ class Gate:
             origins = self.provenances(slug, [(p, s[3]) for p, s in zip(paths, snapshots)], sources)
         except EgressError as exc:
             with self.session() as session:
-                record(session, username, "egress.refused", slug, paths=paths[:MAX_FILES], reason=str(exc))
+                record(session, username, AuditAction.egress_refused, slug, paths=paths[:MAX_FILES], reason=str(exc))
             raise
         held = []
         data = self._model_data(username, slug, model_spec, context, policy) if model_spec else None
@@ -293,7 +288,7 @@ class Gate:
             return read_model_data(self.config.workspace(slug), spec, policy.max_size_bytes)
         except EgressError as exc:
             with self.session() as session:
-                record(session, username, "egress.refused", slug, paths=[spec["training_data"], spec["holdout_data"]],
+                record(session, username, AuditAction.egress_refused, slug, paths=[spec["training_data"], spec["holdout_data"]],
                        reason=str(exc))
             raise
 
@@ -422,7 +417,7 @@ class Gate:
                 raise workflow.WorkflowError(f"egress request {request_id} has no file {name!r}")
             policy = self.policy_for(self.project(session, request.project_slug))
             slug = request.project_slug
-            record(session, username, "egress.preview", request.project_slug, request=request.id, file=name,
+            record(session, username, AuditAction.egress_preview, request.project_slug, request=request.id, file=name,
                    sha256=file.sha256)
         result = FilePreview(name, file.sha256, [])
         unread = [f["check"] for f in file.findings or [] if f.get("check") in UNREADABLE and f.get("outcome") == "fail"]
@@ -457,7 +452,7 @@ class Gate:
             file = next((f for f in request.files if f.name == name), None)
             if file is None:
                 raise workflow.WorkflowError(f"egress request {request_id} has no file {name!r}")
-            record(session, username, "egress.preview", request.project_slug, request=request.id, file=name,
+            record(session, username, AuditAction.egress_preview, request.project_slug, request=request.id, file=name,
                    sha256=file.sha256, reencoded=True)
             sha = file.sha256
         return reencode(file_type(Path(name)), self.quarantine.open(sha))

@@ -15,6 +15,7 @@ from typing import Any
 from tornado import web
 
 from enclave.enclave_origin import Origin, OriginRefused
+from enclave.membership import project_slugs_of
 from enclave.shell import service as kit
 from enclave.shell.service import Refused
 
@@ -93,7 +94,7 @@ class NewRequestHandler(BaseHandler):
 
         def load():
             with self.gate.session() as session:
-                projects = self.gate.projects_of(session, self.username)
+                projects = project_slugs_of(session, self.username)
             return {slug: self.gate.workspace_files(self.username, slug) for slug in projects}
         projects = await in_thread(load)
         ticked, ignored = {}, {}

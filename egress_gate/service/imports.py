@@ -24,6 +24,7 @@ from airlock.config import ScanConfig
 from airlock.models import ImportState
 from airlock.scan_worker import scan_in_worker
 from enclave.errors import EnclaveError
+from enclave.membership import project_slugs_of
 from enclave.shell import service as kit
 
 from .handlers import ApiHandler, BaseHandler, Refused
@@ -99,7 +100,7 @@ class ImportsPage(ImportsBase):
             with self.gate.session() as session:
                 mine = workflow.requests_by(session, self.username)
                 review = workflow.review_queue(session, self.username)
-                return {"projects": self.gate.projects_of(session, self.username), "mine": mine, "review": review}
+                return {"projects": project_slugs_of(session, self.username), "mine": mine, "review": review}
         self.render_page("imports.html", **await refusing(load))
 
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from enclave.models import Membership, Project, Role, User
+from enclave.membership import project_slugs_of
+from enclave.models import Role, User
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,4 @@ def viewer_of(session: Session, username: str | None) -> Viewer:
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
         return Viewer(username)
-    projects = tuple(session.scalars(select(Project.slug).join(Membership, Membership.project_id == Project.id)
-                                     .where(Membership.user_id == user.id).order_by(Project.slug)))
-    return Viewer(username, registered=True, roles=frozenset(user.roles), projects=projects)
+    return Viewer(username, registered=True, roles=frozenset(user.roles), projects=tuple(project_slugs_of(session, username)))

@@ -39,7 +39,7 @@ class Office:
 
     def roles(self, username: str) -> dict[str, bool]:
         with self.session() as session:
-            return {"staff": permissions.is_staff(session, username),
+            return {"staff": permissions.is_ops(session, username),
                     "committee": permissions.is_committee(session, username)}
 
     # --- applicant ----------------------------------------------------------------------------
@@ -59,7 +59,7 @@ class Office:
             permissions.check_user_can_view(session, username, request)
             is_applicant = username == request.applicant
             committee = permissions.is_committee(session, username)
-            staff = permissions.is_staff(session, username)
+            staff = permissions.is_ops(session, username)
             has_voted = any(o.member == username for o in request.opinions)
             return {
                 "request": request,

@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from enclave.audit_actions import AuditAction
 from spawner_config.seal_budget import AuditCoalescer
 from spawner_config.seal_rules import (
     NOTICE,
@@ -155,7 +156,7 @@ def test_refusals_are_audited_and_a_flood_is_folded():
     clock, written = Clock(), []
     audit = AuditCoalescer(write=lambda *event: written.append(event), window=10, clock=clock)
     for i in range(500):
-        audit.hit("bob", "cardio", "seal.refused", f"/files/{i}", 10, reason="files")
+        audit.hit("bob", "cardio", AuditAction.seal_refused, f"/files/{i}", 10, reason="files")
     assert len(written) == 1 and written[0][3]["path"] == "/files/0"
     audit.flush()
     assert len(written) == 1                         # still inside the window
@@ -165,10 +166,10 @@ def test_refusals_are_audited_and_a_flood_is_folded():
     folded = written[1][3]
     assert folded["hits"] == 499 and folded["bytes"] == 4990 and folded["last_path"] == "/files/499"
     clock.now = 22                                   # a quiet window later: at once again
-    audit.hit("bob", "cardio", "seal.refused", "/files/x", 1, reason="files")
+    audit.hit("bob", "cardio", AuditAction.seal_refused, "/files/x", 1, reason="files")
     assert len(written) == 3
-    audit.hit("bob", "cardio", "seal.alarm", "/x", 0, fold="encoded", kind="encoded")  # kinds are never folded together
-    audit.hit("bob", "cardio", "seal.alarm", "/x", 0, fold="image", kind="image")
+    audit.hit("bob", "cardio", AuditAction.seal_alarm, "/x", 0, fold="encoded", kind="encoded")  # kinds are never folded together
+    audit.hit("bob", "cardio", AuditAction.seal_alarm, "/x", 0, fold="image", kind="image")
     assert [event[3]["kind"] for event in written[3:]] == ["encoded", "image"]
 
 

@@ -53,7 +53,7 @@ def test_links_agree_with_each_services_own_permission_checks(people):
             offered = set(keys(viewer_of(session, name)))
             assert ("review" in offered) == egress.is_steward(session, name), name
             assert ("security" in offered) == egress.user_can_watch_security(session, name), name
-            assert ("staff" in offered) == portal.is_staff(session, name), name
+            assert ("staff" in offered) == portal.is_ops(session, name), name
             assert ("committee" in offered) == portal.is_committee(session, name), name
             assert ("usage" in offered) == bool(usage.visible_projects(session, name)), name
             assert ("outputs" in offered) == egress.user_can_submit(session, name, "omega"), name  # omega: the only project
