@@ -314,6 +314,15 @@ class JsonJudge:
             return svg_notice(text) if mime == SVG_TYPE else png_notice(text.replace("—", "-"))
 
 
+def _is_stream(document: Any) -> bool:
+    """A kernel's ``stream`` message (stdout or stderr), its text a string."""
+    if not isinstance(document, dict) or not isinstance(document.get("content"), dict):
+        return False
+    header = document.get("header")
+    kind = document.get("msg_type") or (header.get("msg_type") if isinstance(header, dict) else None)
+    return kind == "stream" and isinstance(document["content"].get("text"), str)
+
+
 def _utf8(body: bytes) -> str | None:
     try:
         return body.decode("utf-8")
@@ -390,7 +399,7 @@ class ContentGuard:
             now = time.monotonic()
             with self._lock:
                 hot = now - self._hot.get(channel, -HOT_SECONDS) < HOT_SECONDS
-            payload = self._terminal(stream or channel, data, hits, hot) if channel == "terminal" else None
+            payload = self._output(stream or channel, channel, data, hits, hot)
             if payload is None:
                 payload = self._json_or_text(data, "application/json", hits, hot)
             if any(h.kind in ("encoded", "known_content") and h.alarm for h in hits):
@@ -400,25 +409,37 @@ class ContentGuard:
 
     # --- judging ----------------------------------------------------------------------------
 
-    def _terminal(self, stream: str, data: str, hits: list[Hit], hot: bool) -> str | None:
-        """A terminal's output message (terminado's ``["stdout", text]``) judged with the end of what
-        the terminal sent before; None for any other message."""
-        if not data.startswith('["stdout"'):
+    def _output(self, stream: str, channel: str, data: str, hits: list[Hit], hot: bool) -> str | None:
+        """An output message judged with the end of what its stream sent before (see
+        :meth:`TextJudge.judge`): a terminal's (terminado's ``["stdout", text]``) or a kernel's
+        ``stream`` message (its text; every other string of it as any message's). None for any
+        other message."""
+        if not ((channel == "terminal" and data.startswith('["stdout"')) or (channel == "kernel" and '"stream"' in data)):
             return None
         try:
-            document = json.loads(data)
+            document = json.loads(data) if len(data) <= MAX_JSON else None
         except ValueError:
             return None
-        if not (isinstance(document, list) and len(document) == 2 and isinstance(document[1], str)):
+        if channel == "terminal" and isinstance(document, list) and len(document) == 2 and isinstance(document[1], str):
+            text = document[1]
+        elif channel == "kernel" and _is_stream(document):
+            text, stream = document["content"]["text"], f"{stream}:{document['content'].get('name')}"
+        else:
             return None
-        text = document[1]
         with self._lock:
             before = self._tails.pop(stream, "")
             self._tails[stream] = (before + text)[-TAIL:]
             if len(self._tails) > TAILS:
                 self._tails.popitem(last=False)
         judged = self.text.judge(text, hits, 1 if hot else MIN_RUN, before=before, hot=hot)
-        return data if judged == text else json.dumps(["stdout", judged], ensure_ascii=False)
+        if channel == "terminal":
+            return data if judged == text else json.dumps(["stdout", judged], ensure_ascii=False)
+        document["content"]["text"] = ""
+        rest = self.json.judge(document, hits, hot)
+        if judged == text and rest == document:
+            return data
+        rest["content"]["text"] = judged
+        return json.dumps(rest, ensure_ascii=False)
 
     def _json_or_text(self, text: str, kind: str, hits: list[Hit], hot: bool = False) -> str:
         if "json" in kind or "ipynb" in kind:
