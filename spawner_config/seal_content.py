@@ -11,6 +11,8 @@ rewritten, its charge in information bytes, and the hits to audit).
   answer (kernel output, tracebacks, terminal output, contents-API text files and notebooks, and
   every other field a replaced server could fill) and of text answers, each replaced by a visible
   notice. Lists of strings (a notebook's lines) are judged joined, so a blob split into lines is one run.
+  A terminal's output and a kernel's stream messages are judged as one stream (each message with the
+  end of the one before: :meth:`TextJudge.judge`), however the server cut it into messages.
 - **Known content**: a decoded run, or a text itself, that shares shingles with the project's
   extract files (:mod:`enclave.shingles`) is cut as ``known_content``; a text naming more than
   :data:`MAX_PSEUDONYMS` distinct pseudonyms of the project has them all masked. Both are loaded
