@@ -48,6 +48,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import threading
 import time
 import zlib
@@ -82,7 +83,11 @@ SEEN_ANSWERS = 4096  # digests of recent answers remembered per project
 VERDICTS = 64  # verdicts on recent answers kept per member: the same body is judged the same way again
 HOT_SECONDS = 30.0  # after an encoded run on a channel, every encoded piece of its next messages is cut
                    # (a blob's head and tail fragments at a message's edges, too short to be runs)
-TAIL = 1024  # characters of a terminal's output kept to judge its next message with (see `TextJudge.judge`)
+TAIL = 512  # characters of an output stream kept to judge its next message with (see `TextJudge.judge`)
+# What a run can be made of, read backwards from a stream's end (base64 and its lines, hex and its separators,
+# byte lists, escapes): the tail kept starts after the last other character (a prompt's `$`, a quote), so
+# typing at a prompt is not judged with the screen above it
+_RUN_END = re.compile(r"[A-Za-z0-9+/=_\-:,;.\[\]\\ \t\r\n]*")
 TAILS = 64  # terminals whose tail a guard keeps (the least recently written forgotten first)
 KNOWN_PROBE = 48  # characters: a stretch of base64 this long in a terminal's output is decoded and looked up
                   # in the extracts (36 bytes: two of the windows kept one in 16 are rarely in fewer)
@@ -430,7 +435,8 @@ class ContentGuard:
             return None
         with self._lock:
             before = self._tails.pop(stream, "")
-            self._tails[stream] = (before + text)[-TAIL:]
+            tail = (before + text)[-TAIL:]
+            self._tails[stream] = tail[len(tail) - _RUN_END.match(tail[::-1]).end():]
             if len(self._tails) > TAILS:
                 self._tails.popitem(last=False)
         judged = self.text.judge(text, hits, 1 if hot else MIN_RUN, before=before, hot=hot)
