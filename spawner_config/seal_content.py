@@ -84,13 +84,13 @@ VERDICTS = 64  # verdicts on recent answers kept per member: the same body is ju
 HOT_SECONDS = 30.0  # after an encoded run on a channel, every encoded piece of its next messages is cut
                    # (a blob's head and tail fragments at a message's edges, too short to be runs)
 TAIL = 512  # characters of an output stream kept to judge its next message with (see `TextJudge.judge`)
+TAILS = 64  # output streams whose tail a guard keeps (the least recently written forgotten first)
+KNOWN_PROBE = 48  # characters: a stretch of base64 this long in an output stream is decoded and looked up
+                  # in the extracts (36 bytes: enough for a stretch of the extracts' to show two of their kept windows)
 # What a run can be made of, read backwards from a stream's end (base64 and its lines, hex and its separators,
 # byte lists, escapes): the tail kept starts after the last other character (a prompt's `$`, a quote), so
 # typing at a prompt is not judged with the screen above it
 _RUN_END = re.compile(r"[A-Za-z0-9+/=_\-:,;.\[\]\\ \t\r\n]*")
-TAILS = 64  # terminals whose tail a guard keeps (the least recently written forgotten first)
-KNOWN_PROBE = 48  # characters: a stretch of base64 this long in a terminal's output is decoded and looked up
-                  # in the extracts (36 bytes: two of the windows kept one in 16 are rarely in fewer)
 REPEAT_CHARGE = 32  # information bytes charged for an answer identical to a recent one
 PROBE_CHARS = 16_384  # characters of a long run decoded to look for the extracts (see `_probes`)
 MAX_JSON = 64 * 1024 * 1024  # bytes: a larger JSON answer is judged as text, not parsed
@@ -149,7 +149,7 @@ class TextJudge:
 
     def judge(self, text: str, hits: list[Hit], split_budget: int = MIN_RUN, before: str | None = None,
               hot: bool = False) -> str:
-        """``text`` with its cuts made. ``before``: ``text`` continues an output stream (a terminal's),
+        """``text`` with its cuts made. ``before``: ``text`` continues an output stream (a terminal's, a kernel's stdout),
         and this is what the stream carried just before, as the server sent it. The stream's messages
         are cut anywhere (a terminal sends what it read from the terminal device), so runs are found
         in ``before + text`` and cut where they fall in ``text``: a run split over two messages is
@@ -347,7 +347,7 @@ class ContentGuard:
         self._streams: dict[str, Any] = {}
         self._seen: OrderedDict[bytes, None] = OrderedDict()
         self._hot: dict[str, float] = {}  # channel: when it last carried an encoded run
-        self._tails: OrderedDict[str, str] = OrderedDict()  # terminal: the end of what it sent (see `TextJudge.judge`)
+        self._tails: OrderedDict[str, str] = OrderedDict()  # output stream: the end of what it sent (see `TextJudge.judge`)
         self._verdicts: OrderedDict[bytes, tuple[bytes, tuple[Hit, ...]]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -395,7 +395,7 @@ class ContentGuard:
 
     def message(self, channel: str, data: str | bytes, stream: str = "") -> Passed:
         """One websocket message; ``stream`` names the websocket (its path and connection), so that
-        a terminal's output is judged as one stream (see :meth:`TextJudge.judge`)."""
+        a terminal's output, or a kernel's, is judged as one stream (see :meth:`TextJudge.judge`)."""
         hits: list[Hit] = []
         if isinstance(data, bytes):
             payload: str | bytes = data
