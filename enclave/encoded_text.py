@@ -242,6 +242,14 @@ def scattered_runs(text: str, budget: int = MIN_RUN, every_piece: bool = False) 
     return _merged(out)
 
 
+def alphabet_runs(text: str, min_length: int) -> list[Run]:
+    """Every stretch of base64's alphabet (hex included; lines of a wrapped blob joined) of
+    ``min_length`` characters or more, whatever its characters' spread: what a caller decodes to
+    look for known bytes in, not what it cuts on sight (a word or a path is such a stretch too)."""
+    return [Run(m.start(), m.end(), _kind_of("base64", text[m.start(): m.end()]))
+            for m in PATTERNS["base64"].finditer(ascii_view(text)) if m.end() - m.start() >= min_length]
+
+
 def joined_pieces(text: str, kind: str) -> str:
     """The pieces of a :func:`scattered_runs` run joined, without what separated them."""
     return b"".join(m.group(0) for m in _PIECES[kind].finditer(ascii_view(text)) if _is_piece(kind, m.group(0))).decode("ascii")

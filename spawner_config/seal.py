@@ -266,7 +266,8 @@ class Seal:
     def report_hits(self, user: str, project: str, path: str, hits: list[Hit], size: int) -> None:
         for hit in hits:
             self.audit.hit(user, project, AuditAction.seal_content_cut, path, size, fold=hit.kind, kind=hit.kind, detail=hit.detail)
-            self.alarm(user, project, hit.kind, path=path, detail=hit.detail)
+            if hit.alarm:
+                self.alarm(user, project, hit.kind, path=path, detail=hit.detail)
 
     def take(self, user: str, slug: str, limits: Limits, size: int, path: str) -> bool:
         """Charge ``size`` if both windows have room; alarms on the day's shares crossed."""
@@ -581,10 +582,11 @@ class Seal:
                                  limits: Limits) -> None:
         user, slug, last_notice = route.user, route.server, 0.0
         path, guard = f"{route.prefix}{route.rest}", self.guard(route.user, route.server)
+        stream = f"{path}#{id(browser)}"  # this websocket: a terminal's output is judged as one stream
         async for msg in upstream:
             if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                 break
-            passed = await self.judged(guard.message, channel, msg.data, size=len(msg.data))
+            passed = await self.judged(guard.message, channel, msg.data, stream, size=len(msg.data))
             self.report_hits(user, slug, path, passed.hits, len(msg.data))
             data = passed.payload
             size = len(data.encode() if isinstance(data, str) else data)

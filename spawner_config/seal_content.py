@@ -11,6 +11,8 @@ rewritten, its charge in information bytes, and the hits to audit).
   answer (kernel output, tracebacks, terminal output, contents-API text files and notebooks, and
   every other field a replaced server could fill) and of text answers, each replaced by a visible
   notice. Lists of strings (a notebook's lines) are judged joined, so a blob split into lines is one run.
+  A terminal's output and a kernel's stream messages are judged as one stream (each message with the
+  end of the one before: :meth:`TextJudge.judge`), however the server cut it into messages.
 - **Known content**: a decoded run, or a text itself, that shares shingles with the project's
   extract files (:mod:`enclave.shingles`) is cut as ``known_content``; a text naming more than
   :data:`MAX_PSEUDONYMS` distinct pseudonyms of the project has them all masked. Both are loaded
@@ -46,6 +48,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import threading
 import time
 import zlib
@@ -58,7 +61,17 @@ from typing import Any
 import pyarrow as pa
 import re2
 
-from enclave.encoded_text import MIN_RUN, Run, ascii_view, decode_run, encoded_runs, joined_pieces, scattered_runs, short_runs_length
+from enclave.encoded_text import (
+    MIN_RUN,
+    Run,
+    alphabet_runs,
+    ascii_view,
+    decode_run,
+    encoded_runs,
+    joined_pieces,
+    scattered_runs,
+    short_runs_length,
+)
 from enclave.layout import extracts_dir
 from enclave.shingles import MIN_MATCHES, Fingerprints, binary_windows
 from pseudonymizer.pseudonyms import PSEUDONYM_HEX
@@ -70,6 +83,14 @@ SEEN_ANSWERS = 4096  # digests of recent answers remembered per project
 VERDICTS = 64  # verdicts on recent answers kept per member: the same body is judged the same way again
 HOT_SECONDS = 30.0  # after an encoded run on a channel, every encoded piece of its next messages is cut
                    # (a blob's head and tail fragments at a message's edges, too short to be runs)
+TAIL = 512  # characters of an output stream kept to judge its next message with (see `TextJudge.judge`)
+TAILS = 64  # output streams whose tail a guard keeps (the least recently written forgotten first)
+KNOWN_PROBE = 48  # characters: a stretch of base64 this long in an output stream is decoded and looked up
+                  # in the extracts (36 bytes: enough for a stretch of the extracts' to show two of their kept windows)
+# What a run can be made of, read backwards from a stream's end (base64 and its lines, hex and its separators,
+# byte lists, escapes): the tail kept starts after the last other character (a prompt's `$`, a quote), so
+# typing at a prompt is not judged with the screen above it
+_RUN_END = re.compile(r"[A-Za-z0-9+/=_\-:,;.\[\]\\ \t\r\n]*")
 REPEAT_CHARGE = 32  # information bytes charged for an answer identical to a recent one
 PROBE_CHARS = 16_384  # characters of a long run decoded to look for the extracts (see `_probes`)
 MAX_JSON = 64 * 1024 * 1024  # bytes: a larger JSON answer is judged as text, not parsed
@@ -126,18 +147,43 @@ class TextJudge:
     def __init__(self, known: KnownContent):
         self.known = known
 
-    def judge(self, text: str, hits: list[Hit], split_budget: int = MIN_RUN) -> str:
-        if len(text) < 32:
+    def judge(self, text: str, hits: list[Hit], split_budget: int = MIN_RUN, before: str | None = None,
+              hot: bool = False) -> str:
+        """``text`` with its cuts made. ``before``: ``text`` continues an output stream (a terminal's, a kernel's stdout),
+        and this is what the stream carried just before, as the server sent it. The stream's messages
+        are cut anywhere (a terminal sends what it read from the terminal device), so runs are found
+        in ``before + text`` and cut where they fall in ``text``: a run split over two messages is
+        judged as one, and a line of a wrapped blob sent alone is part of the blob. In a stream, a
+        stretch of base64 too short to be a run (from :data:`KNOWN_PROBE` characters, with what came
+        before it) is decoded too, and cut when it holds the extracts' bytes: the first lines of a
+        blob, before it is long enough to be a run. ``hot``: the channel has just carried an encoded
+        run, and every encoded piece is cut (``split_budget`` 1); those cuts are audited but raise
+        no alarm (they are what is left of a blob already alarmed on, or an id that happened to be
+        printed in the window), unless they hold the extracts' bytes."""
+        context = before or ""
+        joined, start = context + text, len(context)
+        if len(joined) < 32:
             return text
-        runs = encoded_runs(text, split_budget)
-        text = self._cut_runs(text, runs, hits) if runs else text
+        runs = [r for r in encoded_runs(joined, split_budget) if r.end > start]
+        if before is not None:
+            runs = sorted(runs + self._known_stretches(joined, start, runs))
+        text = self._cut_runs(joined, runs, hits, start=start) if runs else text
         scattered = scattered_runs(text, every_piece=split_budget < MIN_RUN)  # a blob cut into short pieces
-        text = self._cut_runs(text, scattered, hits, pieces=True) if scattered else text
+        text = self._cut_runs(text, scattered, hits, pieces=True, quiet=hot) if scattered else text
         text = self._cut_raw_known(text, hits)
         return self._mask_pseudonyms(text, hits)
 
-    def _cut_runs(self, text: str, runs: list[Run], hits: list[Hit], pieces: bool = False) -> str:
-        out, pos = [], 0
+    def _known_stretches(self, joined: str, start: int, runs: list[Run]) -> list[Run]:
+        """Stretches of base64 (ending in ``joined[start:]``, outside ``runs``) that decode to the extracts' bytes."""
+        return [s for s in alphabet_runs(joined, KNOWN_PROBE)
+                if s.end > start and not any(r.start < s.end and s.start < r.end for r in runs)
+                and self._is_known(joined[s.start: s.end], s.kind)]
+
+    def _cut_runs(self, text: str, runs: list[Run], hits: list[Hit], pieces: bool = False, start: int = 0,
+                  quiet: bool = False) -> str:
+        """``text[start:]`` with ``runs`` (offsets in ``text``, each ending past ``start``) cut; each
+        run is judged whole, even the part of it before ``start`` (already sent)."""
+        out, pos = [], start
         for run in runs:
             piece = text[run.start: run.end]
             if pieces:  # judged on the pieces joined: the separators are not data
@@ -148,9 +194,9 @@ class TextJudge:
                 hits.append(Hit("known_content", f"{kind} run of {len(piece):,} characters decodes to bytes of the project's extracts"))
                 what = f"{len(piece):,} characters of {kind} matching the project's extracts"
             else:
-                hits.append(Hit("encoded", f"{kind} run of {len(piece):,} characters"))
+                hits.append(Hit("encoded", f"{kind} run of {len(piece):,} characters", alarm=not quiet))
                 what = f"{len(piece):,} characters of {kind}"
-            out += [text[pos: run.start], notice(what)]
+            out += [text[pos: max(run.start, start)], notice(what)]
             pos = run.end
         return "".join(out + [text[pos:]])
 
@@ -222,7 +268,7 @@ class JsonJudge:
         self._collect(document, strings)
         total = sum(short_runs_length(s) for s in strings if len(s) >= 96)
         split_budget = 1 if hot or total >= MIN_RUN else MIN_RUN  # a blob split over many strings: cut every piece
-        return self._walk(document, hits, split_budget, mime=None)
+        return self._walk(document, hits, split_budget, mime=None, hot=hot)
 
     def _collect(self, node: Any, strings: list[str], mime: str | None = None) -> None:
         if isinstance(node, dict):
@@ -239,26 +285,26 @@ class JsonJudge:
         elif isinstance(node, str) and mime is None:
             strings.append(node)
 
-    def _walk(self, node: Any, hits: list[Hit], split_budget: int, mime: str | None) -> Any:
+    def _walk(self, node: Any, hits: list[Hit], split_budget: int, mime: str | None, hot: bool = False) -> Any:
         if mime is not None:
             return self._image(mime, node, hits)
         if isinstance(node, dict):
             out = {}
             for key, value in node.items():
-                judged = self._walk(value, hits, split_budget, key if key in IMAGE_TYPES else None)
+                judged = self._walk(value, hits, split_budget, key if key in IMAGE_TYPES else None, hot)
                 if key == SVG_TYPE and isinstance(judged, tuple):  # drawn: the browser gets the PNG instead
                     out.setdefault("image/png", judged[0])
                     continue
-                out[self.text.judge(key, hits, split_budget) if isinstance(key, str) else key] = judged
+                out[self.text.judge(key, hits, split_budget, hot=hot) if isinstance(key, str) else key] = judged
             return out
         if isinstance(node, list):
             if len(node) > 1 and all(isinstance(v, str) for v in node) and all(v.endswith("\n") for v in node[:-1]):
                 joined = "".join(node)
-                judged = self.text.judge(joined, hits, split_budget)
+                judged = self.text.judge(joined, hits, split_budget, hot=hot)
                 return node if judged == joined else [judged]
-            return [self._walk(v, hits, split_budget, None) for v in node]
+            return [self._walk(v, hits, split_budget, None, hot) for v in node]
         if isinstance(node, str):
-            return self.text.judge(node, hits, split_budget)
+            return self.text.judge(node, hits, split_budget, hot=hot)
         return node
 
     def _image(self, mime: str, node: Any, hits: list[Hit]) -> Any:
@@ -273,6 +319,15 @@ class JsonJudge:
             hits.append(Hit("image", f"{mime} dropped: {exc}"))
             text = notice(f"an image ({exc})")
             return svg_notice(text) if mime == SVG_TYPE else png_notice(text.replace("—", "-"))
+
+
+def _is_stream(document: Any) -> bool:
+    """A kernel's ``stream`` message (stdout or stderr), its text a string."""
+    if not isinstance(document, dict) or not isinstance(document.get("content"), dict):
+        return False
+    header = document.get("header")
+    kind = document.get("msg_type") or (header.get("msg_type") if isinstance(header, dict) else None)
+    return kind == "stream" and isinstance(document["content"].get("text"), str)
 
 
 def _utf8(body: bytes) -> str | None:
@@ -292,6 +347,7 @@ class ContentGuard:
         self._streams: dict[str, Any] = {}
         self._seen: OrderedDict[bytes, None] = OrderedDict()
         self._hot: dict[str, float] = {}  # channel: when it last carried an encoded run
+        self._tails: OrderedDict[str, str] = OrderedDict()  # output stream: the end of what it sent (see `TextJudge.judge`)
         self._verdicts: OrderedDict[bytes, tuple[bytes, tuple[Hit, ...]]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -337,7 +393,9 @@ class ContentGuard:
                 payload = notice("an answer holding the project's extracts").encode()
         return Passed(payload, 0, hits)
 
-    def message(self, channel: str, data: str | bytes) -> Passed:
+    def message(self, channel: str, data: str | bytes, stream: str = "") -> Passed:
+        """One websocket message; ``stream`` names the websocket (its path and connection), so that
+        a terminal's output, or a kernel's, is judged as one stream (see :meth:`TextJudge.judge`)."""
         hits: list[Hit] = []
         if isinstance(data, bytes):
             payload: str | bytes = data
@@ -348,13 +406,48 @@ class ContentGuard:
             now = time.monotonic()
             with self._lock:
                 hot = now - self._hot.get(channel, -HOT_SECONDS) < HOT_SECONDS
-            payload = self._json_or_text(data, "application/json", hits, hot)
-            if any(h.kind in ("encoded", "known_content") for h in hits):
+            payload = self._output(stream or channel, channel, data, hits, hot)
+            if payload is None:
+                payload = self._json_or_text(data, "application/json", hits, hot)
+            if any(h.kind in ("encoded", "known_content") and h.alarm for h in hits):
                 with self._lock:
                     self._hot[channel] = now
         return Passed(payload, self.charge(channel, payload), hits)
 
     # --- judging ----------------------------------------------------------------------------
+
+    def _output(self, stream: str, channel: str, data: str, hits: list[Hit], hot: bool) -> str | None:
+        """An output message judged with the end of what its stream sent before (see
+        :meth:`TextJudge.judge`): a terminal's (terminado's ``["stdout", text]``) or a kernel's
+        ``stream`` message (its text; every other string of it as any message's). None for any
+        other message."""
+        if not ((channel == "terminal" and data.startswith('["stdout"')) or (channel == "kernel" and '"stream"' in data)):
+            return None
+        try:
+            document = json.loads(data) if len(data) <= MAX_JSON else None
+        except ValueError:
+            return None
+        if channel == "terminal" and isinstance(document, list) and len(document) == 2 and isinstance(document[1], str):
+            text = document[1]
+        elif channel == "kernel" and _is_stream(document):
+            text, stream = document["content"]["text"], f"{stream}:{document['content'].get('name')}"
+        else:
+            return None
+        with self._lock:
+            before = self._tails.pop(stream, "")
+            tail = (before + text)[-TAIL:]
+            self._tails[stream] = tail[len(tail) - _RUN_END.match(tail[::-1]).end():]
+            if len(self._tails) > TAILS:
+                self._tails.popitem(last=False)
+        judged = self.text.judge(text, hits, 1 if hot else MIN_RUN, before=before, hot=hot)
+        if channel == "terminal":
+            return data if judged == text else json.dumps(["stdout", judged], ensure_ascii=False)
+        document["content"]["text"] = ""
+        rest = self.json.judge(document, hits, hot)
+        if judged == text and rest == document:
+            return data
+        rest["content"]["text"] = judged
+        return json.dumps(rest, ensure_ascii=False)
 
     def _json_or_text(self, text: str, kind: str, hits: list[Hit], hot: bool = False) -> str:
         if "json" in kind or "ipynb" in kind:
@@ -366,7 +459,7 @@ class ContentGuard:
                 before = len(hits)
                 judged = self.json.judge(document, hits, hot)
                 return text if len(hits) == before and judged == document else json.dumps(judged, ensure_ascii=False)
-        return self.text.judge(text, hits, 1 if hot else MIN_RUN)
+        return self.text.judge(text, hits, 1 if hot else MIN_RUN, hot=hot)
 
     def _image_answer(self, kind: str, body: bytes, hits: list[Hit]) -> bytes:
         try:

@@ -159,21 +159,135 @@ def test_an_extract_split_into_short_runs_by_other_characters_is_cut(extracts, k
         assert left == 0 and len(text) < 400 and passed.charge < 600, (separator, left, len(text), passed.charge)
 
 
-def test_a_blob_cut_at_message_edges_leaves_nothing_of_the_extract(guard, extracts):
-    """A terminal sends `base64`'s output in chunks cut anywhere: each chunk's head and tail are
-    fragments too short to be runs. Once the channel carried a run, every piece is cut."""
+def chunked(text: str, how: str, seed: int = 0) -> list[str]:
+    """``text`` cut as a terminal or a kernel sends it: in 4000-character chunks; a line a message for
+    the first three lines, then 4095-character chunks (what Chromium received from a JupyterLab
+    terminal); a line a message (``print`` and ``flush`` in a loop); or anywhere, 1 to 300 characters."""
+    import random
+
+    rng, out, pos = random.Random(seed), [], 0
+    lines = text.splitlines(keepends=True)
+    if how == "lines":
+        return lines
+    if how == "lines then 4095":
+        out, pos = lines[:3], sum(map(len, lines[:3]))
+    while pos < len(text):
+        size = {"4000": 4000, "lines then 4095": 4095, "anywhere": rng.randint(1, 300)}[how]
+        out.append(text[pos: pos + size])
+        pos += size
+    return out
+
+
+def left_of(text: str) -> list[str]:
+    """What is left of a base64 blob in ``text``: its stretches of 12 characters or more."""
     import re
 
+    return re.findall(r"[0-9A-Za-z+/=]{12,}", text)
+
+
+@pytest.mark.parametrize("how", ["4000", "lines then 4095", "lines", "anywhere"])
+def test_a_blob_cut_at_message_edges_leaves_nothing_of_the_extract(guard, extracts, how):
+    """A terminal sends `base64`'s output in chunks cut anywhere: each chunk is judged with the end
+    of the one before, so a line sent alone, or split over two chunks, is part of the blob."""
     from enclave.shingles import MIN_MATCHES
 
     data = (extracts / "ER_PRS_F.parquet").read_bytes()[:60_000]
     wrapped = base64.encodebytes(data).decode().replace("\n", "\r\n")
-    sent = [guard.message("terminal", json.dumps(["stdout", wrapped[i: i + 4000]])) for i in range(0, len(wrapped), 4000)]
+    sent = [guard.message("terminal", json.dumps(["stdout", c]), "t1") for c in chunked(wrapped, how)]
     text = "".join(json.loads(p.payload)[1] for p in sent)
-    runs = re.findall(r"[0-9A-Za-z+/=]{12,}", text)
+    runs = left_of(text)
     decoded = b"".join(base64.b64decode(r[: len(r) // 4 * 4], validate=False) for r in runs)
     assert Fingerprints.of_files([extracts / "ER_PRS_F.parquet"]).matches(decoded) < MIN_MATCHES, runs[:5]
     assert sum(len(r) for r in runs) < 200, runs[:5]
+    assert "[enclave seal:" in json.loads(sent[0].payload)[1]  # the first line alone is cut: it holds the extract
+
+
+def test_a_blob_printed_a_line_a_message_in_a_kernel_is_cut(guard, extracts):
+    """``print`` and ``flush`` in a loop: every line a stream message, each too short to be a run."""
+    from enclave.shingles import MIN_MATCHES
+
+    data = (extracts / "IR_BEN_R.parquet").read_bytes()[:30_000]
+    sent = [guard.message("kernel", stream(line), "k1") for line in base64.encodebytes(data).decode().splitlines(keepends=True)]
+    text = "".join(json.loads(p.payload)["content"]["text"] for p in sent)
+    runs = left_of(text)
+    decoded = b"".join(base64.b64decode(r[: len(r) // 4 * 4], validate=False) for r in runs)
+    assert Fingerprints.of_files([extracts / "IR_BEN_R.parquet"]).matches(decoded) < MIN_MATCHES, runs[:5]
+    assert sum(len(r) for r in runs) < 200, runs[:5]
+    assert "known_content" in {h.kind for p in sent for h in p.hits}
+
+
+ORDINARY_TERMINAL = """\x1b[?2004hjovyan@83766dd2cc57:~/work$ ls -l\r
+total 24\r
+-rw-r--r-- 1 jovyan users 10240 Dec  6 05:14 ER_PRS_F_summary_2024.csv\r
+-rw-r--r-- 1 jovyan users  4096 Dec  6 05:15 analysis_cardio_v2.ipynb\r
+drwxr-xr-x 2 jovyan users  4096 Dec  6 05:16 figures\r
+jovyan@83766dd2cc57:~/work$ git log -3\r
+commit 4937cec2c844372fcaf6cce5aedfdffb73bd4065\r
+Author: Ana Lopez <ana@example.org>\r
+Date:   Sun Dec 6 02:38:34 2026 +0000\r
+\r
+    Cohort: exclusions by age and dose\r
+\r
+commit 80961e3a1b2c3d4e5f60718293a4b5c6d7e8f901\r
+Author: Ana Lopez <ana@example.org>\r
+Date:   Sat Dec 5 18:02:11 2026 +0000\r
+\r
+    First descriptive tables\r
+jovyan@83766dd2cc57:~/work$ git log --oneline -3\r
+4937cec Cohort: exclusions by age and dose\r
+80961e3 First descriptive tables\r
+0788a92 Start\r
+jovyan@83766dd2cc57:~/work$ sha256sum *.csv\r
+9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08  ER_PRS_F_summary_2024.csv\r
+jovyan@83766dd2cc57:~/work$ python cohort.py\r
+Traceback (most recent call last):\r
+  File "/home/jovyan/work/cohort.py", line 12, in <module>\r
+    table = pd.read_parquet(DATA / "ER_PRS_F.parquet", columns=["BEN_NIR_PSA", "EXE_SOI_DTD"])\r
+  File "/opt/conda/lib/python3.11/site-packages/pandas/io/parquet.py", line 667, in read_parquet\r
+KeyError: 'BEN_NIR_PSA'\r
+jovyan@83766dd2cc57:~/work$ python -c "import pandas as pd; print(pd.read_csv('ER_PRS_F_summary_2024.csv').head())"\r
+   age_band  n_patients  mean_dose   HbA1c  eGFR_2019\r
+0     18-29         412      12.50   5.412     98.120\r
+1     30-44         977      14.25   5.873     91.004\r
+2     45-59        1603      15.75   6.204     84.377\r
+3     60-74        2210      16.00   6.689     72.950\r
+4       75+        1187      15.50   7.013     61.238\r
+jovyan@83766dd2cc57:~/work$ pip list | grep -i pandas\r
+pandas                    2.2.3\r
+jovyan@83766dd2cc57:~/work$ """
+
+
+@pytest.mark.parametrize("how", ["4000", "lines", "anywhere"])
+def test_ordinary_terminal_and_kernel_output_passes_intact_in_any_chunks(guard, how):
+    """The positive control: listings, git hashes and a sha256, a traceback and a table, cut into
+    messages anywhere, pass untouched and raise nothing, in a terminal and as a kernel's stream."""
+    for seed in range(3):
+        chunks = chunked(ORDINARY_TERMINAL, how, seed)
+        terminal = [guard.message("terminal", json.dumps(["stdout", c]), f"t{seed}") for c in chunks]
+        assert "".join(json.loads(p.payload)[1] for p in terminal) == ORDINARY_TERMINAL
+        printed = ORDINARY_TERMINAL.replace("\r\n", "\n")
+        kernel = [guard.message("kernel", stream(c), f"k{seed}") for c in chunked(printed, how, seed)]
+        assert "".join(json.loads(p.payload)["content"]["text"] for p in kernel) == printed
+        assert [h for p in terminal + kernel for h in p.hits] == []
+
+
+def test_cuts_in_the_window_after_a_run_raise_no_alarm_and_do_not_extend_it(guard, extracts, monkeypatch):
+    """For 30 s after a channel carried a run, every encoded piece of it is cut, a git hash too:
+    audited, but no alarm (three alarms suspend a member), and such a cut does not keep the window open."""
+    from spawner_config.seal_content import HOT_SECONDS
+
+    now = [1000.0]
+    monkeypatch.setattr(seal_content.time, "monotonic", lambda: now[0])
+    blob = base64.encodebytes((extracts / "ER_PRS_F.parquet").read_bytes()[:6000]).decode().replace("\n", "\r\n")
+    assert {h.kind for h in guard.message("terminal", json.dumps(["stdout", blob]), "t").hits} == {"known_content"}
+    log = ORDINARY_TERMINAL.split("git log -3\r\n")[1].split("jovyan@")[0]
+    now[0] += HOT_SECONDS / 2
+    cut = guard.message("terminal", json.dumps(["stdout", log]), "t")
+    assert "4937cec2c844372fcaf6cce5aedfdffb73bd4065" not in json.loads(cut.payload)[1]
+    assert cut.hits and all(h.kind == "encoded" and not h.alarm for h in cut.hits), cut.hits
+    now[0] += HOT_SECONDS / 2 + 1  # past the window opened by the blob, not by the cut hashes
+    again = guard.message("terminal", json.dumps(["stdout", log]), "t")
+    assert json.loads(again.payload)[1] == log and again.hits == []
 
 
 def test_a_table_of_numbers_ids_and_dates_is_not_pieces_of_a_blob(guard):
