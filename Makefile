@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo-data
 PEOPLE ?= 2000
+JOBS ?=
 
 .PHONY: install host images lint test test-pure bench demo demo-stop provision deprovision clean help
 
@@ -37,8 +38,8 @@ lint: $(STAMP)  ## check the code with ruff (rules and line length in pyproject.
 test: $(STAMP) host lint  ## lint, then run the whole test suite (Docker and PostgreSQL included)
 	$(BIN)/pytest tests
 
-test-pure: $(STAMP)  ## the tests that need no Docker, PostgreSQL or browser (no `make host` needed)
-	$(BIN)/pytest tests -m "not docker and not postgres and not browser"
+test-pure: $(STAMP)  ## the tests that need no Docker, PostgreSQL or browser (no `make host` needed; JOBS=2: in 2 processes)
+	$(BIN)/pytest tests -m "not docker and not postgres and not browser" $(if $(JOBS),-n $(JOBS) --dist loadfile)
 
 bench: $(STAMP) host  ## measure speed against baselines measured in the same run (writes .bench/*.json)
 	$(BIN)/python -m tests.bench.pseudonymizer_bench
