@@ -13,7 +13,6 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -206,27 +205,20 @@ class Pseudonymizer:
             if not cache.fast_ok:
                 return None
         index = cache.fast[width]
-        fingerprints = _fingerprint(words)
-        found, entries = index.find(fingerprints)
-        everything = found.all()
-        if not (np.take(index.words.view, entries, axis=0) == (words if everything else words[found])).all():
+        prior = len(cache)
+        slots = index.slots(_fingerprint(words))
+        new_rows = np.flatnonzero(slots >= prior)
+        if len(new_rows):
+            order = slots[new_rows] - prior  # the new ids' slots, counted from 0, in order of first sight
+            first = np.empty(int(order.max()) + 1, np.int64)
+            first[order[::-1]] = new_rows[::-1]  # each new id's first row
+            index.add_words(words[first])
+        if not index.matches(slots, words):
             cache.fast_ok = False  # a fingerprint collision: exactness first
             return None
-        result = np.full(len(ids), -1, np.int64)
-        result[found] = np.take(index.slots.view, entries)
-        if not everything:
-            new_rows = np.flatnonzero(~found)
-            inverse, new_fp = pd.factorize(fingerprints[new_rows])  # not in the index: all new
-            first = np.empty(len(new_fp), np.int64)
-            first[inverse[::-1]] = new_rows[::-1]  # each new id's first row
-            new_words = words[first]
-            if not (new_words[inverse] == words[new_rows]).all():
-                cache.fast_ok = False
-                return None
-            offset = self._append(domain, cache, ids.take(pa.array(first)))
-            result[new_rows] = offset + inverse
-            index.add(np.asarray(new_fp, np.uint64), new_words, offset + np.arange(len(new_fp)))
-        return result
+        if len(new_rows):
+            self._append(domain, cache, ids.take(pa.array(first)))
+        return slots
 
     def _index_width(self, cache: _Cache, width: int) -> None:
         index = cache.fast[width] = FingerprintIndex(width, cache.capacity)
@@ -236,11 +228,10 @@ class Pseudonymizer:
         if words is None or words.shape[1] != width:
             cache.fast_ok = False  # mixed widths in the cache: the generic path serves
             return
-        fingerprints = _fingerprint(words)
-        if len(np.unique(fingerprints)) < len(fingerprints):
+        if not (index.slots(_fingerprint(words)) == np.arange(len(cache))).all():
             cache.fast_ok = False  # two ids with one fingerprint (never seen; handled anyway)
             return
-        index.add(fingerprints, words, np.arange(len(cache)))
+        index.add_words(words)
 
     def _append(self, domain: str, cache: _Cache, new: pa.Array) -> int:
         """Hash `new` (distinct, unseen ids) into the cache; return the position of the first."""
