@@ -12,8 +12,6 @@ import uuid
 from pathlib import Path
 from typing import Iterator
 
-from enclave.durable import fsync_dir
-
 from .errors import PseudonymizerError
 
 _AT_FDCWD = -100
@@ -90,7 +88,7 @@ def publish(work: Path, out_dir: Path) -> None:
         os.rename(work, out_dir)
         work = previous
     shutil.rmtree(work, ignore_errors=True)  # after an exchange, `work` holds the old extract
-    fsync_dir(out_dir.parent)
+    _fsync_dir(out_dir.parent)
 
 
 def _fsync_tree(folder: Path) -> None:
@@ -98,4 +96,12 @@ def _fsync_tree(folder: Path) -> None:
         if path.is_file():
             with open(path, "rb") as fh:
                 os.fsync(fh.fileno())
-    fsync_dir(folder)
+    _fsync_dir(folder)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
